@@ -1,0 +1,73 @@
+# Compiler flags, per-file ISA flags and dependency lookup for lamina.
+
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+  set(LAMINA_ARM64 ON)
+else()
+  set(LAMINA_ARM64 OFF)
+endif()
+
+# Results are defined by kernels/ref with explicit std::fma only: the compiler
+# must never contract a*b+c on its own (GCC's default for GNU C++ does).
+add_compile_options(-ffp-contract=off)
+if(LAMINA_ARM64)
+  # Baseline for everything that is not a tier file: any 64-bit Arm board.
+  add_compile_options(-march=armv8-a)
+endif()
+if(LAMINA_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+function(lamina_target_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(LAMINA_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# Only the files of a tier get that tier's -march; the name states the tier:
+#   *_dotprod.cpp -> +dotprod, *_i8mm.cpp -> +dotprod+i8mm, kernels/sve/* -> +sve
+#   (and +i8mm when the name contains i8mm). Later -march wins over the baseline.
+function(lamina_set_isa_flags sources)
+  if(NOT LAMINA_ARM64)
+    return()
+  endif()
+  foreach(src IN LISTS sources)
+    get_filename_component(name ${src} NAME)
+    set(flag "")
+    if(src MATCHES "kernels/sve/")
+      if(name MATCHES "i8mm")
+        set(flag "-march=armv8.2-a+dotprod+i8mm+sve")
+      else()
+        set(flag "-march=armv8.2-a+dotprod+sve")
+      endif()
+    elseif(name MATCHES "_i8mm\\.cpp$")
+      set(flag "-march=armv8.2-a+dotprod+i8mm")
+    elseif(name MATCHES "_dotprod\\.cpp$")
+      set(flag "-march=armv8.2-a+dotprod")
+    endif()
+    if(flag)
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${flag}")
+    endif()
+  endforeach()
+endfunction()
+
+# SentencePiece: host from the system; a cross build points
+# LAMINA_SENTENCEPIECE_LIBRARY at the arm64 runtime library extracted from
+# Debian's package (tools/setup-deps.sh does this) and uses the host headers.
+function(lamina_link_sentencepiece target)
+  if(NOT LAMINA_WITH_SENTENCEPIECE)
+    return()
+  endif()
+  find_path(LAMINA_SENTENCEPIECE_INCLUDE sentencepiece_processor.h)
+  if(NOT LAMINA_SENTENCEPIECE_LIBRARY)
+    find_library(LAMINA_SENTENCEPIECE_LIBRARY sentencepiece)
+  endif()
+  if(NOT LAMINA_SENTENCEPIECE_INCLUDE OR NOT LAMINA_SENTENCEPIECE_LIBRARY)
+    message(FATAL_ERROR "libsentencepiece not found (install libsentencepiece-dev, or configure "
+                        "with -DLAMINA_WITH_SENTENCEPIECE=OFF)")
+  endif()
+  target_include_directories(${target} SYSTEM PRIVATE ${LAMINA_SENTENCEPIECE_INCLUDE})
+  target_link_libraries(${target} PUBLIC ${LAMINA_SENTENCEPIECE_LIBRARY})
+  target_compile_definitions(${target} PRIVATE LAMINA_WITH_SENTENCEPIECE=1)
+endfunction()

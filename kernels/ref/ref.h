@@ -1,0 +1,75 @@
+// Reference kernels: scalar C++ that DEFINES lamina's numerical results.
+// Built with -ffp-contract=off (no implicit FMA): every fused multiply-add
+// below is an explicit std::fma and part of the specification.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace lamina::ref {
+
+/// Ref layout of QActs::data: row-major int8 [M][Kp], Kp = round_up(K, 32);
+/// the padding columns hold 0.
+size_t QuantizeActsDataBytes(int M, int K);
+/// Per-token asymmetric int8 quantization, exactly torchao's
+/// choose_qparams_per_token_asymmetric + quantize_per_token, in f32:
+///   mn = min(0, min_k x), mx = max(0, max_k x)
+///   scale = max((mx - mn) / 255, FLT_EPSILON)          (clamp(min=eps))
+///   dmin = mn / scale, dmax = mx / scale
+///   zp = ((-128 + dmin) + (127 + dmax) > 0) ? -128 - dmin : 127 - dmax
+///   zp = round_half_even(clamp(zp, -128, 127))
+///   q  = clamp(round_half_even(x * (1 / scale) + zp), -128, 127)
+/// (x * (1/scale) then + zp, two roundings, as quantize_per_token's
+/// input.mul(1.0 / scales).add(zero_points).round().)
+void QuantizeActs(const float* x, size_t ldx, int m0, int m1, kern::QActs* qa);
+
+/// The exact per-token parameters (also used by tests and other tiers).
+void ChooseQParams(const float* x, int K, float* scale, float* zp);
+
+/// q4g x int8, Q4G_R4K8 weights. For each (m, n):
+///   acc = 0.f
+///   for g in 0..G-1:  idot = sum_{k in group g} w[n][k] * q[m][k]     (int32)
+///                     acc  = fma((float)idot, scale[n][g], acc)
+///   acc = fma(-zp[m], corr[n], acc)            (corr from the packed block)
+///   y[m][n] = acc * a.scale[m]
+void MatmulQ4G(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+               size_t ldy);
+
+/// q8c x int8, Q8C_R4K4 weights. For each (m, n):
+///   idot = sum_k w[n][k] * q[m][k] - (int32)zp[m] * wsum[n]   (int32; K < 65536)
+///   y[m][n] = ((float)idot * wscale[n]) * a.scale[m]
+void MatmulQ8C(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+               size_t ldy);
+
+/// Float matmul, row-major W in f32/f16/bf16 (converted to f32 exactly). For
+/// each (m, n): eight partial sums over k = 8i + j (acc[j] = fma(w, x, acc[j]),
+/// i ascending), then s = ((a0+a4) + (a1+a5)) + ((a2+a6) + (a3+a7)), then the
+/// K % 8 tail elements in order: s = fma(w, x, s).
+void MatmulFloat(const float* x, size_t ldx, int M, const void* w, int wtype, int N, int K,
+                 int n0, int n1, float* y, size_t ldy);
+
+}  // namespace lamina::ref
+
+namespace lamina::ref {
+
+/// Dot product in the MatmulFloat order (8 fma partial sums, fixed tree, fma tail).
+float Dot(const float* a, const float* b, int n);
+/// ss = Dot(x, x, n); inv = 1 / sqrt(ss / n + eps); out[i] = (x[i] * inv) * w[i].
+void RmsNorm(float* out, const float* x, const float* w, int n, float eps);
+/// (a, b) -> (a*c - b*s, a*s + b*c), each product rounded (no fma).
+void Rope(float* x, int n_heads, int head_dim, const float* cos, const float* sin);
+/// g = (g / (1 + expf(-g))) * u.
+void SiluMul(float* gate, const float* up, int n);
+/// m = max; x = expf(x - m); sum ascending; x = x * (1 / sum).
+void Softmax(float* x, int n);
+/// Natural-order fast Walsh–Hadamard butterflies, then x *= 1 / sqrtf(n).
+void Hadamard(float* x, int n);
+/// Per head: s[p] = Dot(q_h, k_p) * (1 / sqrtf(head_dim)); Softmax(s);
+/// out = 0; for p ascending: out[d] = fma(s[p], v_p[d], out[d]).
+void Attention(const float* q, const void* k_cache, const void* v_cache, kern::KvType kv_type,
+               size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
+               int h1, float* scratch, float* out);
+
+}  // namespace lamina::ref

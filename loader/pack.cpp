@@ -1,0 +1,147 @@
+#include "loader/pack.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "loader/format.h"
+
+namespace lamina::pack {
+namespace {
+using format::RoundUp;
+inline size_t Kp32(int K) { return RoundUp(static_cast<uint64_t>(K), 32); }
+inline void StoreF32(uint8_t* p, float f) { std::memcpy(p, &f, 4); }
+inline float LoadF32(const uint8_t* p) {
+  float f;
+  std::memcpy(&f, p, 4);
+  return f;
+}
+}  // namespace
+
+size_t Q4GBytes(int N, int K) {
+  return RoundUp(static_cast<uint64_t>(N), 4) / 4 * format::kQ4BlockBytes(Kp32(K));
+}
+size_t Q8CBytes(int N, int K) {
+  return RoundUp(static_cast<uint64_t>(N), 4) / 4 * format::kQ8BlockBytes(Kp32(K));
+}
+
+void PackQ4G(const int8_t* vals, const float* scales, int N, int K, uint8_t* out) {
+  const size_t Kp = Kp32(K), G = Kp / 32, ng_src = (static_cast<size_t>(K) + 31) / 32;
+  const size_t bb = format::kQ4BlockBytes(Kp);
+  std::memset(out, 0, Q4GBytes(N, K));
+  auto val = [&](size_t n, size_t k) -> int {
+    return (n < static_cast<size_t>(N) && k < static_cast<size_t>(K))
+               ? vals[n * static_cast<size_t>(K) + k]
+               : 0;
+  };
+  for (size_t b = 0; b < RoundUp(static_cast<uint64_t>(N), 4) / 4; ++b) {
+    uint8_t* blk = out + b * bb;
+    float corr[4] = {0, 0, 0, 0};
+    for (size_t g = 0; g < G; ++g) {
+      uint8_t* gp = blk + g * 80;
+      for (int c = 0; c < 4; ++c)
+        for (int r = 0; r < 4; ++r)
+          for (int i = 0; i < 4; ++i) {
+            const size_t k = g * 32 + 8 * c + i;
+            const int lo = val(4 * b + r, k), hi = val(4 * b + r, k + 4);
+            gp[16 * c + 4 * r + i] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+          }
+      for (int r = 0; r < 4; ++r) {
+        const size_t n = 4 * b + r;
+        const float s = n < static_cast<size_t>(N) ? scales[n * ng_src + g] : 0.f;
+        StoreF32(gp + 64 + 4 * r, s);
+        int wsum = 0;
+        for (int k = 0; k < 32; ++k) wsum += val(n, g * 32 + k);
+        corr[r] = std::fma(s, static_cast<float>(wsum), corr[r]);
+      }
+    }
+    for (int r = 0; r < 4; ++r) StoreF32(blk + G * 80 + 4 * r, corr[r]);
+  }
+}
+
+void PackQ8C(const int8_t* vals, const float* scales, int N, int K, uint8_t* out) {
+  const size_t Kp = Kp32(K), bb = format::kQ8BlockBytes(Kp);
+  std::memset(out, 0, Q8CBytes(N, K));
+  for (size_t b = 0; b < RoundUp(static_cast<uint64_t>(N), 4) / 4; ++b) {
+    uint8_t* blk = out + b * bb;
+    for (int r = 0; r < 4; ++r) {
+      const size_t n = 4 * b + r;
+      if (n >= static_cast<size_t>(N)) continue;
+      int32_t wsum = 0;
+      for (size_t k = 0; k < static_cast<size_t>(K); ++k) {
+        const int8_t v = vals[n * K + k];
+        blk[16 * (k / 4) + 4 * r + (k % 4)] = static_cast<uint8_t>(v);
+        wsum += v;
+      }
+      StoreF32(blk + Kp * 4 + 4 * r, scales[n]);
+      std::memcpy(blk + Kp * 4 + 16 + 4 * r, &wsum, 4);
+    }
+  }
+}
+
+int Q4GValue(const uint8_t* packed, int N, int K, int n, int k) {
+  (void)N;
+  const size_t Kp = Kp32(K);
+  const uint8_t* gp = packed + static_cast<size_t>(n / 4) * format::kQ4BlockBytes(Kp) +
+                      static_cast<size_t>(k / 32) * 80;
+  const int kk = k % 32, c = kk / 8, i = kk % 8;
+  const uint8_t b = gp[16 * c + 4 * (n % 4) + (i % 4)];
+  const int v = i < 4 ? (b & 0xF) : (b >> 4);
+  return v >= 8 ? v - 16 : v;
+}
+
+float Q4GScale(const uint8_t* packed, int N, int K, int n, int group) {
+  (void)N;
+  const size_t Kp = Kp32(K);
+  return LoadF32(packed + static_cast<size_t>(n / 4) * format::kQ4BlockBytes(Kp) +
+                 static_cast<size_t>(group) * 80 + 64 + 4 * (n % 4));
+}
+
+int Q8CValue(const uint8_t* packed, int N, int K, int n, int k) {
+  (void)N;
+  const size_t Kp = Kp32(K);
+  const uint8_t* blk = packed + static_cast<size_t>(n / 4) * format::kQ8BlockBytes(Kp);
+  return static_cast<int8_t>(blk[16 * (k / 4) + 4 * (n % 4) + (k % 4)]);
+}
+
+float Q8CScale(const uint8_t* packed, int N, int K, int n) {
+  (void)N;
+  const size_t Kp = Kp32(K);
+  return LoadF32(packed + static_cast<size_t>(n / 4) * format::kQ8BlockBytes(Kp) + Kp * 4 +
+                 4 * (n % 4));
+}
+
+void Q8CDequantRow(const uint8_t* packed, int N, int K, int n, float* out) {
+  const float s = Q8CScale(packed, N, K, n);
+  const size_t Kp = Kp32(K);
+  const uint8_t* blk = packed + static_cast<size_t>(n / 4) * format::kQ8BlockBytes(Kp);
+  for (int k = 0; k < K; ++k)
+    out[k] = static_cast<float>(static_cast<int8_t>(blk[16 * (k / 4) + 4 * (n % 4) + (k % 4)])) * s;
+}
+
+float QuantizeGroupQ4(const float* w, int n, int8_t* q) {
+  float amax = 0.f;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(w[i]));
+  float s = amax / 7.5f;
+  if (!(s >= FLT_EPSILON)) s = FLT_EPSILON;
+  for (int i = 0; i < n; ++i) {
+    const float v = std::nearbyint(w[i] / s);
+    q[i] = static_cast<int8_t>(std::min(std::max(v, -8.f), 7.f));
+  }
+  return s;
+}
+
+float QuantizeRowQ8(const float* w, int n, int8_t* q) {
+  float amax = 0.f;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(w[i]));
+  float s = amax / 127.f;
+  if (!(s >= FLT_EPSILON)) s = FLT_EPSILON;
+  for (int i = 0; i < n; ++i) {
+    const float v = std::nearbyint(w[i] / s);
+    q[i] = static_cast<int8_t>(std::min(std::max(v, -127.f), 127.f));
+  }
+  return s;
+}
+
+}  // namespace lamina::pack

@@ -1,0 +1,37 @@
+// Packing of quantized matrices into the kernels' layouts (format.h), and the
+// round-to-nearest weight quantizers used by lamina-convert.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lamina::pack {
+
+/// Bytes of a Q4G_R4K8 / Q8C_R4K4 packed [N, K] matrix.
+size_t Q4GBytes(int N, int K);
+size_t Q8CBytes(int N, int K);
+
+/// vals: [N][K] int4 values in [-8, 7], one per int8; scales: [N][ceil(K/32)]
+/// f32 group scales. Writes Q4GBytes(N, K) bytes to out (padding zeroed,
+/// per-row zero-point correction computed as format.h specifies).
+void PackQ4G(const int8_t* vals, const float* scales, int N, int K, uint8_t* out);
+/// vals: [N][K] int8; scales: [N] f32. Writes Q8CBytes(N, K) bytes.
+void PackQ8C(const int8_t* vals, const float* scales, int N, int K, uint8_t* out);
+
+/// Inverse of the packers, for tests and tools: value and scale of (n, k).
+int Q4GValue(const uint8_t* packed, int N, int K, int n, int k);
+float Q4GScale(const uint8_t* packed, int N, int K, int n, int group);
+int Q8CValue(const uint8_t* packed, int N, int K, int n, int k);
+float Q8CScale(const uint8_t* packed, int N, int K, int n);
+/// Dequantized row n of a Q8C matrix (embedding lookup): out[k] = w[n][k] * scale[n].
+void Q8CDequantRow(const uint8_t* packed, int N, int K, int n, float* out);
+
+/// Symmetric int4 round-to-nearest for one group (torchao
+/// get_group_qparams_symmetric): scale = max(amax / 7.5, FLT_EPSILON),
+/// q = clamp(round_half_even(w / scale), -8, 7). Returns the scale.
+float QuantizeGroupQ4(const float* w, int n, int8_t* q);
+/// Symmetric int8 per-row: scale = max(amax / 127, FLT_EPSILON),
+/// q = clamp(round_half_even(w / scale), -127, 127). Returns the scale.
+float QuantizeRowQ8(const float* w, int n, int8_t* q);
+
+}  // namespace lamina::pack
