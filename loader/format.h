@@ -146,7 +146,7 @@ struct FileHeader {
   uint64_t data_offset;        // multiple of kDataAlign
   uint64_t data_size;
   char weight_scheme[16];      // informational: "q4", "q8", "bf16", "f32", "meta-qat-lora", ...
-  uint8_t reserved0[112];
+  uint8_t reserved0[160];
   HParams hparams;
 };
 static_assert(sizeof(FileHeader) == 512, "FileHeader is 512 bytes on disk");
