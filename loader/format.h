@@ -127,7 +127,7 @@ struct HParams {
   uint32_t stop_ids[8];
   uint32_t lora_rank;     // 0 = no adaptors; else tensors "<linear>.lora_a/.lora_b"
   float lora_scale;       // y += lora_scale * B(A(x))
-  uint32_t reserved[32];  // zero; future minors give them meaning
+  uint32_t reserved[35];  // zero; future minors give them meaning
 };
 static_assert(sizeof(HParams) == 256, "HParams is 256 bytes on disk");
 
