@@ -5,13 +5,14 @@
 // padding and its size pinned by static_assert, so the file can be read by
 // pointing at the mmap (no parsing, no copy).
 //
-// File layout:
-//   [FileHeader (512 B)]                         offset 0
-//   [TensorEntry x n_tensors (256 B each)]       header.tensor_dir_offset
+// File layout (the header's offsets are authoritative; lamina-convert writes
+// this order so that tensors can be streamed to disk before the directory is
+// known):
+//   [FileHeader (512 B)][zero padding]           offset 0
+//   [tensor data, each tensor kTensorAlign-aligned]  header.data_offset (= kDataAlign)
+//   [TensorEntry x n_tensors (256 B each)]       header.tensor_dir_offset (8-aligned)
 //   [tokenizer blob]                             header.tokenizer_offset
-//   [padding to kDataAlign]
-//   [tensor data, each tensor kTensorAlign-aligned]  header.data_offset
-//   [padding to kFileAlign]                      header.file_size
+//   [zero padding to kFileAlign]                 header.file_size
 #pragma once
 
 #include <cstddef>

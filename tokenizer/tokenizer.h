@@ -1,0 +1,88 @@
+// Tokenizers of the Llama family: Llama 3 byte-level BPE (tiktoken
+// tokenizer.model / HF tokenizer.json), SentencePiece models (.model via
+// libsentencepiece), scored vocabularies (llama2.c tokenizer.bin, GGUF), and
+// a plain byte tokenizer for synthetic models. One class, serialisable into a
+// lamina model file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lamina {
+
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant", "ipython"
+  std::string content;
+};
+
+/// A vocabulary as GGUF stores it (tokenizer.ggml.*).
+struct GgufVocab {
+  std::string model;  // "gpt2" (byte-level BPE, Llama 3) or "llama" (SentencePiece-style)
+  std::string pre;    // tokenizer.ggml.pre, e.g. "llama-bpe"
+  std::vector<std::string> tokens;
+  std::vector<float> scores;      // may be empty
+  std::vector<int32_t> types;     // may be empty (1 normal, 2 unknown, 3 control, 6 byte, ...)
+  std::vector<std::string> merges;  // "a b", gpt2 model only
+  int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
+  bool add_bos = true;
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  /// tokenizer.model (tiktoken text or SentencePiece protobuf, detected),
+  /// tokenizer.json (HF), tokenizer.bin (llama2.c). Error: nullptr + *err.
+  static std::unique_ptr<Tokenizer> FromFile(const std::string& path, std::string* err);
+  static std::unique_ptr<Tokenizer> FromGguf(const GgufVocab& vocab, std::string* err);
+  /// 256 byte tokens + <bos>=256, <eos>=257 (vocab 258): for synthetic models.
+  static std::unique_ptr<Tokenizer> Bytes();
+  /// Inverse of Serialize (blob embedded in a model file). Validates fully.
+  static std::unique_ptr<Tokenizer> Deserialize(const uint8_t* data, size_t size,
+                                                std::string* err);
+  virtual std::vector<uint8_t> Serialize() const = 0;
+
+  /// Text -> ids. parse_special: special-token text maps to its id (HF
+  /// behaviour). Fails (false + *err) only on invalid UTF-8 input.
+  virtual bool Encode(std::string_view text, bool add_bos, bool parse_special,
+                      std::vector<int32_t>* out, std::string* err) const = 0;
+  /// Ids -> text; invalid UTF-8 is replaced by U+FFFD; unknown ids by "".
+  virtual std::string Decode(const std::vector<int32_t>& ids) const = 0;
+  /// Raw bytes of one token (no replacement, no space handling).
+  virtual std::string TokenBytes(int32_t id) const = 0;
+
+  virtual int32_t vocab_size() const = 0;
+  virtual int32_t bos_id() const = 0;
+  virtual int32_t eos_id() const = 0;
+  /// Ids that end a generation (Llama 3: 128001, 128008, 128009).
+  virtual std::vector<int32_t> stop_ids() const = 0;
+  virtual bool IsSpecial(int32_t id) const = 0;
+  /// "llama3" when the Llama 3.x instruct template applies, "" otherwise.
+  virtual std::string chat_template() const = 0;
+  /// Renders messages with the chat template; add_generation_prompt appends the
+  /// assistant header. Returns "" when the tokenizer has no template.
+  std::string ApplyChatTemplate(const std::vector<ChatMessage>& messages,
+                                bool add_generation_prompt) const;
+};
+
+/// Streaming detokenizer: never emits a partial UTF-8 sequence; holds
+/// incomplete bytes until they complete, replaces invalid ones with U+FFFD.
+/// (SentencePiece: drops the leading space of the first piece after BOS.)
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok) : tok_(tok) {}
+  std::string Push(int32_t id);  // text now complete
+  std::string Flush();           // whatever is held (invalid bytes replaced)
+  void Reset();
+
+ private:
+  const Tokenizer& tok_;
+  std::string pending_;
+  int32_t prev_ = -1;
+};
+
+}  // namespace lamina
