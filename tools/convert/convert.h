@@ -1,0 +1,53 @@
+// lamina-convert's entry points, one per input kind, and the shared helpers
+// that turn float tensors into the file's types by the chosen weight scheme.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "loader/format.h"
+#include "loader/model_writer.h"
+
+namespace lamina::convert {
+
+struct ConvertOptions {
+  std::string weights = "q4";   // q4 | q8 | bf16 | f32 (ignored for pre-quantized inputs)
+  int group_size = 32;          // q4 group size (only 32 is supported by the kernels)
+  std::string tokenizer_path;   // override / supply a tokenizer file
+  bool quiet = false;           // no progress output
+};
+
+/// What a float tensor is, which decides its type under the scheme:
+/// q4: kLinear -> Q4G, kEmbedding/kOutput -> Q8C, kNorm -> F32;
+/// q8: kLinear/kEmbedding/kOutput -> Q8C; bf16/f32: everything unquantized
+/// (norms always F32).
+enum class Role { kLinear, kEmbedding, kOutput, kNorm, kLora };
+
+/// Quantizes/stores a float tensor (row-major, PyTorch shape [out, in] for
+/// matrices) under `opts.weights` and appends it. K not a multiple of 32 is
+/// zero-padded by the packed layouts (exact).
+bool EmitFloatTensor(ModelWriter& w, const std::string& name, Role role, const float* data,
+                     const std::vector<uint64_t>& shape, const ConvertOptions& opts,
+                     std::string* err, uint32_t tensor_flags = 0);
+
+/// Reorders the rows of a q/k projection [n_heads*head_dim, in] from Hugging
+/// Face's rotate-half order to the engine's interleaved-pair order (inverse of
+/// HF's convert_llama_weights_to_hf permute). elem_size bytes per element.
+void PermuteRotateHalfToInterleaved(const void* src, void* dst, int n_heads, int head_dim,
+                                    int64_t row_bytes);
+
+/// Each converter writes `out` atomically; false + *err on failure.
+bool ConvertHf(const std::string& dir, const std::string& out, const ConvertOptions& o,
+               std::string* err);
+bool ConvertLlama2c(const std::string& bin, const std::string& out, const ConvertOptions& o,
+                    std::string* err);
+/// Random-weight Llama 3.2-shaped models: "tiny", "1b", "3b".
+bool ConvertSynthetic(const std::string& preset, uint64_t seed, const std::string& out,
+                      const ConvertOptions& o, std::string* err);
+bool ConvertMeta(const std::string& dir, const std::string& out, const ConvertOptions& o,
+                 std::string* err);
+bool ConvertGguf(const std::string& path, const std::string& out, const ConvertOptions& o,
+                 std::string* err);
+
+}  // namespace lamina::convert
