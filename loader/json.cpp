@@ -29,7 +29,7 @@ const Value* Value::Find(std::string_view key) const {
   if (type_ != Type::kObject) return nullptr;
   if (index_) {
     auto it = index_->find(key);
-    return it == index_->end() ? nullptr : &obj_[it->second];
+    return it == index_->end() ? nullptr : &obj_[it->second].second;
   }
   for (const auto& kv : obj_)
     if (kv.first == key) return &kv.second;
