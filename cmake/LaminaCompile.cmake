@@ -60,6 +60,13 @@ function(lamina_link_sentencepiece target)
     return()
   endif()
   find_path(LAMINA_SENTENCEPIECE_INCLUDE sentencepiece_processor.h)
+  set(_arm_sp ${PROJECT_SOURCE_DIR}/.deps/arm64/usr/lib/aarch64-linux-gnu/libsentencepiece.so.0)
+  if(NOT LAMINA_SENTENCEPIECE_LIBRARY AND CMAKE_CROSSCOMPILING AND LAMINA_ARM64
+     AND EXISTS ${_arm_sp})
+    # Extracted from Debian's libsentencepiece0:arm64 by tools/setup-deps.sh
+    # (it conflicts with the amd64 package, so it is not installed).
+    set(LAMINA_SENTENCEPIECE_LIBRARY ${_arm_sp} CACHE FILEPATH "libsentencepiece to link" FORCE)
+  endif()
   if(NOT LAMINA_SENTENCEPIECE_LIBRARY)
     find_library(LAMINA_SENTENCEPIECE_LIBRARY sentencepiece)
   endif()
@@ -68,6 +75,8 @@ function(lamina_link_sentencepiece target)
                         "with -DLAMINA_WITH_SENTENCEPIECE=OFF)")
   endif()
   target_include_directories(${target} SYSTEM PRIVATE ${LAMINA_SENTENCEPIECE_INCLUDE})
-  target_link_libraries(${target} PUBLIC ${LAMINA_SENTENCEPIECE_LIBRARY})
+  # Installed package: plain -lsentencepiece (the consumer's system library).
+  target_link_libraries(${target} PUBLIC
+    $<BUILD_INTERFACE:${LAMINA_SENTENCEPIECE_LIBRARY}> $<INSTALL_INTERFACE:sentencepiece>)
   target_compile_definitions(${target} PRIVATE LAMINA_WITH_SENTENCEPIECE=1)
 endfunction()

@@ -16,8 +16,13 @@ inline std::string SharedDir() {
 }
 inline std::string SourceDir() { return LAMINA_SOURCE_DIR; }
 /// Scratch directory for data generated at test time (created on demand).
+/// ctest gives each test case its own $LAMINA_TESTDATA (cases run in parallel
+/// processes and must not share generated files).
 inline std::string TestDataDir(const std::string& sub) {
-  const std::string d = std::string(LAMINA_BINARY_DIR) + "/testdata/" + sub;
+  const char* base = std::getenv("LAMINA_TESTDATA");
+  const std::string d =
+      (base && *base ? std::string(base) : std::string(LAMINA_BINARY_DIR) + "/testdata") + "/" +
+      sub;
   std::system(("mkdir -p '" + d + "'").c_str());
   return d;
 }

@@ -37,7 +37,17 @@ class Tokenizer {
 
   /// tokenizer.model (tiktoken text or SentencePiece protobuf, detected),
   /// tokenizer.json (HF), tokenizer.bin (llama2.c). Error: nullptr + *err.
+  /// A tiktoken file's special-token names come from tokenizer_config.json /
+  /// tokenizer.json beside it when present, else Meta's Llama 3.1/3.2 names.
   static std::unique_ptr<Tokenizer> FromFile(const std::string& path, std::string* err);
+  /// tiktoken tokenizer.model with explicit names for ids 128000.. (256 of
+  /// them; empty = the Llama 3.1/3.2 names).
+  static std::unique_ptr<Tokenizer> FromTiktoken(const std::string& path,
+                                                 const std::vector<std::string>& special_names,
+                                                 std::string* err);
+  /// The special names FromFile uses for a tiktoken file at `path` (empty =
+  /// no Hugging Face file beside it: Llama 3.1/3.2 names).
+  static std::vector<std::string> TiktokenSpecialNamesFor(const std::string& path);
   static std::unique_ptr<Tokenizer> FromGguf(const GgufVocab& vocab, std::string* err);
   /// 256 byte tokens + <bos>=256, <eos>=257 (vocab 258): for synthetic models.
   static std::unique_ptr<Tokenizer> Bytes();
@@ -50,9 +60,19 @@ class Tokenizer {
   /// behaviour). Fails (false + *err) only on invalid UTF-8 input.
   virtual bool Encode(std::string_view text, bool add_bos, bool parse_special,
                       std::vector<int32_t>* out, std::string* err) const = 0;
-  /// Ids -> text; invalid UTF-8 is replaced by U+FFFD; unknown ids by "".
-  virtual std::string Decode(const std::vector<int32_t>& ids) const = 0;
-  /// Raw bytes of one token (no replacement, no space handling).
+  /// Ids -> text; invalid UTF-8 is replaced by U+FFFD, one per maximal
+  /// ill-formed subpart (= Python's errors='replace'); unknown ids by "".
+  /// Llama 3 special tokens decode to their text; SentencePiece control
+  /// tokens to "" and the leading space of the first piece is dropped.
+  virtual std::string Decode(const std::vector<int32_t>& ids) const;
+  /// Bytes token `id` contributes to decoded text after token `prev` (-1:
+  /// none). `at_start`: SentencePiece drops the piece's leading space (Decode
+  /// passes it for the first non-control piece, as libsentencepiece does;
+  /// StreamDecoder for the piece right after BOS); llama2.c vocabularies drop
+  /// it after BOS (run.c). Used by Decode and StreamDecoder.
+  virtual std::string DecodePiece(int32_t prev, int32_t id, bool at_start) const;
+  /// Raw bytes of one token (no replacement, no space handling; SentencePiece:
+  /// U+2581 as ' ', <0xNN> as that byte, control tokens "").
   virtual std::string TokenBytes(int32_t id) const = 0;
 
   virtual int32_t vocab_size() const = 0;
@@ -61,12 +81,20 @@ class Tokenizer {
   /// Ids that end a generation (Llama 3: 128001, 128008, 128009).
   virtual std::vector<int32_t> stop_ids() const = 0;
   virtual bool IsSpecial(int32_t id) const = 0;
+  /// Scored vocabularies (SentencePiece, llama2.c, GGUF "llama"): fills `out`
+  /// as GGUF stores it (model "llama", tokens, scores, types, bos/eos/unk) and
+  /// returns true; false for other kinds.
+  virtual bool ExportVocab(GgufVocab* /*out*/) const { return false; }
   /// "llama3" when the Llama 3.x instruct template applies, "" otherwise.
   virtual std::string chat_template() const = 0;
   /// Renders messages with the chat template; add_generation_prompt appends the
   /// assistant header. Returns "" when the tokenizer has no template.
   std::string ApplyChatTemplate(const std::vector<ChatMessage>& messages,
                                 bool add_generation_prompt) const;
+  /// `s` without leading/trailing whitespace as Python's str.strip() defines
+  /// it (the template trims contents, as Meta's reference and the Hugging
+  /// Face template do).
+  static std::string_view TrimWhitespace(std::string_view s);
 };
 
 /// Streaming detokenizer: never emits a partial UTF-8 sequence; holds

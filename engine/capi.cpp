@@ -1,0 +1,509 @@
+// The C API: thin wrappers over engine::Model / Context / Sampler. Every entry
+// point catches everything; errors become a status + a thread-local message.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "engine/engine.h"
+#include "engine/sampler.h"
+#include "lamina/lamina.h"
+#include "lamina/version.h"
+
+using lamina::engine::Context;
+using lamina::engine::Model;
+
+struct lamina_model {
+  std::unique_ptr<Model> m;
+};
+struct lamina_context {
+  std::unique_ptr<Context> c;
+};
+struct lamina_sampler {
+  std::unique_ptr<lamina::engine::Sampler> s;
+};
+struct lamina_detokenizer {
+  std::unique_ptr<lamina::StreamDecoder> d;
+  std::string out;
+};
+
+namespace {
+
+thread_local std::string g_last_error;
+
+lamina_status Fail(lamina_status s, const std::string& msg) {
+  g_last_error = msg;
+  return s;
+}
+
+template <class F>
+lamina_status Guard(F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return Fail(LAMINA_ERR_OUT_OF_MEMORY, "out of memory");
+  } catch (const std::exception& e) {
+    return Fail(LAMINA_ERR_INTERNAL, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return Fail(LAMINA_ERR_INTERNAL, "internal error");
+  }
+}
+
+lamina_status CopyOut(const std::string& s, char* buf, size_t cap, size_t* n) {
+  *n = s.size();
+  if (s.size() > cap)
+    return Fail(LAMINA_ERR_BUFFER_TOO_SMALL,
+                "buffer of " + std::to_string(cap) + " bytes, need " + std::to_string(s.size()));
+  if (!s.empty()) std::memcpy(buf, s.data(), s.size());
+  return LAMINA_OK;
+}
+
+uint64_t PeakRssBytes() {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux: KiB
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* lamina_version_string(void) { return LAMINA_VERSION_STRING; }
+
+const char* lamina_status_string(lamina_status s) {
+  switch (s) {
+    case LAMINA_OK:
+      return "LAMINA_OK";
+    case LAMINA_ERR_INVALID_ARG:
+      return "LAMINA_ERR_INVALID_ARG";
+    case LAMINA_ERR_LOAD:
+      return "LAMINA_ERR_LOAD";
+    case LAMINA_ERR_KERNEL_TIER:
+      return "LAMINA_ERR_KERNEL_TIER";
+    case LAMINA_ERR_OUT_OF_MEMORY:
+      return "LAMINA_ERR_OUT_OF_MEMORY";
+    case LAMINA_ERR_CONTEXT_FULL:
+      return "LAMINA_ERR_CONTEXT_FULL";
+    case LAMINA_ERR_NO_TOKENIZER:
+      return "LAMINA_ERR_NO_TOKENIZER";
+    case LAMINA_ERR_TOKENIZE:
+      return "LAMINA_ERR_TOKENIZE";
+    case LAMINA_ERR_BUFFER_TOO_SMALL:
+      return "LAMINA_ERR_BUFFER_TOO_SMALL";
+    case LAMINA_ERR_NO_LOGITS:
+      return "LAMINA_ERR_NO_LOGITS";
+    case LAMINA_ERR_INTERNAL:
+      return "LAMINA_ERR_INTERNAL";
+    case LAMINA_ERR_NO_CHAT_TEMPLATE:
+      return "LAMINA_ERR_NO_CHAT_TEMPLATE";
+  }
+  return "LAMINA_ERR_UNKNOWN";
+}
+
+const char* lamina_last_error(void) { return g_last_error.c_str(); }
+
+lamina_model_params lamina_model_default_params(void) {
+  lamina_model_params p;
+  p.populate = 0;
+  p.mlock = 0;
+  p.kernels = nullptr;
+  return p;
+}
+
+lamina_status lamina_model_load(const char* path, const lamina_model_params* params,
+                                lamina_model** out) {
+  return Guard([&]() -> lamina_status {
+    if (!out) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_model_load: out is NULL");
+    *out = nullptr;
+    if (!path || !*path) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_model_load: no path");
+    const lamina_model_params p = params ? *params : lamina_model_default_params();
+    lamina::engine::ModelOptions o;
+    o.load.populate = p.populate != 0;
+    o.load.mlock = p.mlock != 0;
+    if (p.kernels) o.kernels = p.kernels;
+    // Validate the tier first so that its error gets its own status.
+    lamina::kern::Tier tier;
+    char terr[256] = {0};
+    if (!lamina::kern::SelectTier(p.kernels, &tier, terr, sizeof(terr)))
+      return Fail(LAMINA_ERR_KERNEL_TIER, terr);
+    std::string err;
+    std::unique_ptr<Model> m = Model::Load(path, o, &err);
+    if (!m) return Fail(LAMINA_ERR_LOAD, err);
+    *out = new lamina_model{std::move(m)};
+    return LAMINA_OK;
+  });
+}
+
+void lamina_model_free(lamina_model* model) { delete model; }
+
+lamina_status lamina_model_get_info(const lamina_model* model, lamina_model_info* info) {
+  return Guard([&]() -> lamina_status {
+    if (!model || !info) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_model_get_info: NULL");
+    const lamina::engine::Config& c = model->m->config();
+    std::memset(info, 0, sizeof(*info));
+    info->dim = c.dim;
+    info->n_layers = c.n_layers;
+    info->n_heads = c.n_heads;
+    info->n_kv_heads = c.n_kv_heads;
+    info->head_dim = c.head_dim;
+    info->ffn_dim = c.ffn_dim;
+    info->vocab_size = c.vocab;
+    info->max_context = c.max_context;
+    info->rope_theta = c.rope_theta;
+    info->rope_llama3 = c.rope_llama3 ? 1 : 0;
+    info->bos_id = c.bos_id;
+    info->eos_id = c.eos_id;
+    const size_t ns = std::min<size_t>(c.stop_ids.size(), 16);
+    info->n_stop_ids = static_cast<int32_t>(ns);
+    for (size_t i = 0; i < ns; ++i) info->stop_ids[i] = c.stop_ids[i];
+    info->lora_rank = c.lora_rank;
+    info->has_tokenizer = model->m->has_tokenizer();
+    const char* ws = model->m->file().header().weight_scheme;
+    std::memcpy(info->weight_scheme, ws, strnlen(ws, 16));
+    info->kernel_tier = lamina::kern::TierName(model->m->tier());
+    info->file_bytes = model->m->file().file_size();
+    info->load_ms = model->m->load_ms();
+    return LAMINA_OK;
+  });
+}
+
+lamina_status lamina_tokenize(const lamina_model* model, const char* text, size_t len, int add_bos,
+                              int parse_special, int32_t* tokens, size_t capacity,
+                              size_t* n_tokens) {
+  return Guard([&]() -> lamina_status {
+    if (!model || (!text && len) || !n_tokens || (!tokens && capacity))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_tokenize: NULL argument");
+    const lamina::Tokenizer* tok = model->m->tokenizer();
+    if (!tok) return Fail(LAMINA_ERR_NO_TOKENIZER, model->m->tokenizer_error());
+    std::vector<int32_t> ids;
+    std::string err;
+    if (!tok->Encode(std::string_view(text ? text : "", len), add_bos != 0, parse_special != 0,
+                     &ids, &err))
+      return Fail(LAMINA_ERR_TOKENIZE, "tokenize: " + err);
+    *n_tokens = ids.size();
+    if (ids.size() > capacity)
+      return Fail(LAMINA_ERR_BUFFER_TOO_SMALL, "tokenize: capacity " + std::to_string(capacity) +
+                                                   ", need " + std::to_string(ids.size()));
+    std::copy(ids.begin(), ids.end(), tokens);
+    return LAMINA_OK;
+  });
+}
+
+lamina_status lamina_detokenize(const lamina_model* model, const int32_t* tokens, size_t n,
+                                char* text, size_t capacity, size_t* n_bytes) {
+  return Guard([&]() -> lamina_status {
+    if (!model || (!tokens && n) || !n_bytes || (!text && capacity))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_detokenize: NULL argument");
+    const lamina::Tokenizer* tok = model->m->tokenizer();
+    if (!tok) return Fail(LAMINA_ERR_NO_TOKENIZER, model->m->tokenizer_error());
+    return CopyOut(tok->Decode(std::vector<int32_t>(tokens, tokens + n)), text, capacity, n_bytes);
+  });
+}
+
+lamina_status lamina_token_to_piece(const lamina_model* model, int32_t token, char* buf,
+                                    size_t capacity, size_t* n_bytes) {
+  return Guard([&]() -> lamina_status {
+    if (!model || !n_bytes || (!buf && capacity))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_token_to_piece: NULL argument");
+    const lamina::Tokenizer* tok = model->m->tokenizer();
+    if (!tok) return Fail(LAMINA_ERR_NO_TOKENIZER, model->m->tokenizer_error());
+    return CopyOut(tok->TokenBytes(token), buf, capacity, n_bytes);
+  });
+}
+
+lamina_status lamina_chat_apply_template(const lamina_model* model,
+                                         const lamina_chat_message* messages, size_t n,
+                                         int add_generation_prompt, char* text, size_t capacity,
+                                         size_t* n_bytes) {
+  return Guard([&]() -> lamina_status {
+    if (!model || (!messages && n) || !n_bytes || (!text && capacity))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_chat_apply_template: NULL argument");
+    const lamina::Tokenizer* tok = model->m->tokenizer();
+    if (!tok) return Fail(LAMINA_ERR_NO_TOKENIZER, model->m->tokenizer_error());
+    if (tok->chat_template().empty())
+      return Fail(LAMINA_ERR_NO_CHAT_TEMPLATE, "the model's tokenizer has no chat template");
+    std::vector<lamina::ChatMessage> msgs;
+    for (size_t i = 0; i < n; ++i) {
+      if (!messages[i].role || !messages[i].content)
+        return Fail(LAMINA_ERR_INVALID_ARG, "lamina_chat_apply_template: message " +
+                                                std::to_string(i) + " has a NULL field");
+      msgs.push_back({messages[i].role, messages[i].content});
+    }
+    return CopyOut(tok->ApplyChatTemplate(msgs, add_generation_prompt != 0), text, capacity,
+                   n_bytes);
+  });
+}
+
+lamina_status lamina_detokenizer_create(const lamina_model* model, lamina_detokenizer** out) {
+  return Guard([&]() -> lamina_status {
+    if (!model || !out) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_detokenizer_create: NULL");
+    *out = nullptr;
+    const lamina::Tokenizer* tok = model->m->tokenizer();
+    if (!tok) return Fail(LAMINA_ERR_NO_TOKENIZER, model->m->tokenizer_error());
+    *out = new lamina_detokenizer{std::make_unique<lamina::StreamDecoder>(*tok), std::string()};
+    return LAMINA_OK;
+  });
+}
+
+void lamina_detokenizer_free(lamina_detokenizer* d) { delete d; }
+
+const char* lamina_detokenizer_push(lamina_detokenizer* d, int32_t token) {
+  if (!d) return "";
+  try {
+    d->out = d->d->Push(token);
+  } catch (...) {
+    d->out.clear();
+  }
+  return d->out.c_str();
+}
+
+const char* lamina_detokenizer_flush(lamina_detokenizer* d) {
+  if (!d) return "";
+  try {
+    d->out = d->d->Flush();
+    d->d->Reset();
+  } catch (...) {
+    d->out.clear();
+  }
+  return d->out.c_str();
+}
+
+lamina_context_params lamina_context_default_params(void) {
+  lamina_context_params p;
+  p.n_ctx = 0;
+  p.n_threads = 0;
+  p.kv_type = LAMINA_KV_F16;
+  p.n_batch = 0;
+  p.logits_all = 0;
+  return p;
+}
+
+lamina_status lamina_context_create(const lamina_model* model, const lamina_context_params* params,
+                                    lamina_context** out) {
+  return Guard([&]() -> lamina_status {
+    if (!model || !out) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_create: NULL");
+    *out = nullptr;
+    const lamina_context_params p = params ? *params : lamina_context_default_params();
+    if (p.kv_type != LAMINA_KV_F16 && p.kv_type != LAMINA_KV_F32)
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_create: kv_type must be F16 or F32");
+    lamina::engine::ContextOptions o;
+    o.n_ctx = p.n_ctx;
+    o.n_threads = p.n_threads;
+    o.kv_type =
+        p.kv_type == LAMINA_KV_F32 ? lamina::kern::KvType::kF32 : lamina::kern::KvType::kF16;
+    o.n_batch = p.n_batch;
+    o.logits_all = p.logits_all != 0;
+    std::string err;
+    std::unique_ptr<Context> c = Context::Create(*model->m, o, &err);
+    if (!c)
+      return Fail(
+          err.rfind("out of memory", 0) == 0 ? LAMINA_ERR_OUT_OF_MEMORY : LAMINA_ERR_INVALID_ARG,
+          "lamina_context_create: " + err);
+    *out = new lamina_context{std::move(c)};
+    return LAMINA_OK;
+  });
+}
+
+void lamina_context_free(lamina_context* ctx) { delete ctx; }
+
+lamina_status lamina_context_get_info(const lamina_context* ctx, lamina_context_info* info) {
+  return Guard([&]() -> lamina_status {
+    if (!ctx || !info) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_get_info: NULL");
+    const Context& c = *ctx->c;
+    info->n_ctx = c.n_ctx();
+    info->n_batch = c.n_batch();
+    info->n_threads = c.n_threads();
+    info->kv_type = c.kv_type() == lamina::kern::KvType::kF32 ? LAMINA_KV_F32 : LAMINA_KV_F16;
+    info->kv_bytes = c.kv_bytes();
+    info->state_bytes = c.state_bytes();
+    info->n_past = c.n_past();
+    return LAMINA_OK;
+  });
+}
+
+lamina_status lamina_eval(lamina_context* ctx, const int32_t* tokens, size_t n) {
+  return Guard([&]() -> lamina_status {
+    if (!ctx || !tokens || n == 0)
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_eval: NULL context/tokens or n == 0");
+    if (n > static_cast<size_t>(ctx->c->n_ctx()))
+      return Fail(LAMINA_ERR_CONTEXT_FULL, "context full: " + std::to_string(n) +
+                                               " tokens > n_ctx " +
+                                               std::to_string(ctx->c->n_ctx()));
+    std::string err;
+    switch (ctx->c->Eval(tokens, static_cast<int>(n), &err)) {
+      case lamina::engine::EvalStatus::kOk:
+        return LAMINA_OK;
+      case lamina::engine::EvalStatus::kContextFull:
+        return Fail(LAMINA_ERR_CONTEXT_FULL, err);
+      case lamina::engine::EvalStatus::kInvalid:
+        return Fail(LAMINA_ERR_INVALID_ARG, err);
+    }
+    return Fail(LAMINA_ERR_INTERNAL, "eval: unknown status");
+  });
+}
+
+const float* lamina_get_logits(const lamina_context* ctx) {
+  return ctx ? ctx->c->logits() : nullptr;
+}
+
+const float* lamina_get_logits_ith(const lamina_context* ctx, int32_t i) {
+  if (!ctx || i < 0) return nullptr;
+  const Context& c = *ctx->c;
+  if (!c.logits_all()) {
+    // Only the last token's logits are kept; it is index n_logits - 1 of nothing else.
+    return nullptr;
+  }
+  if (i >= c.n_logits()) return nullptr;
+  return c.logits_row(i);
+}
+
+int32_t lamina_n_past(const lamina_context* ctx) { return ctx ? ctx->c->n_past() : 0; }
+
+lamina_status lamina_kv_rewind(lamina_context* ctx, int32_t n) {
+  return Guard([&]() -> lamina_status {
+    if (!ctx) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_kv_rewind: NULL context");
+    if (!ctx->c->Rewind(n))
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_kv_rewind: n = " + std::to_string(n) +
+                      " outside [0, n_past = " + std::to_string(ctx->c->n_past()) + "]");
+    return LAMINA_OK;
+  });
+}
+
+void lamina_kv_clear(lamina_context* ctx) {
+  if (ctx) ctx->c->Clear();
+}
+
+lamina_sampler_params lamina_sampler_default_params(void) {
+  const lamina::engine::SamplerParams d;
+  lamina_sampler_params p;
+  p.temperature = d.temperature;
+  p.top_k = d.top_k;
+  p.top_p = d.top_p;
+  p.min_p = d.min_p;
+  p.repeat_penalty = d.repeat_penalty;
+  p.repeat_last_n = d.repeat_last_n;
+  p.seed = d.seed;
+  return p;
+}
+
+lamina_status lamina_sampler_create(const lamina_model* model, const lamina_sampler_params* p,
+                                    lamina_sampler** out) {
+  return Guard([&]() -> lamina_status {
+    if (!model || !out) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_sampler_create: NULL");
+    *out = nullptr;
+    const lamina_sampler_params q = p ? *p : lamina_sampler_default_params();
+    if (!(q.repeat_penalty > 0.f) || q.repeat_last_n < 0 || q.top_p != q.top_p ||
+        q.min_p != q.min_p || q.temperature != q.temperature)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_sampler_create: repeat_penalty must be > 0, repeat_last_n >= 0, no NaN");
+    lamina::engine::SamplerParams s;
+    s.temperature = q.temperature;
+    s.top_k = q.top_k;
+    s.top_p = q.top_p;
+    s.min_p = q.min_p;
+    s.repeat_penalty = q.repeat_penalty;
+    s.repeat_last_n = q.repeat_last_n;
+    s.seed = q.seed;
+    *out =
+        new lamina_sampler{std::make_unique<lamina::engine::Sampler>(s, model->m->config().vocab)};
+    return LAMINA_OK;
+  });
+}
+
+void lamina_sampler_free(lamina_sampler* s) { delete s; }
+
+lamina_status lamina_sample(lamina_sampler* s, const lamina_context* ctx, int32_t* token) {
+  return Guard([&]() -> lamina_status {
+    if (!s || !ctx || !token) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_sample: NULL");
+    const float* logits = ctx->c->logits();
+    if (!logits) return Fail(LAMINA_ERR_NO_LOGITS, "lamina_sample: no logits (evaluate first)");
+    const std::vector<int32_t>& h = ctx->c->history();
+    *token = s->s->Sample(logits, h.data(), static_cast<int>(h.size()));
+    return LAMINA_OK;
+  });
+}
+
+lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
+                              size_t n_prompt, size_t max_tokens, lamina_token_callback cb,
+                              void* user, lamina_generate_result* result) {
+  return Guard([&]() -> lamina_status {
+    lamina_generate_result r{0, LAMINA_STOP_NONE, -1};
+    if (result) *result = r;
+    if (!ctx || !s || (!prompt && n_prompt))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate: NULL argument");
+    Context& c = *ctx->c;
+    if (n_prompt > 0) {
+      const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
+      if (st != LAMINA_OK) return st;
+    }
+    if (!c.logits())
+      return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate: empty prompt and no logits");
+    const std::vector<int32_t>& stops = c.model().config().stop_ids;
+    const lamina::Tokenizer* tok = c.model().tokenizer();
+    std::unique_ptr<lamina::StreamDecoder> dec;
+    if (tok) dec = std::make_unique<lamina::StreamDecoder>(*tok);
+    while (r.n_generated < max_tokens) {
+      if (c.n_past() >= c.n_ctx()) {
+        r.reason = LAMINA_STOP_CONTEXT_FULL;
+        break;
+      }
+      const std::vector<int32_t>& h = c.history();
+      const int32_t t = s->s->Sample(c.logits(), h.data(), static_cast<int>(h.size()));
+      if (std::find(stops.begin(), stops.end(), t) != stops.end()) {
+        r.reason = LAMINA_STOP_EOS;
+        r.stop_token = t;
+        break;
+      }
+      ++r.n_generated;
+      int stop = 0;
+      if (cb) {
+        if (dec) {
+          const std::string piece = dec->Push(t);
+          stop = cb(t, piece.c_str(), piece.size(), user);
+        } else {
+          stop = cb(t, nullptr, 0, user);
+        }
+      }
+      std::string err;
+      if (c.Eval(&t, 1, &err) != lamina::engine::EvalStatus::kOk)
+        return Fail(LAMINA_ERR_INTERNAL, "lamina_generate: " + err);
+      if (stop) {
+        r.reason = LAMINA_STOP_CALLBACK;
+        break;
+      }
+    }
+    if (r.reason == LAMINA_STOP_NONE) r.reason = LAMINA_STOP_LENGTH;
+    if (cb && dec) {
+      const std::string rest = dec->Flush();
+      if (!rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
+    }
+    if (result) *result = r;
+    return LAMINA_OK;
+  });
+}
+
+lamina_status lamina_context_get_stats(const lamina_context* ctx, lamina_stats* st) {
+  return Guard([&]() -> lamina_status {
+    if (!ctx || !st) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_get_stats: NULL");
+    Context& c = *ctx->c;
+    st->load_ms = c.model().load_ms();
+    st->prefill_tokens = c.stats().prefill_tokens;
+    st->prefill_ms = c.stats().prefill_ms;
+    st->decode_tokens = c.stats().decode_tokens;
+    st->decode_ms = c.stats().decode_ms;
+    st->peak_rss_bytes = PeakRssBytes();
+    st->n_threads = c.n_threads();
+    st->kernel_tier = lamina::kern::TierName(c.model().tier());
+    return LAMINA_OK;
+  });
+}
+
+void lamina_context_reset_stats(lamina_context* ctx) {
+  if (ctx) ctx->c->stats() = lamina::engine::Stats();
+}
+
+}  // extern "C"

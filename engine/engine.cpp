@@ -1,0 +1,191 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <new>
+
+#include "engine/rope.h"
+
+namespace lamina::engine {
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& opts,
+                                   std::string* err) {
+  const auto t0 = std::chrono::steady_clock::now();
+  kern::Tier tier;
+  char terr[256] = {0};
+  if (!kern::SelectTier(opts.kernels.empty() ? nullptr : opts.kernels.c_str(), &tier, terr,
+                        sizeof(terr))) {
+    *err = terr;
+    return nullptr;
+  }
+  std::unique_ptr<Model> m(new Model());
+  m->ks_ = &kern::Kernels(tier);
+  m->file_ = ModelFile::Open(path, opts.load, err);
+  if (!m->file_) return nullptr;
+  std::string e;
+  if (!ConfigFromHParams(m->file_->hparams(), &m->cfg_, &e) ||
+      !BindWeights(*m->file_, m->cfg_, &m->w_, &e)) {
+    *err = path + ": " + e;
+    return nullptr;
+  }
+  m->load_ms_ = MsSince(t0);
+  return m;
+}
+
+const Tokenizer* Model::tokenizer() const {
+  std::call_once(tok_once_, [this] {
+    if (file_->tokenizer_size() == 0) {
+      tok_err_ = "the model file embeds no tokenizer";
+      return;
+    }
+    std::string e;
+    std::unique_ptr<Tokenizer> t =
+        Tokenizer::Deserialize(file_->tokenizer_data(), file_->tokenizer_size(), &e);
+    if (!t) {
+      tok_err_ = file_->path() + ": embedded tokenizer: " + e;
+    } else if (t->vocab_size() > cfg_.vocab) {
+      tok_err_ = file_->path() + ": embedded tokenizer has " + std::to_string(t->vocab_size()) +
+                 " tokens, more than hparams.vocab_size " + std::to_string(cfg_.vocab);
+    } else {
+      tok_ = std::move(t);
+    }
+  });
+  return tok_.get();
+}
+
+const std::string& Model::tokenizer_error() const {
+  tokenizer();
+  return tok_err_;
+}
+
+std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o,
+                                         std::string* err) {
+  const Config& c = m.config();
+  if (o.n_ctx < 0 || o.n_ctx > c.max_context) {
+    *err = "n_ctx " + std::to_string(o.n_ctx) + " out of range (1.." +
+           std::to_string(c.max_context) + ", the model's maximum)";
+    return nullptr;
+  }
+  if (o.n_batch < 0 || o.n_batch > 4096) {
+    *err = "n_batch " + std::to_string(o.n_batch) + " out of range (1..4096)";
+    return nullptr;
+  }
+  if (o.n_threads < 0 || o.n_threads > 512) {
+    *err = "n_threads " + std::to_string(o.n_threads) + " out of range (1..512)";
+    return nullptr;
+  }
+  std::unique_ptr<Context> ctx(new Context(m));
+  Context& s = *ctx;
+  s.ks_ = &m.kernels();
+  s.n_ctx_ = o.n_ctx > 0 ? o.n_ctx : std::min(8192, c.max_context);
+  s.n_batch_ = std::min(o.n_batch > 0 ? o.n_batch : 64, s.n_ctx_);
+  s.logits_all_ = o.logits_all;
+  s.kv_type_ = o.kv_type;
+  const int nt = o.n_threads > 0 ? o.n_threads : DefaultThreadCount();
+  const size_t B = static_cast<size_t>(s.n_batch_);
+  try {
+    s.kv_elt_ = o.kv_type == kern::KvType::kF32 ? 4 : 2;
+    s.kv_layer_bytes_ = static_cast<size_t>(s.n_ctx_) * c.kv_dim * s.kv_elt_;
+    s.kv_bytes_ = s.kv_layer_bytes_ * 2 * c.n_layers;
+    s.kv_.assign(s.kv_bytes_, 0);
+    RopeTables(c, s.n_ctx_, &s.rope_cos_, &s.rope_sin_);
+    s.x_.assign(B * c.dim, 0.f);
+    s.xb_.assign(B * c.dim, 0.f);
+    s.q_.assign(B * c.q_dim, 0.f);
+    s.k_.assign(B * c.kv_dim, 0.f);
+    s.v_.assign(B * c.kv_dim, 0.f);
+    s.att_.assign(B * c.q_dim, 0.f);
+    s.proj_.assign(B * c.dim, 0.f);
+    s.hb_.assign(B * c.ffn_dim, 0.f);
+    s.hb2_.assign(B * c.ffn_dim, 0.f);
+    s.att_scratch_.assign(static_cast<size_t>(nt) * s.n_ctx_, 0.f);
+    const int kmax = std::max(c.dim, std::max(c.q_dim, c.ffn_dim));
+    const size_t qbytes = s.ks_->quantize_acts.data_bytes(s.n_batch_, kmax);
+    void* p = nullptr;
+    if (posix_memalign(&p, 64, (qbytes + 63) / 64 * 64) != 0) throw std::bad_alloc();
+    s.qdata_ = static_cast<uint8_t*>(p);
+    s.qscale_.assign(B, 0.f);
+    s.qzp_.assign(B, 0.f);
+    s.qa_ = kern::QActs{s.qdata_, s.qscale_.data(), s.qzp_.data(), 0, 0};
+    if (c.lora_rank > 0) {
+      s.lora_t_.assign(B * 3 * c.lora_rank, 0.f);
+      const int u = std::max(c.q_dim + 2 * c.kv_dim, std::max(2 * c.ffn_dim, c.dim));
+      s.lora_u_.assign(B * u, 0.f);
+    }
+    s.logits_.assign((s.logits_all_ ? B : 1) * c.vocab, 0.f);
+    s.out_x_.assign(B * c.dim, 0.f);
+    s.history_.reserve(s.n_ctx_);
+    s.state_bytes_ = sizeof(float) * (s.x_.size() + s.xb_.size() + s.q_.size() + s.k_.size() +
+                                      s.v_.size() + s.att_.size() + s.proj_.size() + s.hb_.size() +
+                                      s.hb2_.size() + s.att_scratch_.size() + s.lora_t_.size() +
+                                      s.lora_u_.size() + s.logits_.size() + s.out_x_.size() +
+                                      s.rope_cos_.size() + s.rope_sin_.size() + 2 * B) +
+                     qbytes + sizeof(int32_t) * s.n_ctx_;
+    s.pool_.reset(new ThreadPool(nt));
+  } catch (const std::exception&) {
+    *err = "out of memory allocating the context (KV cache " + std::to_string(s.kv_bytes_ >> 20) +
+           " MiB for n_ctx " + std::to_string(s.n_ctx_) + ")";
+    return nullptr;
+  }
+  return ctx;
+}
+
+Context::~Context() { std::free(qdata_); }
+
+EvalStatus Context::Eval(const int32_t* tokens, int n, std::string* err) {
+  if (n <= 0 || tokens == nullptr) {
+    *err = "eval: no tokens";
+    return EvalStatus::kInvalid;
+  }
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= cfg_.vocab) {
+      *err = "eval: token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+             " out of range [0, " + std::to_string(cfg_.vocab) + ")";
+      return EvalStatus::kInvalid;
+    }
+  if (logits_all_ && n > n_batch_) {
+    *err = "eval: with logits_all, at most n_batch (" + std::to_string(n_batch_) +
+           ") tokens per call, got " + std::to_string(n);
+    return EvalStatus::kInvalid;
+  }
+  if (static_cast<int64_t>(n_past_) + n > n_ctx_) {
+    *err = "context full: " + std::to_string(n_past_) + " tokens cached + " + std::to_string(n) +
+           " new > n_ctx " + std::to_string(n_ctx_);
+    return EvalStatus::kContextFull;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; i += n_batch_) {
+    const int M = std::min(n_batch_, n - i);
+    const bool last = i + M == n;
+    Forward(tokens + i, M, !last ? 0 : logits_all_ ? 2 : 1);
+    n_past_ += M;
+    history_.insert(history_.end(), tokens + i, tokens + i + M);
+  }
+  const double ms = MsSince(t0);
+  if (n == 1) {
+    stats_.decode_tokens += 1;
+    stats_.decode_ms += ms;
+  } else {
+    stats_.prefill_tokens += static_cast<uint64_t>(n);
+    stats_.prefill_ms += ms;
+  }
+  return EvalStatus::kOk;
+}
+
+bool Context::Rewind(int n) {
+  if (n < 0 || n > n_past_) return false;
+  n_past_ = n;
+  history_.resize(static_cast<size_t>(n));
+  n_logits_ = 0;  // the logits no longer describe the last cached token
+  return true;
+}
+
+}  // namespace lamina::engine

@@ -1,0 +1,159 @@
+// lamina's engine: a loaded model (read-only, shareable across threads) and
+// inference contexts (KV cache + every work buffer + a thread pool; one thread
+// at a time). The public C API (include/lamina/lamina.h) wraps these.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/thread_pool.h"
+#include "kernels/kernels.h"
+#include "loader/model_file.h"
+#include "tokenizer/tokenizer.h"
+
+namespace lamina::engine {
+
+struct ModelOptions {
+  LoadOptions load;
+  std::string kernels;  // tier name; "" = $LAMINA_KERNELS or the best available
+};
+
+class Model {
+ public:
+  /// Maps, validates and binds a model file. nullptr + *err on failure.
+  static std::unique_ptr<Model> Load(const std::string& path, const ModelOptions& opts,
+                                     std::string* err);
+
+  const Config& config() const { return cfg_; }
+  const Weights& weights() const { return w_; }
+  const ModelFile& file() const { return *file_; }
+  const kern::KernelSet& kernels() const { return *ks_; }
+  kern::Tier tier() const { return ks_->tier; }
+  /// nullptr when the file embeds no tokenizer (or it is invalid: see
+  /// tokenizer_error()). Deserialized on first use, so that loading a model
+  /// costs no more than mapping and validating it. Thread-safe.
+  const Tokenizer* tokenizer() const;
+  bool has_tokenizer() const { return file_->tokenizer_size() > 0; }
+  const std::string& tokenizer_error() const;
+  double load_ms() const { return load_ms_; }
+
+ private:
+  Model() = default;
+  std::unique_ptr<ModelFile> file_;
+  Config cfg_;
+  Weights w_;
+  const kern::KernelSet* ks_ = nullptr;
+  mutable std::once_flag tok_once_;
+  mutable std::unique_ptr<Tokenizer> tok_;
+  mutable std::string tok_err_;
+  double load_ms_ = 0;
+};
+
+struct ContextOptions {
+  int n_ctx = 0;      // 0: min(8192, max_context); else <= max_context
+  int n_threads = 0;  // 0: DefaultThreadCount()
+  kern::KvType kv_type = kern::KvType::kF16;
+  int n_batch = 64;         // max tokens per forward pass (prefill chunk)
+  bool logits_all = false;  // keep the logits of every position of an Eval (<= n_batch tokens)
+};
+
+enum class EvalStatus { kOk, kContextFull, kInvalid };
+
+struct Stats {
+  uint64_t prefill_tokens = 0, decode_tokens = 0;
+  double prefill_ms = 0, decode_ms = 0;
+};
+
+class Context {
+ public:
+  /// Allocates the KV cache, every work buffer and the thread pool.
+  static std::unique_ptr<Context> Create(const Model& m, const ContextOptions& opts,
+                                         std::string* err);
+  ~Context();
+
+  /// Evaluates tokens at positions [n_past, n_past + n). Nothing is evaluated
+  /// when they do not fit (kContextFull) or an id is out of range (kInvalid).
+  /// Afterwards logits() holds the last token's logits, and with logits_all
+  /// (n <= n_batch required) logits_row(i) those of token i of this call.
+  EvalStatus Eval(const int32_t* tokens, int n, std::string* err);
+
+  const float* logits() const { return n_logits_ > 0 ? logits_row(n_logits_ - 1) : nullptr; }
+  const float* logits_row(int i) const {
+    return logits_.data() + static_cast<size_t>(i) * cfg_.vocab;
+  }
+  int n_logits() const { return n_logits_; }
+
+  int n_past() const { return n_past_; }
+  int n_ctx() const { return n_ctx_; }
+  int n_batch() const { return n_batch_; }
+  int n_threads() const { return pool_->size(); }
+  kern::KvType kv_type() const { return kv_type_; }
+  bool logits_all() const { return logits_all_; }
+  /// Tokens in the cache, in order (the history the repetition penalty sees).
+  const std::vector<int32_t>& history() const { return history_; }
+  /// Keeps the first n tokens (n <= n_past); later ones are forgotten.
+  bool Rewind(int n);
+  void Clear() { Rewind(0); }
+
+  size_t kv_bytes() const { return kv_bytes_; }
+  size_t state_bytes() const { return state_bytes_; }
+  const Model& model() const { return model_; }
+  Stats& stats() { return stats_; }
+
+ private:
+  explicit Context(const Model& m) : model_(m), cfg_(m.config()), w_(m.weights()) {}
+  // One forward pass over M <= n_batch tokens at positions n_past_.. .
+  // logits_mode: 0 none, 1 the last token's, 2 every token's.
+  void Forward(const int32_t* tokens, int M, int logits_mode);
+
+  // Helpers of Forward (engine/forward.cpp).
+  struct Linear;
+  void RunLinears(const float* x, int M, const Linear* lins, int n_lins);
+  void QuantizeRows(const float* x, int M, int K);
+
+  const Model& model_;
+  const Config& cfg_;
+  const Weights& w_;
+  const kern::KernelSet* ks_ = nullptr;
+  std::unique_ptr<ThreadPool> pool_;
+  int n_ctx_ = 0, n_batch_ = 0, n_past_ = 0, n_logits_ = 0;
+  bool logits_all_ = false;
+  kern::KvType kv_type_ = kern::KvType::kF16;
+
+  // KV cache: per layer [n_ctx][kv_dim] keys and values (f16 or f32).
+  std::vector<uint8_t> kv_;
+  size_t kv_layer_bytes_ = 0, kv_bytes_ = 0, kv_elt_ = 2;
+  // RoPE tables [n_ctx][head_dim/2].
+  std::vector<float> rope_cos_, rope_sin_;
+
+  // Activations, [n_batch][width] each (llama2.c's RunState).
+  std::vector<float> x_;            // residual stream [B, dim]
+  std::vector<float> xb_;           // normed input [B, dim]
+  std::vector<float> q_;            // [B, q_dim]
+  std::vector<float> k_;            // [B, kv_dim]
+  std::vector<float> v_;            // [B, kv_dim]
+  std::vector<float> att_;          // attention output [B, q_dim]
+  std::vector<float> proj_;         // wo / w_down output [B, dim]
+  std::vector<float> hb_;           // gate [B, ffn]
+  std::vector<float> hb2_;          // up [B, ffn]
+  std::vector<float> att_scratch_;  // per thread [n_ctx]
+  // Quantized activations (layout of the kernel tier).
+  uint8_t* qdata_ = nullptr;
+  std::vector<float> qscale_, qzp_;
+  kern::QActs qa_{};
+  // LoRA: A(x) [B, 3 * r] and B(A(x)) [B, max group width].
+  std::vector<float> lora_t_, lora_u_;
+  // Output.
+  std::vector<float> logits_;  // [logits_all ? B : 1][vocab]
+  std::vector<float> out_x_;   // normed rows fed to the output layer [B, dim]
+  std::vector<int32_t> history_;
+  size_t state_bytes_ = 0;
+  Stats stats_;
+};
+
+}  // namespace lamina::engine

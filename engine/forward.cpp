@@ -1,0 +1,272 @@
+// The Llama 3.2 forward pass, straight-line (llama2.c style), over a batch of
+// M tokens: M > 1 is a prefill chunk (GEMM), M == 1 a decode step (GEMV). Every
+// op is defined per token row / per output element by kernels/ref, so the
+// result of a token does not depend on M, on the chunking, or on the thread
+// count (tests check all three).
+#include <cstring>
+
+#include "engine/engine.h"
+#include "kernels/ref/fp16.h"
+#include "loader/pack.h"
+
+namespace lamina::engine {
+namespace {
+
+using format::DType;
+
+// Output rows per thread are split in units of 16 floats (one 64-byte cache
+// line; also a multiple of the 4-row weight blocks the kernels require).
+constexpr int kRowAlign = 16;
+
+// Runs fn(m0, m1) over token rows [0, M): on the calling thread for M == 1,
+// else split across the pool.
+template <class F>
+void ForRows(ThreadPool& pool, int M, F&& fn) {
+  if (M == 1 || pool.size() == 1) {
+    fn(0, M);
+    return;
+  }
+  auto job = [&](int tid, int nt) {
+    int m0, m1;
+    SplitRange(M, 1, tid, nt, &m0, &m1);
+    if (m0 < m1) fn(m0, m1);
+  };
+  pool.RunF(job);
+}
+
+}  // namespace
+
+struct Context::Linear {
+  const Matrix* m;
+  float* y;  // output [M][ldy]
+  size_t ldy;
+};
+
+void Context::QuantizeRows(const float* x, int M, int K) {
+  qa_.M = M;
+  qa_.K = K;
+  const kern::QuantizeActsKernel& qk = ks_->quantize_acts;
+  ForRows(*pool_, M, [&](int m0, int m1) { qk.run(x, static_cast<size_t>(K), m0, m1, &qa_); });
+}
+
+// y_i = W_i x (+ lora_scale * B_i(A_i x)) for every linear of a group that
+// shares the input x [M][K]. x is quantized once when any W_i is quantized.
+void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) {
+  const int K = lins[0].m->K;
+  bool any_q = false, any_lora = false;
+  for (int i = 0; i < n_lins; ++i) {
+    any_q |= lins[i].m->quantized();
+    any_lora |= lins[i].m->lora_a != nullptr;
+  }
+  if (any_q) QuantizeRows(x, M, K);
+  const kern::KernelSet& ks = *ks_;
+  const int r = cfg_.lora_rank;
+  const size_t ldt = static_cast<size_t>(3) * (r > 0 ? r : 1);
+  // Pass 1: the main products and the LoRA down-projections t_i = A_i x.
+  auto main_job = [&](int tid, int nt) {
+    for (int i = 0; i < n_lins; ++i) {
+      const Matrix& w = *lins[i].m;
+      int n0, n1;
+      SplitRange(w.N, kRowAlign, tid, nt, &n0, &n1);
+      if (n0 < n1) {
+        switch (w.dtype) {
+          case DType::kQ4G:
+            ks.matmul_q4g.run(qa_, w.data, w.N, w.K, n0, n1, lins[i].y, lins[i].ldy);
+            break;
+          case DType::kQ8C:
+            ks.matmul_q8c.run(qa_, w.data, w.N, w.K, n0, n1, lins[i].y, lins[i].ldy);
+            break;
+          default:
+            ks.matmul_float.run(x, static_cast<size_t>(K), M, w.data, static_cast<int>(w.dtype),
+                                w.N, w.K, n0, n1, lins[i].y, lins[i].ldy);
+            break;
+        }
+      }
+      if (w.lora_a) {
+        SplitRange(r, 4, tid, nt, &n0, &n1);
+        if (n0 < n1)
+          ks.matmul_float.run(x, static_cast<size_t>(K), M, w.lora_a, w.lora_a_type, r, K, n0, n1,
+                              lora_t_.data() + static_cast<size_t>(i) * r, ldt);
+      }
+    }
+  };
+  pool_->RunF(main_job);
+  if (!any_lora) return;
+  // Pass 2: u_i = B_i t_i, then y_i += lora_scale * u_i (same rows per thread).
+  const size_t ldu = lora_u_.size() / static_cast<size_t>(n_batch_);
+  const float scale = cfg_.lora_scale;
+  auto lora_job = [&](int tid, int nt) {
+    size_t off = 0;
+    for (int i = 0; i < n_lins; ++i) {
+      const Matrix& w = *lins[i].m;
+      if (w.lora_b) {
+        int n0, n1;
+        SplitRange(w.N, kRowAlign, tid, nt, &n0, &n1);
+        if (n0 < n1) {
+          float* u = lora_u_.data() + off;
+          ks.matmul_float.run(lora_t_.data() + static_cast<size_t>(i) * r, ldt, M, w.lora_b,
+                              w.lora_b_type, w.N, r, n0, n1, u, ldu);
+          for (int m = 0; m < M; ++m) {
+            float* y = lins[i].y + static_cast<size_t>(m) * lins[i].ldy;
+            const float* um = u + static_cast<size_t>(m) * ldu;
+            for (int n = n0; n < n1; ++n) y[n] = y[n] + scale * um[n];
+          }
+        }
+      }
+      off += static_cast<size_t>(w.N);
+    }
+  };
+  pool_->RunF(lora_job);
+}
+
+void Context::Forward(const int32_t* tokens, int M, int logits_mode) {
+  const Config& c = cfg_;
+  const kern::KernelSet& ks = *ks_;
+  const int dim = c.dim, qd = c.q_dim, kvd = c.kv_dim, ffn = c.ffn_dim, hd = c.head_dim;
+  const int half = hd / 2;
+  const int p0 = n_past_;  // position of token 0 of this batch
+  float* x = x_.data();    // [M, dim]
+  float* xb = xb_.data();  // [M, dim]
+
+  // Embedding: x[m] = tok_embd[tokens[m]] (dequantized for Q8C).
+  ForRows(*pool_, M, [&](int m0, int m1) {
+    const Matrix& e = w_.tok_embd;
+    for (int m = m0; m < m1; ++m) {
+      float* xr = x + static_cast<size_t>(m) * dim;
+      const size_t row = static_cast<size_t>(tokens[m]) * dim;
+      switch (e.dtype) {
+        case DType::kQ8C:
+          pack::Q8CDequantRow(e.data, e.N, e.K, tokens[m], xr);
+          break;
+        case DType::kF32:
+          std::memcpy(xr, reinterpret_cast<const float*>(e.data) + row, sizeof(float) * dim);
+          break;
+        case DType::kF16: {
+          const uint16_t* s = reinterpret_cast<const uint16_t*>(e.data) + row;
+          for (int i = 0; i < dim; ++i) xr[i] = F16ToF32(s[i]);
+          break;
+        }
+        default: {  // kBF16
+          const uint16_t* s = reinterpret_cast<const uint16_t*>(e.data) + row;
+          for (int i = 0; i < dim; ++i) xr[i] = BF16ToF32(s[i]);
+          break;
+        }
+      }
+    }
+  });
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = w_.layers[l];
+    uint8_t* kc = kv_.data() + static_cast<size_t>(2 * l) * kv_layer_bytes_;  // [n_ctx, kvd]
+    uint8_t* vc = kc + kv_layer_bytes_;                                       // [n_ctx, kvd]
+
+    // ---- attention block ------------------------------------------------
+    // xb = rmsnorm(x) * attn_norm                                  [M, dim]
+    ForRows(*pool_, M, [&](int m0, int m1) {
+      for (int m = m0; m < m1; ++m)
+        ks.rmsnorm.run(xb + static_cast<size_t>(m) * dim, x + static_cast<size_t>(m) * dim,
+                       L.attn_norm, dim, c.norm_eps);
+    });
+    // q = Wq xb [M, qd], k = Wk xb [M, kvd], v = Wv xb [M, kvd] (xb quantized once)
+    const Linear qkv[3] = {{&L.wq, q_.data(), static_cast<size_t>(qd)},
+                           {&L.wk, k_.data(), static_cast<size_t>(kvd)},
+                           {&L.wv, v_.data(), static_cast<size_t>(kvd)}};
+    RunLinears(xb, M, qkv, 3);
+    // RoPE on q and k at positions p0 + m; k, v -> cache rows p0 + m.
+    ForRows(*pool_, M, [&](int m0, int m1) {
+      for (int m = m0; m < m1; ++m) {
+        const int pos = p0 + m;
+        const float* cs = rope_cos_.data() + static_cast<size_t>(pos) * half;
+        const float* sn = rope_sin_.data() + static_cast<size_t>(pos) * half;
+        float* qm = q_.data() + static_cast<size_t>(m) * qd;
+        float* km = k_.data() + static_cast<size_t>(m) * kvd;
+        const float* vm = v_.data() + static_cast<size_t>(m) * kvd;
+        ks.rope.run(qm, c.n_heads, hd, cs, sn);
+        ks.rope.run(km, c.n_kv_heads, hd, cs, sn);
+        const size_t off = static_cast<size_t>(pos) * kvd;
+        if (kv_type_ == kern::KvType::kF32) {
+          std::memcpy(reinterpret_cast<float*>(kc) + off, km, sizeof(float) * kvd);
+          std::memcpy(reinterpret_cast<float*>(vc) + off, vm, sizeof(float) * kvd);
+        } else {
+          uint16_t* kd = reinterpret_cast<uint16_t*>(kc) + off;
+          uint16_t* vd = reinterpret_cast<uint16_t*>(vc) + off;
+          for (int i = 0; i < kvd; ++i) {
+            kd[i] = F32ToF16(km[i]);
+            vd[i] = F32ToF16(vm[i]);
+          }
+        }
+      }
+    });
+    // att[m] = causal GQA attention of q[m] over cache rows [0, p0 + m]   [M, qd]
+    {
+      const int items = M * c.n_heads;
+      auto att_job = [&](int tid, int nt) {
+        int i0, i1;
+        SplitRange(items, 1, tid, nt, &i0, &i1);
+        float* scratch = att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_;
+        while (i0 < i1) {
+          const int m = i0 / c.n_heads, h0 = i0 % c.n_heads;
+          const int h1 = (i1 - m * c.n_heads) < c.n_heads ? i1 - m * c.n_heads : c.n_heads;
+          ks.attention.run(q_.data() + static_cast<size_t>(m) * qd, kc, vc, kv_type_,
+                           static_cast<size_t>(kvd), p0 + m + 1, c.n_heads, c.n_kv_heads, hd, h0,
+                           h1, scratch, att_.data() + static_cast<size_t>(m) * qd);
+          i0 = m * c.n_heads + h1;
+        }
+      };
+      pool_->RunF(att_job);
+    }
+    // proj = Wo att [M, dim]; x += proj
+    const Linear wo[1] = {{&L.wo, proj_.data(), static_cast<size_t>(dim)}};
+    RunLinears(att_.data(), M, wo, 1);
+    ForRows(*pool_, M, [&](int m0, int m1) {
+      for (size_t i = static_cast<size_t>(m0) * dim; i < static_cast<size_t>(m1) * dim; ++i)
+        x[i] = x[i] + proj_[i];
+    });
+
+    // ---- feed-forward block ---------------------------------------------
+    // xb = rmsnorm(x) * ffn_norm                                   [M, dim]
+    ForRows(*pool_, M, [&](int m0, int m1) {
+      for (int m = m0; m < m1; ++m)
+        ks.rmsnorm.run(xb + static_cast<size_t>(m) * dim, x + static_cast<size_t>(m) * dim,
+                       L.ffn_norm, dim, c.norm_eps);
+    });
+    // hb = W_gate xb, hb2 = W_up xb                                [M, ffn]
+    const Linear gu[2] = {{&L.w_gate, hb_.data(), static_cast<size_t>(ffn)},
+                          {&L.w_up, hb2_.data(), static_cast<size_t>(ffn)}};
+    RunLinears(xb, M, gu, 2);
+    // hb = silu(hb) * hb2, then (SpinQuant R4) hb = H hb
+    ForRows(*pool_, M, [&](int m0, int m1) {
+      for (int m = m0; m < m1; ++m) {
+        float* h = hb_.data() + static_cast<size_t>(m) * ffn;
+        ks.silu_mul.run(h, hb2_.data() + static_cast<size_t>(m) * ffn, ffn);
+        if (L.w_down.hadamard_input) ks.hadamard.run(h, ffn);
+      }
+    });
+    // proj = W_down hb [M, dim]; x += proj
+    const Linear dn[1] = {{&L.w_down, proj_.data(), static_cast<size_t>(dim)}};
+    RunLinears(hb_.data(), M, dn, 1);
+    ForRows(*pool_, M, [&](int m0, int m1) {
+      for (size_t i = static_cast<size_t>(m0) * dim; i < static_cast<size_t>(m1) * dim; ++i)
+        x[i] = x[i] + proj_[i];
+    });
+  }
+
+  // ---- output: final norm + classifier, only for the rows needed ---------
+  if (logits_mode == 0) {
+    n_logits_ = 0;
+    return;
+  }
+  const int first = logits_mode == 2 ? 0 : M - 1;
+  const int n_out = M - first;
+  float* ox = out_x_.data();
+  ForRows(*pool_, n_out, [&](int m0, int m1) {
+    for (int m = m0; m < m1; ++m)
+      ks.rmsnorm.run(ox + static_cast<size_t>(m) * dim, x + static_cast<size_t>(first + m) * dim,
+                     w_.output_norm, dim, c.norm_eps);
+  });
+  const Linear out[1] = {{&w_.output, logits_.data(), static_cast<size_t>(c.vocab)}};
+  RunLinears(ox, n_out, out, 1);
+  n_logits_ = n_out;
+}
+
+}  // namespace lamina::engine

@@ -1,0 +1,69 @@
+// Token sampling with llama.cpp's semantics: repetition penalty over the last
+// N tokens, then top-k -> top-p -> min-p -> temperature -> a draw from a
+// seeded PCG32 generator (deterministic on every platform). temperature <= 0
+// is greedy (argmax after the penalty; ties: the lowest id).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace lamina::engine {
+
+struct SamplerParams {
+  float temperature = 0.8f;     // <= 0: greedy
+  int top_k = 40;               // <= 0: off
+  float top_p = 0.95f;          // >= 1: off
+  float min_p = 0.05f;          // <= 0: off
+  float repeat_penalty = 1.0f;  // 1: off
+  int repeat_last_n = 64;       // tokens of history the penalty looks at (0: off)
+  uint64_t seed = 0;
+};
+
+/// PCG32 (O'Neill, XSH RR 64/32).
+class Pcg32 {
+ public:
+  explicit Pcg32(uint64_t seed = 0) { Seed(seed); }
+  void Seed(uint64_t seed) {
+    state_ = 0;
+    Next();
+    state_ += seed + 0x853c49e6748fea9bULL;
+    Next();
+  }
+  uint32_t Next() {
+    const uint64_t old = state_;
+    state_ = old * 6364136223846793005ULL + kInc;
+    const uint32_t xs = static_cast<uint32_t>(((old >> 18u) ^ old) >> 27u);
+    const uint32_t rot = static_cast<uint32_t>(old >> 59u);
+    return (xs >> rot) | (xs << ((32u - rot) & 31u));
+  }
+  /// Uniform in [0, 1) with 24 random bits (exact in f32).
+  float Uniform() { return static_cast<float>(Next() >> 8) * (1.0f / 16777216.0f); }
+
+ private:
+  static constexpr uint64_t kInc = 0xda3e39cb94b95bdbULL;
+  uint64_t state_ = 0;
+};
+
+class Sampler {
+ public:
+  /// Buffers for a vocabulary of n_vocab are allocated here, once.
+  Sampler(const SamplerParams& p, int n_vocab);
+  /// Picks a token from logits [n_vocab]; history = previous tokens (for the
+  /// repetition penalty). logits are not modified.
+  int32_t Sample(const float* logits, const int32_t* history, int n_history);
+  const SamplerParams& params() const { return p_; }
+
+ private:
+  struct Cand {
+    float logit;
+    int32_t id;
+  };
+  SamplerParams p_;
+  int n_vocab_;
+  Pcg32 rng_;
+  std::vector<Cand> cand_;
+  std::vector<float> probs_;
+  std::vector<uint8_t> seen_;
+};
+
+}  // namespace lamina::engine

@@ -1,0 +1,302 @@
+/*
+ * lamina — Llama 3.2 inference on Arm CPUs. The public C API (C99).
+ *
+ * Objects
+ *   lamina_model        a loaded model file: read-only after loading and safe to
+ *                       share between threads (any number of contexts may use it
+ *                       concurrently). Must outlive every context and sampler
+ *                       created from it.
+ *   lamina_context      one inference stream: KV cache, work buffers, thread pool.
+ *                       Use a context from one thread at a time (no internal lock).
+ *   lamina_sampler      sampling parameters + a seeded random generator; one
+ *                       thread at a time.
+ *   lamina_detokenizer  streaming token -> UTF-8 text; one thread at a time.
+ *
+ * Errors
+ *   Functions that can fail return lamina_status. On failure, a message naming
+ *   the cause (file, field, limit) is stored per thread and returned by
+ *   lamina_last_error(). No C++ exception ever crosses this API; the library
+ *   never aborts or exits on bad input.
+ *
+ * Ownership
+ *   Out-pointers (*out) receive objects owned by the caller, released with the
+ *   matching *_free function (which accepts NULL). Returned const pointers
+ *   (logits, strings) are owned by the library; their lifetime is stated per
+ *   function.
+ *
+ * Context-full policy
+ *   lamina never shifts or drops cached tokens on its own: evaluating tokens
+ *   that would exceed n_ctx fails with LAMINA_ERR_CONTEXT_FULL and evaluates
+ *   none of them (the context is unchanged). The caller may lamina_kv_rewind()
+ *   / lamina_kv_clear() and continue.
+ */
+#ifndef LAMINA_LAMINA_H_
+#define LAMINA_LAMINA_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ basics */
+
+/** Library version, "MAJOR.MINOR.PATCH" (static string). Thread-safe. */
+const char* lamina_version_string(void);
+
+typedef enum lamina_status {
+  LAMINA_OK = 0,
+  LAMINA_ERR_INVALID_ARG = 1,      /* NULL pointer, value out of range, bad token id */
+  LAMINA_ERR_LOAD = 2,             /* model file missing, unreadable, corrupt or unsupported */
+  LAMINA_ERR_KERNEL_TIER = 3,      /* requested kernel tier unknown or unavailable on this CPU */
+  LAMINA_ERR_OUT_OF_MEMORY = 4,    /* allocation failed (KV cache, buffers) */
+  LAMINA_ERR_CONTEXT_FULL = 5,     /* the tokens do not fit in n_ctx; nothing was evaluated */
+  LAMINA_ERR_NO_TOKENIZER = 6,     /* the model file embeds no tokenizer */
+  LAMINA_ERR_TOKENIZE = 7,         /* text could not be tokenized (invalid UTF-8) */
+  LAMINA_ERR_BUFFER_TOO_SMALL = 8, /* output buffer too small; the needed size is reported */
+  LAMINA_ERR_NO_LOGITS = 9,        /* no logits available (nothing evaluated since rewind) */
+  LAMINA_ERR_INTERNAL = 10,        /* unexpected internal failure (a bug) */
+  LAMINA_ERR_NO_CHAT_TEMPLATE = 11 /* the tokenizer has no chat template */
+} lamina_status;
+
+/** Static name of a status ("LAMINA_OK", ...). Thread-safe. */
+const char* lamina_status_string(lamina_status s);
+
+/** Message of the most recent failure on this thread ("" if none; successful
+ *  calls do not clear it). Valid until the next failing call on this thread. */
+const char* lamina_last_error(void);
+
+/* ------------------------------------------------------------------- model */
+
+typedef struct lamina_model lamina_model;
+
+typedef struct lamina_model_params {
+  int populate;        /* nonzero: fault every page in at load (MAP_POPULATE) */
+  int mlock;           /* nonzero: lock the mapping in RAM (failure is an error) */
+  const char* kernels; /* kernel tier "ref"|"neon"|"dotprod"|"i8mm"|"sve"|"auto";
+                          NULL: $LAMINA_KERNELS, else the best tier of this CPU */
+} lamina_model_params;
+
+/** Defaults: no populate, no mlock, kernels NULL. */
+lamina_model_params lamina_model_default_params(void);
+
+/** Maps and validates a .lamina file (no weight copy, no repack). params may
+ *  be NULL (defaults). On success *out owns the model (lamina_model_free). */
+lamina_status lamina_model_load(const char* path, const lamina_model_params* params,
+                                lamina_model** out);
+/** Frees a model (NULL is a no-op). Every context/sampler/detokenizer made from
+ *  it must be freed first. */
+void lamina_model_free(lamina_model* model);
+
+typedef struct lamina_model_info {
+  int32_t dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim;
+  int32_t vocab_size;
+  int32_t max_context; /* the model's maximum positions */
+  float rope_theta;
+  int32_t rope_llama3;    /* nonzero: llama3 frequency scaling */
+  int32_t bos_id, eos_id; /* -1 if none */
+  int32_t n_stop_ids;
+  int32_t stop_ids[16];    /* tokens that end a generation */
+  int32_t lora_rank;       /* 0: no LoRA adaptors */
+  int32_t has_tokenizer;   /* the file embeds one (deserialized on first use: a corrupt
+                             blob is reported by the first tokenizer call) */
+  char weight_scheme[32];  /* "q4", "f32", "meta-qat-lora", ... (from the file) */
+  const char* kernel_tier; /* static string: "ref", "neon", ... */
+  uint64_t file_bytes;     /* size of the mapped file */
+  double load_ms;          /* wall time of lamina_model_load */
+} lamina_model_info;
+
+/** Fills *info. Thread-safe. */
+lamina_status lamina_model_get_info(const lamina_model* model, lamina_model_info* info);
+
+/* ------------------------------------------------------------ tokenization */
+
+/** Text (UTF-8, len bytes) -> token ids. add_bos: prepend BOS; parse_special:
+ *  special-token text such as "<|eot_id|>" maps to its id. Writes at most
+ *  capacity ids to tokens; *n_tokens receives the count. If capacity is too
+ *  small: LAMINA_ERR_BUFFER_TOO_SMALL with *n_tokens = the needed count.
+ *  Errors: LAMINA_ERR_NO_TOKENIZER, LAMINA_ERR_TOKENIZE. Thread-safe. */
+lamina_status lamina_tokenize(const lamina_model* model, const char* text, size_t len, int add_bos,
+                              int parse_special, int32_t* tokens, size_t capacity,
+                              size_t* n_tokens);
+
+/** Token ids -> text (invalid UTF-8 replaced by U+FFFD). Writes at most
+ *  capacity bytes (no NUL terminator is added); *n_bytes receives the length.
+ *  LAMINA_ERR_BUFFER_TOO_SMALL with *n_bytes = needed length. Thread-safe. */
+lamina_status lamina_detokenize(const lamina_model* model, const int32_t* tokens, size_t n,
+                                char* text, size_t capacity, size_t* n_bytes);
+
+/** The raw bytes of one token (may be a partial UTF-8 sequence), same buffer
+ *  convention as lamina_detokenize. Thread-safe. */
+lamina_status lamina_token_to_piece(const lamina_model* model, int32_t token, char* buf,
+                                    size_t capacity, size_t* n_bytes);
+
+/** Streaming detokenizer: push ids one by one, get text that never ends in a
+ *  partial UTF-8 sequence (SentencePiece vocabularies: the leading space after
+ *  BOS is dropped, as run.c does). */
+typedef struct lamina_detokenizer lamina_detokenizer;
+lamina_status lamina_detokenizer_create(const lamina_model* model, lamina_detokenizer** out);
+void lamina_detokenizer_free(lamina_detokenizer* d);
+/** Pushes one id; returns the text completed by it (NUL-terminated, owned by d,
+ *  valid until the next call on d); never NULL. */
+const char* lamina_detokenizer_push(lamina_detokenizer* d, int32_t token);
+/** Returns whatever bytes are held (invalid ones replaced) and resets. */
+const char* lamina_detokenizer_flush(lamina_detokenizer* d);
+
+/** One chat message; role "system", "user", "assistant" or "ipython". */
+typedef struct lamina_chat_message {
+  const char* role;
+  const char* content;
+} lamina_chat_message;
+
+/** Renders messages with the model's chat template (Llama 3.x instruct:
+ *  "<|begin_of_text|>" then per message "<|start_header_id|>ROLE<|end_header_id|>\n\n"
+ *  CONTENT "<|eot_id|>"; add_generation_prompt appends the assistant header).
+ *  Tokenize the result with add_bos = 0 and parse_special = 1. Same buffer
+ *  convention as lamina_detokenize. LAMINA_ERR_NO_CHAT_TEMPLATE if the
+ *  tokenizer has none. Thread-safe. */
+lamina_status lamina_chat_apply_template(const lamina_model* model,
+                                         const lamina_chat_message* messages, size_t n,
+                                         int add_generation_prompt, char* text, size_t capacity,
+                                         size_t* n_bytes);
+
+/* ----------------------------------------------------------------- context */
+
+typedef struct lamina_context lamina_context;
+
+typedef enum lamina_kv_type { LAMINA_KV_F16 = 0, LAMINA_KV_F32 = 1 } lamina_kv_type;
+
+typedef struct lamina_context_params {
+  int32_t n_ctx;          /* KV cache positions; 0: min(8192, model max_context);
+                             at most the model's max_context */
+  int32_t n_threads;      /* 0: the number of performance cores */
+  lamina_kv_type kv_type; /* LAMINA_KV_F16 (default) or LAMINA_KV_F32 */
+  int32_t n_batch;        /* tokens per forward pass (prefill chunk), 0: 64 */
+  int32_t logits_all;     /* nonzero: keep every evaluated position's logits
+                             (then lamina_eval takes at most n_batch tokens per call) */
+} lamina_context_params;
+
+lamina_context_params lamina_context_default_params(void);
+
+/** Creates a context on model: allocates the KV cache, every work buffer and a
+ *  thread pool (nothing is allocated later per token). params may be NULL.
+ *  Thread-safe with respect to the model (several threads may create contexts
+ *  on one model concurrently). */
+lamina_status lamina_context_create(const lamina_model* model, const lamina_context_params* params,
+                                    lamina_context** out);
+void lamina_context_free(lamina_context* ctx);
+
+typedef struct lamina_context_info {
+  int32_t n_ctx, n_batch, n_threads;
+  lamina_kv_type kv_type;
+  uint64_t kv_bytes;    /* KV cache size */
+  uint64_t state_bytes; /* other per-context buffers */
+  int32_t n_past;       /* tokens currently cached */
+} lamina_context_info;
+
+lamina_status lamina_context_get_info(const lamina_context* ctx, lamina_context_info* info);
+
+/** Evaluates n >= 1 tokens at positions [n_past, n_past + n) (prompts longer
+ *  than n_batch are split into chunks internally). Afterwards the logits of the
+ *  last token are available (and of every token when logits_all).
+ *  LAMINA_ERR_CONTEXT_FULL if n_past + n > n_ctx (nothing evaluated);
+ *  LAMINA_ERR_INVALID_ARG for an id outside [0, vocab). */
+lamina_status lamina_eval(lamina_context* ctx, const int32_t* tokens, size_t n);
+
+/** Logits [vocab_size] of the last evaluated token, or NULL if none (fresh
+ *  context, after rewind/clear). Owned by ctx, valid until the next eval,
+ *  rewind or free. */
+const float* lamina_get_logits(const lamina_context* ctx);
+/** With logits_all: logits of token i (0-based) of the last lamina_eval call;
+ *  NULL if i is out of range or logits_all is off (except the last token). */
+const float* lamina_get_logits_ith(const lamina_context* ctx, int32_t i);
+
+/** Tokens currently in the KV cache. */
+int32_t lamina_n_past(const lamina_context* ctx);
+/** Keeps the first n cached tokens (n <= n_past), forgetting the rest; the
+ *  next eval continues at position n. Logits become unavailable. */
+lamina_status lamina_kv_rewind(lamina_context* ctx, int32_t n);
+/** Forgets every cached token (= rewind to 0). */
+void lamina_kv_clear(lamina_context* ctx);
+
+/* ---------------------------------------------------------------- sampling */
+
+typedef struct lamina_sampler_params {
+  float temperature;     /* <= 0: greedy (argmax; ties -> lowest id). Default 0.8 */
+  int32_t top_k;         /* <= 0: off. Default 40 */
+  float top_p;           /* >= 1: off. Default 0.95 */
+  float min_p;           /* <= 0: off. Default 0.05 */
+  float repeat_penalty;  /* 1: off. Default 1.0 (llama.cpp semantics) */
+  int32_t repeat_last_n; /* history window of the penalty. Default 64 */
+  uint64_t seed;         /* RNG seed: same seed, same logits -> same tokens on every platform */
+} lamina_sampler_params;
+
+lamina_sampler_params lamina_sampler_default_params(void);
+
+typedef struct lamina_sampler lamina_sampler;
+/** Creates a sampler for model's vocabulary (buffers allocated once). Order of
+ *  the chain: repetition penalty, top-k, top-p, min-p, temperature, draw. */
+lamina_status lamina_sampler_create(const lamina_model* model, const lamina_sampler_params* p,
+                                    lamina_sampler** out);
+void lamina_sampler_free(lamina_sampler* s);
+/** Samples from ctx's last logits; the penalty looks at ctx's cached tokens.
+ *  LAMINA_ERR_NO_LOGITS if nothing was evaluated. */
+lamina_status lamina_sample(lamina_sampler* s, const lamina_context* ctx, int32_t* token);
+
+/* -------------------------------------------------------------- generation */
+
+/** Called once per generated token with its text (piece: the streaming
+ *  detokenizer's output, may be empty; NULL/0 when the model has no tokenizer).
+ *  Return nonzero to stop generating. After the last token, bytes the streaming
+ *  detokenizer still holds (an incomplete UTF-8 tail) are delivered by one more
+ *  call with token == -1, whose return value is ignored. */
+typedef int (*lamina_token_callback)(int32_t token, const char* piece, size_t piece_len,
+                                     void* user);
+
+typedef enum lamina_stop_reason {
+  LAMINA_STOP_NONE = 0,
+  LAMINA_STOP_EOS = 1,         /* a stop token was sampled (not emitted, not evaluated) */
+  LAMINA_STOP_LENGTH = 2,      /* max_tokens emitted */
+  LAMINA_STOP_CALLBACK = 3,    /* the callback returned nonzero */
+  LAMINA_STOP_CONTEXT_FULL = 4 /* the KV cache is full */
+} lamina_stop_reason;
+
+typedef struct lamina_generate_result {
+  size_t n_generated; /* tokens emitted to the callback */
+  lamina_stop_reason reason;
+  int32_t stop_token; /* the stop token sampled (LAMINA_STOP_EOS), else -1 */
+} lamina_generate_result;
+
+/** Evaluates prompt (n_prompt may be 0 if the context already holds logits),
+ *  then repeatedly samples, emits (callback) and evaluates tokens, up to
+ *  max_tokens. Every emitted token is evaluated into the context before this
+ *  returns, so the context holds prompt + emitted tokens (stop tokens are not
+ *  evaluated). A prompt that does not fit fails with LAMINA_ERR_CONTEXT_FULL;
+ *  running out of context during generation is a normal stop. result may be
+ *  NULL; cb may be NULL. */
+lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
+                              size_t n_prompt, size_t max_tokens, lamina_token_callback cb,
+                              void* user, lamina_generate_result* result);
+
+/* ------------------------------------------------------------------- stats */
+
+typedef struct lamina_stats {
+  double load_ms;          /* model load */
+  uint64_t prefill_tokens; /* tokens evaluated by lamina_eval calls with n >= 2 */
+  double prefill_ms;
+  uint64_t decode_tokens; /* tokens evaluated one per call */
+  double decode_ms;
+  uint64_t peak_rss_bytes; /* process peak resident set size */
+  int32_t n_threads;
+  const char* kernel_tier; /* static string */
+} lamina_stats;
+
+lamina_status lamina_context_get_stats(const lamina_context* ctx, lamina_stats* stats);
+void lamina_context_reset_stats(lamina_context* ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LAMINA_LAMINA_H_ */

@@ -1,0 +1,520 @@
+// Kernel exactness tests: every available tier's EXACT ops are bit-identical
+// to kernels/ref over a table of shapes and thread slices; the ref itself is
+// checked against an independent naive formula (so these tests are not
+// vacuous on hosts where only ref exists).
+//
+// $LAMINA_EXPECT_TIERS (e.g. "ref,neon" under qemu -cpu cortex-a72), when set,
+// must equal the set of available tiers: the QEMU CPU matrix proves each tier
+// is really tested where the higher ones are absent.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/ref/fp16.h"
+#include "kernels/ref/ref.h"
+#include "loader/format.h"
+#include "loader/pack.h"
+
+namespace lamina::kern {
+namespace {
+
+constexpr Tier kAllTiers[] = {Tier::kRef, Tier::kNeon, Tier::kDotprod, Tier::kI8mm, Tier::kSve};
+
+std::vector<Tier> Available() {
+  std::vector<Tier> v;
+  for (Tier t : kAllTiers)
+    if (TierAvailable(t)) v.push_back(t);
+  return v;
+}
+
+/// 64-byte aligned byte buffer.
+struct Buf {
+  std::vector<uint8_t> v;
+  uint8_t* p = nullptr;
+  explicit Buf(size_t n, uint8_t fill = 0) : v(n + 64, fill) {
+    p = v.data() + ((64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64);
+  }
+};
+
+size_t Kp32(int K) { return format::RoundUp(static_cast<uint64_t>(K), 32); }
+
+enum class ActMode { kRandom, kPositive, kNegative, kZero, kOutliers, kTies };
+
+std::vector<float> MakeActs(int M, int K, ActMode mode, std::mt19937* rng) {
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(static_cast<size_t>(M) * K);
+  for (int m = 0; m < M; ++m) {
+    for (int k = 0; k < K; ++k) {
+      float v = nd(*rng);
+      switch (mode) {
+        case ActMode::kRandom:
+          break;
+        case ActMode::kPositive:
+          v = std::fabs(v) + 0.01f;
+          break;
+        case ActMode::kNegative:
+          v = -std::fabs(v) - 0.01f;
+          break;
+        case ActMode::kZero:
+          v = 0.f;
+          break;
+        case ActMode::kOutliers:
+          v = (k % 37 == 5) ? v * 300.f : v * 0.01f;
+          break;
+        case ActMode::kTies:  // values that land on .5 after scaling often
+          v = static_cast<float>(static_cast<int>((*rng)() % 511) - 255) * 0.5f;
+          break;
+      }
+      x[static_cast<size_t>(m) * K + k] = v;
+    }
+    if (mode == ActMode::kTies && K > 1) {  // pin min/max so scale = 1
+      x[static_cast<size_t>(m) * K] = -127.5f;
+      x[static_cast<size_t>(m) * K + 1] = 127.5f;
+    }
+  }
+  return x;
+}
+
+/// Quantized value (m, k) in a tier's QActs::data (the documented layouts:
+/// "pairs" for i8mm and sve, plain row-major [M][Kp] for the others).
+int QValue(Tier t, const QActs& qa, int m, int k) {
+  const size_t Kp = Kp32(qa.K);
+  const int8_t* d = static_cast<const int8_t*>(qa.data);
+  if ((t == Tier::kI8mm || t == Tier::kSve) && !(qa.M % 2 == 1 && m == qa.M - 1))
+    return d[static_cast<size_t>(m / 2) * 2 * Kp + 16 * (k / 8) + 8 * (m % 2) + k % 8];
+  return d[static_cast<size_t>(m) * Kp + k];
+}
+
+struct Quantized {
+  Buf data;
+  std::vector<float> scale, zp;
+  QActs qa;
+  Quantized(const KernelSet& ks, const std::vector<float>& x, int M, int K, int m_split = 1)
+      : data(ks.quantize_acts.data_bytes(M, K), 0xAB), scale(M, -1.f), zp(M, -999.f) {
+    qa = {data.p, scale.data(), zp.data(), M, K};
+    // Quantize in m_split slices (threads may split tokens too).
+    for (int s = 0; s < m_split; ++s) {
+      const int m0 = M * s / m_split, m1 = M * (s + 1) / m_split;
+      ks.quantize_acts.run(x.data(), K, m0, m1, &qa);
+    }
+  }
+};
+
+std::vector<std::pair<int, int>> Slices(int N, int parts) {
+  const int nb = (N + 3) / 4;
+  std::vector<std::pair<int, int>> s;
+  int prev = 0;
+  for (int i = 1; i <= parts; ++i) {
+    const int e = std::min(N, (nb * i / parts) * 4);
+    const int end = i == parts ? N : e;
+    if (end > prev) s.push_back({prev, end});
+    prev = std::max(prev, end);
+  }
+  return s;
+}
+
+struct Q4Mat {
+  int N, K;
+  std::vector<uint8_t> packed;
+  std::vector<int8_t> vals;
+  std::vector<float> scales;
+};
+
+Q4Mat MakeQ4(int N, int K, std::mt19937* rng) {
+  Q4Mat w{N, K, {}, {}, {}};
+  const int G = (K + 31) / 32;
+  w.vals.resize(static_cast<size_t>(N) * K);
+  w.scales.resize(static_cast<size_t>(N) * G);
+  std::uniform_int_distribution<int> vd(-8, 7);
+  std::uniform_real_distribution<float> sd(-0.05f, 0.05f);
+  for (auto& v : w.vals) v = static_cast<int8_t>(vd(*rng));
+  for (int i = 0; i < N * K / 7; ++i) w.vals[(*rng)() % w.vals.size()] = -8;  // extremes
+  for (auto& s : w.scales) s = sd(*rng);
+  w.packed.resize(pack::Q4GBytes(N, K));
+  pack::PackQ4G(w.vals.data(), w.scales.data(), N, K, w.packed.data());
+  return w;
+}
+
+struct Q8Mat {
+  int N, K;
+  std::vector<uint8_t> packed;
+  std::vector<int8_t> vals;
+  std::vector<float> scales;
+};
+
+Q8Mat MakeQ8(int N, int K, std::mt19937* rng) {
+  Q8Mat w{N, K, {}, {}, {}};
+  w.vals.resize(static_cast<size_t>(N) * K);
+  w.scales.resize(N);
+  std::uniform_int_distribution<int> vd(-128, 127);
+  std::uniform_real_distribution<float> sd(0.001f, 0.02f);
+  for (auto& v : w.vals) v = static_cast<int8_t>(vd(*rng));
+  for (auto& s : w.scales) s = sd(*rng);
+  w.packed.resize(pack::Q8CBytes(N, K));
+  pack::PackQ8C(w.vals.data(), w.scales.data(), N, K, w.packed.data());
+  return w;
+}
+
+::testing::AssertionResult SameBits(const float* a, const float* b, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (std::memcmp(a + i, b + i, 4) != 0)
+      return ::testing::AssertionFailure()
+             << "first difference at " << i << ": " << a[i] << " vs ref " << b[i];
+  return ::testing::AssertionSuccess();
+}
+
+// ---------------------------------------------------------------- dispatch
+
+TEST(Dispatch, RefAlwaysAvailableAndSelectable) {
+  EXPECT_TRUE(TierAvailable(Tier::kRef));
+  Tier t = Tier::kSve;
+  char err[256] = "";
+  ASSERT_TRUE(SelectTier("ref", &t, err, sizeof err)) << err;
+  EXPECT_EQ(t, Tier::kRef);
+  EXPECT_EQ(Kernels(Tier::kRef).tier, Tier::kRef);
+}
+
+TEST(Dispatch, AutoPicksBestAvailable) {
+  Tier t = Tier::kRef;
+  char err[256] = "";
+  ASSERT_TRUE(SelectTier("auto", &t, err, sizeof err)) << err;
+  EXPECT_TRUE(TierAvailable(t));
+  Tier best = Tier::kRef;
+  for (Tier c : {Tier::kNeon, Tier::kDotprod, Tier::kI8mm})
+    if (TierAvailable(c)) best = c;
+  EXPECT_EQ(t, best);
+  EXPECT_EQ(Kernels(t).tier, t);
+  std::printf("cpu: neon=%d dotprod=%d i8mm=%d sve=%d sve_bytes=%d; auto tier: %s\n",
+              DetectCpu().neon, DetectCpu().dotprod, DetectCpu().i8mm, DetectCpu().sve,
+              DetectCpu().sve_vector_bytes, TierName(t));
+}
+
+TEST(Dispatch, UnknownAndUnavailableNamesAreClearErrors) {
+  Tier t = Tier::kRef;
+  char err[256] = "";
+  EXPECT_FALSE(SelectTier("avx512", &t, err, sizeof err));
+  EXPECT_NE(std::string(err).find("avx512"), std::string::npos) << err;
+  for (Tier c : kAllTiers) {
+    err[0] = 0;
+    const bool ok = SelectTier(TierName(c), &t, err, sizeof err);
+    EXPECT_EQ(ok, TierAvailable(c)) << TierName(c);
+    if (!ok) {
+      EXPECT_NE(std::string(err).find("not available"), std::string::npos) << err;
+    }
+  }
+}
+
+TEST(Dispatch, EnvironmentOverride) {
+  const char* old = std::getenv("LAMINA_KERNELS");
+  const std::string saved = old ? old : "";
+  Tier t = Tier::kSve;
+  char err[256] = "";
+  setenv("LAMINA_KERNELS", "ref", 1);
+  EXPECT_TRUE(SelectTier(nullptr, &t, err, sizeof err));
+  EXPECT_EQ(t, Tier::kRef);
+  setenv("LAMINA_KERNELS", "bogus", 1);
+  EXPECT_FALSE(SelectTier(nullptr, &t, err, sizeof err));
+  EXPECT_TRUE(SelectTier("ref", &t, err, sizeof err));  // explicit name wins
+  if (old)
+    setenv("LAMINA_KERNELS", saved.c_str(), 1);
+  else
+    unsetenv("LAMINA_KERNELS");
+}
+
+TEST(Dispatch, ExpectedTiersOnThisCpu) {
+  const char* e = std::getenv("LAMINA_EXPECT_TIERS");
+  if (!e || !*e) GTEST_SKIP() << "LAMINA_EXPECT_TIERS not set";
+  std::string got;
+  for (Tier t : Available()) got += (got.empty() ? "" : ",") + std::string(TierName(t));
+  EXPECT_EQ(got, std::string(e));
+}
+
+TEST(Dispatch, SveVectorLength) {
+  const CpuFeatures& f = DetectCpu();
+  if (!f.sve) {
+    EXPECT_EQ(f.sve_vector_bytes, 0);
+    return;
+  }
+  EXPECT_GE(f.sve_vector_bytes, 16);
+  EXPECT_EQ(f.sve_vector_bytes % 16, 0);
+  if (const char* e = std::getenv("LAMINA_EXPECT_SVE_BYTES")) {
+    EXPECT_EQ(f.sve_vector_bytes, std::atoi(e));
+  }
+}
+
+// ------------------------------------------- ref vs independent formulas
+
+TEST(RefQuantizeActs, MatchesNaiveFormula) {
+  std::mt19937 rng(1);
+  for (ActMode mode : {ActMode::kRandom, ActMode::kPositive, ActMode::kNegative, ActMode::kZero,
+                       ActMode::kOutliers}) {
+    const int M = 3, K = 77;
+    const auto x = MakeActs(M, K, mode, &rng);
+    Quantized q(RefKernels(), x, M, K);
+    for (int m = 0; m < M; ++m) {
+      double mn = 0, mx = 0;
+      for (int k = 0; k < K; ++k) {
+        mn = std::min(mn, static_cast<double>(x[m * K + k]));
+        mx = std::max(mx, static_cast<double>(x[m * K + k]));
+      }
+      const double s = std::max((mx - mn) / 255.0, static_cast<double>(FLT_EPSILON));
+      EXPECT_NEAR(q.scale[m], s, s * 1e-6);
+      EXPECT_EQ(q.zp[m], std::nearbyint(q.zp[m]));
+      EXPECT_GE(q.zp[m], -128.f);
+      EXPECT_LE(q.zp[m], 127.f);
+      if (mode == ActMode::kPositive) {
+        EXPECT_EQ(q.zp[m], -128.f);
+      }
+      if (mode == ActMode::kNegative) {
+        EXPECT_EQ(q.zp[m], 127.f);
+      }
+      for (int k = 0; k < K; ++k) {
+        const int v = QValue(Tier::kRef, q.qa, m, k);
+        const double deq = (v - q.zp[m]) * static_cast<double>(q.scale[m]);
+        EXPECT_NEAR(deq, x[m * K + k], 0.5001 * q.scale[m]) << "m=" << m << " k=" << k;
+      }
+      for (int k = K; k < static_cast<int>(Kp32(K)); ++k)
+        EXPECT_EQ(QValue(Tier::kRef, q.qa, m, k), 0);
+    }
+  }
+}
+
+TEST(RefMatmulQ4G, MatchesDequantizedDot) {
+  std::mt19937 rng(2);
+  for (int K : {32, 40, 96}) {
+    const int N = 5, M = 3;
+    const Q4Mat w = MakeQ4(N, K, &rng);
+    const auto x = MakeActs(M, K, ActMode::kRandom, &rng);
+    Quantized q(RefKernels(), x, M, K);
+    std::vector<float> y(M * N);
+    ref::MatmulQ4G(q.qa, w.packed.data(), N, K, 0, N, y.data(), N);
+    const int G = (K + 31) / 32;
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        double acc = 0, mag = 0;
+        for (int k = 0; k < K; ++k) {
+          const double wk = w.vals[n * K + k] * static_cast<double>(w.scales[n * G + k / 32]);
+          const double xk = (QValue(Tier::kRef, q.qa, m, k) - q.zp[m]) * double{q.scale[m]};
+          acc += wk * xk;
+          mag += std::fabs(wk * xk);
+        }
+        EXPECT_NEAR(y[m * N + n], acc, 1e-5 * mag + 1e-30) << "K=" << K << " m=" << m;
+      }
+  }
+}
+
+TEST(RefMatmulQ8C, MatchesDequantizedDot) {
+  std::mt19937 rng(3);
+  const int N = 7, M = 2, K = 72;
+  const Q8Mat w = MakeQ8(N, K, &rng);
+  const auto x = MakeActs(M, K, ActMode::kRandom, &rng);
+  Quantized q(RefKernels(), x, M, K);
+  std::vector<float> y(M * N);
+  ref::MatmulQ8C(q.qa, w.packed.data(), N, K, 0, N, y.data(), N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double acc = 0, mag = 0;
+      for (int k = 0; k < K; ++k) {
+        const double t = w.vals[n * K + k] * double{w.scales[n]} *
+                         (QValue(Tier::kRef, q.qa, m, k) - q.zp[m]) * double{q.scale[m]};
+        acc += t;
+        mag += std::fabs(t);
+      }
+      EXPECT_NEAR(y[m * N + n], acc, 1e-5 * mag);
+    }
+}
+
+// -------------------------------------------------- tiers vs ref (EXACT)
+
+class TierTest : public ::testing::TestWithParam<Tier> {
+ protected:
+  void SetUp() override {
+    if (!TierAvailable(GetParam())) GTEST_SKIP() << TierName(GetParam()) << " not available";
+  }
+  const KernelSet& ks() const { return Kernels(GetParam()); }
+};
+
+TEST_P(TierTest, QuantizeActsExact) {
+  std::mt19937 rng(10);
+  for (ActMode mode : {ActMode::kRandom, ActMode::kPositive, ActMode::kNegative, ActMode::kZero,
+                       ActMode::kOutliers, ActMode::kTies})
+    for (int K : {1, 3, 8, 31, 32, 40, 172, 2048})
+      for (int M : {1, 2, 3, 5}) {
+        const auto x = MakeActs(M, K, mode, &rng);
+        Quantized r(RefKernels(), x, M, K);
+        Quantized t(ks(), x, M, K, M > 2 ? 2 : 1);
+        ASSERT_GE(ks().quantize_acts.data_bytes(M, K), static_cast<size_t>(M) * Kp32(K));
+        for (int m = 0; m < M; ++m) {
+          ASSERT_EQ(std::memcmp(&r.scale[m], &t.scale[m], 4), 0) << "K=" << K << " m=" << m;
+          ASSERT_EQ(std::memcmp(&r.zp[m], &t.zp[m], 4), 0) << "K=" << K << " m=" << m;
+          for (int k = 0; k < static_cast<int>(Kp32(K)); ++k)
+            ASSERT_EQ(QValue(GetParam(), t.qa, m, k), QValue(Tier::kRef, r.qa, m, k))
+                << "mode=" << static_cast<int>(mode) << " K=" << K << " M=" << M << " m=" << m
+                << " k=" << k;
+        }
+      }
+}
+
+struct Shape {
+  int N, K;
+  std::vector<int> Ms;
+};
+
+const std::vector<Shape>& MatmulShapes() {
+  static const std::vector<Shape> s = {
+      {1, 32, {1, 2, 3}},      {3, 64, {1, 2, 7}},         {4, 32, {1, 8}},
+      {5, 40, {1, 2, 3, 17}},  {13, 96, {1, 3, 7, 8, 17}}, {16, 172, {1, 2, 8, 17}},
+      {36, 64, {1, 3, 8, 17}}, {21, 2048, {1, 2, 3}},      {8, 2080, {1, 7}},
+  };
+  return s;
+}
+
+template <typename Mat, typename Make, typename RefFn, typename RunFn>
+void CheckMatmul(const KernelSet& ks, Make make, RefFn ref_fn, RunFn run_fn, uint32_t seed) {
+  std::mt19937 rng(seed);
+  int iter = 0;
+  for (const Shape& sh : MatmulShapes()) {
+    const Mat w = make(sh.N, sh.K, &rng);
+    for (int M : sh.Ms) {
+      const ActMode mode = static_cast<ActMode>(iter++ % 5);
+      const auto x = MakeActs(M, sh.K, mode, &rng);
+      Quantized qr(RefKernels(), x, M, sh.K);
+      Quantized qt(ks, x, M, sh.K);
+      const size_t ldy = sh.N + 3;
+      std::vector<float> yr(M * ldy, -7.f);
+      ref_fn(qr.qa, w.packed.data(), sh.N, sh.K, 0, sh.N, yr.data(), ldy);
+      for (int parts = 1; parts <= 5; ++parts) {
+        std::vector<float> yt(M * ldy, -7.f);
+        for (auto [n0, n1] : Slices(sh.N, parts))
+          run_fn(qt.qa, w.packed.data(), sh.N, sh.K, n0, n1, yt.data(), ldy);
+        ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size()))
+            << "N=" << sh.N << " K=" << sh.K << " M=" << M << " slices=" << parts;
+      }
+    }
+  }
+}
+
+TEST_P(TierTest, MatmulQ4GExact) {
+  CheckMatmul<Q4Mat>(ks(), MakeQ4, ref::MatmulQ4G, ks().matmul_q4g.run, 20);
+}
+
+TEST_P(TierTest, MatmulQ8CExact) {
+  CheckMatmul<Q8Mat>(ks(), MakeQ8, ref::MatmulQ8C, ks().matmul_q8c.run, 30);
+}
+
+TEST_P(TierTest, MatmulQ4GExtremeScales) {
+  // Scales spanning many binades (incl. tiny and large): the x16 / SCVTF #4
+  // epilogue must stay exact.
+  std::mt19937 rng(40);
+  const int N = 8, K = 256, M = 3;
+  Q4Mat w = MakeQ4(N, K, &rng);
+  for (size_t i = 0; i < w.scales.size(); ++i)
+    w.scales[i] = std::ldexp(w.scales[i] + 0.01f, static_cast<int>(i % 60) - 40);
+  pack::PackQ4G(w.vals.data(), w.scales.data(), N, K, w.packed.data());
+  const auto x = MakeActs(M, K, ActMode::kOutliers, &rng);
+  Quantized qr(RefKernels(), x, M, K), qt(ks(), x, M, K);
+  std::vector<float> yr(M * N), yt(M * N);
+  ref::MatmulQ4G(qr.qa, w.packed.data(), N, K, 0, N, yr.data(), N);
+  ks().matmul_q4g.run(qt.qa, w.packed.data(), N, K, 0, N, yt.data(), N);
+  EXPECT_TRUE(SameBits(yt.data(), yr.data(), yt.size()));
+}
+
+TEST_P(TierTest, MatmulFloatExact) {
+  std::mt19937 rng(50);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (int wtype : {0, 1, 2})
+    for (int K : {1, 7, 8, 9, 64, 173})
+      for (int N : {1, 3, 5, 13}) {
+        const int M = 1 + (K % 3);
+        std::vector<float> x(M * K), wf(N * K);
+        for (auto& v : x) v = nd(rng);
+        for (auto& v : wf) v = nd(rng);
+        std::vector<uint16_t> w16(N * K);
+        for (int i = 0; i < N * K; ++i) w16[i] = wtype == 1 ? F32ToF16(wf[i]) : F32ToBF16(wf[i]);
+        const void* w = wtype == 0 ? static_cast<const void*>(wf.data()) : w16.data();
+        std::vector<float> yr(M * N), yt(M * N, -7.f);
+        ref::MatmulFloat(x.data(), K, M, w, wtype, N, K, 0, N, yr.data(), N);
+        // any n0 is allowed for float: split at odd points
+        const int cut = N / 2;
+        if (cut > 0) ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, 0, cut, yt.data(), N);
+        ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, cut, N, yt.data(), N);
+        ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size()))
+            << "wtype=" << wtype << " K=" << K << " N=" << N;
+      }
+}
+
+TEST_P(TierTest, ElementwiseOpsExact) {
+  std::mt19937 rng(60);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const int n = 2048 + 7;
+  std::vector<float> x(n), w(n), a(n), b(n);
+  for (auto& v : x) v = nd(rng);
+  for (auto& v : w) v = nd(rng);
+  ks().rmsnorm.run(a.data(), x.data(), w.data(), n, 1e-5f);
+  ref::RmsNorm(b.data(), x.data(), w.data(), n, 1e-5f);
+  EXPECT_TRUE(SameBits(a.data(), b.data(), n)) << "rmsnorm";
+  a = x;
+  b = x;
+  ks().silu_mul.run(a.data(), w.data(), n);
+  ref::SiluMul(b.data(), w.data(), n);
+  EXPECT_TRUE(SameBits(a.data(), b.data(), n)) << "silu_mul";
+  a = x;
+  b = x;
+  ks().softmax.run(a.data(), n);
+  ref::Softmax(b.data(), n);
+  EXPECT_TRUE(SameBits(a.data(), b.data(), n)) << "softmax";
+  a.assign(x.begin(), x.begin() + 1024);
+  b = a;
+  ks().hadamard.run(a.data(), 1024);
+  ref::Hadamard(b.data(), 1024);
+  EXPECT_TRUE(SameBits(a.data(), b.data(), 1024)) << "hadamard";
+  a.assign(x.begin(), x.begin() + 256);
+  b = a;
+  ks().rope.run(a.data(), 4, 64, w.data(), w.data() + 100);
+  ref::Rope(b.data(), 4, 64, w.data(), w.data() + 100);
+  EXPECT_TRUE(SameBits(a.data(), b.data(), 256)) << "rope";
+}
+
+TEST_P(TierTest, AttentionExact) {
+  std::mt19937 rng(70);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (KvType kt : {KvType::kF32, KvType::kF16})
+    for (int head_dim : {64, 36, 13})
+      for (int n_pos : {1, 5, 33}) {
+        const int n_heads = 4, n_kv = 2, kv_stride = n_kv * head_dim + 3;
+        std::vector<float> q(n_heads * head_dim), kf(n_pos * kv_stride), vf(n_pos * kv_stride);
+        for (auto& v : q) v = nd(rng);
+        for (auto& v : kf) v = nd(rng);
+        for (auto& v : vf) v = nd(rng);
+        std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+        for (size_t i = 0; i < kf.size(); ++i) kh[i] = F32ToF16(kf[i]), vh[i] = F32ToF16(vf[i]);
+        const void* kc = kt == KvType::kF32 ? static_cast<const void*>(kf.data()) : kh.data();
+        const void* vc = kt == KvType::kF32 ? static_cast<const void*>(vf.data()) : vh.data();
+        std::vector<float> sr(n_pos), st(n_pos), outr(n_heads * head_dim),
+            outt(n_heads * head_dim, -7.f);
+        ref::Attention(q.data(), kc, vc, kt, kv_stride, n_pos, n_heads, n_kv, head_dim, 0, n_heads,
+                       sr.data(), outr.data());
+        ks().attention.run(q.data(), kc, vc, kt, kv_stride, n_pos, n_heads, n_kv, head_dim, 0, 1,
+                           st.data(), outt.data());
+        ks().attention.run(q.data(), kc, vc, kt, kv_stride, n_pos, n_heads, n_kv, head_dim, 1,
+                           n_heads, st.data(), outt.data());
+        ASSERT_TRUE(SameBits(outt.data(), outr.data(), outt.size()))
+            << "kv=" << static_cast<int>(kt) << " head_dim=" << head_dim << " n_pos=" << n_pos;
+      }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTiers, TierTest, ::testing::ValuesIn(kAllTiers),
+                         [](const ::testing::TestParamInfo<Tier>& i) {
+                           return std::string(TierName(i.param));
+                         });
+
+}  // namespace
+}  // namespace lamina::kern

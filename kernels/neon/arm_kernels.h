@@ -1,0 +1,114 @@
+// Internal declarations of the Arm kernel variants (aarch64 builds only).
+// Each function lives in its own file, named after the variant (KleidiAI
+// style): <op>_<layout>_<gemv|gemm>_<isa>.cpp. dispatch.cpp assembles them
+// into the per-tier KernelSets. Shared inline helpers are plain ARMv8.0 NEON.
+#pragma once
+
+#if !defined(__aarch64__)
+#error "kernels/neon/arm_kernels.h is for aarch64 builds only"
+#endif
+
+#include <arm_neon.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace lamina::kern::arm {
+
+// ---------------------------------------------------------------- layouts
+// Activation layouts (QActs::data), all M * Kp bytes, Kp = round_up(K, 32),
+// padding columns zero:
+//   plain  (ref, neon, dotprod, sve tiers): row-major int8 [M][Kp] — the ref layout.
+//   pairs  (i8mm tier): tokens 2p and 2p+1 interleaved in 8-byte chunks:
+//          byte (2p*Kp + 16*j + 8*h + i) = q[2p+h][8j+i]   (SMMLA's 2x8 operand);
+//          when M is odd the last token is stored plain at (M-1)*Kp.
+size_t QuantizeActsBytes(int M, int K);
+
+/// NEON (v8.0) quantizer, plain layout. EXACT (same scale/zp/q as ref).
+void QuantizeActsPlainNeon(const float* x, size_t ldx, int m0, int m1, QActs* qa);
+/// NEON (v8.0) quantizer, pairs layout (i8mm tier). EXACT.
+void QuantizeActsPairsNeon(const float* x, size_t ldx, int m0, int m1, QActs* qa);
+
+// ------------------------------------------------------------ matmul q4g
+// Signature of MatmulQ4GKernel::run / MatmulQ8CKernel::run.
+/// neon tier (v8.0: SMULL/SMLAL + SADALP), plain activations, any M.
+void MatmulQ4GNeon(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                   size_t ldy);
+/// One token (plain activation row q, Kp bytes) x Q4G_R4K8, SDOT by element.
+void Q4GGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                    int n1, float* y);
+/// Up to 4 tokens (plain rows at q + t*Kp) x Q4G_R4K8, SDOT, weights unpacked once.
+void Q4GGemm4Dotprod(const int8_t* q, const float* ascale, const float* zp, int mt,
+                     const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy);
+/// dotprod tier: M == 1 -> GEMV, else GEMM by 4 tokens. Plain activations.
+void MatmulQ4GDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                      size_t ldy);
+/// i8mm tier: pairs activations; SMMLA for token pairs, SDOT GEMV for a lone token.
+void MatmulQ4GI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                   size_t ldy);
+
+// ------------------------------------------------------------ matmul q8c
+void MatmulQ8CNeon(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                   size_t ldy);
+void Q8CGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                    int n1, float* y);
+void MatmulQ8CDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                      size_t ldy);
+void MatmulQ8CI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                   size_t ldy);
+
+// ----------------------------------------------------------- matmul float
+void MatmulFloatNeon(const float* x, size_t ldx, int M, const void* w, int wtype, int N, int K,
+                     int n0, int n1, float* y, size_t ldy);
+
+// ------------------------------------------------------------ other ops
+/// RMSNorm / attention, NEON, EXACT (ref order; expf stays ref's).
+void RmsNormNeon(float* out, const float* x, const float* w, int n, float eps);
+void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
+                   size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
+                   int h1, float* scratch, float* out);
+
+// -------------------------------------------------------------------- SVE
+/// SVE vector length in bytes (svcntb), from an SVE-compiled file; call only
+/// when HWCAP_SVE is set.
+int SveVectorBytes();
+/// SVE q8c GEMV (plain rows; one token at a time).
+void MatmulQ8CSve(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                  size_t ldy);
+/// SVE q4g GEMV, one plain activation row (kernels/sve/matmul_q4g_r4k8_gemv_sve.cpp).
+void Q4GGemvSve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0, int n1,
+                float* y);
+/// sve tier (pairs activations, needs SVE + I8MM): q4g SVE SMMLA GEMM / SVE GEMV
+/// for a lone token; q8c SVE GEMV for M == 1, NEON SMMLA otherwise.
+void MatmulQ4GSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                      size_t ldy);
+void MatmulQ8CSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                      size_t ldy);
+
+// ---------------------------------------------------------------- helpers
+inline size_t Kp32(int K) { return (static_cast<size_t>(K) + 31) / 32 * 32; }
+
+/// Stores the 4 row results of block b (rows 4b..4b+3) to y[4b..], only the
+/// rows below n1 (n1 == N on the last, partial block).
+inline void Store4(float* y, int n, int n1, float32x4_t v) {
+  if (n + 4 <= n1) {
+    vst1q_f32(y + n, v);
+  } else {
+    float t[4];
+    vst1q_f32(t, v);
+    for (int r = 0; n + r < n1; ++r) y[n + r] = t[r];
+  }
+}
+
+inline float32x4_t LoadF32x4(const uint8_t* p) {
+  return vld1q_f32(reinterpret_cast<const float*>(p));
+}
+
+/// Per-token parameters from the row's min/max, exactly ref::ChooseQParams
+/// (mn <= 0 <= mx). Compiled without FP contraction.
+void QParamsFromMinMax(float mn, float mx, float* scale, float* zp);
+
+}  // namespace lamina::kern::arm

@@ -1,0 +1,90 @@
+// q8c (Q8C_R4K4) x int8 GEMV, SVE SDOT, vector-length agnostic (plain
+// activations; one token at a time for M > 1).
+//
+// A vector of VL bytes holds S = VL/16 consecutive 16-byte chunks (4 rows x
+// 4 k each) of a row block. TBL turns the S*4 matching activation bytes into
+// [a(c) x4 | a(c+1) x4 | ...] (index 4*(i/16) + i%4), so a plain SDOT (no
+// lane) accumulates, per 128-bit segment s and row r, the chunk's dot in lane
+// 4s + r. Two row blocks per pass share the activation load + TBL. The int32
+// lanes are summed per row at the end (SADDV under the predicate
+// "lane % 4 == r"; integer sums are order-free). Epilogue exactly as ref.
+#if !defined(__ARM_FEATURE_SVE)
+#error "compile with -march=armv8.2-a+dotprod+sve"
+#endif
+
+#include <arm_sve.h>
+
+#include "kernels/neon/arm_kernels.h"
+
+namespace lamina::kern::arm {
+namespace {
+
+inline void Finish(svint32_t acc, svuint32_t lane_mod4, const uint8_t* tail, float zp, float ascale,
+                   int n, int n1, float* y) {
+  float ws[4];
+  int32_t wsum[4];
+  std::memcpy(ws, tail, 16);
+  std::memcpy(wsum, tail + 16, 16);
+  for (int r = 0; r < 4 && n + r < n1; ++r) {
+    const int32_t s =
+        static_cast<int32_t>(svaddv_s32(svcmpeq_n_u32(svptrue_b32(), lane_mod4, r), acc));
+    const int32_t idot = s - static_cast<int32_t>(zp) * wsum[r];
+    y[n + r] = (static_cast<float>(idot) * ws[r]) * ascale;
+  }
+}
+
+}  // namespace
+
+int SveVectorBytes() { return static_cast<int>(svcntb()); }
+
+void MatmulQ8CSve(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                  size_t ldy) {
+  (void)N;
+  const size_t Kp = Kp32(K), bb = Kp * 4 + 32;
+  const uint64_t wbytes = Kp * 4;  // chunk bytes per block
+  const uint64_t vl = svcntb();
+  const uint64_t abytes = vl / 4;  // activation bytes per weight vector
+  const svuint8_t i8 = svindex_u8(0, 1);
+  const svuint8_t idx =
+      svorr_u8_x(svptrue_b8(), svlsl_n_u8_x(svptrue_b8(), svlsr_n_u8_x(svptrue_b8(), i8, 4), 2),
+                 svand_n_u8_x(svptrue_b8(), i8, 3));
+  const svuint32_t lane_mod4 = svand_n_u32_x(svptrue_b32(), svindex_u32(0, 1), 3);
+  const int b1 = (n1 + 3) / 4;
+  for (int m = 0; m < a.M; ++m) {
+    const int8_t* q = static_cast<const int8_t*>(a.data) + static_cast<size_t>(m) * Kp;
+    float* ym = y + static_cast<size_t>(m) * ldy;
+    int b = n0 / 4;
+    for (; b + 2 <= b1; b += 2) {
+      const int8_t* p0 = reinterpret_cast<const int8_t*>(w + static_cast<size_t>(b) * bb);
+      const int8_t* p1 = p0 + bb;
+      svint32_t acc0 = svdup_n_s32(0), acc1 = acc0;
+      for (uint64_t o = 0; o < wbytes; o += vl) {
+        const svbool_t pw = svwhilelt_b8_u64(o, wbytes);
+        const uint64_t ao = o / 4;
+        const svbool_t pa = svwhilelt_b8_u64(ao, ao + abytes < Kp ? ao + abytes : Kp);
+        const svint8_t av = svtbl_s8(svld1_s8(pa, q + ao), idx);
+        acc0 = svdot_s32(acc0, svld1_s8(pw, p0 + o), av);
+        acc1 = svdot_s32(acc1, svld1_s8(pw, p1 + o), av);
+      }
+      Finish(acc0, lane_mod4, w + static_cast<size_t>(b) * bb + wbytes, a.zp[m], a.scale[m], 4 * b,
+             n1, ym);
+      Finish(acc1, lane_mod4, w + static_cast<size_t>(b + 1) * bb + wbytes, a.zp[m], a.scale[m],
+             4 * b + 4, n1, ym);
+    }
+    if (b < b1) {
+      const int8_t* p0 = reinterpret_cast<const int8_t*>(w + static_cast<size_t>(b) * bb);
+      svint32_t acc0 = svdup_n_s32(0);
+      for (uint64_t o = 0; o < wbytes; o += vl) {
+        const svbool_t pw = svwhilelt_b8_u64(o, wbytes);
+        const uint64_t ao = o / 4;
+        const svbool_t pa = svwhilelt_b8_u64(ao, ao + abytes < Kp ? ao + abytes : Kp);
+        const svint8_t av = svtbl_s8(svld1_s8(pa, q + ao), idx);
+        acc0 = svdot_s32(acc0, svld1_s8(pw, p0 + o), av);
+      }
+      Finish(acc0, lane_mod4, w + static_cast<size_t>(b) * bb + wbytes, a.zp[m], a.scale[m], 4 * b,
+             n1, ym);
+    }
+  }
+}
+
+}  // namespace lamina::kern::arm

@@ -1,0 +1,481 @@
+#include "loader/model_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "loader/model_writer.h"
+
+namespace lamina {
+namespace {
+
+using format::DType;
+using format::FileHeader;
+using format::HParams;
+using format::Layout;
+using format::TensorEntry;
+
+// Sanity limits: far above any Llama 3.x model, low enough that no product of
+// them overflows 64 bits and every index fits an int.
+constexpr uint32_t kMaxDim = 1u << 16;  // model width
+constexpr uint32_t kMaxFfn = 1u << 18;
+constexpr uint32_t kMaxVocab = 1u << 22;
+constexpr uint32_t kMaxLayers = 1024;
+constexpr uint32_t kMaxHeads = 1024;
+constexpr uint32_t kMaxHeadDim = 1024;
+constexpr uint32_t kMaxContext = 1u << 24;
+constexpr uint32_t kMaxLoraRank = 1024;
+constexpr uint64_t kMaxTensors = 1u << 20;
+constexpr uint32_t kNoId = 0xFFFFFFFFu;  // bos/eos "none"
+
+bool AddOk(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
+bool MulOk(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
+
+std::string U(uint64_t v) { return std::to_string(v); }
+std::string F(float v) {
+  char b[32];
+  std::snprintf(b, sizeof(b), "%g", static_cast<double>(v));
+  return b;
+}
+
+const char* DTypeName(uint32_t d) {
+  switch (static_cast<DType>(d)) {
+    case DType::kF32:
+      return "f32";
+    case DType::kF16:
+      return "f16";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kQ8C:
+      return "q8c";
+    case DType::kQ4G:
+      return "q4g";
+  }
+  return "?";
+}
+
+std::string ShapeStr(const TensorEntry& t) {
+  std::string s = "[";
+  for (uint32_t i = 0; i < t.n_dims && i < 4; ++i) s += (i ? ", " : "") + U(t.shape[i]);
+  return s + "]";
+}
+
+struct Region {
+  uint64_t begin, end;
+  const char* what;
+};
+
+class Validator {
+ public:
+  Validator(const uint8_t* data, size_t size, const std::string& name, std::string* err)
+      : data_(data), size_(size), name_(name), err_(err) {}
+
+  bool Run() {
+    if (!CheckHeader()) return false;
+    if (!CheckHParams()) return false;
+    if (!CheckDirectory()) return false;
+    return CheckGraph();
+  }
+
+ private:
+  bool Fail(const std::string& what) {
+    *err_ = name_ + ": " + what;
+    return false;
+  }
+  bool FailT(const TensorEntry& t, const std::string& what) {
+    return Fail("tensor " + std::string(t.name) + ": " + what);
+  }
+
+  bool CheckHeader() {
+    if (size_ < sizeof(FileHeader))
+      return Fail("file too small to be a lamina model (" + U(size_) + " bytes, header is " +
+                  U(sizeof(FileHeader)) + ")");
+    std::memcpy(&h_, data_, sizeof(h_));
+    if (std::memcmp(h_.magic, format::kMagic, sizeof(h_.magic)) != 0) {
+      if (std::memcmp(h_.magic, "GGUF", 4) == 0)
+        return Fail("bad magic: this is a GGUF file; convert it with lamina-convert");
+      if (std::memcmp(h_.magic, format::kMagic, 6) == 0)
+        return Fail("bad magic: bytes 6-7 damaged (text-mode or 7-bit transfer?)");
+      return Fail("bad magic: not a lamina model file");
+    }
+    if (h_.version_major != format::kVersionMajor)
+      return Fail("unsupported format version " + U(h_.version_major) + "." + U(h_.version_minor) +
+                  " (this reader supports " + U(format::kVersionMajor) + ".x)");
+    if (h_.header_size != sizeof(FileHeader))
+      return Fail("header_size " + U(h_.header_size) + " != " + U(sizeof(FileHeader)));
+    if (h_.tensor_entry_size != sizeof(TensorEntry))
+      return Fail("tensor_entry_size " + U(h_.tensor_entry_size) + " != " + U(sizeof(TensorEntry)));
+    if (h_.file_size != size_)
+      return Fail("file_size field " + U(h_.file_size) + " != actual size " + U(size_) +
+                  (h_.file_size > size_ ? " (truncated file?)" : ""));
+    if (h_.file_size % format::kFileAlign != 0)
+      return Fail("file_size " + U(h_.file_size) + " is not a multiple of " +
+                  U(format::kFileAlign));
+    if (h_.flags & ~static_cast<uint32_t>(format::kFlagTiedEmbeddings))
+      return Fail("unknown header flags 0x" + Hex(h_.flags) + " (file needs a newer reader)");
+    if (std::memchr(h_.weight_scheme, 0, sizeof(h_.weight_scheme)) == nullptr)
+      return Fail("weight_scheme is not NUL-terminated");
+    // Regions: header, data, directory, tokenizer — in bounds, disjoint.
+    uint64_t end;
+    if (h_.data_offset % format::kDataAlign != 0 || h_.data_offset < sizeof(FileHeader))
+      return Fail("data_offset " + U(h_.data_offset) + " is not a nonzero multiple of " +
+                  U(format::kDataAlign));
+    if (!AddOk(h_.data_offset, h_.data_size, &end) || end > size_)
+      return Fail("data region (offset " + U(h_.data_offset) + ", size " + U(h_.data_size) +
+                  ") beyond end of file");
+    regions_.push_back({h_.data_offset, end, "data region"});
+    if (h_.n_tensors == 0) return Fail("no tensors");
+    if (h_.n_tensors > kMaxTensors) return Fail("n_tensors " + U(h_.n_tensors) + " too large");
+    uint64_t dir_bytes;
+    if (!MulOk(h_.n_tensors, sizeof(TensorEntry), &dir_bytes) ||
+        !AddOk(h_.tensor_dir_offset, dir_bytes, &end) || end > size_)
+      return Fail("tensor directory (offset " + U(h_.tensor_dir_offset) + ", " + U(h_.n_tensors) +
+                  " entries) beyond end of file");
+    if (h_.tensor_dir_offset % 8 != 0)
+      return Fail("tensor_dir_offset " + U(h_.tensor_dir_offset) + " is not 8-aligned");
+    regions_.push_back({h_.tensor_dir_offset, end, "tensor directory"});
+    if (h_.tokenizer_size == 0) {
+      if (h_.tokenizer_offset != 0) return Fail("tokenizer_offset nonzero with tokenizer_size 0");
+    } else {
+      if (!AddOk(h_.tokenizer_offset, h_.tokenizer_size, &end) || end > size_)
+        return Fail("tokenizer blob (offset " + U(h_.tokenizer_offset) + ", size " +
+                    U(h_.tokenizer_size) + ") beyond end of file");
+      regions_.push_back({h_.tokenizer_offset, end, "tokenizer blob"});
+    }
+    regions_.push_back({0, sizeof(FileHeader), "header"});
+    for (size_t i = 0; i < regions_.size(); ++i)
+      for (size_t j = i + 1; j < regions_.size(); ++j) {
+        const Region &a = regions_[i], &b = regions_[j];
+        if (a.begin < b.end && b.begin < a.end)
+          return Fail(std::string(a.what) + " overlaps " + b.what);
+      }
+    return true;
+  }
+
+  static std::string Hex(uint32_t v) {
+    char b[16];
+    std::snprintf(b, sizeof(b), "%x", v);
+    return b;
+  }
+
+  bool CheckHParams() {
+    const HParams& p = h_.hparams;
+    auto bad = [&](const char* field, const std::string& v, const char* why) {
+      return Fail(std::string("hparams.") + field + " = " + v + ": " + why);
+    };
+    if (p.arch != static_cast<uint32_t>(format::Arch::kLlama))
+      return bad("arch", U(p.arch), "unknown architecture");
+    if (p.dim == 0 || p.dim > kMaxDim) return bad("dim", U(p.dim), "out of range");
+    if (p.n_layers == 0 || p.n_layers > kMaxLayers)
+      return bad("n_layers", U(p.n_layers), "out of range");
+    if (p.n_heads == 0 || p.n_heads > kMaxHeads)
+      return bad("n_heads", U(p.n_heads), "out of range");
+    if (p.n_kv_heads == 0 || p.n_kv_heads > p.n_heads || p.n_heads % p.n_kv_heads != 0)
+      return bad("n_kv_heads", U(p.n_kv_heads), "must divide n_heads");
+    if (p.head_dim == 0 || p.head_dim % 2 != 0 || p.head_dim > kMaxHeadDim)
+      return bad("head_dim", U(p.head_dim), "must be even and <= 1024");
+    if (static_cast<uint64_t>(p.n_heads) * p.head_dim != p.dim)
+      return bad("dim", U(p.dim), "!= n_heads * head_dim");
+    if (p.ffn_dim == 0 || p.ffn_dim > kMaxFfn) return bad("ffn_dim", U(p.ffn_dim), "out of range");
+    if (p.vocab_size == 0 || p.vocab_size > kMaxVocab)
+      return bad("vocab_size", U(p.vocab_size), "out of range");
+    if (p.max_context == 0 || p.max_context > kMaxContext)
+      return bad("max_context", U(p.max_context), "out of range");
+    if (!std::isfinite(p.norm_eps) || !(p.norm_eps > 0.f) || !(p.norm_eps < 1.f))
+      return bad("norm_eps", F(p.norm_eps), "must be finite, > 0 and < 1");
+    if (!std::isfinite(p.rope_theta) || !(p.rope_theta > 0.f))
+      return bad("rope_theta", F(p.rope_theta), "must be finite and > 0");
+    if (p.rope_scaling == static_cast<uint32_t>(format::RopeScaling::kLlama3)) {
+      if (!std::isfinite(p.rope_factor) || !(p.rope_factor >= 1.f))
+        return bad("rope_factor", F(p.rope_factor), "must be finite and >= 1");
+      if (!std::isfinite(p.rope_low_freq_factor) || !(p.rope_low_freq_factor > 0.f))
+        return bad("rope_low_freq_factor", F(p.rope_low_freq_factor), "must be finite and > 0");
+      if (!std::isfinite(p.rope_high_freq_factor) ||
+          !(p.rope_high_freq_factor > p.rope_low_freq_factor))
+        return bad("rope_high_freq_factor", F(p.rope_high_freq_factor),
+                   "must be finite and > rope_low_freq_factor");
+      if (p.rope_orig_max_pos == 0 || p.rope_orig_max_pos > kMaxContext)
+        return bad("rope_orig_max_pos", U(p.rope_orig_max_pos), "out of range");
+    } else if (p.rope_scaling != static_cast<uint32_t>(format::RopeScaling::kNone)) {
+      return bad("rope_scaling", U(p.rope_scaling), "unknown scaling type");
+    }
+    if (p.bos_id != kNoId && p.bos_id >= p.vocab_size)
+      return bad("bos_id", U(p.bos_id), "not below vocab_size");
+    if (p.eos_id != kNoId && p.eos_id >= p.vocab_size)
+      return bad("eos_id", U(p.eos_id), "not below vocab_size");
+    if (p.n_stop_ids > 8) return bad("n_stop_ids", U(p.n_stop_ids), "more than 8");
+    for (uint32_t i = 0; i < p.n_stop_ids; ++i)
+      if (p.stop_ids[i] >= p.vocab_size)
+        return bad(("stop_ids[" + U(i) + "]").c_str(), U(p.stop_ids[i]), "not below vocab_size");
+    if (p.lora_rank > kMaxLoraRank) return bad("lora_rank", U(p.lora_rank), "out of range");
+    if (p.lora_rank > 0 && !std::isfinite(p.lora_scale))
+      return bad("lora_scale", F(p.lora_scale), "must be finite");
+    return true;
+  }
+
+  bool CheckDirectory() {
+    dir_.resize(h_.n_tensors);
+    std::memcpy(dir_.data(), data_ + h_.tensor_dir_offset, h_.n_tensors * sizeof(TensorEntry));
+    const uint64_t data_end = h_.data_offset + h_.data_size;
+    index_.reserve(dir_.size() * 2);
+    for (size_t i = 0; i < dir_.size(); ++i) {
+      TensorEntry& t = dir_[i];
+      const void* nul = std::memchr(t.name, 0, sizeof(t.name));
+      if (nul == nullptr) {
+        t.name[sizeof(t.name) - 1] = 0;  // local copy: make it printable
+        return Fail("tensor #" + U(i) + " (\"" + std::string(t.name) +
+                    "...\"): name not NUL-terminated");
+      }
+      const size_t len = static_cast<const char*>(nul) - t.name;
+      if (len == 0) return Fail("tensor #" + U(i) + ": empty name");
+      for (size_t c = 0; c < len; ++c) {
+        const unsigned char ch = static_cast<unsigned char>(t.name[c]);
+        if (ch < 0x21 || ch > 0x7e)
+          return Fail("tensor #" + U(i) + ": name contains a non-printable character");
+      }
+      if (!index_.emplace(std::string_view(t.name, len), i).second)
+        return FailT(t, "duplicate tensor name");
+      if (t.dtype > static_cast<uint32_t>(DType::kQ4G))
+        return FailT(t, "unknown dtype " + U(t.dtype));
+      if (t.layout > static_cast<uint32_t>(Layout::kQ8C_R4K4))
+        return FailT(t, "unknown layout " + U(t.layout));
+      if (t.n_dims < 1 || t.n_dims > 4) return FailT(t, "n_dims " + U(t.n_dims) + " not in 1..4");
+      for (uint32_t d = 0; d < 4; ++d) {
+        if (d < t.n_dims && t.shape[d] == 0) return FailT(t, "shape[" + U(d) + "] is 0");
+        if (d < t.n_dims && t.shape[d] > 0x7fffffffull)
+          return FailT(t, "shape[" + U(d) + "] = " + U(t.shape[d]) + " too large");
+        if (d >= t.n_dims && t.shape[d] != 0)
+          return FailT(t, "shape[" + U(d) + "] nonzero beyond n_dims");
+      }
+      if (t.flags & ~static_cast<uint32_t>(format::kTensorHadamardInput))
+        return FailT(t, "unknown flags 0x" + Hex(t.flags));
+      const uint64_t expect =
+          TensorBytes(static_cast<DType>(t.dtype), static_cast<Layout>(t.layout), t.shape, t.n_dims,
+                      t.group_size);
+      if (expect == 0)
+        return FailT(t, std::string("invalid dtype/layout/group_size combination (") +
+                            DTypeName(t.dtype) + ", layout " + U(t.layout) + ", group_size " +
+                            U(t.group_size) + ", shape " + ShapeStr(t) + ")");
+      if (t.size != expect)
+        return FailT(t,
+                     "size " + U(t.size) + " != " + U(expect) + " implied by shape " + ShapeStr(t));
+      uint64_t end;
+      if (!AddOk(t.offset, t.size, &end) || end > size_)
+        return FailT(t, "offset beyond end of file");
+      if (t.offset % format::kTensorAlign != 0)
+        return FailT(t, "offset " + U(t.offset) + " not aligned to " + U(format::kTensorAlign));
+      if (t.offset < h_.data_offset || end > data_end) return FailT(t, "outside the data region");
+    }
+    // No two tensors overlap.
+    std::vector<size_t> order(dir_.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return dir_[a].offset < dir_[b].offset; });
+    for (size_t i = 1; i < order.size(); ++i) {
+      const TensorEntry& a = dir_[order[i - 1]];
+      const TensorEntry& b = dir_[order[i]];
+      if (a.offset + a.size > b.offset) return FailT(b, "overlaps tensor " + std::string(a.name));
+    }
+    return true;
+  }
+
+  const TensorEntry* Get(const std::string& n) const {
+    auto it = index_.find(n);
+    return it == index_.end() ? nullptr : &dir_[it->second];
+  }
+
+  static bool IsFloat(uint32_t d) {
+    return d == static_cast<uint32_t>(DType::kF32) || d == static_cast<uint32_t>(DType::kF16) ||
+           d == static_cast<uint32_t>(DType::kBF16);
+  }
+
+  // A required tensor: present, with the exact shape and an allowed dtype.
+  bool Need(const std::string& n, std::vector<uint64_t> shape, bool allow_q4, bool allow_q8,
+            bool allow_float, bool f32_only, const TensorEntry** out = nullptr) {
+    const TensorEntry* t = Get(n);
+    if (!t) return Fail("tensor " + n + ": missing");
+    bool shape_ok = t->n_dims == shape.size();
+    for (size_t i = 0; shape_ok && i < shape.size(); ++i) shape_ok = t->shape[i] == shape[i];
+    if (!shape_ok) {
+      std::string want = "[";
+      for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + U(shape[i]);
+      return FailT(*t, "shape " + ShapeStr(*t) + ", expected " + want + "]");
+    }
+    const uint32_t d = t->dtype;
+    const bool ok = f32_only ? d == static_cast<uint32_t>(DType::kF32)
+                             : (IsFloat(d) && allow_float) ||
+                                   (d == static_cast<uint32_t>(DType::kQ8C) && allow_q8) ||
+                                   (d == static_cast<uint32_t>(DType::kQ4G) && allow_q4);
+    if (!ok) return FailT(*t, std::string("dtype ") + DTypeName(d) + " not allowed here");
+    if (t->flags != 0 && out == nullptr) return FailT(*t, "tensor flags not allowed here");
+    if (out) *out = t;
+    return true;
+  }
+
+  bool CheckGraph() {
+    const HParams& p = h_.hparams;
+    const uint64_t dim = p.dim, vocab = p.vocab_size, ffn = p.ffn_dim;
+    const uint64_t qd = static_cast<uint64_t>(p.n_heads) * p.head_dim;
+    const uint64_t kvd = static_cast<uint64_t>(p.n_kv_heads) * p.head_dim;
+    const bool tied = h_.flags & format::kFlagTiedEmbeddings;
+    if (!Need("tok_embd", {vocab, dim}, false, true, true, false)) return false;
+    if (tied) {
+      if (Get("output")) return Fail("tensor output: present although embeddings are tied");
+    } else if (!Need("output", {vocab, dim}, true, true, true, false)) {
+      return false;
+    }
+    if (!Need("output_norm", {dim}, false, false, false, true)) return false;
+    for (uint32_t l = 0; l < p.n_layers; ++l) {
+      const std::string b = "blk." + U(l) + ".";
+      if (!Need(b + "attn_norm", {dim}, false, false, false, true)) return false;
+      if (!Need(b + "ffn_norm", {dim}, false, false, false, true)) return false;
+      const std::vector<uint64_t> shapes[7] = {{qd, dim},  {kvd, dim}, {kvd, dim}, {dim, qd},
+                                               {ffn, dim}, {ffn, dim}, {dim, ffn}};
+      for (int i = 0; i < 7; ++i) {
+        const std::string n = b + format::kLinearNames[i];
+        const TensorEntry* t = nullptr;
+        if (!Need(n, shapes[i], true, true, true, false, &t)) return false;
+        if (t->flags & format::kTensorHadamardInput) {
+          const uint64_t k = t->shape[1];
+          if (i != 6) return FailT(*t, "Hadamard flag is only valid on ffn_down");
+          if ((k & (k - 1)) != 0)
+            return FailT(*t, "Hadamard flag needs a power-of-two K, got " + U(k));
+        }
+        const TensorEntry* a = Get(n + ".lora_a");
+        const TensorEntry* bt = Get(n + ".lora_b");
+        if (p.lora_rank == 0) {
+          if (a || bt) return Fail("tensor " + n + ".lora_a/b: present but hparams.lora_rank is 0");
+          continue;
+        }
+        const uint64_t r = p.lora_rank;
+        for (int ab = 0; ab < 2; ++ab) {
+          const std::string ln = n + (ab ? ".lora_b" : ".lora_a");
+          const std::vector<uint64_t> s =
+              ab ? std::vector<uint64_t>{shapes[i][0], r} : std::vector<uint64_t>{r, shapes[i][1]};
+          if (!Need(ln, s, false, false, true, false)) return false;
+          const TensorEntry* lt = Get(ln);
+          if (lt->dtype == static_cast<uint32_t>(DType::kF16))
+            return FailT(*lt, "LoRA tensors must be f32 or bf16");
+        }
+      }
+    }
+    return true;
+  }
+
+  const uint8_t* data_;
+  size_t size_;
+  const std::string& name_;
+  std::string* err_;
+  FileHeader h_{};
+  std::vector<Region> regions_;
+  std::vector<TensorEntry> dir_;
+  std::unordered_map<std::string_view, size_t> index_;
+};
+
+}  // namespace
+
+bool ValidateModelImage(const uint8_t* data, size_t size, const std::string& name,
+                        std::string* err) {
+  std::string local;
+  if (!err) err = &local;
+  if (data == nullptr && size != 0) {
+    *err = name + ": null image";
+    return false;
+  }
+  Validator v(data, size, name, err);
+  return v.Run();
+}
+
+std::unique_ptr<ModelFile> ModelFile::Open(const std::string& path, const LoadOptions& opts,
+                                           std::string* err) {
+  std::string local;
+  if (!err) err = &local;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *err = path + ": cannot open: " + std::strerror(errno);
+    return nullptr;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    *err = path + ": cannot stat: " + std::strerror(errno);
+    ::close(fd);
+    return nullptr;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *err = path + ": not a regular file";
+    ::close(fd);
+    return nullptr;
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size < sizeof(format::FileHeader)) {
+    ::close(fd);
+    *err = path + ": file too small to be a lamina model (" + std::to_string(size) +
+           " bytes, header is " + std::to_string(sizeof(format::FileHeader)) + ")";
+    return nullptr;
+  }
+  int mflags = MAP_SHARED;
+#ifdef MAP_POPULATE
+  if (opts.populate) mflags |= MAP_POPULATE;
+#endif
+  void* p = ::mmap(nullptr, size, PROT_READ, mflags, fd, 0);
+  const int map_errno = errno;
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    *err = path + ": mmap failed: " + std::strerror(map_errno);
+    return nullptr;
+  }
+  std::unique_ptr<ModelFile> m(new ModelFile());
+  m->path_ = path;
+  m->base_ = static_cast<const uint8_t*>(p);
+  m->size_ = size;
+  if (!ValidateModelImage(m->base_, size, path, err)) return nullptr;
+  m->header_ = reinterpret_cast<const format::FileHeader*>(m->base_);
+  m->dir_ = reinterpret_cast<const format::TensorEntry*>(m->base_ + m->header_->tensor_dir_offset);
+  if (opts.willneed && m->header_->data_size > 0) {
+    // The data region starts page-aligned (kDataAlign is the largest Arm page).
+    (void)::madvise(const_cast<uint8_t*>(m->base_) + m->header_->data_offset, m->header_->data_size,
+                    MADV_WILLNEED);
+  }
+  if (opts.mlock) {
+    if (::mlock(m->base_, size) != 0) {
+      const int e = errno;
+      struct rlimit rl {};
+      std::string lim = "unknown";
+      if (::getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+        lim = rl.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(rl.rlim_cur) + " bytes";
+      *err = path + ": mlock of " + std::to_string(size) + " bytes failed: " + std::strerror(e) +
+             " (RLIMIT_MEMLOCK is " + lim + "; raise it with `ulimit -l` or run without mlock)";
+      return nullptr;
+    }
+    m->locked_ = true;
+  }
+  return m;
+}
+
+ModelFile::~ModelFile() {
+  if (base_) {
+    if (locked_) ::munlock(base_, size_);
+    ::munmap(const_cast<uint8_t*>(base_), size_);
+  }
+}
+
+const format::TensorEntry* ModelFile::Find(const std::string& name) const {
+  // Linear scan over a few hundred entries; the engine resolves names once.
+  for (size_t i = 0; i < n_tensors(); ++i)
+    if (std::strncmp(dir_[i].name, name.c_str(), sizeof(dir_[i].name)) == 0 &&
+        name.size() < sizeof(dir_[i].name))
+      return &dir_[i];
+  return nullptr;
+}
+
+}  // namespace lamina

@@ -1,0 +1,918 @@
+// Llama 3 byte-level BPE (tiktoken tokenizer.model, HF tokenizer.json, GGUF
+// "gpt2" vocabularies): the Llama 3 pre-tokenizer regex written by hand, then
+// merges by rank with a heap over a linked list of symbols (O(n log n) per
+// pre-token), whole-pre-token vocabulary lookup first (HF ignore_merges /
+// tiktoken), and an exact-match cache for pre-tokens that need merging.
+#include <algorithm>
+#include <array>
+#include <mutex>
+
+#include "loader/json.h"
+#include "tokenizer/internal.h"
+#include "tokenizer/unicode.h"
+
+namespace lamina::tok {
+namespace {
+
+// ------------------------------------------------- GPT-2 bytes <-> unicode
+struct ByteUnicode {
+  std::array<uint32_t, 256> to_cp;
+  std::array<int16_t, 324> to_byte;  // code point -> byte (-1: none)
+  ByteUnicode() {
+    to_byte.fill(-1);
+    int n = 0;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+      to_cp[b] = printable ? b : 256 + n++;
+      to_byte[to_cp[b]] = static_cast<int16_t>(b);
+    }
+  }
+};
+const ByteUnicode& BU() {
+  static const ByteUnicode bu;
+  return bu;
+}
+
+/// GPT-2 unicode form -> raw bytes; false if a character is outside the map.
+bool UnmapBytes(std::string_view s, std::string* out) {
+  out->clear();
+  size_t i = 0;
+  while (i < s.size()) {
+    uint32_t cp;
+    if (!uni::DecodeOne(s.data(), s.size(), &i, &cp)) return false;
+    if (cp >= 324 || BU().to_byte[cp] < 0) return false;
+    out->push_back(static_cast<char>(BU().to_byte[cp]));
+  }
+  return true;
+}
+
+// --------------------------------------------------------- pre-tokenizer
+// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// evaluated as the backtracking engines do (leftmost alternative that matches).
+struct CodePoints {
+  std::vector<uint32_t> cp;
+  std::vector<uint8_t> cls;
+  std::vector<uint32_t> off;  // byte offset of each code point, + end
+};
+
+inline uint32_t FoldAscii(uint32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+inline bool IsNl(uint32_t c) { return c == '\r' || c == '\n'; }
+
+// End (code point index) of the match starting at i.
+size_t MatchAt(const CodePoints& t, size_t i) {
+  const size_t n = t.cp.size();
+  const uint32_t* cp = t.cp.data();
+  const uint8_t* cls = t.cls.data();
+  const uint32_t c = cp[i];
+  // 1. contractions, case-insensitive (U+017F LONG S folds to 's').
+  if (c == '\'' && i + 1 < n) {
+    const uint32_t a = FoldAscii(cp[i + 1]);
+    if (a == 's' || a == 't' || a == 'm' || a == 'd' || a == 0x17F) return i + 2;
+    if (i + 2 < n) {
+      const uint32_t b = FoldAscii(cp[i + 2]);
+      if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return i + 3;
+    }
+  }
+  // 2. [^\r\n\p{L}\p{N}]?\p{L}+
+  if (cls[i] == uni::kLetter) {
+    size_t j = i + 1;
+    while (j < n && cls[j] == uni::kLetter) ++j;
+    return j;
+  }
+  if (cls[i] != uni::kNumber && !IsNl(c) && i + 1 < n && cls[i + 1] == uni::kLetter) {
+    size_t j = i + 2;
+    while (j < n && cls[j] == uni::kLetter) ++j;
+    return j;
+  }
+  // 3. \p{N}{1,3}
+  if (cls[i] == uni::kNumber) {
+    size_t j = i + 1;
+    while (j < n && j < i + 3 && cls[j] == uni::kNumber) ++j;
+    return j;
+  }
+  // 4.  ?[^\s\p{L}\p{N}]+[\r\n]*
+  {
+    const size_t k = c == ' ' ? i + 1 : i;
+    if (k < n && cls[k] == uni::kOther) {
+      size_t j = k + 1;
+      while (j < n && cls[j] == uni::kOther) ++j;
+      while (j < n && IsNl(cp[j])) ++j;
+      return j;
+    }
+  }
+  // Here c is White_Space. 5. \s*[\r\n]+ : up to the last newline of the run.
+  size_t j = i;
+  size_t last_nl = n;
+  while (j < n && cls[j] == uni::kSpace) {
+    if (IsNl(cp[j])) last_nl = j;
+    ++j;
+  }
+  if (last_nl != n) return last_nl + 1;
+  // 6. \s+(?!\S)   7. \s+
+  if (j == n) return j;
+  if (j - i >= 2) return j - 1;
+  return j;
+}
+
+// ------------------------------------------------------------ the tokenizer
+class ByteBpeTokenizer final : public Tokenizer {
+ public:
+  // Inputs: token bytes by id (specials: their text), special flags, merges
+  // as (left, right) pairs in rank order.
+  bool Init(std::vector<std::string> tokens, std::vector<uint8_t> special,
+            const std::vector<std::pair<int32_t, int32_t>>& merges, int32_t bos, int32_t eos,
+            std::vector<int32_t> stops, std::string tmpl, std::string* err);
+
+  std::vector<uint8_t> Serialize() const override;
+  bool Encode(std::string_view text, bool add_bos, bool parse_special, std::vector<int32_t>* out,
+              std::string* err) const override;
+  std::string TokenBytes(int32_t id) const override {
+    if (id < 0 || id >= vocab_size()) return "";
+    return std::string(Tok(id));
+  }
+  int32_t vocab_size() const override { return static_cast<int32_t>(off_.size()) - 1; }
+  int32_t bos_id() const override { return bos_; }
+  int32_t eos_id() const override { return eos_; }
+  std::vector<int32_t> stop_ids() const override { return stops_; }
+  bool IsSpecial(int32_t id) const override { return id >= 0 && id < vocab_size() && special_[id]; }
+  std::string chat_template() const override { return tmpl_; }
+
+  static std::unique_ptr<Tokenizer> FromBlob(BlobReader* r, std::string* err);
+
+ private:
+  std::string_view Tok(int32_t id) const {
+    return std::string_view(data_.data() + off_[id], off_[id + 1] - off_[id]);
+  }
+  // Merge table, CSR by left token: row_[a]..row_[a+1] index pairs_ sorted
+  // by right token. rank = priority (lower merges first).
+  struct PairEntry {
+    int32_t right;
+    uint32_t rank;
+    int32_t merged;
+  };
+  const PairEntry* FindPair(int32_t a, int32_t b) const {
+    const PairEntry* lo = pairs_.data() + row_[a];
+    const PairEntry* hi = pairs_.data() + row_[a + 1];
+    while (hi - lo > 8) {
+      const PairEntry* mid = lo + (hi - lo) / 2;
+      if (mid->right < b) {
+        lo = mid + 1;
+      } else if (mid->right > b) {
+        hi = mid;
+      } else {
+        return mid;
+      }
+    }
+    for (; lo < hi; ++lo)
+      if (lo->right == b) return lo;
+    return nullptr;
+  }
+  bool InitVocab(std::vector<uint32_t> off, std::string data, std::vector<uint8_t> special,
+                 std::string* err);
+  bool InitRest(int32_t bos, int32_t eos, std::vector<int32_t> stops, std::string tmpl,
+                std::string* err);
+  /// Validates the CSR merge table against the vocabulary.
+  bool CheckMerges(std::string* err) const;
+  void EncodePiece(std::string_view piece, std::vector<int32_t>* out, bool use_cache) const;
+  void Merge(std::string_view piece, std::vector<int32_t>* out) const;
+  static constexpr size_t kSmallPiece = 48;  // bytes; longer pieces use the heap
+  void EncodeText(std::string_view text, std::vector<int32_t>* out, bool use_cache) const;
+
+  std::vector<uint32_t> off_;
+  std::string data_;
+  std::vector<uint8_t> special_;
+  std::vector<uint32_t> row_;
+  std::vector<PairEntry> pairs_;
+  StrIdMap vocab_;  // ordinary tokens only
+  std::array<int32_t, 256> byte_id_{};
+  SpecialMatcher specials_;
+  int32_t bos_ = -1, eos_ = -1;
+  std::vector<int32_t> stops_;
+  std::string tmpl_;
+
+  // Exact-match cache of merged pre-tokens (direct-mapped). Used by the one
+  // Encode call that holds cache_mu_ (try_lock: concurrent calls skip it).
+  struct CacheEntry {
+    std::string key;
+    std::vector<int32_t> ids;
+  };
+  static constexpr size_t kCacheSize = 4096;
+  mutable std::mutex cache_mu_;
+  mutable std::vector<CacheEntry> cache_;
+};
+
+bool ByteBpeTokenizer::InitVocab(std::vector<uint32_t> off, std::string data,
+                                 std::vector<uint8_t> special, std::string* err) {
+  const size_t n = special.size();
+  if (n == 0 || n >= (1u << 30) || off.size() != n + 1 || off[0] != 0 || off[n] != data.size()) {
+    *err = "vocabulary size " + std::to_string(n) + " invalid";
+    return false;
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (off[i + 1] <= off[i]) {
+      *err = "token " + std::to_string(i) + " is empty";
+      return false;
+    }
+  off_ = std::move(off);
+  data_ = std::move(data);
+  special_ = std::move(special);
+  auto key_of = [this](int32_t id) { return Tok(id); };
+  std::vector<uint8_t> ordinary(n);
+  for (size_t i = 0; i < n; ++i) ordinary[i] = !special_[i];
+  vocab_.Build(n, key_of, &ordinary);
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    byte_id_[b] = vocab_.Find(std::string_view(&c, 1), key_of);
+    if (byte_id_[b] < 0) {
+      *err = "byte-level vocabulary lacks a token for byte " + std::to_string(b);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ByteBpeTokenizer::CheckMerges(std::string* err) const {
+  const size_t n = special_.size(), m = pairs_.size();
+  if (row_.size() != n + 1 || row_[0] != 0 || row_[n] != m) {
+    *err = "merge table rows inconsistent";
+    return false;
+  }
+  // One linear pass (this runs at every model load): ids in range, rows
+  // sorted, ranks a permutation, every result the concatenation of its pair.
+  const uint32_t* off = off_.data();
+  const char* d = data_.data();
+  const uint8_t* sp = special_.data();
+  std::vector<uint8_t> seen(m, 0);
+  for (size_t a = 0; a < n; ++a) {
+    const uint32_t k0 = row_[a], k1 = row_[a + 1];
+    if (k1 < k0 || k1 > m) {
+      *err = "merge table rows not increasing at token " + std::to_string(a);
+      return false;
+    }
+    if (k1 == k0) continue;
+    const char* pa = d + off[a];
+    const uint32_t la = off[a + 1] - off[a];
+    int64_t prev_right = -1;
+    for (uint32_t k = k0; k < k1; ++k) {
+      const PairEntry& e = pairs_[k];
+      const uint32_t r = static_cast<uint32_t>(e.right), t = static_cast<uint32_t>(e.merged);
+      const char* what = nullptr;
+      if (sp[a]) {
+        what = "merge of a special token";
+      } else if (r >= n || sp[r] || static_cast<int64_t>(r) <= prev_right) {
+        what = "right token invalid or row not sorted";
+      } else if (e.rank >= m || seen[e.rank]) {
+        what = "rank invalid or repeated";
+      } else if (t >= n || sp[t]) {
+        what = "result invalid";
+      } else {
+        const uint32_t lr = off[r + 1] - off[r];
+        if (off[t + 1] - off[t] != la + lr || std::memcmp(d + off[t], pa, la) != 0 ||
+            std::memcmp(d + off[t] + la, d + off[r], lr) != 0)
+          what = "result is not the concatenation";
+      }
+      if (what) {
+        *err = "merge (" + std::to_string(a) + ", " + std::to_string(e.right) + "): " + what;
+        return false;
+      }
+      seen[e.rank] = 1;
+      prev_right = r;
+    }
+  }
+  return true;
+}
+
+bool ByteBpeTokenizer::InitRest(int32_t bos, int32_t eos, std::vector<int32_t> stops,
+                                std::string tmpl, std::string* err) {
+  const int32_t n = static_cast<int32_t>(special_.size());
+  for (int32_t s : stops)
+    if (s < 0 || s >= n) {
+      *err = "stop id " + std::to_string(s) + " out of range";
+      return false;
+    }
+  if (bos < -1 || bos >= n || eos < -1 || eos >= n) {
+    *err = "bos/eos id out of range";
+    return false;
+  }
+  std::vector<std::pair<std::string, int32_t>> sp;
+  for (int32_t i = 0; i < n; ++i)
+    if (special_[i]) sp.emplace_back(std::string(Tok(i)), i);
+  specials_.Build(sp);
+  bos_ = bos;
+  eos_ = eos;
+  stops_ = std::move(stops);
+  tmpl_ = std::move(tmpl);
+  cache_.assign(kCacheSize, CacheEntry{});
+  return true;
+}
+
+bool ByteBpeTokenizer::Init(std::vector<std::string> tokens, std::vector<uint8_t> special,
+                            const std::vector<std::pair<int32_t, int32_t>>& merges, int32_t bos,
+                            int32_t eos, std::vector<int32_t> stops, std::string tmpl,
+                            std::string* err) {
+  const size_t n = tokens.size();
+  if (n == 0 || n >= (1u << 30) || special.size() != n) {
+    *err = "vocabulary size " + std::to_string(n) + " invalid";
+    return false;
+  }
+  std::vector<uint32_t> off(n + 1);
+  std::string data;
+  for (size_t i = 0; i < n; ++i) {
+    off[i] = static_cast<uint32_t>(data.size());
+    data += tokens[i];
+    if (data.size() >= (1ull << 32)) {
+      *err = "vocabulary too large";
+      return false;
+    }
+  }
+  off[n] = static_cast<uint32_t>(data.size());
+  tokens.clear();
+  if (!InitVocab(std::move(off), std::move(data), std::move(special), err)) return false;
+  // Merge list (rank order) -> CSR; a repeated pair keeps its first rank.
+  auto key_of = [this](int32_t id) { return Tok(id); };
+  struct Item {
+    int32_t a, b;
+    uint32_t rank;
+    int32_t merged;
+  };
+  std::vector<Item> items;
+  items.reserve(merges.size());
+  std::string cat;
+  for (size_t r = 0; r < merges.size(); ++r) {
+    const int32_t a = merges[r].first, b = merges[r].second;
+    if (a < 0 || b < 0 || static_cast<size_t>(a) >= n || static_cast<size_t>(b) >= n ||
+        special_[a] || special_[b]) {
+      *err = "merge " + std::to_string(r) + ": token id out of range";
+      return false;
+    }
+    cat.assign(Tok(a));
+    cat.append(Tok(b));
+    const int32_t m = vocab_.Find(cat, key_of);
+    if (m < 0) {
+      *err = "merge " + std::to_string(r) + ": result is not in the vocabulary";
+      return false;
+    }
+    items.push_back(Item{a, b, static_cast<uint32_t>(r), m});
+  }
+  std::sort(items.begin(), items.end(), [](const Item& x, const Item& y) {
+    return x.a != y.a ? x.a < y.a : x.b != y.b ? x.b < y.b : x.rank < y.rank;
+  });
+  row_.assign(n + 1, 0);
+  pairs_.clear();
+  pairs_.reserve(items.size());
+  std::vector<uint32_t> rank_map(merges.size(), 0);
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (k > 0 && items[k].a == items[k - 1].a && items[k].b == items[k - 1].b) continue;
+    ++row_[items[k].a + 1];
+    pairs_.push_back(PairEntry{items[k].b, items[k].rank, items[k].merged});
+  }
+  for (size_t a = 0; a < n; ++a) row_[a + 1] += row_[a];
+  // Ranks dense 0..m-1 in the original order (duplicates removed).
+  {
+    std::vector<uint8_t> used(merges.size(), 0);
+    for (const auto& e : pairs_) used[e.rank] = 1;
+    uint32_t next = 0;
+    for (size_t r = 0; r < merges.size(); ++r)
+      if (used[r]) rank_map[r] = next++;
+    for (auto& e : pairs_) e.rank = rank_map[e.rank];
+  }
+  if (!CheckMerges(err)) return false;
+  return InitRest(bos, eos, std::move(stops), std::move(tmpl), err);
+}
+
+void ByteBpeTokenizer::Merge(std::string_view piece, std::vector<int32_t>* out) const {
+  const size_t n = piece.size();
+  if (n == 1) {
+    out->push_back(byte_id_[static_cast<uint8_t>(piece[0])]);
+    return;
+  }
+  if (n <= kSmallPiece) {
+    // Short pieces: the rank of every adjacent pair in an array, the lowest
+    // (leftmost on ties) merged each step - the same order as the heap.
+    int32_t id[kSmallPiece], mg[kSmallPiece];
+    uint32_t rk[kSmallPiece];
+    size_t m = n;
+    for (size_t i = 0; i < n; ++i) id[i] = byte_id_[static_cast<uint8_t>(piece[i])];
+    auto pair_at = [&](size_t i) {
+      const PairEntry* p = FindPair(id[i], id[i + 1]);
+      rk[i] = p ? p->rank : UINT32_MAX;
+      mg[i] = p ? p->merged : -1;
+    };
+    for (size_t i = 0; i + 1 < m; ++i) pair_at(i);
+    while (m > 1) {
+      size_t best = 0;
+      for (size_t i = 1; i + 1 < m; ++i)
+        if (rk[i] < rk[best]) best = i;
+      if (rk[best] == UINT32_MAX) break;
+      id[best] = mg[best];
+      for (size_t i = best + 1; i + 1 < m; ++i) {
+        id[i] = id[i + 1];
+        rk[i] = rk[i + 1];
+        mg[i] = mg[i + 1];
+      }
+      --m;
+      if (best > 0) pair_at(best - 1);
+      if (best + 1 < m) pair_at(best);
+    }
+    out->insert(out->end(), id, id + m);
+    return;
+  }
+  thread_local std::vector<int32_t> id, nxt, prv;
+  thread_local std::vector<uint64_t> heap;
+  id.resize(n);
+  nxt.resize(n);
+  prv.resize(n);
+  heap.clear();
+  for (size_t i = 0; i < n; ++i) {
+    id[i] = byte_id_[static_cast<uint8_t>(piece[i])];
+    nxt[i] = i + 1 < n ? static_cast<int32_t>(i + 1) : -1;
+    prv[i] = static_cast<int32_t>(i) - 1;
+  }
+  auto push = [&](int32_t pos) {
+    const int32_t nx = nxt[pos];
+    if (nx < 0) return;
+    if (const PairEntry* p = FindPair(id[pos], id[nx])) {
+      heap.push_back((static_cast<uint64_t>(p->rank) << 32) | static_cast<uint32_t>(pos));
+      std::push_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
+    }
+  };
+  for (size_t i = 0; i + 1 < n; ++i) push(static_cast<int32_t>(i));
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
+    const uint64_t top = heap.back();
+    heap.pop_back();
+    const int32_t pos = static_cast<int32_t>(top & 0xFFFFFFFFu);
+    const uint32_t rank = static_cast<uint32_t>(top >> 32);
+    if (id[pos] < 0) continue;
+    const int32_t nx = nxt[pos];
+    if (nx < 0) continue;
+    const PairEntry* p = FindPair(id[pos], id[nx]);
+    if (!p || p->rank != rank) continue;  // stale entry
+    id[pos] = p->merged;
+    id[nx] = -1;
+    nxt[pos] = nxt[nx];
+    if (nxt[nx] >= 0) prv[nxt[nx]] = pos;
+    if (prv[pos] >= 0) push(prv[pos]);
+    push(pos);
+  }
+  for (int32_t i = 0; i >= 0; i = nxt[i]) out->push_back(id[i]);
+}
+
+void ByteBpeTokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* out,
+                                   bool use_cache) const {
+  const int32_t whole = vocab_.Find(piece, [this](int32_t id) { return Tok(id); });
+  if (whole >= 0) {
+    out->push_back(whole);
+    return;
+  }
+  if (!use_cache || piece.size() > 128) {
+    Merge(piece, out);
+    return;
+  }
+  CacheEntry& e = cache_[Hash64(piece.data(), piece.size(), 7) & (kCacheSize - 1)];
+  if (e.key.size() == piece.size() && e.key == piece) {
+    out->insert(out->end(), e.ids.begin(), e.ids.end());
+    return;
+  }
+  const size_t start = out->size();
+  Merge(piece, out);
+  e.key.assign(piece);
+  e.ids.assign(out->begin() + start, out->end());
+}
+
+void ByteBpeTokenizer::EncodeText(std::string_view text, std::vector<int32_t>* out,
+                                  bool use_cache) const {
+  thread_local CodePoints t;
+  t.cp.clear();
+  t.cls.clear();
+  t.off.clear();
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char b = static_cast<unsigned char>(text[i]);
+    t.off.push_back(static_cast<uint32_t>(i));
+    uint32_t cp = b;
+    if (b < 0x80) {
+      ++i;
+    } else if (!uni::DecodeOne(text.data(), text.size(), &i, &cp)) {
+      cp = 0xFFFD;  // unreachable: Encode validated the input
+      ++i;
+    }
+    t.cp.push_back(cp);
+    t.cls.push_back(uni::ClassOf(cp));
+  }
+  t.off.push_back(static_cast<uint32_t>(text.size()));
+  const size_t n = t.cp.size();
+  size_t pos = 0;
+  while (pos < n) {
+    const size_t end = MatchAt(t, pos);
+    EncodePiece(text.substr(t.off[pos], t.off[end] - t.off[pos]), out, use_cache);
+    pos = end;
+  }
+}
+
+bool ByteBpeTokenizer::Encode(std::string_view text, bool add_bos, bool parse_special,
+                              std::vector<int32_t>* out, std::string* err) const {
+  out->clear();
+  size_t bad;
+  if (!uni::IsValid(text, &bad)) {
+    if (err) *err = "input is not valid UTF-8 (byte offset " + std::to_string(bad) + ")";
+    return false;
+  }
+  if (text.size() >= (1ull << 32)) {
+    if (err) *err = "input too large (>= 4 GiB)";
+    return false;
+  }
+  if (add_bos && bos_ >= 0) out->push_back(bos_);
+  std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
+  const bool use_cache = lock.owns_lock();
+  if (parse_special && !specials_.empty()) {
+    specials_.Split(
+        text, [&](std::string_view seg) { EncodeText(seg, out, use_cache); },
+        [&](int32_t id) { out->push_back(id); });
+  } else {
+    EncodeText(text, out, use_cache);
+  }
+  return true;
+}
+
+// Payload: n, offsets[n+1], token bytes, special[n], m, rows[n+1],
+// m x (right, rank, merged), bos, eos, n_stops, stops, template. Laid out so
+// that loading is copies + one linear validation pass + the vocabulary hash.
+std::vector<uint8_t> ByteBpeTokenizer::Serialize() const {
+  BlobWriter w;
+  const uint32_t n = static_cast<uint32_t>(vocab_size());
+  w.U32(n);
+  w.Raw(off_.data(), off_.size() * 4);
+  w.Raw(data_.data(), data_.size());
+  w.Raw(special_.data(), n);
+  w.U32(static_cast<uint32_t>(pairs_.size()));
+  w.Raw(row_.data(), row_.size() * 4);
+  static_assert(sizeof(PairEntry) == 12, "packed 3 x 4 bytes");
+  w.Raw(pairs_.data(), pairs_.size() * sizeof(PairEntry));
+  w.I32(bos_);
+  w.I32(eos_);
+  w.U32(static_cast<uint32_t>(stops_.size()));
+  for (int32_t s : stops_) w.I32(s);
+  w.Str(tmpl_);
+  return w.Finish(Kind::kByteBpe);
+}
+
+std::unique_ptr<Tokenizer> ByteBpeTokenizer::FromBlob(BlobReader* r, std::string* err) {
+  const uint32_t n = r->Count("vocab size", 9);
+  if (!r->ok()) return nullptr;
+  if (n == 0) {
+    *err = "empty vocabulary";
+    return nullptr;
+  }
+  std::vector<uint32_t> off(static_cast<size_t>(n) + 1);
+  r->Raw(off.data(), off.size() * 4, "token offsets");
+  if (!r->ok()) return nullptr;
+  if (off[0] != 0) {
+    *err = "token offsets do not start at 0";
+    return nullptr;
+  }
+  for (uint32_t i = 0; i < n; ++i)
+    if (off[i + 1] <= off[i]) {
+      *err = "token offsets not increasing at " + std::to_string(i);
+      return nullptr;
+    }
+  const uint8_t* data = r->Span(off[n], "token bytes");
+  std::vector<uint8_t> special(n);
+  r->Raw(special.data(), n, "special flags");
+  const uint32_t m = r->Count("merge count", 12);
+  auto t = std::make_unique<ByteBpeTokenizer>();
+  t->row_.resize(static_cast<size_t>(n) + 1);
+  r->Raw(t->row_.data(), t->row_.size() * 4, "merge rows");
+  t->pairs_.resize(m);
+  r->Raw(t->pairs_.data(), static_cast<size_t>(m) * sizeof(PairEntry), "merges");
+  const int32_t bos = r->I32("bos"), eos = r->I32("eos");
+  const uint32_t ns = r->Count("stop count", 4);
+  std::vector<int32_t> stops(ns);
+  for (auto& s : stops) s = r->I32("stop ids");
+  std::string tmpl = r->Str("template", 64);
+  if (!r->ok()) return nullptr;
+  for (uint8_t f : special)
+    if (f > 1) {
+      *err = "special flag not 0/1";
+      return nullptr;
+    }
+  std::string bytes(reinterpret_cast<const char*>(data), off[n]);
+  if (!t->InitVocab(std::move(off), std::move(bytes), std::move(special), err) ||
+      !t->CheckMerges(err) || !t->InitRest(bos, eos, std::move(stops), std::move(tmpl), err))
+    return nullptr;
+  return t;
+}
+
+/// "llama3" when the vocabulary is Llama 3's (128256 tokens, header/eot specials).
+std::string DetectTemplate(const std::vector<std::string>& tokens,
+                           const std::vector<uint8_t>& special) {
+  if (tokens.size() != 128256) return "";
+  const bool ok = special[128006] && tokens[128006] == "<|start_header_id|>" && special[128007] &&
+                  tokens[128007] == "<|end_header_id|>" && special[128009] &&
+                  tokens[128009] == "<|eot_id|>" && special[128000] &&
+                  tokens[128000] == "<|begin_of_text|>";
+  return ok ? "llama3" : "";
+}
+
+std::unique_ptr<Tokenizer> Finish(const std::string& name, std::vector<std::string> tokens,
+                                  std::vector<uint8_t> special,
+                                  const std::vector<std::pair<int32_t, int32_t>>& merges,
+                                  int32_t bos, int32_t eos, std::string* err) {
+  std::string tmpl = DetectTemplate(tokens, special);
+  std::vector<int32_t> stops;
+  if (tmpl == "llama3") {
+    // The source's bos/eos when it names them (GGUF: an instruct model's eos
+    // is 128009), else <|begin_of_text|> / <|end_of_text|>.
+    if (bos < 0) bos = 128000;
+    if (eos < 0) eos = 128001;
+    stops = {128001, 128008, 128009};
+    if (eos != 128001 && eos != 128008 && eos != 128009) stops.push_back(eos);
+  } else if (eos >= 0) {
+    stops = {eos};
+  }
+  auto t = std::make_unique<ByteBpeTokenizer>();
+  std::string e;
+  if (!t->Init(std::move(tokens), std::move(special), merges, bos, eos, std::move(stops),
+               std::move(tmpl), &e)) {
+    *err = name + ": " + e;
+    return nullptr;
+  }
+  return t;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- tiktoken
+std::unique_ptr<Tokenizer> LoadTiktoken(const std::string& path, const std::string& text,
+                                        const std::vector<std::string>& special_names,
+                                        std::string* err) {
+  static const auto kB64 = [] {
+    std::array<int8_t, 256> t;
+    t.fill(-1);
+    const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(a[i])] = static_cast<int8_t>(i);
+    return t;
+  }();
+  std::vector<std::string> tokens;
+  size_t pos = 0, line_no = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    std::string_view line(text.data() + pos, nl - pos);
+    pos = nl + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    const size_t sp = line.find(' ');
+    auto bad = [&](const char* what) {
+      *err = path + ": line " + std::to_string(line_no) + ": " + what;
+      return nullptr;
+    };
+    if (sp == std::string_view::npos) return bad("expected 'base64 rank'");
+    std::string tok;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < sp; ++i) {
+      const char c = line[i];
+      if (c == '=') break;
+      const int v = kB64[static_cast<uint8_t>(c)];
+      if (v < 0) return bad("invalid base64");
+      acc = (acc << 6) | static_cast<uint32_t>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        tok.push_back(static_cast<char>((acc >> bits) & 0xFF));
+      }
+    }
+    uint64_t rank = 0;
+    if (sp + 1 >= line.size()) return bad("missing rank");
+    for (size_t i = sp + 1; i < line.size(); ++i) {
+      if (line[i] < '0' || line[i] > '9' || rank > (1u << 30)) return bad("invalid rank");
+      rank = rank * 10 + static_cast<uint64_t>(line[i] - '0');
+    }
+    if (rank != tokens.size()) return bad("ranks must be 0, 1, 2, ... in order");
+    if (tok.empty()) return bad("empty token");
+    tokens.push_back(std::move(tok));
+  }
+  if (tokens.size() != 128000) {
+    *err = path + ": " + std::to_string(tokens.size()) +
+           " ranks; the Llama 3 tiktoken vocabulary has 128000";
+    return nullptr;
+  }
+  std::vector<std::string> names = special_names.empty() ? Llama31SpecialNames() : special_names;
+  if (names.size() != 256) {
+    *err = path + ": expected 256 special token names, got " + std::to_string(names.size());
+    return nullptr;
+  }
+  const size_t n_base = tokens.size();
+  // Merges as Hugging Face's tiktoken converter derives them: every split
+  // (left, right) of a token into two tokens, ordered by the token's rank,
+  // then by (rank(left), rank(right)).
+  StrIdMap map;
+  auto key_of = [&tokens](int32_t id) { return std::string_view(tokens[id]); };
+  map.Build(n_base, key_of);
+  std::vector<std::pair<int32_t, int32_t>> merges;
+  merges.reserve(300000);
+  std::vector<std::pair<int32_t, int32_t>> local;
+  for (size_t r = 0; r < n_base; ++r) {
+    const std::string_view t = tokens[r];
+    if (t.size() < 2) continue;
+    local.clear();
+    for (size_t k = 1; k < t.size(); ++k) {
+      const int32_t a = map.Find(t.substr(0, k), key_of);
+      if (a < 0) continue;
+      const int32_t b = map.Find(t.substr(k), key_of);
+      if (b < 0) continue;
+      local.emplace_back(a, b);
+    }
+    std::sort(local.begin(), local.end());
+    merges.insert(merges.end(), local.begin(), local.end());
+  }
+  std::vector<uint8_t> special(n_base, 0);
+  for (auto& s : names) {
+    tokens.push_back(std::move(s));
+    special.push_back(1);
+  }
+  return Finish(path, std::move(tokens), std::move(special), merges, -1, -1, err);
+}
+
+// ------------------------------------------------------- HF tokenizer.json
+std::unique_ptr<Tokenizer> LoadHfJson(const std::string& path, std::string* err) {
+  json::Value root;
+  std::string e;
+  if (!json::ParseFile(path, &root, &e)) {
+    *err = e;
+    return nullptr;
+  }
+  auto bad = [&](const std::string& what) {
+    *err = path + ": " + what;
+    return nullptr;
+  };
+  const json::Value* model = root.Find("model");
+  if (!model || !model->is_object()) return bad("missing 'model'");
+  const json::Value* type = model->Find("type");
+  if (!type || !type->is_string() || type->as_string() != "BPE")
+    return bad("model.type is not \"BPE\" (only byte-level BPE tokenizer.json is supported)");
+  const json::Value* pre = root.Find("pre_tokenizer");
+  bool byte_level = false, llama3_regex = false;
+  if (pre && pre->is_object()) {
+    std::vector<const json::Value*> stack = {pre};
+    while (!stack.empty()) {
+      const json::Value* p = stack.back();
+      stack.pop_back();
+      const json::Value* t = p->Find("type");
+      if (!t || !t->is_string()) continue;
+      if (t->as_string() == "ByteLevel") byte_level = true;
+      if (t->as_string() == "Split") {
+        const json::Value* pat = p->Find("pattern");
+        const json::Value* re = pat ? pat->Find("Regex") : nullptr;
+        if (re && re->is_string() &&
+            re->as_string() ==
+                "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+                "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+          llama3_regex = true;
+      }
+      if (const json::Value* seq = p->Find("pretokenizers"); seq && seq->is_array())
+        for (const auto& x : seq->items()) stack.push_back(&x);
+    }
+  }
+  if (!byte_level || !llama3_regex)
+    return bad("pre_tokenizer is not Llama 3's (Split with the Llama 3 regex + ByteLevel)");
+  const json::Value* vocab = model->Find("vocab");
+  const json::Value* merges = model->Find("merges");
+  if (!vocab || !vocab->is_object()) return bad("missing model.vocab");
+  if (!merges || !merges->is_array()) return bad("missing model.merges");
+  const size_t nv = vocab->size();
+  std::vector<std::string> tokens(nv);
+  std::vector<uint8_t> have(nv, 0);
+  std::string bytes;
+  for (const auto& m : vocab->members()) {
+    int64_t id;
+    if (!m.second.as_int64(&id) || id < 0 || static_cast<size_t>(id) >= nv)
+      return bad("model.vocab['" + m.first + "']: id not in [0, vocab size)");
+    if (have[id]) return bad("model.vocab: id " + std::to_string(id) + " used twice");
+    if (!UnmapBytes(m.first, &bytes) || bytes.empty())
+      return bad("model.vocab['" + m.first + "']: not in GPT-2 byte-to-unicode form");
+    tokens[id] = bytes;
+    have[id] = 1;
+  }
+  std::vector<uint8_t> special(nv, 0);
+  if (const json::Value* at = root.Find("added_tokens"); at && at->is_array()) {
+    for (const auto& a : at->items()) {
+      int64_t id;
+      const json::Value* idv = a.Find("id");
+      const json::Value* content = a.Find("content");
+      if (!idv || !idv->as_int64(&id) || id < 0 || id > (1 << 24) || !content ||
+          !content->is_string() || content->as_string().empty())
+        return bad("added_tokens: entry without a valid id/content");
+      if (static_cast<size_t>(id) >= tokens.size()) {
+        tokens.resize(id + 1);
+        special.resize(id + 1, 0);
+        have.resize(id + 1, 0);
+      }
+      if (have[id] && !special[id]) continue;  // an ordinary token listed as added: keep
+      tokens[id] = content->as_string();
+      special[id] = 1;
+      have[id] = 1;
+    }
+  }
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (!have[i]) return bad("token id " + std::to_string(i) + " missing");
+  // Merge list: "a b" strings or [a, b] arrays.
+  StrIdMap map;
+  auto key_of = [&tokens](int32_t id) { return std::string_view(tokens[id]); };
+  std::vector<uint8_t> ordinary(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) ordinary[i] = !special[i];
+  map.Build(tokens.size(), key_of, &ordinary);
+  std::vector<std::pair<int32_t, int32_t>> mlist;
+  mlist.reserve(merges->size());
+  std::string lb, rb;
+  for (size_t i = 0; i < merges->items().size(); ++i) {
+    const json::Value& m = merges->items()[i];
+    std::string_view l, r;
+    if (m.is_string()) {
+      const std::string& s = m.as_string();
+      const size_t sp = s.find(' ');
+      if (sp == std::string::npos) return bad("merges[" + std::to_string(i) + "]: no space");
+      l = std::string_view(s).substr(0, sp);
+      r = std::string_view(s).substr(sp + 1);
+    } else if (m.is_array() && m.size() == 2 && m.items()[0].is_string() &&
+               m.items()[1].is_string()) {
+      l = m.items()[0].as_string();
+      r = m.items()[1].as_string();
+    } else {
+      return bad("merges[" + std::to_string(i) + "]: neither \"a b\" nor [a, b]");
+    }
+    if (!UnmapBytes(l, &lb) || !UnmapBytes(r, &rb))
+      return bad("merges[" + std::to_string(i) + "]: not in byte-to-unicode form");
+    const int32_t a = map.Find(lb, key_of), b = map.Find(rb, key_of);
+    if (a < 0 || b < 0) return bad("merges[" + std::to_string(i) + "]: token not in vocab");
+    mlist.emplace_back(a, b);
+  }
+  return Finish(path, std::move(tokens), std::move(special), mlist, -1, -1, err);
+}
+
+// ------------------------------------------------------------- GGUF gpt2
+std::unique_ptr<Tokenizer> LoadGgufGpt2(const GgufVocab& v, std::string* err) {
+  const size_t n = v.tokens.size();
+  if (n == 0) {
+    *err = "gguf: tokenizer.ggml.tokens is empty";
+    return nullptr;
+  }
+  if (!v.types.empty() && v.types.size() != n) {
+    *err = "gguf: tokenizer.ggml.token_type has " + std::to_string(v.types.size()) +
+           " entries, tokens has " + std::to_string(n);
+    return nullptr;
+  }
+  if (!v.pre.empty() && v.pre != "llama-bpe" && v.pre != "llama3" && v.pre != "default") {
+    *err = "gguf: tokenizer.ggml.pre '" + v.pre + "' not supported (llama-bpe)";
+    return nullptr;
+  }
+  std::vector<std::string> tokens(n);
+  std::vector<uint8_t> special(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t type = v.types.empty() ? 1 : v.types[i];
+    if (type == 3 || type == 4) {  // control / user-defined: literal text
+      special[i] = 1;
+      tokens[i] = v.tokens[i];
+      if (tokens[i].empty()) {
+        *err = "gguf: token " + std::to_string(i) + " is empty";
+        return nullptr;
+      }
+    } else if (!UnmapBytes(v.tokens[i], &tokens[i]) || tokens[i].empty()) {
+      *err = "gguf: token " + std::to_string(i) + " not in GPT-2 byte-to-unicode form";
+      return nullptr;
+    }
+  }
+  StrIdMap map;
+  auto key_of = [&tokens](int32_t id) { return std::string_view(tokens[id]); };
+  std::vector<uint8_t> ordinary(n);
+  for (size_t i = 0; i < n; ++i) ordinary[i] = !special[i];
+  map.Build(n, key_of, &ordinary);
+  std::vector<std::pair<int32_t, int32_t>> mlist;
+  mlist.reserve(v.merges.size());
+  std::string lb, rb;
+  for (size_t i = 0; i < v.merges.size(); ++i) {
+    const std::string& s = v.merges[i];
+    const size_t sp = s.find(' ');
+    if (sp == std::string::npos || !UnmapBytes(std::string_view(s).substr(0, sp), &lb) ||
+        !UnmapBytes(std::string_view(s).substr(sp + 1), &rb)) {
+      *err = "gguf: tokenizer.ggml.merges[" + std::to_string(i) + "] malformed";
+      return nullptr;
+    }
+    const int32_t a = map.Find(lb, key_of), b = map.Find(rb, key_of);
+    if (a < 0 || b < 0) {
+      *err = "gguf: tokenizer.ggml.merges[" + std::to_string(i) + "]: token not in vocab";
+      return nullptr;
+    }
+    mlist.emplace_back(a, b);
+  }
+  return Finish("gguf", std::move(tokens), std::move(special), mlist, v.bos_id, v.eos_id, err);
+}
+
+std::unique_ptr<Tokenizer> DeserializeByteBpe(BlobReader* r, std::string* err) {
+  return ByteBpeTokenizer::FromBlob(r, err);
+}
+
+}  // namespace lamina::tok

@@ -1,0 +1,238 @@
+// Internals shared by the tokenizer implementations (not a public header).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"
+
+namespace lamina::tok {
+
+// ------------------------------------------------------------ serialization
+// Blob layout (little-endian): "LTOK" u32 version u32 kind u32 payload_size
+// u64 payload_hash, then the kind's payload. Every read is bounds-checked.
+inline constexpr char kBlobMagic[4] = {'L', 'T', 'O', 'K'};
+inline constexpr uint32_t kBlobVersion = 1;
+enum class Kind : uint32_t { kByteBpe = 1, kScored = 2, kSentencePiece = 3, kBytes = 4 };
+
+/// Fast 64-bit hash (8 bytes at a time), used for the blob checksum and the
+/// vocabulary hash tables.
+uint64_t Hash64(const void* data, size_t n, uint64_t seed = 0);
+
+class BlobWriter {
+ public:
+  void U8(uint8_t v) { buf_.push_back(v); }
+  void U32(uint32_t v) { Raw(&v, 4); }
+  void I32(int32_t v) { Raw(&v, 4); }
+  void F32(float v) { Raw(&v, 4); }
+  void Str(std::string_view s) {
+    U32(static_cast<uint32_t>(s.size()));
+    Raw(s.data(), s.size());
+  }
+  void Raw(const void* p, size_t n) {
+    if (n == 0) return;
+    const size_t o = buf_.size();
+    buf_.resize(o + n);
+    std::memcpy(buf_.data() + o, p, n);
+  }
+  /// Wraps the payload written so far with the blob header.
+  std::vector<uint8_t> Finish(Kind kind) const;
+
+ private:
+  std::vector<uint8_t> buf_;
+};
+
+class BlobReader {
+ public:
+  BlobReader(const uint8_t* p, size_t n) : p_(p), n_(n) {}
+  bool ok() const { return ok_; }
+  const std::string& error() const { return err_; }
+  bool Fail(const std::string& what) {
+    if (ok_) err_ = what;
+    ok_ = false;
+    return false;
+  }
+  size_t remaining() const { return ok_ ? n_ - pos_ : 0; }
+  bool Raw(void* dst, size_t n, const char* field) {
+    if (!ok_) return false;
+    if (n > n_ - pos_) return Fail(std::string("truncated at ") + field);
+    if (n) std::memcpy(dst, p_ + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  const uint8_t* Span(size_t n, const char* field) {
+    if (!ok_) return nullptr;
+    if (n > n_ - pos_) {
+      Fail(std::string("truncated at ") + field);
+      return nullptr;
+    }
+    const uint8_t* r = p_ + pos_;
+    pos_ += n;
+    return r;
+  }
+  uint8_t U8(const char* f) {
+    uint8_t v = 0;
+    Raw(&v, 1, f);
+    return v;
+  }
+  uint32_t U32(const char* f) {
+    uint32_t v = 0;
+    Raw(&v, 4, f);
+    return v;
+  }
+  int32_t I32(const char* f) {
+    int32_t v = 0;
+    Raw(&v, 4, f);
+    return v;
+  }
+  float F32(const char* f) {
+    float v = 0;
+    Raw(&v, 4, f);
+    return v;
+  }
+  std::string Str(const char* f, size_t max_len = 1u << 20) {
+    const uint32_t n = U32(f);
+    if (!ok_) return {};
+    if (n > max_len) {
+      Fail(std::string("length out of range at ") + f);
+      return {};
+    }
+    const uint8_t* s = Span(n, f);
+    return s ? std::string(reinterpret_cast<const char*>(s), n) : std::string();
+  }
+  /// A count of elements of `elem_size` bytes each that must fit in the rest.
+  uint32_t Count(const char* f, size_t elem_size) {
+    const uint32_t n = U32(f);
+    if (ok_ && static_cast<uint64_t>(n) * elem_size > n_ - pos_) {
+      Fail(std::string("count out of range at ") + f);
+      return 0;
+    }
+    return ok_ ? n : 0;
+  }
+
+ private:
+  const uint8_t* p_;
+  size_t n_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+  std::string err_;
+};
+
+// -------------------------------------------------------- string -> id map
+/// Open-addressing hash map from byte strings (stored elsewhere, addressed by
+/// id through `key_of`) to ids. Build once, read concurrently.
+class StrIdMap {
+ public:
+  template <typename KeyOf>
+  void Build(size_t n_ids, const KeyOf& key_of, const std::vector<uint8_t>* include = nullptr) {
+    size_t cap = 16;
+    while (cap < n_ids * 2) cap <<= 1;
+    mask_ = cap - 1;
+    slots_.assign(cap, Slot{0, -1});
+    for (size_t id = 0; id < n_ids; ++id) {
+      if (include && !(*include)[id]) continue;
+      const std::string_view k = key_of(static_cast<int32_t>(id));
+      const uint64_t h = Hash64(k.data(), k.size());
+      size_t i = h & mask_;
+      bool dup = false;
+      while (slots_[i].id >= 0) {
+        if (slots_[i].hash == static_cast<uint32_t>(h >> 32) && key_of(slots_[i].id) == k) {
+          dup = true;  // keep the first (lowest) id
+          break;
+        }
+        i = (i + 1) & mask_;
+      }
+      if (!dup) slots_[i] = Slot{static_cast<uint32_t>(h >> 32), static_cast<int32_t>(id)};
+    }
+  }
+  template <typename KeyOf>
+  int32_t Find(std::string_view k, const KeyOf& key_of) const {
+    if (slots_.empty()) return -1;
+    const uint64_t h = Hash64(k.data(), k.size());
+    const uint32_t tag = static_cast<uint32_t>(h >> 32);
+    size_t i = h & mask_;
+    while (slots_[i].id >= 0) {
+      if (slots_[i].hash == tag && key_of(slots_[i].id) == k) return slots_[i].id;
+      i = (i + 1) & mask_;
+    }
+    return -1;
+  }
+
+ private:
+  struct Slot {
+    uint32_t hash;
+    int32_t id;
+  };
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+};
+
+// ------------------------------------------------------------------ loaders
+std::unique_ptr<Tokenizer> LoadTiktoken(const std::string& path, const std::string& text,
+                                        const std::vector<std::string>& special_names,
+                                        std::string* err);
+std::unique_ptr<Tokenizer> LoadHfJson(const std::string& path, std::string* err);
+std::unique_ptr<Tokenizer> LoadGgufGpt2(const GgufVocab& v, std::string* err);
+std::unique_ptr<Tokenizer> DeserializeByteBpe(BlobReader* r, std::string* err);
+
+std::unique_ptr<Tokenizer> LoadLlama2cBin(const std::string& path, const std::string& data,
+                                          std::string* err);
+std::unique_ptr<Tokenizer> LoadGgufLlama(const GgufVocab& v, std::string* err);
+std::unique_ptr<Tokenizer> LoadSentencePieceProto(const std::string& path, std::string proto,
+                                                  std::string* err);
+/// A SentencePiece .model served by the scored-BPE implementation (what
+/// FromFile uses when built without libsentencepiece).
+std::unique_ptr<Tokenizer> ScoredFromProtoNoLibrary(std::string_view proto, std::string* err);
+std::unique_ptr<Tokenizer> DeserializeScored(BlobReader* r, std::string* err);
+std::unique_ptr<Tokenizer> DeserializeSentencePiece(BlobReader* r, std::string* err);
+std::unique_ptr<Tokenizer> MakeBytes();
+
+/// The Llama 3.1/3.2 names of the 256 special tokens (index i = id 128000+i).
+std::vector<std::string> Llama31SpecialNames();
+
+/// Splits `text` at occurrences of special-token strings (leftmost, longest
+/// first) and calls seg(text_piece) / special(id) in order.
+class SpecialMatcher {
+ public:
+  void Build(const std::vector<std::pair<std::string, int32_t>>& specials);
+  bool empty() const { return items_.empty(); }
+  template <typename Seg, typename Spec>
+  void Split(std::string_view text, const Seg& seg, const Spec& special) const {
+    size_t start = 0, i = 0;
+    const size_t n = text.size();
+    while (i < n) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      int32_t id = -1;
+      size_t len = 0;
+      if (first_[c]) {
+        for (const auto& it : items_) {  // sorted by length, longest first
+          if (static_cast<unsigned char>(it.first[0]) != c) continue;
+          if (text.compare(i, it.first.size(), it.first) == 0) {
+            id = it.second;
+            len = it.first.size();
+            break;
+          }
+        }
+      }
+      if (id < 0) {
+        ++i;
+        continue;
+      }
+      if (i > start) seg(text.substr(start, i - start));
+      special(id);
+      i += len;
+      start = i;
+    }
+    if (start < n) seg(text.substr(start));
+  }
+
+ private:
+  std::vector<std::pair<std::string, int32_t>> items_;
+  bool first_[256] = {};
+};
+
+}  // namespace lamina::tok

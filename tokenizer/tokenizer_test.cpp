@@ -1,0 +1,804 @@
+// Tokenizer tests: Llama 3 vectors (tiktoken + tokenizer.json), llama.cpp
+// vectors, round trips, robustness, streaming decode, serialization, chat
+// template, SentencePiece equivalence, llama2.c tok512.bin.
+#include "tokenizer/tokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <tuple>
+
+#include "loader/json.h"
+#include "tests/testutil.h"
+#include "tokenizer/internal.h"
+#include "tokenizer/unicode.h"
+#include "tools/convert/gguf_reader.h"
+
+namespace lamina {
+namespace {
+
+using test::SharedDir;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+const Tokenizer* Cached(const std::string& rel) {
+  static std::map<std::string, std::unique_ptr<Tokenizer>> cache;
+  auto it = cache.find(rel);
+  if (it != cache.end()) return it->second.get();
+  std::string err;
+  auto t = Tokenizer::FromFile(SharedDir() + "/" + rel, &err);
+  EXPECT_NE(t, nullptr) << err;
+  return (cache[rel] = std::move(t)).get();
+}
+
+struct Vector {
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+std::vector<Vector> Llama3Vectors() {
+  json::Value v;
+  std::string err;
+  EXPECT_TRUE(json::ParseFile(SharedDir() + "/tokenizers/llama3/vectors.json", &v, &err)) << err;
+  std::vector<Vector> out;
+  for (const auto& e : v.items()) {
+    Vector x;
+    x.text = e.Find("text")->as_string();
+    for (const auto& id : e.Find("ids")->items()) {
+      int64_t i = 0;
+      EXPECT_TRUE(id.as_int64(&i));
+      x.ids.push_back(static_cast<int32_t>(i));
+    }
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+std::string IdsStr(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+  return s;
+}
+
+void ExpectVectors(const Tokenizer& tok, const char* what) {
+  const auto vec = Llama3Vectors();
+  ASSERT_EQ(vec.size(), 408u);
+  size_t matched = 0;
+  for (const auto& v : vec) {
+    std::vector<int32_t> ids;
+    std::string err;
+    ASSERT_TRUE(tok.Encode(v.text, /*add_bos=*/false, /*parse_special=*/true, &ids, &err)) << err;
+    if (ids == v.ids) {
+      ++matched;
+    } else {
+      ADD_FAILURE() << what << ": mismatch for " << testing::PrintToString(v.text) << "\n got  "
+                    << IdsStr(ids) << "\n want " << IdsStr(v.ids);
+    }
+  }
+  EXPECT_EQ(matched, vec.size());
+  std::printf("[ %s: %zu / %zu vectors.json entries match ]\n", what, matched, vec.size());
+}
+
+TEST(Llama3Tokenizer, VectorsFromTiktoken) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/vectors.json");
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  ExpectVectors(*t, "tokenizer.model");
+}
+
+TEST(Llama3Tokenizer, VectorsFromJson) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/vectors.json");
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.json");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.json");
+  ASSERT_NE(t, nullptr);
+  ExpectVectors(*t, "tokenizer.json");
+}
+
+// The merges HF's converter derives from tiktoken ranks are exactly the
+// tokenizer.json merges, and the special names come from the HF file beside
+// tokenizer.model: the two sources serialize to the same blob.
+TEST(Llama3Tokenizer, TiktokenAndJsonIdentical) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.json");
+  const Tokenizer* a = Cached("tokenizers/llama3/tokenizer.model");
+  const Tokenizer* b = Cached("tokenizers/llama3/tokenizer.json");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->vocab_size(), 128256);
+  EXPECT_TRUE(a->Serialize() == b->Serialize());
+}
+
+TEST(Llama3Tokenizer, SpecialTokens) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->bos_id(), 128000);
+  EXPECT_EQ(t->eos_id(), 128001);
+  EXPECT_EQ(t->stop_ids(), (std::vector<int32_t>{128001, 128008, 128009}));
+  EXPECT_EQ(t->chat_template(), "llama3");
+  EXPECT_TRUE(t->IsSpecial(128009));
+  EXPECT_FALSE(t->IsSpecial(1000));
+  EXPECT_EQ(t->TokenBytes(128006), "<|start_header_id|>");
+  // This fixture's tokenizer.json carries the Llama 3.0 names (128008 is
+  // <|reserved_special_token_4|>): vectors.json treats "<|eom_id|>" as text.
+  EXPECT_EQ(t->TokenBytes(128008), "<|reserved_special_token_4|>");
+  std::vector<int32_t> ids;
+  std::string err;
+  ASSERT_TRUE(t->Encode("<|eot_id|>hi<|begin_of_text|>", true, true, &ids, &err));
+  EXPECT_EQ(ids, (std::vector<int32_t>{128000, 128009, 6151, 128000}));
+  ASSERT_TRUE(t->Encode("<|eot_id|>", false, false, &ids, &err));
+  EXPECT_GT(ids.size(), 1u);  // ordinary text
+  for (int32_t id : ids) EXPECT_LT(id, 128000);
+  EXPECT_EQ(t->Decode(ids), "<|eot_id|>");
+
+  // Without a Hugging Face file: Meta's Llama 3.1/3.2 names.
+  auto t31 = Tokenizer::FromTiktoken(SharedDir() + "/tokenizers/llama3/tokenizer.model", {}, &err);
+  ASSERT_NE(t31, nullptr) << err;
+  const std::map<int32_t, std::string> want = {{128000, "<|begin_of_text|>"},
+                                               {128001, "<|end_of_text|>"},
+                                               {128002, "<|reserved_special_token_0|>"},
+                                               {128003, "<|reserved_special_token_1|>"},
+                                               {128004, "<|finetune_right_pad_id|>"},
+                                               {128005, "<|reserved_special_token_2|>"},
+                                               {128006, "<|start_header_id|>"},
+                                               {128007, "<|end_header_id|>"},
+                                               {128008, "<|eom_id|>"},
+                                               {128009, "<|eot_id|>"},
+                                               {128010, "<|python_tag|>"},
+                                               {128011, "<|reserved_special_token_3|>"},
+                                               {128255, "<|reserved_special_token_247|>"}};
+  for (const auto& [id, name] : want) EXPECT_EQ(t31->TokenBytes(id), name) << id;
+  ASSERT_TRUE(t31->Encode("a<|eom_id|><|python_tag|>", false, true, &ids, &err));
+  EXPECT_EQ(ids, (std::vector<int32_t>{64, 128008, 128010}));
+  EXPECT_EQ(t31->chat_template(), "llama3");
+}
+
+std::vector<std::string> SplitInp(const std::string& path) {
+  const std::string d = ReadAll(path);
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    const size_t e = d.find(sep, pos);
+    if (e == std::string::npos) break;
+    out.push_back(d.substr(pos, e - pos));
+    pos = e + sep.size();
+  }
+  return out;
+}
+
+std::vector<std::vector<int32_t>> ReadOut(const std::string& path) {
+  std::istringstream in(ReadAll(path));
+  std::vector<std::vector<int32_t>> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::vector<int32_t> ids;
+    int32_t id;
+    while (ls >> id) ids.push_back(id);
+    out.push_back(ids);
+  }
+  return out;
+}
+
+TEST(Llama3Tokenizer, LlamaCppVectors) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/llamacpp-vectors.inp");
+  const auto inp = SplitInp(SharedDir() + "/tokenizers/llama3/llamacpp-vectors.inp");
+  const auto out = ReadOut(SharedDir() + "/tokenizers/llama3/llamacpp-vectors.out");
+  ASSERT_EQ(inp.size(), out.size());
+  for (const char* src :
+       {"tokenizers/llama3/tokenizer.model", "tokenizers/llama3/tokenizer.json"}) {
+    const Tokenizer* t = Cached(src);
+    ASSERT_NE(t, nullptr);
+    size_t matched = 0;
+    for (size_t i = 0; i < inp.size(); ++i) {
+      std::vector<int32_t> ids;
+      std::string err;
+      ASSERT_TRUE(t->Encode(inp[i], false, true, &ids, &err)) << err;
+      EXPECT_EQ(ids, out[i]) << src << ": " << testing::PrintToString(inp[i]);
+      matched += ids == out[i];
+    }
+    std::printf("[ %s: %zu / %zu llama.cpp vectors match ]\n", src, matched, inp.size());
+  }
+}
+
+TEST(Llama3Tokenizer, RoundTrip) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/vectors.json");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  for (const auto& v : Llama3Vectors()) {
+    for (bool special : {true, false}) {
+      std::vector<int32_t> ids;
+      std::string err;
+      ASSERT_TRUE(t->Encode(v.text, false, special, &ids, &err));
+      EXPECT_EQ(t->Decode(ids), v.text);
+    }
+  }
+  // Random valid UTF-8 (ASCII, Latin, CJK, emoji, NUL).
+  std::mt19937 rng(7);
+  const uint32_t pool[] = {0,    9,     10,     13,     32,      'a',    'Z',    '\'',   '1',
+                           0xE9, 0x3B1, 0x4E2D, 0x2581, 0x1F600, 0x200B, 0xFEFF, 0x3000, 0x10FFFF};
+  for (int n = 0; n < 200; ++n) {
+    std::string s;
+    const int len = static_cast<int>(rng() % 40);
+    for (int i = 0; i < len; ++i) {
+      const uint32_t cp = rng() % 3 ? 0x20 + rng() % 0x5F : pool[rng() % (sizeof(pool) / 4)];
+      uni::Append(&s, cp);
+    }
+    std::vector<int32_t> ids;
+    std::string err;
+    ASSERT_TRUE(t->Encode(s, false, true, &ids, &err));
+    EXPECT_EQ(t->Decode(ids), s);
+  }
+}
+
+TEST(Llama3Tokenizer, EdgeInputs) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  std::vector<int32_t> ids = {1, 2};
+  std::string err;
+  ASSERT_TRUE(t->Encode("", false, true, &ids, &err));
+  EXPECT_TRUE(ids.empty());
+  ASSERT_TRUE(t->Encode("", true, true, &ids, &err));
+  EXPECT_EQ(ids, std::vector<int32_t>{128000});
+  // NUL bytes are ordinary text.
+  const std::string nul("a\0b\0\0", 5);
+  ASSERT_TRUE(t->Encode(nul, false, true, &ids, &err));
+  EXPECT_EQ(t->Decode(ids), nul);
+  // Invalid UTF-8: a defined error.
+  for (const char* bad : {"\xff", "a\xc3", "\xed\xa0\x80", "\xc0\xaf", "ok\xf4\x90\x80\x80"}) {
+    err.clear();
+    EXPECT_FALSE(t->Encode(bad, false, true, &ids, &err));
+    EXPECT_NE(err.find("UTF-8"), std::string::npos);
+  }
+  // 1 MB without spaces (one pre-token) and 1 MB of digits/punctuation.
+  std::string big(1 << 20, 'a');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7 + i / 13) % 26);
+  ASSERT_TRUE(t->Encode(big, false, true, &ids, &err));
+  EXPECT_GT(ids.size(), big.size() / 16);
+  EXPECT_EQ(t->Decode(ids), big);
+  std::string mixed(1 << 20, '1');
+  for (size_t i = 0; i < mixed.size(); i += 5) mixed[i] = '{';
+  ASSERT_TRUE(t->Encode(mixed, false, true, &ids, &err));
+  EXPECT_EQ(t->Decode(ids), mixed);
+  // Unknown ids decode to "".
+  EXPECT_EQ(t->Decode({-5, 1000000, 64}), "a");
+}
+
+TEST(Utf8, SanitizeMaximalSubparts) {
+  // Unicode §3.9 table 3-8 example: 61 F1 80 80 E1 80 C2 62 80 63 80 BF 64
+  const std::string in = "\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64";
+  EXPECT_EQ(uni::Sanitize(in),
+            "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD"
+            "c\xEF\xBF\xBD\xEF\xBF\xBD"
+            "d");
+  EXPECT_EQ(uni::Sanitize("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(uni::Sanitize("\xE2\x82"), "\xEF\xBF\xBD");
+  EXPECT_EQ(uni::Sanitize("ok \xE2\x82\xAC"), "ok \xE2\x82\xAC");
+  EXPECT_EQ(uni::CompletePrefix("ab\xE2\x82"), 2u);
+  EXPECT_EQ(uni::CompletePrefix("ab\xF0"), 2u);
+  EXPECT_EQ(uni::CompletePrefix("ab\xFF"), 3u);
+  EXPECT_EQ(uni::CompletePrefix("ab\xE2\x82\xAC"), 5u);
+  EXPECT_EQ(uni::CompletePrefix("\xE2\x41"), 2u);
+}
+
+TEST(Utf8, Classes) {
+  EXPECT_EQ(uni::ClassOf('a'), uni::kLetter);
+  EXPECT_EQ(uni::ClassOf(0x4E2D), uni::kLetter);  // CJK (range entry in UnicodeData)
+  EXPECT_EQ(uni::ClassOf(0xAC00), uni::kLetter);  // Hangul syllable range
+  EXPECT_EQ(uni::ClassOf('7'), uni::kNumber);
+  EXPECT_EQ(uni::ClassOf(0x2167), uni::kNumber);  // Roman numeral (Nl)
+  EXPECT_EQ(uni::ClassOf(0xBD), uni::kNumber);    // ½ (No)
+  EXPECT_EQ(uni::ClassOf(0x3000), uni::kSpace);
+  EXPECT_EQ(uni::ClassOf(0x85), uni::kSpace);
+  EXPECT_EQ(uni::ClassOf(0x200B), uni::kOther);  // ZWSP is not White_Space
+  EXPECT_EQ(uni::ClassOf(0xFEFF), uni::kSpace);  // Oniguruma \s (HF), see gen script
+  EXPECT_EQ(uni::ClassOf(0x1F600), uni::kOther);
+  EXPECT_EQ(uni::ClassOf(0x110000), uni::kOther);
+}
+
+TEST(Llama3Tokenizer, DecodeReplacesInvalid) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  // Byte tokens: bytes 0xE2 0x82 (truncated euro sign) then 'A'.
+  std::vector<int32_t> e2, b82, a;
+  std::string err;
+  // Find the single-byte tokens by decoding all ids below 256.
+  int32_t id_e2 = -1, id_82 = -1, id_a = -1;
+  for (int32_t i = 0; i < 256; ++i) {
+    const std::string b = t->TokenBytes(i);
+    if (b == "\xE2") id_e2 = i;
+    if (b == "\x82") id_82 = i;
+    if (b == "A") id_a = i;
+  }
+  ASSERT_TRUE(id_e2 >= 0 && id_82 >= 0 && id_a >= 0);
+  EXPECT_EQ(t->Decode({id_e2, id_82, id_a}),
+            "\xEF\xBF\xBD"
+            "A");
+  EXPECT_EQ(t->Decode({id_82, id_82}), "\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(Llama3Tokenizer, StreamDecoder) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  // Emoji and CJK split over byte-level tokens.
+  const std::string text = "Hi 🦙👨‍👩‍👧 日本語テキスト €½ done";
+  std::vector<int32_t> ids;
+  std::string err;
+  ASSERT_TRUE(t->Encode(text, false, false, &ids, &err));
+  int partial_tokens = 0;
+  for (int32_t id : ids) partial_tokens += !uni::IsValid(t->TokenBytes(id));
+  EXPECT_GT(partial_tokens, 0) << "the text should contain tokens that split a character";
+  StreamDecoder sd(*t);
+  std::string all;
+  for (int32_t id : ids) {
+    const std::string piece = sd.Push(id);
+    EXPECT_TRUE(uni::IsValid(piece)) << testing::PrintToString(piece);
+    all += piece;
+  }
+  all += sd.Flush();
+  EXPECT_EQ(all, text);
+  // Invalid output: a dangling lead byte is held, then replaced.
+  int32_t id_e2 = -1;
+  for (int32_t i = 0; i < 256; ++i)
+    if (t->TokenBytes(i) == "\xE2") id_e2 = i;
+  sd.Reset();
+  EXPECT_EQ(sd.Push(id_e2), "");
+  EXPECT_EQ(sd.Push(ids[0]),
+            "\xEF\xBF\xBD"
+            "Hi");
+  EXPECT_EQ(sd.Push(id_e2), "");
+  EXPECT_EQ(sd.Flush(), "\xEF\xBF\xBD");
+}
+
+TEST(Llama3Tokenizer, ChatTemplate) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  const std::vector<ChatMessage> msgs = {{"system", "You are helpful."},
+                                         {"user", " Hi there \n"},
+                                         {"assistant", "Hello!"},
+                                         {"user", "Bye"}};
+  EXPECT_EQ(t->ApplyChatTemplate(msgs, true),
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are "
+            "helpful.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi "
+            "there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(t->ApplyChatTemplate({{"user", "x"}}, false),
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nx<|eot_id|>");
+  std::vector<int32_t> ids;
+  std::string err;
+  ASSERT_TRUE(t->Encode(t->ApplyChatTemplate({{"user", "Hi"}}, true), false, true, &ids, &err));
+  EXPECT_EQ(ids, (std::vector<int32_t>{128000, 128006, 882, 128007, 271, 13347, 128009, 128006,
+                                       78191, 128007, 271}));
+  EXPECT_EQ(Tokenizer::Bytes()->ApplyChatTemplate({{"user", "Hi"}}, true), "");
+  EXPECT_EQ(Tokenizer::TrimWhitespace("\x1f\u3000 a b\t\n\u00a0"), "a b");
+  EXPECT_EQ(Tokenizer::TrimWhitespace("\ufeffa\u200b"), "\ufeffa\u200b");
+  EXPECT_EQ(Tokenizer::TrimWhitespace(" \n "), "");
+}
+
+// ------------------------------------------------------- serialization
+void ExpectSameEncoding(const Tokenizer& a, const Tokenizer& b,
+                        const std::vector<std::string>& in) {
+  for (const auto& s : in) {
+    for (bool special : {false, true}) {
+      std::vector<int32_t> x, y;
+      std::string err;
+      ASSERT_EQ(a.Encode(s, true, special, &x, &err), b.Encode(s, true, special, &y, &err));
+      EXPECT_EQ(x, y) << testing::PrintToString(s);
+      EXPECT_EQ(a.Decode(x), b.Decode(y));
+    }
+  }
+  EXPECT_EQ(a.vocab_size(), b.vocab_size());
+  EXPECT_EQ(a.bos_id(), b.bos_id());
+  EXPECT_EQ(a.eos_id(), b.eos_id());
+  EXPECT_EQ(a.stop_ids(), b.stop_ids());
+  EXPECT_EQ(a.chat_template(), b.chat_template());
+}
+
+const std::vector<std::string>& Corpus() {
+  static const std::vector<std::string> c = {"",
+                                             " ",
+                                             "Hello world",
+                                             " Hello  world!\n\n",
+                                             "<s>x</s><|eot_id|>",
+                                             "日本語 テキスト",
+                                             "don't I'LL 3.14159 🦙\t\r\n end",
+                                             std::string("nul\0byte", 8)};
+  return c;
+}
+
+void CorruptionSweep(const std::vector<uint8_t>& blob, size_t step) {
+  std::string err;
+  // Truncations.
+  for (size_t n = 0; n < blob.size(); n += step) {
+    err.clear();
+    EXPECT_EQ(Tokenizer::Deserialize(blob.data(), n, &err), nullptr) << n;
+    EXPECT_FALSE(err.empty());
+  }
+  // Bit flips anywhere: the checksum or the validation rejects them.
+  std::mt19937 rng(11);
+  for (int k = 0; k < 64; ++k) {
+    std::vector<uint8_t> b = blob;
+    b[rng() % b.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
+    err.clear();
+    EXPECT_EQ(Tokenizer::Deserialize(b.data(), b.size(), &err), nullptr);
+    EXPECT_FALSE(err.empty());
+  }
+  EXPECT_EQ(Tokenizer::Deserialize(nullptr, 0, &err), nullptr);
+}
+
+// Corruption that keeps the checksum valid (re-computed), so that the
+// structural validation itself is exercised: every result is either an
+// error or a tokenizer that works (encode/decode/serialize without crashing).
+void CorruptWithValidChecksum(const std::vector<uint8_t>& blob, int rounds, uint32_t seed) {
+  if (blob.size() <= 24) return;  // header only (byte tokenizer): nothing to corrupt
+  std::mt19937 rng(seed);
+  int rejected = 0;
+  for (int k = 0; k < rounds; ++k) {
+    std::vector<uint8_t> b = blob;
+    const int flips = 1 + static_cast<int>(rng() % 4);
+    for (int f = 0; f < flips; ++f) {
+      const size_t at = 24 + rng() % (b.size() - 24);
+      if (rng() % 2) {
+        b[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+      } else {
+        b[at] = static_cast<uint8_t>(rng() % 3 == 0 ? 0xFF : rng());
+      }
+    }
+    const uint64_t h = tok::Hash64(b.data() + 24, b.size() - 24, 0x4C544F4Bu);
+    std::memcpy(b.data() + 16, &h, 8);
+    std::string err;
+    auto t = Tokenizer::Deserialize(b.data(), b.size(), &err);
+    if (!t) {
+      EXPECT_FALSE(err.empty());
+      ++rejected;
+      continue;
+    }
+    for (const auto& s : Corpus()) {
+      std::vector<int32_t> ids;
+      if (t->Encode(s, true, true, &ids, &err)) (void)t->Decode(ids);
+    }
+    (void)t->Serialize();
+  }
+  std::printf("[ %d / %d checksum-valid corruptions rejected, the rest still work ]\n", rejected,
+              rounds);
+}
+
+TEST(TokenizerBlob, RoundTripLlama3) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  const auto blob = t->Serialize();
+  std::string err;
+  auto u = Tokenizer::Deserialize(blob.data(), blob.size(), &err);
+  ASSERT_NE(u, nullptr) << err;
+  ExpectSameEncoding(*t, *u, Corpus());
+  for (const auto& v : Llama3Vectors()) {
+    std::vector<int32_t> ids;
+    ASSERT_TRUE(u->Encode(v.text, false, true, &ids, &err));
+    EXPECT_EQ(ids, v.ids);
+  }
+  EXPECT_TRUE(u->Serialize() == blob);
+}
+
+TEST(TokenizerBlob, CorruptLlama3) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama3/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  CorruptionSweep(t->Serialize(), 1 << 20);
+  CorruptWithValidChecksum(t->Serialize(), 8, 21);
+}
+
+TEST(TokenizerBlob, RoundTripAndCorruptSmall) {
+  // Bytes tokenizer and a small scored vocabulary built in the test.
+  GgufVocab v;
+  v.model = "llama";
+  v.tokens = {"<unk>",
+              "<s>",
+              "</s>",
+              "\xE2\x96\x81",
+              "a",
+              "b",
+              "\xE2\x96\x81"
+              "a",
+              "ab",
+              "<0x41>"};
+  v.scores = {0, 0, 0, -1, -2, -3, -0.5f, -0.25f, 0};
+  v.types = {2, 3, 3, 1, 1, 1, 1, 1, 6};
+  v.bos_id = 1;
+  v.eos_id = 2;
+  v.unk_id = 0;
+  std::string err;
+  auto scored = Tokenizer::FromGguf(v, &err);
+  ASSERT_NE(scored, nullptr) << err;
+  std::vector<int32_t> ids;
+  ASSERT_TRUE(scored->Encode("ab aA", true, true, &ids, &err));
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 3, 7, 6, 8}));  // <s> ▁ ab ▁a <0x41>
+  EXPECT_EQ(scored->Decode(ids), "ab aA");
+  auto bytes = Tokenizer::Bytes();
+  for (const Tokenizer* t : {scored.get(), bytes.get()}) {
+    const auto blob = t->Serialize();
+    auto u = Tokenizer::Deserialize(blob.data(), blob.size(), &err);
+    ASSERT_NE(u, nullptr) << err;
+    ExpectSameEncoding(*t, *u, Corpus());
+    CorruptionSweep(blob, 1);
+    CorruptWithValidChecksum(blob, 300, 5);
+  }
+}
+
+TEST(BytesTokenizer, Basics) {
+  auto t = Tokenizer::Bytes();
+  EXPECT_EQ(t->vocab_size(), 258);
+  EXPECT_EQ(t->bos_id(), 256);
+  EXPECT_EQ(t->eos_id(), 257);
+  std::vector<int32_t> ids;
+  std::string err;
+  ASSERT_TRUE(t->Encode("h\xC3\xA9", true, true, &ids, &err));
+  EXPECT_EQ(ids, (std::vector<int32_t>{256, 'h', 0xC3, 0xA9}));
+  EXPECT_EQ(t->Decode(ids), "h\xC3\xA9");
+  EXPECT_EQ(t->Decode({0xC3, 257}), "\xEF\xBF\xBD");
+}
+
+// --------------------------------------------------------- SentencePiece
+std::vector<std::string> SpCorpus() {
+  std::vector<std::string> c = SplitInp(SharedDir() + "/tokenizers/llama2/llamacpp-vectors.inp");
+  std::mt19937 rng(3);
+  const uint32_t pool[] = {' ',  ' ',    'a',     'e',    't',    'T',   '\n',   '.',    '0',
+                           0xE9, 0x4E2D, 0x1F600, 0x2581, 0x3042, 0x439, 0x20AC, 0xFFFD, 0x10FFFF};
+  for (int n = 0; n < 300; ++n) {
+    std::string s;
+    const int len = static_cast<int>(rng() % 24);
+    for (int i = 0; i < len; ++i)
+      uni::Append(&s, rng() % 2 ? 0x20 + rng() % 0x5F : pool[rng() % (sizeof(pool) / 4)]);
+    c.push_back(s);
+  }
+  return c;
+}
+
+TEST(SentencePiece, LlamaCppVectors) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama2/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  const auto inp = SplitInp(SharedDir() + "/tokenizers/llama2/llamacpp-vectors.inp");
+  const auto out = ReadOut(SharedDir() + "/tokenizers/llama2/llamacpp-vectors.out");
+  ASSERT_EQ(inp.size(), out.size());
+  size_t matched = 0;
+  for (size_t i = 0; i < inp.size(); ++i) {
+    std::vector<int32_t> ids;
+    std::string err;
+    ASSERT_TRUE(t->Encode(inp[i], false, false, &ids, &err)) << err;
+    EXPECT_EQ(ids, out[i]) << testing::PrintToString(inp[i]);
+    matched += ids == out[i];
+    EXPECT_EQ(t->Decode(ids), inp[i]);  // the dummy-prefix space is dropped again
+  }
+  std::printf("[ llama2 tokenizer.model: %zu / %zu llama.cpp vectors match ]\n", matched,
+              inp.size());
+}
+
+// libsentencepiece (through FromFile) and the scored-BPE implementation on
+// the same pieces/scores/types give identical ids.
+TEST(SentencePiece, ScoredBpeMatchesLibrary) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
+  const Tokenizer* lib = Cached("tokenizers/llama2/tokenizer.model");
+  ASSERT_NE(lib, nullptr);
+  GgufVocab v;
+  ASSERT_TRUE(lib->ExportVocab(&v));
+  EXPECT_EQ(v.tokens.size(), 32000u);
+  std::string err;
+  auto scored = Tokenizer::FromGguf(v, &err);
+  ASSERT_NE(scored, nullptr) << err;
+  size_t n = 0;
+  for (const auto& s : SpCorpus()) {
+    for (bool bos : {false, true}) {
+      std::vector<int32_t> a, b;
+      ASSERT_TRUE(lib->Encode(s, bos, true, &a, &err));
+      ASSERT_TRUE(scored->Encode(s, bos, true, &b, &err));
+      EXPECT_EQ(a, b) << testing::PrintToString(s);
+      EXPECT_EQ(lib->Decode(a), scored->Decode(b));
+      ++n;
+    }
+  }
+  std::printf("[ scored BPE == libsentencepiece on %zu encodings ]\n", n);
+  // Blob of the library-backed tokenizer round-trips.
+  const auto blob = lib->Serialize();
+  auto u = Tokenizer::Deserialize(blob.data(), blob.size(), &err);
+  ASSERT_NE(u, nullptr) << err;
+  ExpectSameEncoding(*lib, *u, Corpus());
+}
+
+// The .model path of builds without libsentencepiece (protobuf read by hand,
+// scored BPE) agrees with the library.
+TEST(SentencePiece, ProtoWithoutLibraryMatchesLibrary) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
+  const Tokenizer* lib = Cached("tokenizers/llama2/tokenizer.model");
+  ASSERT_NE(lib, nullptr);
+  std::string err;
+  auto own = tok::ScoredFromProtoNoLibrary(
+      ReadAll(SharedDir() + "/tokenizers/llama2/tokenizer.model"), &err);
+  ASSERT_NE(own, nullptr) << err;
+  GgufVocab a, b;
+  ASSERT_TRUE(lib->ExportVocab(&a));
+  ASSERT_TRUE(own->ExportVocab(&b));
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.scores, b.scores);
+  EXPECT_EQ(a.types, b.types);
+  EXPECT_EQ(std::make_tuple(a.bos_id, a.eos_id, a.unk_id),
+            std::make_tuple(b.bos_id, b.eos_id, b.unk_id));
+  for (const auto& s : SpCorpus()) {
+    std::vector<int32_t> x, y;
+    ASSERT_TRUE(lib->Encode(s, true, true, &x, &err));
+    ASSERT_TRUE(own->Encode(s, true, true, &y, &err));
+    EXPECT_EQ(x, y) << testing::PrintToString(s);
+  }
+  // Truncated / corrupted protobufs: an error, never a crash.
+  const std::string proto = ReadAll(SharedDir() + "/tokenizers/llama2/tokenizer.model");
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{100}, proto.size() / 2}) {
+    err.clear();
+    auto t = tok::ScoredFromProtoNoLibrary(std::string_view(proto).substr(0, n), &err);
+    EXPECT_EQ(t, nullptr) << n;
+  }
+}
+
+TEST(SentencePiece, StreamDropsSpaceAfterBos) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama2/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  std::vector<int32_t> ids;
+  std::string err;
+  ASSERT_TRUE(t->Encode("Hello world 🦙", true, false, &ids, &err));
+  EXPECT_EQ(t->Decode(ids), "Hello world 🦙");
+  // libsentencepiece 0.1.97 DecodeIds: the first non-control piece loses its
+  // leading space, later ones (even after a mid-sequence BOS) keep it.
+  EXPECT_EQ(t->Decode({29871, 15043, 3186}), " Hello world");
+  EXPECT_EQ(t->Decode({1, 29871, 15043}), " Hello");
+  EXPECT_EQ(t->Decode({15043, 1, 15043}), "Hello Hello");
+  EXPECT_EQ(t->Decode({1, 13, 15043}), "\n Hello");
+  EXPECT_EQ(t->Decode({0, 15043}), " \xE2\x81\x87  Hello");
+  StreamDecoder sd(*t);
+  std::string all;
+  for (int32_t id : ids) {
+    const std::string p = sd.Push(id);
+    EXPECT_TRUE(uni::IsValid(p));
+    all += p;
+  }
+  EXPECT_EQ(all + sd.Flush(), "Hello world 🦙");
+}
+
+// llama2.c run.c encode, transcribed (O(n^2), as in run.c) as the reference.
+std::vector<int32_t> RunCEncode(const std::vector<std::string>& vocab,
+                                const std::vector<float>& scores, const std::string& text) {
+  auto lookup = [&](const std::string& s) {
+    for (size_t i = 0; i < vocab.size(); ++i)
+      if (vocab[i] == s) return static_cast<int32_t>(i);
+    return -1;
+  };
+  std::vector<int32_t> tokens;
+  if (!text.empty()) tokens.push_back(lookup(" "));
+  for (size_t i = 0; i < text.size();) {
+    size_t j = i + 1;
+    while (j < text.size() && (static_cast<unsigned char>(text[j]) & 0xC0) == 0x80 && j - i < 4)
+      ++j;
+    const int32_t id = lookup(text.substr(i, j - i));
+    if (id != -1) {
+      tokens.push_back(id);
+    } else {
+      for (size_t k = i; k < j; ++k) tokens.push_back(static_cast<unsigned char>(text[k]) + 3);
+    }
+    i = j;
+  }
+  while (true) {
+    float best = -1e10f;
+    int32_t best_id = -1, best_idx = -1;
+    for (size_t i = 0; i + 1 < tokens.size(); ++i) {
+      const int32_t id = lookup(vocab[tokens[i]] + vocab[tokens[i + 1]]);
+      if (id != -1 && scores[id] > best) {
+        best = scores[id];
+        best_id = id;
+        best_idx = static_cast<int32_t>(i);
+      }
+    }
+    if (best_idx == -1) break;
+    tokens[best_idx] = best_id;
+    tokens.erase(tokens.begin() + best_idx + 1);
+  }
+  return tokens;
+}
+
+TEST(Llama2cTokenizer, MatchesRunC) {
+  LAMINA_REQUIRE_SHARED("models/stories260K/tok512.bin");
+  const std::string path = SharedDir() + "/models/stories260K/tok512.bin";
+  std::string err;
+  auto t = Tokenizer::FromFile(path, &err);
+  ASSERT_NE(t, nullptr) << err;
+  EXPECT_EQ(t->vocab_size(), 512);
+  EXPECT_EQ(t->bos_id(), 1);
+  EXPECT_EQ(t->eos_id(), 2);
+  // Independent read of the file for the reference.
+  const std::string d = ReadAll(path);
+  std::vector<std::string> vocab;
+  std::vector<float> scores;
+  for (size_t o = 4; o + 8 <= d.size();) {
+    float s;
+    int32_t len;
+    std::memcpy(&s, d.data() + o, 4);
+    std::memcpy(&len, d.data() + o + 4, 4);
+    vocab.push_back(d.substr(o + 8, len));
+    scores.push_back(s);
+    o += 8 + len;
+  }
+  ASSERT_EQ(vocab.size(), 512u);
+  std::vector<std::string> corpus = {"Once upon a time, there was a little girl named Lily.",
+                                     "",
+                                     "a",
+                                     " ",
+                                     "  two  spaces ",
+                                     "One day, Lily's mom said \"hi\"!\n",
+                                     "Ünïcödé 日本 🦙"};
+  for (const auto& s : SpCorpus()) corpus.push_back(s);
+  for (const auto& s : corpus) {
+    std::vector<int32_t> ids;
+    ASSERT_TRUE(t->Encode(s, false, true, &ids, &err));
+    EXPECT_EQ(ids, RunCEncode(vocab, scores, s)) << testing::PrintToString(s);
+  }
+  std::vector<int32_t> ids;
+  ASSERT_TRUE(t->Encode("Once upon a time", true, false, &ids, &err));
+  EXPECT_EQ(ids[0], 1);
+  EXPECT_EQ(t->Decode(ids), "Once upon a time");  // run.c drops the space after BOS
+  const auto blob = t->Serialize();
+  auto u = Tokenizer::Deserialize(blob.data(), blob.size(), &err);
+  ASSERT_NE(u, nullptr) << err;
+  ExpectSameEncoding(*t, *u, corpus);
+}
+
+// The GGUF "llama" vocabulary of stories260K (U+2581 pieces, token types:
+// SentencePiece rules) encodes story text as tok512.bin does under run.c.
+TEST(GgufLlamaVocab, Stories260KMatchesTok512) {
+  LAMINA_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
+  gguf::File f;
+  std::string err;
+  ASSERT_TRUE(f.Open(SharedDir() + "/models/stories260K/stories260K.gguf", &err)) << err;
+  GgufVocab v;
+  v.model = f.Find("tokenizer.ggml.model")->s;
+  for (const auto& t : f.Find("tokenizer.ggml.tokens")->arr) v.tokens.push_back(t.s);
+  for (const auto& x : f.Find("tokenizer.ggml.scores")->arr)
+    v.scores.push_back(static_cast<float>(x.f));
+  for (const auto& x : f.Find("tokenizer.ggml.token_type")->arr)
+    v.types.push_back(static_cast<int32_t>(x.i));
+  v.bos_id = static_cast<int32_t>(f.Find("tokenizer.ggml.bos_token_id")->u);
+  v.eos_id = static_cast<int32_t>(f.Find("tokenizer.ggml.eos_token_id")->u);
+  ASSERT_EQ(v.model, "llama");
+  auto g = Tokenizer::FromGguf(v, &err);
+  ASSERT_NE(g, nullptr) << err;
+  auto b = Tokenizer::FromFile(SharedDir() + "/models/stories260K/tok512.bin", &err);
+  ASSERT_NE(b, nullptr) << err;
+  EXPECT_EQ(g->vocab_size(), 512);
+  EXPECT_EQ(g->bos_id(), 1);
+  EXPECT_EQ(g->eos_id(), 2);
+  for (const char* s :
+       {"Once upon a time, there was a little girl named Lily.",
+        "One day, Lily's mom said \"hi\"!\nThe end.", "  two  spaces ", "",
+        "Tim and Sue went to the park. They saw a big, red ball!", "日本 🦙 ünïcödé"}) {
+    std::vector<int32_t> x, y;
+    ASSERT_TRUE(g->Encode(s, true, false, &x, &err));
+    ASSERT_TRUE(b->Encode(s, true, false, &y, &err));
+    EXPECT_EQ(x, y) << s;
+    EXPECT_EQ(g->Decode(x), s);
+  }
+}
+
+}  // namespace
+}  // namespace lamina

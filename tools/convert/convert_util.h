@@ -1,0 +1,85 @@
+// Internals shared by the converters: row-streamed tensor emission (bounded
+// memory: the float form of a whole matrix is never needed), read-only file
+// mappings, progress and the end-of-run summary.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "loader/format.h"
+#include "loader/model_writer.h"
+#include "tools/convert/convert.h"
+
+namespace lamina::convert {
+
+/// Fills `n` rows starting at row `r0` of a [N, K] matrix as f32 (n*K values).
+using RowFn = std::function<void(uint64_t r0, uint64_t n, float* out)>;
+
+/// The file type a float tensor of `role` gets under `opts.weights`
+/// (convert.h rules). False + *err for an unknown scheme.
+bool TypeFor(Role role, const ConvertOptions& opts, format::DType* dtype, std::string* err);
+
+/// Counts, progress and the summary of one conversion.
+class Stats {
+ public:
+  explicit Stats(bool quiet) : quiet_(quiet) {}
+  /// Number of tensors expected (for the progress counter).
+  void Begin(size_t total) { total_ = total; }
+  /// Records an appended tensor (logical element count, its dtype).
+  void Add(const std::string& name, format::DType dtype, const std::vector<uint64_t>& shape);
+  /// Prints the summary line(s) to stderr (unless quiet).
+  void Summary(const std::string& out, uint64_t file_size) const;
+  uint64_t params() const { return params_; }
+  void Warn(const std::string& msg) const;
+
+ private:
+  bool quiet_;
+  size_t total_ = 0, done_ = 0;
+  uint64_t params_ = 0;
+  uint64_t count_[5] = {};
+};
+
+/// Quantizes/stores a [N, K] matrix whose rows come from `rows` (read in
+/// chunks), under `opts.weights`. Only the packed output is held in memory.
+bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role, uint64_t N,
+                uint64_t K, const RowFn& rows, const ConvertOptions& opts, std::string* err,
+                uint32_t tensor_flags = 0);
+/// A 1-D f32 tensor (norm weights).
+bool EmitVector(ModelWriter& w, Stats* stats, const std::string& name, const float* data,
+                uint64_t n, std::string* err);
+
+/// A read-only mapping of a whole file.
+class MappedFile {
+ public:
+  MappedFile() = default;
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  bool Open(const std::string& path, std::string* err);
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  /// Drops the pages of [off, off+n) from this process (they stay cached).
+  void Release(uint64_t off, uint64_t n) const;
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+/// Directory part of a path ("." when none).
+std::string DirName(const std::string& path);
+bool IsFile(const std::string& path);
+bool IsDir(const std::string& path);
+
+/// Embeds the tokenizer at `path` (any Tokenizer::FromFile kind) into `w`;
+/// fills its bos/eos/stop ids when `hp` lacks them (hp ids left untouched
+/// when `keep_ids`). False + *err on a broken tokenizer file.
+bool EmbedTokenizerFile(ModelWriter& w, const std::string& path, format::HParams* hp, bool keep_ids,
+                        std::string* err);
+
+}  // namespace lamina::convert

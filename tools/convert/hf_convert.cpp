@@ -1,0 +1,446 @@
+// Hugging Face Llama checkpoints: config.json + model.safetensors (or shards
+// with model.safetensors.index.json), weights in bf16/f16/f32. Inputs are
+// mmapped and converted tensor by tensor (bounded memory); q/k rows are
+// permuted from HF's rotate-half order to the engine's interleaved pairs.
+#include <dirent.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "kernels/ref/fp16.h"
+#include "loader/json.h"
+#include "tools/convert/convert.h"
+#include "tools/convert/convert_util.h"
+
+namespace lamina::convert {
+namespace {
+
+enum class StType { kF32, kF16, kBF16, kOther };
+
+struct StTensor {
+  std::string name;
+  std::string dtype_name;
+  StType dtype = StType::kOther;
+  std::vector<uint64_t> shape;
+  const MappedFile* file = nullptr;
+  uint64_t offset = 0;  // from file start
+  uint64_t size = 0;
+};
+
+size_t ElemSize(StType t) { return t == StType::kF32 ? 4 : 2; }
+
+// Parses one safetensors file's header; adds its tensors to *out.
+bool ReadSafetensors(const MappedFile& f, std::map<std::string, StTensor>* out, std::string* err) {
+  const std::string& p = f.path();
+  if (f.size() < 8) {
+    *err = p + ": too small for a safetensors file";
+    return false;
+  }
+  uint64_t n;
+  std::memcpy(&n, f.data(), 8);
+  if (n > f.size() - 8 || n > (uint64_t{100} << 20)) {
+    *err = p + ": safetensors header length " + std::to_string(n) + " beyond end of file";
+    return false;
+  }
+  json::Value hdr;
+  std::string jerr;
+  if (!json::Parse(std::string_view(reinterpret_cast<const char*>(f.data()) + 8, n), &hdr, &jerr)) {
+    *err = p + ": safetensors header: " + jerr;
+    return false;
+  }
+  if (!hdr.is_object()) {
+    *err = p + ": safetensors header is not a JSON object";
+    return false;
+  }
+  const uint64_t base = 8 + n, avail = f.size() - base;
+  for (const auto& [name, v] : hdr.members()) {
+    if (name == "__metadata__") continue;
+    const std::string where = p + ": tensor " + name + ": ";
+    const json::Value* dt = v.Find("dtype");
+    const json::Value* sh = v.Find("shape");
+    const json::Value* off = v.Find("data_offsets");
+    if (!dt || !dt->is_string() || !sh || !sh->is_array() || !off || !off->is_array() ||
+        off->size() != 2) {
+      *err = where + "malformed entry (needs dtype, shape, data_offsets)";
+      return false;
+    }
+    StTensor t;
+    t.name = name;
+    t.dtype_name = dt->as_string();
+    t.dtype = t.dtype_name == "F32"    ? StType::kF32
+              : t.dtype_name == "F16"  ? StType::kF16
+              : t.dtype_name == "BF16" ? StType::kBF16
+                                       : StType::kOther;
+    uint64_t elems = 1;
+    for (const auto& d : sh->items()) {
+      int64_t x;
+      if (!d.as_int64(&x) || x < 0 || x > (int64_t{1} << 40) ||
+          __builtin_mul_overflow(elems, static_cast<uint64_t>(x), &elems)) {
+        *err = where + "bad shape";
+        return false;
+      }
+      t.shape.push_back(static_cast<uint64_t>(x));
+    }
+    int64_t b, e;
+    if (!off->items()[0].as_int64(&b) || !off->items()[1].as_int64(&e) || b < 0 || e < b ||
+        static_cast<uint64_t>(e) > avail) {
+      *err = where + "data_offsets beyond end of file";
+      return false;
+    }
+    t.file = &f;
+    t.offset = base + static_cast<uint64_t>(b);
+    t.size = static_cast<uint64_t>(e - b);
+    if (t.dtype != StType::kOther) {
+      uint64_t bytes;
+      if (__builtin_mul_overflow(elems, ElemSize(t.dtype), &bytes) || bytes != t.size) {
+        *err = where + "byte size " + std::to_string(t.size) + " does not match shape and dtype";
+        return false;
+      }
+    }
+    if (!out->emplace(name, std::move(t)).second) {
+      *err = where + "appears in more than one shard";
+      return false;
+    }
+  }
+  return true;
+}
+
+float LoadElem(StType t, const uint8_t* p) {
+  switch (t) {
+    case StType::kF32: {
+      float f;
+      std::memcpy(&f, p, 4);
+      return f;
+    }
+    case StType::kF16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return F16ToF32(h);
+    }
+    case StType::kBF16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return BF16ToF32(h);
+    }
+    case StType::kOther:
+      break;
+  }
+  return 0.f;
+}
+
+// Reads a 1-D or 2-D source tensor's rows as f32; perm_heads > 0 applies the
+// rotate-half -> interleaved row permutation (heads of perm_hd rows).
+RowFn SourceRows(const StTensor& t, int perm_heads, int perm_hd) {
+  const uint64_t K = t.shape.size() == 2 ? t.shape[1] : t.shape[0];
+  const size_t es = ElemSize(t.dtype);
+  const uint8_t* base = t.file->data() + t.offset;
+  const StType dt = t.dtype;
+  const MappedFile* file = t.file;
+  const uint64_t off = t.offset;
+  return [=](uint64_t r0, uint64_t n, float* out) {
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t src = r0 + i;
+      if (perm_heads > 0) {
+        // Destination row h*hd + 2j + t comes from source row h*hd + t*hd/2 + j.
+        const uint64_t h = src / perm_hd, m = src % perm_hd, j = m / 2, tt = m % 2;
+        src = h * perm_hd + tt * (perm_hd / 2) + j;
+      }
+      const uint8_t* row = base + src * K * es;
+      if (dt == StType::kF32) {
+        std::memcpy(out + i * K, row, K * 4);
+      } else {
+        for (uint64_t k = 0; k < K; ++k) out[i * K + k] = LoadElem(dt, row + k * es);
+      }
+    }
+    // Bounded memory: drop the consumed input pages from this process (rows
+    // are read in order; a page needed again is simply re-read from the file).
+    file->Release(off + r0 * K * es, n * K * es);
+  };
+}
+
+bool GetU32(const json::Value& cfg, const char* key, uint32_t* out, bool required,
+            const std::string& path, std::string* err) {
+  const json::Value* v = cfg.Find(key);
+  if (!v || v->is_null()) {
+    if (required) *err = path + ": missing " + key;
+    return !required;
+  }
+  int64_t x;
+  if (!v->as_int64(&x) || x < 0 || x > 0xFFFFFFFFll) {
+    *err = path + ": " + key + " is not a valid unsigned integer";
+    return false;
+  }
+  *out = static_cast<uint32_t>(x);
+  return true;
+}
+
+bool GetF32(const json::Value& cfg, const char* key, float* out, bool required,
+            const std::string& path, std::string* err) {
+  const json::Value* v = cfg.Find(key);
+  if (!v || v->is_null()) {
+    if (required) *err = path + ": missing " + key;
+    return !required;
+  }
+  if (!v->is_number() || !std::isfinite(v->as_number())) {
+    *err = path + ": " + key + " is not a finite number";
+    return false;
+  }
+  *out = static_cast<float>(v->as_number());
+  return true;
+}
+
+// Token ids of a config field that is an int or a list of ints.
+std::vector<int64_t> IdList(const json::Value* v) {
+  std::vector<int64_t> ids;
+  if (!v) return ids;
+  int64_t x;
+  if (v->is_array()) {
+    for (const auto& e : v->items())
+      if (e.as_int64(&x)) ids.push_back(x);
+  } else if (v->as_int64(&x)) {
+    ids.push_back(x);
+  }
+  return ids;
+}
+
+bool ListShards(const std::string& dir, std::vector<std::string>* files, std::string* err) {
+  const std::string index = dir + "/model.safetensors.index.json";
+  if (IsFile(index)) {
+    json::Value idx;
+    if (!json::ParseFile(index, &idx, err)) return false;
+    const json::Value* wm = idx.Find("weight_map");
+    if (!wm || !wm->is_object()) {
+      *err = index + ": missing weight_map";
+      return false;
+    }
+    std::set<std::string> seen;
+    for (const auto& [name, f] : wm->members()) {
+      (void)name;
+      if (!f.is_string() || f.as_string().find('/') != std::string::npos) {
+        *err = index + ": bad shard file name for " + name;
+        return false;
+      }
+      if (seen.insert(f.as_string()).second) files->push_back(dir + "/" + f.as_string());
+    }
+    return true;
+  }
+  if (IsFile(dir + "/model.safetensors")) {
+    files->push_back(dir + "/model.safetensors");
+    return true;
+  }
+  // Shards without an index: model-0000x-of-0000y.safetensors.
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n.rfind("model-", 0) == 0 && n.size() > 12 &&
+          n.compare(n.size() - 12, 12, ".safetensors") == 0)
+        files->push_back(dir + "/" + n);
+    }
+    ::closedir(d);
+  }
+  std::sort(files->begin(), files->end());
+  if (files->empty()) {
+    *err = dir + ": no model.safetensors, shards or model.safetensors.index.json";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ConvertHf(const std::string& dir, const std::string& out, const ConvertOptions& o,
+               std::string* err) {
+  const std::string cfg_path = dir + "/config.json";
+  json::Value cfg;
+  if (!json::ParseFile(cfg_path, &cfg, err)) return false;
+  if (!cfg.is_object()) {
+    *err = cfg_path + ": not a JSON object";
+    return false;
+  }
+  if (const json::Value* mt = cfg.Find("model_type")) {
+    if (mt->is_string() && mt->as_string() != "llama") {
+      *err = cfg_path + ": model_type '" + mt->as_string() + "' is not supported (llama only)";
+      return false;
+    }
+  }
+  {
+    format::DType probe;
+    if (!TypeFor(Role::kLinear, o, &probe, err)) return false;
+  }
+  format::HParams hp{};
+  hp.arch = static_cast<uint32_t>(format::Arch::kLlama);
+  uint32_t head_dim = 0;
+  if (!GetU32(cfg, "hidden_size", &hp.dim, true, cfg_path, err) ||
+      !GetU32(cfg, "num_hidden_layers", &hp.n_layers, true, cfg_path, err) ||
+      !GetU32(cfg, "num_attention_heads", &hp.n_heads, true, cfg_path, err) ||
+      !GetU32(cfg, "intermediate_size", &hp.ffn_dim, true, cfg_path, err) ||
+      !GetU32(cfg, "vocab_size", &hp.vocab_size, true, cfg_path, err))
+    return false;
+  hp.n_kv_heads = hp.n_heads;
+  if (!GetU32(cfg, "num_key_value_heads", &hp.n_kv_heads, false, cfg_path, err) ||
+      !GetU32(cfg, "head_dim", &head_dim, false, cfg_path, err))
+    return false;
+  if (hp.n_heads == 0 || hp.dim == 0) {
+    *err = cfg_path + ": hidden_size and num_attention_heads must be > 0";
+    return false;
+  }
+  hp.head_dim = head_dim ? head_dim : hp.dim / hp.n_heads;
+  if (uint64_t{hp.head_dim} * hp.n_heads != hp.dim) {
+    *err = cfg_path + ": head_dim * num_attention_heads != hidden_size (not supported)";
+    return false;
+  }
+  hp.max_context = 2048;
+  hp.norm_eps = 1e-6f;
+  hp.rope_theta = 10000.f;
+  if (!GetU32(cfg, "max_position_embeddings", &hp.max_context, false, cfg_path, err) ||
+      !GetF32(cfg, "rms_norm_eps", &hp.norm_eps, false, cfg_path, err) ||
+      !GetF32(cfg, "rope_theta", &hp.rope_theta, false, cfg_path, err))
+    return false;
+  if (const json::Value* rs = cfg.Find("rope_scaling"); rs && !rs->is_null()) {
+    const json::Value* ty = rs->Find("rope_type");
+    if (!ty) ty = rs->Find("type");
+    const std::string type = ty && ty->is_string() ? ty->as_string() : "";
+    if (type == "llama3") {
+      hp.rope_scaling = static_cast<uint32_t>(format::RopeScaling::kLlama3);
+      if (!GetF32(*rs, "factor", &hp.rope_factor, true, cfg_path + " rope_scaling", err) ||
+          !GetF32(*rs, "low_freq_factor", &hp.rope_low_freq_factor, true,
+                  cfg_path + " rope_scaling", err) ||
+          !GetF32(*rs, "high_freq_factor", &hp.rope_high_freq_factor, true,
+                  cfg_path + " rope_scaling", err) ||
+          !GetU32(*rs, "original_max_position_embeddings", &hp.rope_orig_max_pos, true,
+                  cfg_path + " rope_scaling", err))
+        return false;
+    } else if (type != "default" && type != "") {
+      *err = cfg_path + ": rope_scaling type '" + type + "' is not supported (llama3 only)";
+      return false;
+    }
+  }
+  bool tied = false;
+  if (const json::Value* t = cfg.Find("tie_word_embeddings"); t && t->is_bool())
+    tied = t->as_bool();
+
+  // Special ids: config.json, then generation_config.json's eos list.
+  std::vector<int64_t> bos = IdList(cfg.Find("bos_token_id"));
+  std::vector<int64_t> eos = IdList(cfg.Find("eos_token_id"));
+  std::vector<int64_t> stops = eos;
+  if (IsFile(dir + "/generation_config.json")) {
+    json::Value gc;
+    if (!json::ParseFile(dir + "/generation_config.json", &gc, err)) return false;
+    const auto g_eos = IdList(gc.Find("eos_token_id"));
+    if (!g_eos.empty()) stops = g_eos;
+    if (bos.empty()) bos = IdList(gc.Find("bos_token_id"));
+    if (eos.empty()) eos = g_eos;
+  }
+  Stats st(o.quiet);
+  auto in_vocab = [&](int64_t id) { return id >= 0 && id < int64_t{hp.vocab_size}; };
+  hp.bos_id = bos.empty() || !in_vocab(bos[0]) ? 0xFFFFFFFFu : static_cast<uint32_t>(bos[0]);
+  hp.eos_id = eos.empty() || !in_vocab(eos[0]) ? 0xFFFFFFFFu : static_cast<uint32_t>(eos[0]);
+  for (int64_t s : stops)
+    if (in_vocab(s) && hp.n_stop_ids < 8) hp.stop_ids[hp.n_stop_ids++] = static_cast<uint32_t>(s);
+
+  ModelWriter w;
+  if (!w.Open(out, err)) return false;
+  // Tokenizer: explicit path, tokenizer.json, tokenizer.model, original/tokenizer.model.
+  std::string tok_path = o.tokenizer_path;
+  if (tok_path.empty()) {
+    for (const char* c : {"tokenizer.json", "tokenizer.model", "original/tokenizer.model"})
+      if (IsFile(dir + "/" + c)) {
+        tok_path = dir + "/" + c;
+        break;
+      }
+  }
+  if (!tok_path.empty()) {
+    const bool have_ids = hp.bos_id != 0xFFFFFFFFu && hp.n_stop_ids > 0;
+    if (!EmbedTokenizerFile(w, tok_path, &hp, have_ids, err)) return false;
+  } else if (!o.quiet) {
+    st.Warn(dir +
+            ": no tokenizer.json or tokenizer.model; the model will be driven by token ids "
+            "(llama-run --tokens)");
+  }
+  if (hp.n_stop_ids == 0 && hp.eos_id != 0xFFFFFFFFu) hp.stop_ids[hp.n_stop_ids++] = hp.eos_id;
+
+  std::vector<std::string> shard_paths;
+  if (!ListShards(dir, &shard_paths, err)) return false;
+  std::vector<std::unique_ptr<MappedFile>> shards;
+  std::map<std::string, StTensor> tensors;
+  for (const auto& sp : shard_paths) {
+    shards.push_back(std::make_unique<MappedFile>());
+    if (!shards.back()->Open(sp, err) || !ReadSafetensors(*shards.back(), &tensors, err))
+      return false;
+  }
+
+  auto get = [&](const std::string& name, std::vector<uint64_t> shape, const StTensor** t) -> bool {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) {
+      *err = dir + ": tensor " + name + " missing";
+      return false;
+    }
+    if (it->second.dtype == StType::kOther) {
+      *err = it->second.file->path() + ": tensor " + name + ": dtype " + it->second.dtype_name +
+             " not supported (bf16, f16, f32)";
+      return false;
+    }
+    if (it->second.shape != shape) {
+      std::string s, want;
+      for (auto d : it->second.shape) s += (s.empty() ? "" : ", ") + std::to_string(d);
+      for (auto d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
+      *err = it->second.file->path() + ": tensor " + name + ": shape [" + s + "], expected [" +
+             want + "] from config.json";
+      return false;
+    }
+    *t = &it->second;
+    return true;
+  };
+  auto matrix = [&](const std::string& src, const std::string& dst, Role role, uint64_t N,
+                    uint64_t K, int perm_heads) -> bool {
+    const StTensor* t;
+    if (!get(src, {N, K}, &t)) return false;
+    const bool ok = EmitMatrix(w, &st, dst, role, N, K,
+                               SourceRows(*t, perm_heads, static_cast<int>(hp.head_dim)), o, err);
+    t->file->Release(t->offset, t->size);
+    return ok;
+  };
+  auto norm = [&](const std::string& src, const std::string& dst) -> bool {
+    const StTensor* t;
+    if (!get(src, {hp.dim}, &t)) return false;
+    std::vector<float> v(hp.dim);
+    SourceRows(*t, 0, 0)(0, 1, v.data());
+    return EmitVector(w, &st, dst, v.data(), v.size(), err);
+  };
+
+  const uint64_t d = hp.dim, qd = uint64_t{hp.n_heads} * hp.head_dim,
+                 kvd = uint64_t{hp.n_kv_heads} * hp.head_dim, f = hp.ffn_dim;
+  st.Begin(1 + 9 * hp.n_layers + 1 + (tied ? 0 : 1));
+  if (!matrix("model.embed_tokens.weight", "tok_embd", Role::kEmbedding, hp.vocab_size, d, 0))
+    return false;
+  for (uint32_t l = 0; l < hp.n_layers; ++l) {
+    const std::string s = "model.layers." + std::to_string(l) + ".";
+    const std::string b = "blk." + std::to_string(l) + ".";
+    const int nh = static_cast<int>(hp.n_heads), nkv = static_cast<int>(hp.n_kv_heads);
+    if (!norm(s + "input_layernorm.weight", b + "attn_norm") ||
+        !matrix(s + "self_attn.q_proj.weight", b + "attn_q", Role::kLinear, qd, d, nh) ||
+        !matrix(s + "self_attn.k_proj.weight", b + "attn_k", Role::kLinear, kvd, d, nkv) ||
+        !matrix(s + "self_attn.v_proj.weight", b + "attn_v", Role::kLinear, kvd, d, 0) ||
+        !matrix(s + "self_attn.o_proj.weight", b + "attn_output", Role::kLinear, d, qd, 0) ||
+        !norm(s + "post_attention_layernorm.weight", b + "ffn_norm") ||
+        !matrix(s + "mlp.gate_proj.weight", b + "ffn_gate", Role::kLinear, f, d, 0) ||
+        !matrix(s + "mlp.up_proj.weight", b + "ffn_up", Role::kLinear, f, d, 0) ||
+        !matrix(s + "mlp.down_proj.weight", b + "ffn_down", Role::kLinear, d, f, 0))
+      return false;
+  }
+  if (!norm("model.norm.weight", "output_norm")) return false;
+  if (!tied && !matrix("lm_head.weight", "output", Role::kOutput, hp.vocab_size, d, 0))
+    return false;
+  w.SetHParams(hp);
+  w.SetFlags(tied ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
+  w.SetScheme(o.weights);
+  if (!w.Finish(err)) return false;
+  st.Summary(out, w.bytes_written());
+  return true;
+}
+
+}  // namespace lamina::convert

@@ -1,0 +1,515 @@
+// llama-run: generate text with a lamina model (uses only the public C API).
+//
+//   llama-run -m model.lamina -p "prompt" -n 128     continuation streamed to stdout
+//   llama-run -m M --tokens 128000,9906,1917 --dump-logits out.f32
+//       evaluates exactly these ids and writes the logits of every position as raw
+//       little-endian f32, row-major [n_tokens x vocab] (a stable validation interface)
+//   llama-run -m M --chat [--system "..."]           interactive Llama 3 chat
+// Statistics go to stderr at the end. Exit status: 0 ok, 1 runtime error, 2 bad usage.
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "lamina/lamina.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+void OnSigint(int) { g_interrupted = 1; }
+
+void Usage(FILE* f) {
+  std::fprintf(
+      f,
+      "usage: llama-run -m MODEL [options]\n"
+      "  -m FILE             model (.lamina)\n"
+      "  -p TEXT             prompt\n"
+      "  -f FILE             prompt read from a file\n"
+      "  --tokens ID,ID,...  prompt given as token ids (no tokenizer involved)\n"
+      "  -n N                tokens to generate (default 128)\n"
+      "  -c N                context length (default min(8192, model max); up to the model max)\n"
+      "  -t N                threads (default: number of performance cores)\n"
+      "  -b N                prefill batch (default 64)\n"
+      "  --temp T            temperature (default 0.8; 0 = greedy)\n"
+      "  --top-k K           (default 40; 0 = off)\n"
+      "  --top-p P           (default 0.95; 1 = off)\n"
+      "  --min-p P           (default 0.05; 0 = off)\n"
+      "  --repeat-penalty R  (default 1.0 = off), over the last --repeat-last-n tokens (64)\n"
+      "  --seed S            RNG seed (default: time-based, printed)\n"
+      "  --chat              interactive chat (Llama 3 template); Ctrl-C stops a reply, Ctrl-D "
+      "exits\n"
+      "  --system TEXT       system prompt for --chat\n"
+      "  --dump-logits FILE  write the logits of every prompt position (f32 LE [n x vocab]), exit\n"
+      "  --kernels TIER      ref|neon|dotprod|i8mm|sve|auto (also $LAMINA_KERNELS)\n"
+      "  --kv f16|f32        KV cache type (default f16)\n"
+      "  --no-bos            do not prepend BOS to -p/-f prompts\n");
+}
+
+struct Args {
+  std::string model, prompt, prompt_file, tokens, dump_logits, kernels, system;
+  bool have_prompt = false, chat = false, no_bos = false, have_seed = false;
+  long n_predict = 128, n_ctx = 0, n_threads = 0, n_batch = 0;
+  lamina_kv_type kv = LAMINA_KV_F16;
+  lamina_sampler_params sp = lamina_sampler_default_params();
+};
+
+bool ParseLong(const char* s, long lo, long hi, long* out) {
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+bool ParseFloat(const char* s, float* out) {
+  char* end = nullptr;
+  errno = 0;
+  const float v = std::strtof(s, &end);
+  if (errno || end == s || *end || v != v) return false;
+  *out = v;
+  return true;
+}
+
+int BadUsage(const std::string& msg) {
+  std::fprintf(stderr, "llama-run: %s\n(run llama-run --help for the options)\n", msg.c_str());
+  return 2;
+}
+
+// Returns 0 on success, else the exit code.
+int ParseArgs(int argc, char** argv, Args* a) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string f = argv[i];
+    auto need = [&](const char** v) {
+      if (i + 1 >= argc) return false;
+      *v = argv[++i];
+      return true;
+    };
+    const char* v = nullptr;
+    long l;
+    float x;
+    if (f == "-h" || f == "--help") {
+      Usage(stdout);
+      std::exit(0);
+    } else if (f == "--chat") {
+      a->chat = true;
+    } else if (f == "--no-bos") {
+      a->no_bos = true;
+    } else if (!need(&v)) {
+      return BadUsage(f.rfind("-", 0) == 0 ? "unknown option or missing value: " + f
+                                           : "unexpected argument: " + f);
+    } else if (f == "-m" || f == "--model") {
+      a->model = v;
+    } else if (f == "-p" || f == "--prompt") {
+      a->prompt = v;
+      a->have_prompt = true;
+    } else if (f == "-f" || f == "--file") {
+      a->prompt_file = v;
+    } else if (f == "--tokens") {
+      a->tokens = v;
+    } else if (f == "--dump-logits") {
+      a->dump_logits = v;
+    } else if (f == "--kernels") {
+      a->kernels = v;
+    } else if (f == "--system") {
+      a->system = v;
+    } else if (f == "-n" || f == "--n-predict") {
+      if (!ParseLong(v, 0, 1L << 30, &a->n_predict)) return BadUsage("-n: expected a count >= 0");
+    } else if (f == "-c" || f == "--ctx-size") {
+      if (!ParseLong(v, 1, 1L << 24, &a->n_ctx)) return BadUsage("-c: expected a length >= 1");
+    } else if (f == "-t" || f == "--threads") {
+      if (!ParseLong(v, 1, 512, &a->n_threads)) return BadUsage("-t: expected 1..512");
+    } else if (f == "-b" || f == "--batch") {
+      if (!ParseLong(v, 1, 4096, &a->n_batch)) return BadUsage("-b: expected 1..4096");
+    } else if (f == "--temp") {
+      if (!ParseFloat(v, &x) || x < 0) return BadUsage("--temp: expected a number >= 0");
+      a->sp.temperature = x;
+    } else if (f == "--top-k") {
+      if (!ParseLong(v, 0, 1L << 24, &l)) return BadUsage("--top-k: expected an integer >= 0");
+      a->sp.top_k = static_cast<int32_t>(l);
+    } else if (f == "--top-p") {
+      if (!ParseFloat(v, &x) || x < 0 || x > 1) return BadUsage("--top-p: expected 0..1");
+      a->sp.top_p = x;
+    } else if (f == "--min-p") {
+      if (!ParseFloat(v, &x) || x < 0 || x > 1) return BadUsage("--min-p: expected 0..1");
+      a->sp.min_p = x;
+    } else if (f == "--repeat-penalty") {
+      if (!ParseFloat(v, &x) || x <= 0) return BadUsage("--repeat-penalty: expected > 0");
+      a->sp.repeat_penalty = x;
+    } else if (f == "--repeat-last-n") {
+      if (!ParseLong(v, 0, 1L << 24, &l)) return BadUsage("--repeat-last-n: expected >= 0");
+      a->sp.repeat_last_n = static_cast<int32_t>(l);
+    } else if (f == "--seed") {
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long s = std::strtoull(v, &end, 10);
+      if (errno || end == v || *end) return BadUsage("--seed: expected an unsigned integer");
+      a->sp.seed = s;
+      a->have_seed = true;
+    } else if (f == "--kv") {
+      if (std::strcmp(v, "f16") == 0) {
+        a->kv = LAMINA_KV_F16;
+      } else if (std::strcmp(v, "f32") == 0) {
+        a->kv = LAMINA_KV_F32;
+      } else {
+        return BadUsage("--kv: expected f16 or f32");
+      }
+    } else {
+      return BadUsage("unknown option: " + f);
+    }
+  }
+  if (a->model.empty()) return BadUsage("no model (-m FILE)");
+  const int sources = a->have_prompt + !a->prompt_file.empty() + !a->tokens.empty();
+  if (sources > 1) return BadUsage("give at most one of -p, -f, --tokens");
+  if (a->chat && (sources > 0 || !a->dump_logits.empty()))
+    return BadUsage("--chat takes no -p/-f/--tokens/--dump-logits");
+  if (!a->dump_logits.empty() && sources == 0)
+    return BadUsage("--dump-logits needs a prompt (--tokens, -p or -f)");
+  return 0;
+}
+
+int Fail(const char* what, lamina_status st) {
+  std::fprintf(stderr, "llama-run: %s: %s (%s)\n", what, lamina_last_error(),
+               lamina_status_string(st));
+  return 1;
+}
+
+bool ParseTokens(const std::string& s, int32_t vocab, std::vector<int32_t>* out) {
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    const std::string t = s.substr(i, j - i);
+    long v;
+    if (!ParseLong(t.c_str(), 0, vocab - 1, &v)) {
+      std::fprintf(stderr, "llama-run: --tokens: '%s' is not a token id in [0, %d)\n", t.c_str(),
+                   vocab);
+      return false;
+    }
+    out->push_back(static_cast<int32_t>(v));
+    i = j + 1;
+  }
+  return !out->empty();
+}
+
+bool Tokenize(const lamina_model* m, const std::string& text, bool add_bos,
+              std::vector<int32_t>* out) {
+  size_t n = 0;
+  out->assign(text.size() + 16, 0);
+  lamina_status st =
+      lamina_tokenize(m, text.data(), text.size(), add_bos, 1, out->data(), out->size(), &n);
+  if (st == LAMINA_ERR_BUFFER_TOO_SMALL) {
+    out->assign(n, 0);
+    st = lamina_tokenize(m, text.data(), text.size(), add_bos, 1, out->data(), out->size(), &n);
+  }
+  if (st != LAMINA_OK) {
+    Fail("tokenize", st);
+    return false;
+  }
+  out->resize(n);
+  return true;
+}
+
+int OnToken(int32_t tok, const char* piece, size_t len, void*) {
+  if (piece && len) {
+    std::fwrite(piece, 1, len, stdout);
+  } else if (!piece && tok >= 0) {
+    std::fprintf(stdout, "%d ", tok);  // no tokenizer: the ids
+  }
+  std::fflush(stdout);
+  return g_interrupted ? 1 : 0;
+}
+
+void PrintStats(lamina_context* ctx) {
+  lamina_stats s;
+  if (lamina_context_get_stats(ctx, &s) != LAMINA_OK) return;
+  const double pre = s.prefill_ms > 0 ? 1000.0 * s.prefill_tokens / s.prefill_ms : 0;
+  const double dec = s.decode_ms > 0 ? 1000.0 * s.decode_tokens / s.decode_ms : 0;
+  std::fprintf(stderr,
+               "\n[llama-run] load %.1f ms | prompt %llu tokens, %.2f tok/s | generated %llu "
+               "tokens, %.2f tok/s | peak RSS %.1f MiB | threads %d | kernels %s\n",
+               s.load_ms, static_cast<unsigned long long>(s.prefill_tokens), pre,
+               static_cast<unsigned long long>(s.decode_tokens), dec, s.peak_rss_bytes / 1048576.0,
+               s.n_threads, s.kernel_tier);
+}
+
+int DumpLogits(lamina_context* ctx, const std::vector<int32_t>& ids, int32_t vocab, int32_t batch,
+               const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) {
+    std::fprintf(stderr, "llama-run: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+    return 1;
+  }
+  for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(batch)) {
+    const size_t n = ids.size() - i < static_cast<size_t>(batch) ? ids.size() - i : batch;
+    const lamina_status st = lamina_eval(ctx, ids.data() + i, n);
+    if (st != LAMINA_OK) {
+      std::fclose(f);
+      return Fail("eval", st);
+    }
+    for (size_t j = 0; j < n; ++j) {
+      const float* l = lamina_get_logits_ith(ctx, static_cast<int32_t>(j));
+      // Raw little-endian f32 (every supported target is little-endian).
+      if (!l || std::fwrite(l, sizeof(float), vocab, f) != static_cast<size_t>(vocab)) {
+        std::fclose(f);
+        std::fprintf(stderr, "llama-run: writing %s failed\n", path.c_str());
+        return 1;
+      }
+    }
+  }
+  if (std::fclose(f) != 0) {
+    std::fprintf(stderr, "llama-run: writing %s failed\n", path.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Args& a) {
+  std::vector<lamina_chat_message> msgs;
+  std::vector<std::string> store;  // owns message texts (stable: reserved)
+  store.reserve(1 << 16);
+  if (!a.system.empty()) {
+    store.push_back(a.system);
+    msgs.push_back({"system", nullptr});
+  }
+  std::vector<int32_t> cached;  // tokens in the KV cache
+  for (;;) {
+    std::fprintf(stderr, "\n> ");
+    std::fflush(stderr);
+    std::string line;
+    char buf[4096];
+    bool got = false;
+    g_interrupted = 0;
+    while (std::fgets(buf, sizeof(buf), stdin)) {
+      got = true;
+      line += buf;
+      if (!line.empty() && line.back() == '\n') break;
+    }
+    if (!got) {  // Ctrl-D (EOF) or Ctrl-C at the prompt
+      std::fprintf(stderr, "\n");
+      return 0;
+    }
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (line.empty()) continue;
+    if (store.size() + 2 > store.capacity()) {
+      std::fprintf(stderr, "llama-run: too many turns\n");
+      return 0;
+    }
+    store.push_back(line);
+    msgs.push_back({"user", nullptr});
+    for (size_t i = 0; i < msgs.size(); ++i) msgs[i].content = store[i].c_str();
+    // Render the whole conversation, reuse the cached prefix, evaluate the rest.
+    size_t n = 0;
+    std::string text(1024, '\0');
+    lamina_status st =
+        lamina_chat_apply_template(model, msgs.data(), msgs.size(), 1, &text[0], text.size(), &n);
+    if (st == LAMINA_ERR_BUFFER_TOO_SMALL) {
+      text.assign(n, '\0');
+      st =
+          lamina_chat_apply_template(model, msgs.data(), msgs.size(), 1, &text[0], text.size(), &n);
+    }
+    if (st != LAMINA_OK) return Fail("chat template", st);
+    text.resize(n);
+    std::vector<int32_t> ids;
+    if (!Tokenize(model, text, false, &ids)) return 1;
+    // Common prefix with what the cache holds (the context only ever holds
+    // tokens of this conversation).
+    size_t keep = 0;
+    while (keep < cached.size() && keep < ids.size() && cached[keep] == ids[keep]) ++keep;
+    if (keep == ids.size()) --keep;  // always evaluate at least one token
+    lamina_kv_rewind(ctx, static_cast<int32_t>(keep));
+    cached.resize(keep);
+    lamina_context_info ci;
+    lamina_context_get_info(ctx, &ci);
+    if (ids.size() > static_cast<size_t>(ci.n_ctx)) {
+      std::fprintf(stderr,
+                   "llama-run: the conversation (%zu tokens) no longer fits the context (%d); "
+                   "starting over (use a larger -c)\n",
+                   ids.size(), ci.n_ctx);
+      lamina_kv_clear(ctx);
+      cached.clear();
+      msgs.resize(a.system.empty() ? 0 : 1);
+      store.resize(msgs.size());
+      continue;
+    }
+    struct Reply {
+      std::string text;
+      std::vector<int32_t> ids;
+    } reply;
+    auto cb = [](int32_t tok, const char* piece, size_t len, void* u) -> int {
+      Reply* r = static_cast<Reply*>(u);
+      if (tok >= 0) r->ids.push_back(tok);
+      if (piece && len) {
+        r->text.append(piece, len);
+        std::fwrite(piece, 1, len, stdout);
+        std::fflush(stdout);
+      }
+      return g_interrupted ? 1 : 0;
+    };
+    lamina_generate_result res;
+    st = lamina_generate(ctx, smp, ids.data() + keep, ids.size() - keep,
+                         static_cast<size_t>(a.n_predict > 0 ? a.n_predict : 1 << 30), cb, &reply,
+                         &res);
+    if (st == LAMINA_ERR_CONTEXT_FULL) {
+      std::fprintf(stderr, "\nllama-run: context full; starting over\n");
+      lamina_kv_clear(ctx);
+      cached.clear();
+      msgs.resize(a.system.empty() ? 0 : 1);
+      store.resize(msgs.size());
+      continue;
+    }
+    if (st != LAMINA_OK) return Fail("generate", st);
+    if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "\n[interrupted]");
+    if (res.reason == LAMINA_STOP_CONTEXT_FULL) std::fprintf(stderr, "\n[context full]");
+    std::fprintf(stdout, "\n");
+    std::fflush(stdout);
+    cached.assign(ids.begin(), ids.end());
+    cached.insert(cached.end(), reply.ids.begin(), reply.ids.end());
+    store.push_back(reply.text);
+    msgs.push_back({"assistant", nullptr});
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (const int rc = ParseArgs(argc, argv, &a)) return rc;
+  if (!a.have_seed) {
+    a.sp.seed = static_cast<uint64_t>(std::time(nullptr));
+    if (a.sp.temperature > 0 && a.dump_logits.empty())
+      std::fprintf(stderr, "[llama-run] seed %llu\n", static_cast<unsigned long long>(a.sp.seed));
+  }
+  if (!a.prompt_file.empty()) {
+    FILE* f = std::fopen(a.prompt_file.c_str(), "rb");
+    if (!f) {
+      std::fprintf(stderr, "llama-run: cannot read prompt file %s: %s\n", a.prompt_file.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) a.prompt.append(buf, n);
+    std::fclose(f);
+    a.have_prompt = true;
+  }
+
+  lamina_model_params mp = lamina_model_default_params();
+  if (!a.kernels.empty()) mp.kernels = a.kernels.c_str();
+  lamina_model* model = nullptr;
+  lamina_status st = lamina_model_load(a.model.c_str(), &mp, &model);
+  if (st != LAMINA_OK) return Fail("loading the model", st);
+  lamina_model_info mi;
+  lamina_model_get_info(model, &mi);
+
+  std::vector<int32_t> ids;
+  if (!a.tokens.empty()) {
+    if (!ParseTokens(a.tokens, mi.vocab_size, &ids)) {
+      lamina_model_free(model);
+      return 2;
+    }
+  } else if (a.have_prompt) {
+    if (!mi.has_tokenizer) {
+      std::fprintf(stderr, "llama-run: %s has no tokenizer; give the prompt with --tokens\n",
+                   a.model.c_str());
+      lamina_model_free(model);
+      return 1;
+    }
+    if (!Tokenize(model, a.prompt, !a.no_bos, &ids)) {
+      lamina_model_free(model);
+      return 1;
+    }
+    if (ids.empty()) {
+      std::fprintf(stderr, "llama-run: the prompt is empty\n");
+      lamina_model_free(model);
+      return 2;
+    }
+  } else if (!a.chat) {
+    if (mi.bos_id < 0) {
+      std::fprintf(stderr, "llama-run: no prompt and the model has no BOS token\n");
+      lamina_model_free(model);
+      return 2;
+    }
+    ids.push_back(mi.bos_id);  // unconditional generation
+  }
+  if (a.chat && !mi.has_tokenizer) {
+    std::fprintf(stderr, "llama-run: --chat needs a model with a tokenizer\n");
+    lamina_model_free(model);
+    return 1;
+  }
+
+  lamina_context_params cp = lamina_context_default_params();
+  cp.n_ctx = static_cast<int32_t>(a.n_ctx);
+  cp.n_threads = static_cast<int32_t>(a.n_threads);
+  cp.n_batch = static_cast<int32_t>(a.n_batch);
+  cp.kv_type = a.kv;
+  cp.logits_all = a.dump_logits.empty() ? 0 : 1;
+  if (a.n_ctx > mi.max_context) {
+    std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
+                 mi.max_context);
+    lamina_model_free(model);
+    return 2;
+  }
+  lamina_context* ctx = nullptr;
+  st = lamina_context_create(model, &cp, &ctx);
+  if (st != LAMINA_OK) {
+    lamina_model_free(model);
+    return Fail("creating the context", st);
+  }
+  lamina_context_info ci;
+  lamina_context_get_info(ctx, &ci);
+  std::fprintf(stderr,
+               "[llama-run] %s: dim %d, %d layers, vocab %d, weights %s | context %d, KV %s "
+               "%.1f MiB | threads %d | kernels %s\n",
+               a.model.c_str(), mi.dim, mi.n_layers, mi.vocab_size, mi.weight_scheme, ci.n_ctx,
+               ci.kv_type == LAMINA_KV_F32 ? "f32" : "f16", ci.kv_bytes / 1048576.0, ci.n_threads,
+               mi.kernel_tier);
+  if (ids.size() > static_cast<size_t>(ci.n_ctx)) {
+    std::fprintf(stderr, "llama-run: the prompt has %zu tokens, more than the context (%d; -c)\n",
+                 ids.size(), ci.n_ctx);
+    lamina_context_free(ctx);
+    lamina_model_free(model);
+    return 1;
+  }
+
+  int rc = 0;
+  if (!a.dump_logits.empty()) {
+    rc = DumpLogits(ctx, ids, mi.vocab_size, ci.n_batch, a.dump_logits);
+  } else {
+    lamina_sampler* smp = nullptr;
+    st = lamina_sampler_create(model, &a.sp, &smp);
+    if (st != LAMINA_OK) {
+      rc = Fail("sampler", st);
+    } else {
+      struct sigaction sa;
+      std::memset(&sa, 0, sizeof(sa));
+      sa.sa_handler = OnSigint;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = 0;  // no SA_RESTART: Ctrl-C at the chat prompt ends the read
+      sigaction(SIGINT, &sa, nullptr);
+      if (a.chat) {
+        rc = Chat(model, ctx, smp, a);
+      } else {
+        lamina_generate_result res;
+        st = lamina_generate(ctx, smp, ids.data(), ids.size(), static_cast<size_t>(a.n_predict),
+                             OnToken, nullptr, &res);
+        if (st != LAMINA_OK) {
+          rc = Fail("generate", st);
+        } else {
+          std::fprintf(stdout, "\n");
+          if (res.reason == LAMINA_STOP_CONTEXT_FULL)
+            std::fprintf(stderr, "[llama-run] stopped: context full (%d tokens)\n", ci.n_ctx);
+          if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "[llama-run] interrupted\n");
+        }
+      }
+      lamina_sampler_free(smp);
+    }
+  }
+  if (rc == 0) PrintStats(ctx);
+  lamina_context_free(ctx);
+  lamina_model_free(model);
+  return rc;
+}
