@@ -217,8 +217,8 @@ TEST(Reference, LlamaRunDumpLogitsInterface) {
   const std::string bin = std::string(LAMINA_BINARY_DIR) + "/llama-run";
   if (!FileExists(bin)) GTEST_SKIP() << "llama-run not built";
   // A cross build's test runs under qemu-user; a child aarch64 binary then needs binfmt_misc.
-  if (test::Run(bin + " --help >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "cannot execute " << bin << " from this test (cross build without binfmt?)";
+  const std::string run = Tool("llama-run");
+  ASSERT_EQ(test::Run(run + " --help >/dev/null 2>&1"), 0) << "cannot execute " << run;
   const std::string dir = TestDataDir("reference");
   TestModelSpec s;
   s.scheme = "q4";
@@ -226,7 +226,7 @@ TEST(Reference, LlamaRunDumpLogitsInterface) {
   std::string err;
   ASSERT_TRUE(WriteTestModel(s, dir + "/dump.lamina", &err)) << err;
   const std::vector<int32_t> toks = {256, 72, 101, 108, 108, 111};
-  ASSERT_EQ(test::Run(bin + " -m " + dir + "/dump.lamina --tokens 256,72,101,108,108,111 -t " +
+  ASSERT_EQ(test::Run(run + " -m " + dir + "/dump.lamina --tokens 256,72,101,108,108,111 -t " +
                       std::to_string(TestThreads(2)) +
                       " -b 4 "
                       "--kv f32 --dump-logits " +
@@ -237,12 +237,12 @@ TEST(Reference, LlamaRunDumpLogitsInterface) {
   ASSERT_EQ(got.size(), toks.size() * 300);
   EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4));
   // Bad input: a nonzero exit and a message.
-  EXPECT_NE(test::Run(bin + " -m " + dir + "/missing.lamina -p hi 2>/dev/null"), 0);
-  EXPECT_NE(test::Run(bin + " -m " + dir + "/dump.lamina --tokens 1,999 2>/dev/null"), 0);
-  EXPECT_NE(test::Run(bin + " -m " + dir + "/dump.lamina --bogus 2>/dev/null"), 0);
-  EXPECT_NE(test::Run(bin + " -m " + dir + "/dump.lamina -c 4 --tokens 1,2,3,4,5 2>/dev/null"), 0);
+  EXPECT_NE(test::Run(run + " -m " + dir + "/missing.lamina -p hi 2>/dev/null"), 0);
+  EXPECT_NE(test::Run(run + " -m " + dir + "/dump.lamina --tokens 1,999 2>/dev/null"), 0);
+  EXPECT_NE(test::Run(run + " -m " + dir + "/dump.lamina --bogus 2>/dev/null"), 0);
+  EXPECT_NE(test::Run(run + " -m " + dir + "/dump.lamina -c 4 --tokens 1,2,3,4,5 2>/dev/null"), 0);
   EXPECT_EQ(
-      test::Run(bin + " -m " + dir + "/dump.lamina -p hello -n 4 --temp 0 -t 1 >/dev/null 2>&1"),
+      test::Run(run + " -m " + dir + "/dump.lamina -p hello -n 4 --temp 0 -t 1 >/dev/null 2>&1"),
       0);
 }
 
@@ -258,8 +258,8 @@ TEST(LlamaRun, ChatTwoTurnsThenEof) {
   LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
   const std::string bin = std::string(LAMINA_BINARY_DIR) + "/llama-run";
   if (!FileExists(bin)) GTEST_SKIP() << "llama-run not built";
-  if (test::Run(bin + " --help >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "cannot execute " << bin << " from this test (cross build without binfmt?)";
+  const std::string run = Tool("llama-run");
+  ASSERT_EQ(test::Run(run + " --help >/dev/null 2>&1"), 0) << "cannot execute " << run;
   const std::string dir = TestDataDir("reference");
   TestModelSpec s;
   s.scheme = "q4";
@@ -272,7 +272,7 @@ TEST(LlamaRun, ChatTwoTurnsThenEof) {
   std::string err;
   ASSERT_TRUE(WriteTestModel(s, dir + "/chat.lamina", &err)) << err;
   const std::string out = dir + "/chat.out", log = dir + "/chat.err";
-  ASSERT_EQ(test::Run("printf 'Hello there\\nAnd again\\n' | " + bin + " -m " + dir +
+  ASSERT_EQ(test::Run("printf 'Hello there\\nAnd again\\n' | " + run + " -m " + dir +
                       "/chat.lamina --chat --system 'Be brief.' -n 6 --temp 0 -t 1 -c 256 >" + out +
                       " 2>" + log),
             0);

@@ -54,6 +54,15 @@ inline bool HaveTorch() {
     }                                                                                \
   } while (0)
 
+/// Shell command that runs one of this build's programs (llama-run, ...):
+/// prefixed with $LAMINA_EMULATOR (ctest sets it to qemu-aarch64 on cross
+/// builds, where a child Arm binary cannot be exec'd directly).
+inline std::string Tool(const std::string& name) {
+  const char* emu = std::getenv("LAMINA_EMULATOR");
+  const std::string bin = std::string(LAMINA_BINARY_DIR) + "/" + name;
+  return (emu && *emu) ? std::string(emu) + " " + bin : bin;
+}
+
 /// Runs a command through /bin/sh; returns its exit status (0 = success).
 inline int Run(const std::string& cmd) {
   const int rc = std::system(cmd.c_str());
