@@ -95,7 +95,8 @@ std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o
     s.kv_elt_ = o.kv_type == kern::KvType::kF32 ? 4 : 2;
     s.kv_layer_bytes_ = static_cast<size_t>(s.n_ctx_) * c.kv_dim * s.kv_elt_;
     s.kv_bytes_ = s.kv_layer_bytes_ * 2 * c.n_layers;
-    s.kv_.assign(s.kv_bytes_, 0);
+    s.kv_.reset(static_cast<uint8_t*>(std::calloc(s.kv_bytes_, 1)));
+    if (!s.kv_) throw std::bad_alloc();
     RopeTables(c, s.n_ctx_, &s.rope_cos_, &s.rope_sin_);
     s.x_.assign(B * c.dim, 0.f);
     s.xb_.assign(B * c.dim, 0.f);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -126,7 +127,13 @@ class Context {
   kern::KvType kv_type_ = kern::KvType::kF16;
 
   // KV cache: per layer [n_ctx][kv_dim] keys and values (f16 or f32).
-  std::vector<uint8_t> kv_;
+  // calloc'd, not zero-filled by hand: the kernel's zero pages are only
+  // touched as positions are written, so RSS follows the tokens cached,
+  // not the context length.
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t[], FreeDeleter> kv_;
   size_t kv_layer_bytes_ = 0, kv_bytes_ = 0, kv_elt_ = 2;
   // RoPE tables [n_ctx][head_dim/2].
   std::vector<float> rope_cos_, rope_sin_;

@@ -157,7 +157,7 @@ void Context::Forward(const int32_t* tokens, int M, int logits_mode) {
 
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w_.layers[l];
-    uint8_t* kc = kv_.data() + static_cast<size_t>(2 * l) * kv_layer_bytes_;  // [n_ctx, kvd]
+    uint8_t* kc = kv_.get() + static_cast<size_t>(2 * l) * kv_layer_bytes_;  // [n_ctx, kvd]
     uint8_t* vc = kc + kv_layer_bytes_;                                       // [n_ctx, kvd]
 
     // ---- attention block ------------------------------------------------

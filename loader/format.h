@@ -89,6 +89,18 @@ constexpr uint64_t RoundUp(uint64_t x, uint64_t m) { return (x + m - 1) / m * m;
 constexpr uint64_t kQ4BlockBytes(uint64_t kp) { return kp / 32 * 80 + 16; }
 constexpr uint64_t kQ8BlockBytes(uint64_t kp) { return kp * 4 + 32; }
 
+/// "f32", "f16", "bf16", "q8c", "q4g", or "?" for an unknown value.
+inline const char* DTypeName(DType d) {
+  switch (d) {
+    case DType::kF32: return "f32";
+    case DType::kF16: return "f16";
+    case DType::kBF16: return "bf16";
+    case DType::kQ8C: return "q8c";
+    case DType::kQ4G: return "q4g";
+  }
+  return "?";
+}
+
 enum class RopeScaling : uint32_t { kNone = 0, kLlama3 = 1 };
 
 // Bits of FileHeader.flags.

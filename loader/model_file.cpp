@@ -48,21 +48,7 @@ std::string F(float v) {
   return b;
 }
 
-const char* DTypeName(uint32_t d) {
-  switch (static_cast<DType>(d)) {
-    case DType::kF32:
-      return "f32";
-    case DType::kF16:
-      return "f16";
-    case DType::kBF16:
-      return "bf16";
-    case DType::kQ8C:
-      return "q8c";
-    case DType::kQ4G:
-      return "q4g";
-  }
-  return "?";
-}
+const char* DTypeName(uint32_t d) { return format::DTypeName(static_cast<DType>(d)); }
 
 std::string ShapeStr(const TensorEntry& t) {
   std::string s = "[";

@@ -5,8 +5,14 @@
 //       evaluates exactly these ids and writes the logits of every position as raw
 //       little-endian f32, row-major [n_tokens x vocab] (a stable validation interface)
 //   llama-run -m M --chat [--system "..."]           interactive Llama 3 chat
+//   llama-run -m M --bench [-p N_PROMPT] [-n N_GEN] [-t T] [-r REPS] [--json]
+//       benchmark: load time, median prefill and decode tokens/s over REPS runs
+//       (synthetic token ids, greedy decoding, no tokenizer), peak RSS; an aligned
+//       table on stdout, or one JSON object with --json
 // Statistics go to stderr at the end. Exit status: 0 ok, 1 runtime error, 2 bad usage.
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -46,13 +52,27 @@ void Usage(FILE* f) {
       "  --dump-logits FILE  write the logits of every prompt position (f32 LE [n x vocab]), exit\n"
       "  --kernels TIER      ref|neon|dotprod|i8mm|sve|auto (also $LAMINA_KERNELS)\n"
       "  --kv f16|f32        KV cache type (default f16)\n"
-      "  --no-bos            do not prepend BOS to -p/-f prompts\n");
+      "  --no-bos            do not prepend BOS to -p/-f prompts\n"
+      "benchmark mode:\n"
+      "  --bench             load, then per repetition: clear the KV cache, prefill N_PROMPT\n"
+      "                      synthetic ids ((i*7919) %% vocab), decode N_GEN tokens greedily;\n"
+      "                      reports load ms, median prefill/decode tok/s, peak RSS\n"
+      "  -p N_PROMPT         with --bench: prompt tokens (default 64)\n"
+      "  -n N_GEN            with --bench: generated tokens (default 32; 0 = prefill only)\n"
+      "  -r, --reps R        with --bench: repetitions (default 3)\n"
+      "  --json              with --bench: one JSON object on stdout instead of the table\n"
+      "  (-t, -c, -b, --kv, --kernels apply to --bench as well)\n");
 }
 
 struct Args {
   std::string model, prompt, prompt_file, tokens, dump_logits, kernels, system;
   bool have_prompt = false, chat = false, no_bos = false, have_seed = false;
+  bool have_n = false;
   long n_predict = 128, n_ctx = 0, n_threads = 0, n_batch = 0;
+  // --bench
+  bool bench = false, json = false, have_reps = false;
+  long bench_prompt = 64, reps = 3;
+  std::string sampling_flag;  // the last sampling option given (--bench is greedy)
   lamina_kv_type kv = LAMINA_KV_F16;
   lamina_sampler_params sp = lamina_sampler_default_params();
 };
@@ -91,6 +111,9 @@ int ParseArgs(int argc, char** argv, Args* a) {
     const char* v = nullptr;
     long l;
     float x;
+    for (const char* s : {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+                          "--repeat-last-n", "--seed"})
+      if (f == s) a->sampling_flag = f;
     if (f == "-h" || f == "--help") {
       Usage(stdout);
       std::exit(0);
@@ -98,6 +121,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
       a->chat = true;
     } else if (f == "--no-bos") {
       a->no_bos = true;
+    } else if (f == "--bench") {
+      a->bench = true;
+    } else if (f == "--json") {
+      a->json = true;
     } else if (!need(&v)) {
       return BadUsage(f.rfind("-", 0) == 0 ? "unknown option or missing value: " + f
                                            : "unexpected argument: " + f);
@@ -118,6 +145,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
       a->system = v;
     } else if (f == "-n" || f == "--n-predict") {
       if (!ParseLong(v, 0, 1L << 30, &a->n_predict)) return BadUsage("-n: expected a count >= 0");
+      a->have_n = true;
+    } else if (f == "-r" || f == "--reps") {
+      if (!ParseLong(v, 1, 1000000, &a->reps)) return BadUsage("-r: expected a count >= 1");
+      a->have_reps = true;
     } else if (f == "-c" || f == "--ctx-size") {
       if (!ParseLong(v, 1, 1L << 24, &a->n_ctx)) return BadUsage("-c: expected a length >= 1");
     } else if (f == "-t" || f == "--threads") {
@@ -162,6 +193,22 @@ int ParseArgs(int argc, char** argv, Args* a) {
     }
   }
   if (a->model.empty()) return BadUsage("no model (-m FILE)");
+  if (!a->bench) {
+    if (a->json) return BadUsage("--json needs --bench");
+    if (a->have_reps) return BadUsage("-r/--reps needs --bench");
+  } else {
+    if (a->chat || !a->prompt_file.empty() || !a->tokens.empty() || !a->dump_logits.empty() ||
+        !a->system.empty() || a->no_bos)
+      return BadUsage(
+          "--bench takes none of --chat, -f, --tokens, --dump-logits, --system, --no-bos "
+          "(its prompt is -p N synthetic token ids)");
+    if (a->have_prompt && !ParseLong(a->prompt.c_str(), 1, 1L << 24, &a->bench_prompt))
+      return BadUsage("-p: with --bench, expected the prompt length in tokens (>= 1), got '" +
+                      a->prompt + "'");
+    if (!a->sampling_flag.empty())
+      return BadUsage("--bench decodes greedily; it takes no " + a->sampling_flag);
+    if (!a->have_n) a->n_predict = 32;
+  }
   const int sources = a->have_prompt + !a->prompt_file.empty() + !a->tokens.empty();
   if (sources > 1) return BadUsage("give at most one of -p, -f, --tokens");
   if (a->chat && (sources > 0 || !a->dump_logits.empty()))
@@ -373,11 +420,186 @@ int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Ar
   }
 }
 
+// ------------------------------------------------------------------ --bench
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void AppendJsonString(std::string* out, const std::string& s) {
+  *out += '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      *out += buf;
+    } else {
+      *out += static_cast<char>(c);
+    }
+  }
+  *out += '"';
+}
+
+std::string JsonArray(const std::vector<double>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%s%.3f", i ? ", " : "", v[i]);
+    s += buf;
+  }
+  return s + "]";
+}
+
+// llama-run --bench: returns the exit status.
+int Bench(const Args& a) {
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+  lamina_model_params mp = lamina_model_default_params();
+  if (!a.kernels.empty()) mp.kernels = a.kernels.c_str();
+  lamina_model* model = nullptr;
+  lamina_status st = lamina_model_load(a.model.c_str(), &mp, &model);
+  if (st != LAMINA_OK) return Fail("loading the model", st);
+  lamina_model_info mi;
+  lamina_model_get_info(model, &mi);
+  const long n_prompt = a.bench_prompt, n_gen = a.n_predict;
+  if (a.n_ctx > mi.max_context) {
+    std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
+                 mi.max_context);
+    lamina_model_free(model);
+    return 2;
+  }
+  lamina_context_params cp = lamina_context_default_params();
+  cp.n_ctx = static_cast<int32_t>(a.n_ctx);
+  cp.n_threads = static_cast<int32_t>(a.n_threads);
+  cp.n_batch = static_cast<int32_t>(a.n_batch);
+  cp.kv_type = a.kv;
+  lamina_context* ctx = nullptr;
+  st = lamina_context_create(model, &cp, &ctx);
+  if (st != LAMINA_OK) {
+    lamina_model_free(model);
+    return Fail("creating the context", st);
+  }
+  lamina_context_info ci;
+  lamina_context_get_info(ctx, &ci);
+  if (n_prompt + n_gen > ci.n_ctx) {
+    std::fprintf(stderr,
+                 "llama-run: --bench: -p %ld + -n %ld tokens do not fit the context (%d; -c)\n",
+                 n_prompt, n_gen, ci.n_ctx);
+    lamina_context_free(ctx);
+    lamina_model_free(model);
+    return 2;
+  }
+  lamina_sampler_params sp = lamina_sampler_default_params();
+  sp.temperature = 0;  // greedy
+  lamina_sampler* smp = nullptr;
+  st = lamina_sampler_create(model, &sp, &smp);
+  if (st != LAMINA_OK) {
+    lamina_context_free(ctx);
+    lamina_model_free(model);
+    return Fail("sampler", st);
+  }
+  std::vector<int32_t> ids(static_cast<size_t>(n_prompt));
+  for (long i = 0; i < n_prompt; ++i)
+    ids[i] = static_cast<int32_t>((static_cast<int64_t>(i) * 7919) % mi.vocab_size);
+
+  std::vector<double> pre_tps, dec_tps;
+  int rc = 0;
+  for (long r = 0; r < a.reps && rc == 0; ++r) {
+    lamina_kv_clear(ctx);
+    Clock::time_point t0 = Clock::now();
+    st = lamina_eval(ctx, ids.data(), ids.size());
+    const double pre_ms = ms_since(t0);
+    if (st != LAMINA_OK) {
+      rc = Fail("prefill", st);
+      break;
+    }
+    t0 = Clock::now();
+    for (long g = 0; g < n_gen; ++g) {
+      int32_t tok = 0;
+      st = lamina_sample(smp, ctx, &tok);
+      if (st == LAMINA_OK) st = lamina_eval(ctx, &tok, 1);
+      if (st != LAMINA_OK) {
+        rc = Fail("decode", st);
+        break;
+      }
+    }
+    const double dec_ms = ms_since(t0);
+    pre_tps.push_back(pre_ms > 0 ? 1000.0 * n_prompt / pre_ms : 0);
+    dec_tps.push_back(n_gen > 0 && dec_ms > 0 ? 1000.0 * n_gen / dec_ms : 0);
+    if (!a.json)
+      std::fprintf(stderr, "[llama-run] bench rep %ld/%ld: prefill %.2f tok/s, decode %.2f tok/s\n",
+                   r + 1, a.reps, pre_tps.back(), dec_tps.back());
+  }
+  lamina_stats stats;
+  std::memset(&stats, 0, sizeof(stats));
+  lamina_context_get_stats(ctx, &stats);
+  lamina_sampler_free(smp);
+  lamina_context_free(ctx);
+  if (rc != 0) {
+    lamina_model_free(model);
+    return rc;
+  }
+  const double pre = Median(pre_tps), dec = Median(dec_tps);
+  const char* kv = ci.kv_type == LAMINA_KV_F32 ? "f32" : "f16";
+  if (a.json) {
+    std::string j = "{\"model\": ";
+    AppendJsonString(&j, a.model);
+    char buf[2048];
+    std::snprintf(
+        buf, sizeof(buf),
+        ", \"weight_scheme\": \"%s\", \"file_bytes\": %llu, \"dim\": %d, \"n_layers\": %d, "
+        "\"n_heads\": %d, \"n_kv_heads\": %d, \"head_dim\": %d, \"ffn_dim\": %d, "
+        "\"vocab_size\": %d, \"kernel_tier\": \"%s\", \"threads\": %d, \"n_ctx\": %d, "
+        "\"kv_type\": \"%s\", \"kv_bytes\": %llu, \"n_batch\": %d, \"n_prompt\": %ld, "
+        "\"n_gen\": %ld, \"reps\": %ld, \"load_ms\": %.3f, \"prefill_tok_s\": %.3f, "
+        "\"decode_tok_s\": %.3f, ",
+        mi.weight_scheme, static_cast<unsigned long long>(mi.file_bytes), mi.dim, mi.n_layers,
+        mi.n_heads, mi.n_kv_heads, mi.head_dim, mi.ffn_dim, mi.vocab_size, mi.kernel_tier,
+        ci.n_threads, ci.n_ctx, kv, static_cast<unsigned long long>(ci.kv_bytes), ci.n_batch,
+        n_prompt, n_gen, a.reps, mi.load_ms, pre, dec);
+    j += buf;
+    j += "\"prefill_tok_s_runs\": " + JsonArray(pre_tps) +
+         ", \"decode_tok_s_runs\": " + JsonArray(dec_tps);
+    std::snprintf(buf, sizeof(buf), ", \"peak_rss_bytes\": %llu}\n",
+                  static_cast<unsigned long long>(stats.peak_rss_bytes));
+    j += buf;
+    std::fputs(j.c_str(), stdout);
+  } else {
+    std::printf("%-10s %s\n", "model", a.model.c_str());
+    std::printf("%-10s dim %d, %d layers, %d heads (%d kv, head_dim %d), ffn %d, vocab %d\n",
+                "dims", mi.dim, mi.n_layers, mi.n_heads, mi.n_kv_heads, mi.head_dim, mi.ffn_dim,
+                mi.vocab_size);
+    std::printf("%-10s %s (file %.1f MiB)\n", "weights", mi.weight_scheme,
+                mi.file_bytes / 1048576.0);
+    std::printf("%-10s %s\n", "kernels", mi.kernel_tier);
+    std::printf("%-10s %d\n", "threads", ci.n_threads);
+    std::printf("%-10s %d (KV %s, %.1f MiB), batch %d\n", "context", ci.n_ctx, kv,
+                ci.kv_bytes / 1048576.0, ci.n_batch);
+    std::printf("%-10s %.2f ms\n", "load", mi.load_ms);
+    std::printf("%-10s %ld tokens: %10.2f tok/s  (median of %ld)\n", "prefill", n_prompt, pre,
+                a.reps);
+    std::printf("%-10s %ld tokens: %10.2f tok/s  (median of %ld)\n", "decode", n_gen, dec, a.reps);
+    std::printf("%-10s %.1f MiB\n", "peak RSS", stats.peak_rss_bytes / 1048576.0);
+  }
+  std::fflush(stdout);
+  lamina_model_free(model);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
   if (const int rc = ParseArgs(argc, argv, &a)) return rc;
+  if (a.bench) return Bench(a);
   if (!a.have_seed) {
     a.sp.seed = static_cast<uint64_t>(std::time(nullptr));
     if (a.sp.temperature > 0 && a.dump_logits.empty())

@@ -23,21 +23,7 @@ using format::DType;
 using format::Layout;
 
 namespace {
-const char* DTypeName(DType d) {
-  switch (d) {
-    case DType::kF32:
-      return "f32";
-    case DType::kF16:
-      return "f16";
-    case DType::kBF16:
-      return "bf16";
-    case DType::kQ8C:
-      return "q8c";
-    case DType::kQ4G:
-      return "q4g";
-  }
-  return "?";
-}
+using format::DTypeName;
 // Rows per chunk: bounded temporary memory (~16 MiB of floats for K = 8192).
 uint64_t ChunkRows(uint64_t K) {
   uint64_t r = (uint64_t{4} << 20) / std::max<uint64_t>(K, 1);
