@@ -419,6 +419,9 @@ void lamina_sampler_free(lamina_sampler* s) { delete s; }
 lamina_status lamina_sample(lamina_sampler* s, const lamina_context* ctx, int32_t* token) {
   return Guard([&]() -> lamina_status {
     if (!s || !ctx || !token) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_sample: NULL");
+    if (s->s->n_vocab() != ctx->c->model().config().vocab)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_sample: sampler and context belong to models of different vocabularies");
     const float* logits = ctx->c->logits();
     if (!logits) return Fail(LAMINA_ERR_NO_LOGITS, "lamina_sample: no logits (evaluate first)");
     const std::vector<int32_t>& h = ctx->c->history();
@@ -436,6 +439,9 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
     if (!ctx || !s || (!prompt && n_prompt))
       return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate: NULL argument");
     Context& c = *ctx->c;
+    if (s->s->n_vocab() != c.model().config().vocab)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate: sampler and context belong to models of different vocabularies");
     if (n_prompt > 0) {
       const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
       if (st != LAMINA_OK) return st;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <new>
+#include <system_error>
 
 #include "engine/rope.h"
 
@@ -131,6 +132,9 @@ std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o
                                       s.rope_cos_.size() + s.rope_sin_.size() + 2 * B) +
                      qbytes + sizeof(int32_t) * s.n_ctx_;
     s.pool_.reset(new ThreadPool(nt));
+  } catch (const std::system_error& e) {
+    *err = "cannot start " + std::to_string(nt) + " threads for the context: " + e.what();
+    return nullptr;
   } catch (const std::exception&) {
     *err = "out of memory allocating the context (KV cache " + std::to_string(s.kv_bytes_ >> 20) +
            " MiB for n_ctx " + std::to_string(s.n_ctx_) + ")";
@@ -171,7 +175,9 @@ EvalStatus Context::Eval(const int32_t* tokens, int n, std::string* err) {
     history_.insert(history_.end(), tokens + i, tokens + i + M);
   }
   const double ms = MsSince(t0);
-  if (n == 1) {
+  // A single token continuing a sequence is a decode step; the first token of a
+  // sequence (e.g. a BOS-only prompt) is a prompt token.
+  if (n == 1 && n_past_ > 1) {
     stats_.decode_tokens += 1;
     stats_.decode_ms += ms;
   } else {

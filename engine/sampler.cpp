@@ -1,5 +1,8 @@
 #include "engine/sampler.h"
 
+#include <cmath>
+#include <limits>
+
 #include <algorithm>
 #include <cmath>
 
@@ -10,7 +13,10 @@ Sampler::Sampler(const SamplerParams& p, int n_vocab)
 
 int32_t Sampler::Sample(const float* logits, const int32_t* history, int n_history) {
   int n = n_vocab_;
-  for (int i = 0; i < n; ++i) cand_[i] = {logits[i], i};
+  // NaN (a model with non-finite weights) would break the sort's strict weak
+  // ordering: treat it as -inf.
+  for (int i = 0; i < n; ++i)
+    cand_[i] = {std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i], i};
   // Repetition penalty (llama.cpp): each distinct id among the last N tokens:
   // logit > 0 ? logit / penalty : logit * penalty.
   if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0 && n_history > 0) {

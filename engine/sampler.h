@@ -51,6 +51,7 @@ class Sampler {
   /// Picks a token from logits [n_vocab]; history = previous tokens (for the
   /// repetition penalty). logits are not modified.
   int32_t Sample(const float* logits, const int32_t* history, int n_history);
+  int n_vocab() const { return n_vocab_; }
   const SamplerParams& params() const { return p_; }
 
  private:

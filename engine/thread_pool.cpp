@@ -25,18 +25,29 @@ constexpr int kSpinIters = 1 << 14;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_(n_threads < 1 ? 1 : n_threads) {
-  threads_.reserve(n_ - 1);
-  for (int t = 1; t < n_; ++t) threads_.emplace_back([this, t] { WorkerLoop(t); });
+  try {
+    threads_.reserve(n_ - 1);
+    for (int t = 1; t < n_; ++t) threads_.emplace_back([this, t] { WorkerLoop(t); });
+  } catch (...) {
+    // A thread could not be started (resource limits): stop and join the ones
+    // that did before the members they wait on are destroyed, then report.
+    StopAndJoin();
+    throw;
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { StopAndJoin(); }
+
+void ThreadPool::StopAndJoin() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_.store(true, std::memory_order_seq_cst);
     gen_.fetch_add(1, std::memory_order_seq_cst);
   }
   cv_.notify_all();
-  for (std::thread& t : threads_) t.join();
+  for (std::thread& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
 }
 
 void ThreadPool::Run(Fn fn, void* arg) {

@@ -37,6 +37,7 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int tid);
+  void StopAndJoin();
 
   int n_;
   std::vector<std::thread> threads_;

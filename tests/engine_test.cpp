@@ -289,6 +289,28 @@ TEST(Engine, GenerateCallbackStops) {
   lamina_sampler_free(s);
 }
 
+// A sampler made for one model must not be used on a context of a model with
+// another vocabulary (it would read past the logits): a clean error instead.
+TEST(Engine, SamplerOfAnotherVocabularyIsRejected) {
+  TestModelSpec big = Q4Spec();
+  big.vocab = 400;
+  ModelPtr m1 = Load(MakeModel("q4", Q4Spec()));
+  ModelPtr m2 = Load(MakeModel("q4_vocab400", big));
+  ASSERT_TRUE(m1 && m2);
+  CtxPtr c = NewCtx(m1.get(), 64, 1, 64, false);
+  lamina_sampler_params sp = lamina_sampler_default_params();
+  lamina_sampler* s = nullptr;
+  ASSERT_EQ(lamina_sampler_create(m2.get(), &sp, &s), LAMINA_OK);
+  const int32_t p[] = {256, 65};
+  ASSERT_EQ(lamina_eval(c.get(), p, 2), LAMINA_OK);
+  int32_t tok = -1;
+  EXPECT_EQ(lamina_sample(s, c.get(), &tok), LAMINA_ERR_INVALID_ARG);
+  EXPECT_NE(std::string(lamina_last_error()).find("vocabularies"), std::string::npos);
+  EXPECT_EQ(lamina_generate(c.get(), s, nullptr, 0, 4, nullptr, nullptr, nullptr),
+            LAMINA_ERR_INVALID_ARG);
+  lamina_sampler_free(s);
+}
+
 TEST(Engine, EverySchemeRunsAndAgreesWithF32) {
   TestModelSpec s;
   s.seed = 11;

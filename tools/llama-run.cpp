@@ -136,6 +136,7 @@ int ParseArgs(int argc, char** argv, Args* a) {
     } else if (f == "-f" || f == "--file") {
       a->prompt_file = v;
     } else if (f == "--tokens") {
+      if (!*v) return BadUsage("--tokens: expected comma-separated token ids, got ''");
       a->tokens = v;
     } else if (f == "--dump-logits") {
       a->dump_logits = v;

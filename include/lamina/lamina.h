@@ -209,7 +209,7 @@ lamina_status lamina_eval(lamina_context* ctx, const int32_t* tokens, size_t n);
  *  rewind or free. */
 const float* lamina_get_logits(const lamina_context* ctx);
 /** With logits_all: logits of token i (0-based) of the last lamina_eval call;
- *  NULL if i is out of range or logits_all is off (except the last token). */
+ *  NULL if i is out of range or logits_all is off (use lamina_get_logits). */
 const float* lamina_get_logits_ith(const lamina_context* ctx, int32_t i);
 
 /** Tokens currently in the KV cache. */
