@@ -1,10 +1,8 @@
 #include "engine/sampler.h"
 
-#include <cmath>
-#include <limits>
-
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace lamina::engine {
 

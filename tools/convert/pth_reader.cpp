@@ -304,7 +304,17 @@ struct Obj {
   P storage;
   int64_t offset = 0;
   std::vector<int64_t> shape, stride;
+  // Nesting bookkeeping (hostile-input guards): `depth` is 1 + the deepest
+  // child's depth; `contained` is set once the object is inside another one,
+  // after which it may no longer be mutated (so recorded depths never go
+  // stale and no reference cycle can be closed).
+  int depth = 1;
+  bool contained = false;
 };
+
+// A state dict nests ~5 deep; anything far deeper is hostile (destroying a
+// deep shared_ptr chain recurses and would overflow the stack).
+constexpr int kMaxPickleDepth = 64;
 
 P Make(Obj::Kind k) {
   auto o = std::make_shared<Obj>();
@@ -420,6 +430,7 @@ class Unpickler {
           if (!PopMark(&items, err)) return false;
           P o = Make(Obj::kTuple);
           o->items = std::move(items);
+          if (!Seal(o, err)) return false;
           Push(o);
           break;
         }
@@ -431,6 +442,7 @@ class Unpickler {
           P o = Make(Obj::kTuple);
           o->items.assign(stack_.end() - k, stack_.end());
           stack_.resize(stack_.size() - k);
+          if (!Seal(o, err)) return false;
           Push(o);
           break;
         }
@@ -508,6 +520,7 @@ class Unpickler {
           if (!Pop(&args, err) || !Pop(&fn, err)) return false;
           P out;
           if (!Reduce(fn, args, &out, err)) return false;
+          if (!Seal(out, err)) return false;
           Push(out);
           break;
         }
@@ -516,6 +529,7 @@ class Unpickler {
           if (!Pop(&pid, err)) return false;
           P out;
           if (!PersistentLoad(pid, &out, err)) return false;
+          if (!Seal(out, err)) return false;
           Push(out);
           break;
         }
@@ -525,6 +539,7 @@ class Unpickler {
           P dict;
           if (!Top(&dict, err)) return false;
           if (dict->kind != Obj::kDict) return Fail("SETITEM on a non-dict", err);
+          if (!Insert(dict, k, err) || !Insert(dict, v, err)) return false;
           dict->dict.emplace_back(k, v);
           break;
         }
@@ -535,6 +550,8 @@ class Unpickler {
           if (!Top(&dict, err)) return false;
           if (dict->kind != Obj::kDict) return Fail("SETITEMS on a non-dict", err);
           if (items.size() % 2) return Fail("SETITEMS with an odd item count", err);
+          for (const P& x : items)
+            if (!Insert(dict, x, err)) return false;
           for (size_t k = 0; k < items.size(); k += 2)
             dict->dict.emplace_back(items[k], items[k + 1]);
           break;
@@ -545,6 +562,7 @@ class Unpickler {
           P list;
           if (!Top(&list, err)) return false;
           if (list->kind != Obj::kList) return Fail("APPEND on a non-list", err);
+          if (!Insert(list, v, err)) return false;
           list->items.push_back(v);
           break;
         }
@@ -554,6 +572,8 @@ class Unpickler {
           P list;
           if (!Top(&list, err)) return false;
           if (list->kind != Obj::kList) return Fail("APPENDS on a non-list", err);
+          for (const P& x : items)
+            if (!Insert(list, x, err)) return false;
           for (P& x : items) list->items.push_back(std::move(x));
           break;
         }
@@ -563,6 +583,7 @@ class Unpickler {
           if (obj->kind != Obj::kDict)
             return Fail(std::string("BUILD on a ") + KindName(obj->kind) + " is not supported",
                         err);
+          // The state is discarded; it was depth-checked when it was built.
           break;
         }
         case 'h':
@@ -635,6 +656,44 @@ class Unpickler {
     return true;
   }
   size_t Floor() const { return marks_.empty() ? 0 : marks_.back(); }
+  bool TooDeep(int depth, std::string* err) {
+    return Fail("objects nested deeper than " + std::to_string(kMaxPickleDepth) + " levels (" +
+                    std::to_string(depth) + "; a state dict needs ~5: malformed or hostile)",
+                err);
+  }
+  // A freshly built immutable object (tuple, REDUCE/BINPERSID result): its
+  // depth from its children, which become contained.
+  bool Seal(const P& o, std::string* err) {
+    int d = 0;
+    auto child = [&](const P& c) {
+      if (!c) return;
+      d = std::max(d, c->depth);
+      c->contained = true;
+    };
+    for (const P& c : o->items) child(c);
+    for (const auto& kv : o->dict) {
+      child(kv.first);
+      child(kv.second);
+    }
+    child(o->storage);
+    o->depth = std::max(o->depth, 1 + d);
+    if (o->depth > kMaxPickleDepth) return TooDeep(o->depth, err);
+    return true;
+  }
+  // Checks before `child` is put into the mutable container `c` (list/dict).
+  bool Insert(const P& c, const P& child, std::string* err) {
+    if (c->contained)
+      return Fail(std::string("modifying a ") + KindName(c->kind) +
+                      " already stored inside another object is not supported",
+                  err);
+    if (child.get() == c.get())
+      return Fail(std::string("a ") + KindName(c->kind) + " inserted into itself", err);
+    const int d = 1 + child->depth;
+    if (d > kMaxPickleDepth) return TooDeep(d, err);
+    c->depth = std::max(c->depth, d);
+    child->contained = true;
+    return true;
+  }
   void Push(P o) { stack_.push_back(std::move(o)); }
   bool Pop(P* o, std::string* err) {
     if (stack_.size() <= Floor()) return Fail("pickle stack underflow", err);
