@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <string>
 
@@ -93,9 +94,7 @@ bool HasMagic(const std::string& path, const char* magic, size_t n) {
   return f.gcount() == static_cast<std::streamsize>(n) && std::memcmp(buf, magic, n) == 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   using namespace lamina::convert;
   ConvertOptions o;
   std::string input, out, synthetic;
@@ -180,4 +179,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lamina-convert: error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "lamina-convert: error: unknown exception\n");
+  }
+  return 1;
 }

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -77,9 +78,7 @@ std::string Printable(const std::string& b) {
   return out;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   std::string tok_path, text, decode, file;
   bool have_text = false, have_decode = false, jsonl = false, special = true, bos = false;
   bool pieces = false, info = false;
@@ -211,4 +210,17 @@ int main(int argc, char** argv) {
     std::fwrite(out.data(), 1, out.size(), stdout);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lamina-tokenize: error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "lamina-tokenize: error: unknown exception\n");
+  }
+  return 1;
 }

@@ -51,6 +51,14 @@ class GgufWriter {
     for (int32_t x : v) Put(&kv_, x);
     ++n_kv_;
   }
+  /// An array of `n` u8 elements, all `fill`.
+  void U8Array(const std::string& key, uint64_t n, uint8_t fill = 0) {
+    Key(key, 9);
+    Put(&kv_, uint32_t{0});
+    Put(&kv_, n);
+    kv_.insert(kv_.end(), n, fill);
+    ++n_kv_;
+  }
   void StrArray(const std::string& key, const std::vector<std::string>& v) {
     Key(key, 9);
     Put(&kv_, uint32_t{8});
@@ -614,6 +622,38 @@ TEST(GgufConvert, MalformedFilesGiveClearErrors) {
     std::string err;
     // Either accepted as Q4_1 (dequantized, valid bounds) or a clean error: never a crash.
     Convert(dir + "/q41.gguf", dir + "/q41.lamina", "q4", &err);
+  }
+}
+
+TEST(GgufConvert, MalformedHugeMetadataArrayIsRejectedNotABadAlloc) {
+  // Each array element costs a ~100-byte Value in memory: a 4 MB file with one
+  // u8 array just above the per-array cap (1 << 22) must be a clean error.
+  {
+    GgufWriter w;
+    w.Str("general.architecture", "llama");
+    w.U8Array("bomb", (uint64_t{1} << 22) + 1);
+    const std::vector<uint8_t> b = w.Bytes();
+    gguf::File f;
+    std::string err;
+    EXPECT_FALSE(f.OpenMemory(b.data(), b.size(), "bomb.gguf", &err));
+    EXPECT_NE(err.find("bomb.gguf"), std::string::npos) << err;
+    EXPECT_NE(err.find("metadata bomb: array of 4194305 elements exceeds the limit"),
+              std::string::npos)
+        << err;
+  }
+  // A Llama 3-sized array (280147 merges) is well within the limits.
+  {
+    GgufWriter w;
+    w.Str("general.architecture", "llama");
+    w.U8Array("big", 280147, 7);
+    const std::vector<uint8_t> b = w.Bytes();
+    gguf::File f;
+    std::string err;
+    ASSERT_TRUE(f.OpenMemory(b.data(), b.size(), "big.gguf", &err)) << err;
+    const gguf::Value* v = f.Find("big");
+    ASSERT_NE(v, nullptr);
+    ASSERT_EQ(v->arr.size(), 280147u);
+    EXPECT_EQ(v->arr.back().u, 7u);
   }
 }
 

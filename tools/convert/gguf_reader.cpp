@@ -14,6 +14,11 @@ namespace {
 
 constexpr int kMaxDepth = 4;
 constexpr uint64_t kMaxString = 1ull << 30;
+// Each array element becomes a ~100-byte Value, so element counts are capped
+// (a hostile file could otherwise ask ~100x its size in memory). Llama 3's
+// vocabulary is the largest legitimate array (128256 tokens, 280147 merges).
+constexpr uint64_t kMaxArrayElems = 1ull << 22;
+constexpr uint64_t kMaxTotalArrayElems = 1ull << 23;  // over all metadata
 
 class Cursor {
  public:
@@ -66,7 +71,8 @@ size_t ScalarSize(ValueType t) {
   }
 }
 
-bool ReadValue(Cursor& c, ValueType t, int depth, Value* v, std::string* why) {
+/// `budget`: array elements still allowed in the whole metadata (decremented).
+bool ReadValue(Cursor& c, ValueType t, int depth, uint64_t* budget, Value* v, std::string* why) {
   v->type = t;
   switch (t) {
     case ValueType::kString:
@@ -99,9 +105,21 @@ bool ReadValue(Cursor& c, ValueType t, int depth, Value* v, std::string* why) {
         *why = "array of " + std::to_string(n) + " elements runs past the end of the file";
         return false;
       }
+      if (n > kMaxArrayElems) {
+        *why = "array of " + std::to_string(n) + " elements exceeds the limit of " +
+               std::to_string(kMaxArrayElems);
+        return false;
+      }
+      if (n > *budget) {
+        *why = "array of " + std::to_string(n) +
+               " elements exceeds the metadata's total array-element limit of " +
+               std::to_string(kMaxTotalArrayElems);
+        return false;
+      }
+      *budget -= n;
       v->arr.resize(n);
       for (uint64_t k = 0; k < n; ++k) {
-        if (!ReadValue(c, v->elem, depth + 1, &v->arr[k], why)) return false;
+        if (!ReadValue(c, v->elem, depth + 1, budget, &v->arr[k], why)) return false;
       }
       return true;
     }
@@ -379,6 +397,7 @@ bool File::Parse(std::string* err) {
            " keys) exceed the file size";
     return false;
   }
+  uint64_t budget = kMaxTotalArrayElems;
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string key, why;
     uint32_t t;
@@ -387,7 +406,7 @@ bool File::Parse(std::string* err) {
       return false;
     }
     Value v;
-    if (t > 12 || !ReadValue(c, static_cast<ValueType>(t), 0, &v, &why)) {
+    if (t > 12 || !ReadValue(c, static_cast<ValueType>(t), 0, &budget, &v, &why)) {
       *err = "metadata " + key + ": " + (t > 12 ? "unknown value type " + std::to_string(t) : why);
       return false;
     }

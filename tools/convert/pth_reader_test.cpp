@@ -322,5 +322,131 @@ TEST_F(PthReaderTest, FuzzPickleAndZipBytesNeverCrash) {
   EXPECT_GT(rejected, 1000);
 }
 
+// A one-entry stored zip ("a/data.pkl") holding `pkl`, built in memory.
+std::vector<uint8_t> StoredZip(const std::vector<uint8_t>& pkl) {
+  const std::string name = "a/data.pkl";
+  std::vector<uint8_t> z;
+  auto u16 = [&](uint32_t v) {
+    z.push_back(static_cast<uint8_t>(v));
+    z.push_back(static_cast<uint8_t>(v >> 8));
+  };
+  auto u32 = [&](uint32_t v) {
+    u16(v & 0xFFFF);
+    u16(v >> 16);
+  };
+  const uint32_t n = static_cast<uint32_t>(pkl.size());
+  const uint32_t nlen = static_cast<uint32_t>(name.size());
+  u32(0x04034b50);  // local header
+  u16(20), u16(0), u16(0), u16(0), u16(0), u32(0), u32(n), u32(n), u16(nlen), u16(0);
+  z.insert(z.end(), name.begin(), name.end());
+  z.insert(z.end(), pkl.begin(), pkl.end());
+  const uint32_t cd = static_cast<uint32_t>(z.size());
+  u32(0x02014b50);  // central directory entry
+  u16(20), u16(20), u16(0), u16(0), u16(0), u16(0), u32(0), u32(n), u32(n), u16(nlen);
+  u16(0), u16(0), u16(0), u16(0), u32(0), u32(0);
+  z.insert(z.end(), name.begin(), name.end());
+  const uint32_t cd_size = static_cast<uint32_t>(z.size()) - cd;
+  u32(0x06054b50);  // end of central directory
+  u16(0), u16(0), u16(1), u16(1), u32(cd_size), u32(cd), u16(0);
+  return z;
+}
+
+std::string DecodePickle(const std::vector<uint8_t>& pkl) {
+  const std::vector<uint8_t> img = StoredZip(pkl);
+  pth::StateDict sd;
+  std::string err;
+  EXPECT_FALSE(sd.OpenMemory(img.data(), img.size(), "deep.pth", &err));
+  EXPECT_FALSE(err.empty());
+  return err;
+}
+
+TEST(PthReaderPickle, MalformedDeepNestingIsRejectedNotAStackOverflow) {
+  // The zip builder itself is sound: an empty state dict decodes.
+  {
+    const std::vector<uint8_t> img = StoredZip({0x80, 2, '}', '.'});
+    pth::StateDict sd;
+    std::string err;
+    ASSERT_TRUE(sd.OpenMemory(img.data(), img.size(), "empty.pth", &err)) << err;
+    EXPECT_TRUE(sd.tensors().empty());
+  }
+  const int kDeep = 200000;  // far deeper than any sane pickle; crashed before the fix
+  // [[[[...]]]] through APPENDS: ] ( ] ( ... ] e e ... e
+  {
+    std::vector<uint8_t> p = {0x80, 2};
+    for (int i = 0; i < kDeep; ++i) p.push_back(']'), p.push_back('(');
+    p.push_back(']');
+    for (int i = 0; i < kDeep; ++i) p.push_back('e');  // list_i.extend([list_{i+1}])
+    p.push_back('.');
+    const std::string err = DecodePickle(p);
+    EXPECT_NE(err.find("nested deeper than 64"), std::string::npos) << err;
+    EXPECT_NE(err.find("deep.pth: data.pkl: "), std::string::npos) << err;
+  }
+  // The same through APPEND: ] ] ... ] a a ... a (the reviewer's repro).
+  {
+    std::vector<uint8_t> p = {0x80, 2};
+    p.insert(p.end(), kDeep, ']');
+    p.insert(p.end(), kDeep - 1, 'a');
+    p.push_back('.');
+    const std::string err = DecodePickle(p);
+    EXPECT_NE(err.find("nested deeper than 64"), std::string::npos) << err;
+  }
+  // Tuples: ((((),),),) via EMPTY_TUPLE then TUPLE1 repeatedly.
+  {
+    std::vector<uint8_t> p = {0x80, 2, ')'};
+    for (int i = 0; i < kDeep; ++i) p.push_back(0x85);  // TUPLE1
+    p.push_back('.');
+    const std::string err = DecodePickle(p);
+    EXPECT_NE(err.find("nested deeper than 64"), std::string::npos) << err;
+  }
+  // Dicts: {k: {k: {...}}} via SETITEM.
+  {
+    std::vector<uint8_t> p = {0x80, 2};
+    for (int i = 0; i < kDeep; ++i) p.push_back('}'), p.push_back('K'), p.push_back(1);
+    p.push_back('}');
+    for (int i = 0; i < kDeep; ++i) p.push_back('s');
+    p.push_back('.');
+    const std::string err = DecodePickle(p);
+    EXPECT_NE(err.find("nested deeper than 64"), std::string::npos) << err;
+  }
+  // Exactly at the limit is fine as far as nesting goes (then rejected as a non-dict).
+  {
+    std::vector<uint8_t> p = {0x80, 2, ')'};
+    for (int i = 1; i < 64; ++i) p.push_back(0x85);
+    p.push_back('.');
+    const std::string err = DecodePickle(p);
+    EXPECT_NE(err.find("holds a tuple, not a state dict"), std::string::npos) << err;
+  }
+}
+
+TEST(PthReaderPickle, MalformedMemoCyclesAndStaleDepthsAreRejected) {
+  // A list appended into itself: ] q0 h0 a .
+  {
+    const std::string err = DecodePickle({0x80, 2, ']', 'q', 0, 'h', 0, 'a', '.'});
+    EXPECT_NE(err.find("list inserted into itself"), std::string::npos) << err;
+  }
+  // A two-list cycle: A=[] q0, B=[] q1, A.append(B), B.append(A).
+  {
+    const std::string err =
+        DecodePickle({0x80, 2, ']', 'q', 0, ']', 'q', 1, 'a', 'h', 1, 'h', 0, 'a', '.'});
+    EXPECT_NE(err.find("already stored inside another object"), std::string::npos) << err;
+  }
+  // Deep chain built bottom-up through the memo (each list is filled after it was
+  // stored in its parent, so recorded depths would go stale): rejected.
+  {
+    std::vector<uint8_t> p = {0x80, 2};
+    const int n = 200;
+    for (int i = 0; i < n; ++i)
+      p.push_back(']'), p.push_back('q'), p.push_back(static_cast<uint8_t>(i));
+    for (int i = 0; i + 1 < n; ++i) {  // L[i].append(L[i+1]): L[i] is already inside L[i-1]
+      p.push_back('h'), p.push_back(static_cast<uint8_t>(i));
+      p.push_back('h'), p.push_back(static_cast<uint8_t>(i + 1));
+      p.push_back('a');
+    }
+    p.push_back('.');
+    const std::string err = DecodePickle(p);
+    EXPECT_NE(err.find("already stored inside another object"), std::string::npos) << err;
+  }
+}
+
 }  // namespace
 }  // namespace lamina
