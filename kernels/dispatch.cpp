@@ -3,7 +3,7 @@
 // Tiers (aarch64 only except ref), each a KernelSet; members a tier does not
 // specialise reuse a lower tier's or ref's:
 //   neon    ARMv8.0 NEON: quantize (plain layout), q4g/q8c (SMULL/SADALP), float,
-//           rmsnorm, attention (rope/silu/softmax/hadamard stay ref: expf or tiny).
+//           rmsnorm, attention, hadamard (rope/silu/softmax stay ref: expf or tiny).
 //   dotprod + SDOT q4g GEMV/GEMM and q8c GEMV (plain activations).
 //   i8mm    + SMMLA q4g/q8c GEMM on "pairs" activations (its own quantizer);
 //           a lone token (decode) goes through the SDOT GEMV.
@@ -68,7 +68,7 @@ const KernelSet& NeonKernels() {
       {ref::Rope},
       {ref::SiluMul},
       {ref::Softmax},
-      {ref::Hadamard},
+      {arm::HadamardNeon},
       {arm::AttentionNeon},
   };
   return k;

@@ -471,11 +471,14 @@ TEST_P(TierTest, ElementwiseOpsExact) {
   ks().softmax.run(a.data(), n);
   ref::Softmax(b.data(), n);
   EXPECT_TRUE(SameBits(a.data(), b.data(), n)) << "softmax";
-  a.assign(x.begin(), x.begin() + 1024);
-  b = a;
-  ks().hadamard.run(a.data(), 1024);
-  ref::Hadamard(b.data(), 1024);
-  EXPECT_TRUE(SameBits(a.data(), b.data(), 1024)) << "hadamard";
+  for (int hn : {1, 2, 4, 8, 16, 64, 1024, 8192}) {  // 8192: Llama 3.2's ffn width
+    a.resize(hn);
+    for (int i = 0; i < hn; ++i) a[i] = x[i % x.size()] * (1.f + 0.001f * static_cast<float>(i % 97));
+    b = a;
+    ks().hadamard.run(a.data(), hn);
+    ref::Hadamard(b.data(), hn);
+    EXPECT_TRUE(SameBits(a.data(), b.data(), hn)) << "hadamard n=" << hn;
+  }
   a.assign(x.begin(), x.begin() + 256);
   b = a;
   ks().rope.run(a.data(), 4, 64, w.data(), w.data() + 100);

@@ -50,6 +50,10 @@ void MatmulQ4GDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, in
 void MatmulQ4GI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                    size_t ldy);
 
+// -------------------------------------------------------------- hadamard
+/// Fast Walsh–Hadamard transform (HadamardKernel::run), n a power of two. EXACT.
+void HadamardNeon(float* x, int n);
+
 // ------------------------------------------------------------ matmul q8c
 void MatmulQ8CNeon(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                    size_t ldy);
