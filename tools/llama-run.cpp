@@ -225,6 +225,30 @@ int Fail(const char* what, lamina_status st) {
   return 1;
 }
 
+/// Creates the context the flags ask for (-c, -t, -b, --kv); on failure prints
+/// why, frees `model` and returns the exit code (0 on success).
+int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi,
+                  bool logits_all, lamina_context** ctx) {
+  if (a.n_ctx > mi.max_context) {
+    std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
+                 mi.max_context);
+    lamina_model_free(model);
+    return 2;
+  }
+  lamina_context_params cp = lamina_context_default_params();
+  cp.n_ctx = static_cast<int32_t>(a.n_ctx);
+  cp.n_threads = static_cast<int32_t>(a.n_threads);
+  cp.n_batch = static_cast<int32_t>(a.n_batch);
+  cp.kv_type = a.kv;
+  cp.logits_all = logits_all ? 1 : 0;
+  const lamina_status st = lamina_context_create(model, &cp, ctx);
+  if (st != LAMINA_OK) {
+    lamina_model_free(model);
+    return Fail("creating the context", st);
+  }
+  return 0;
+}
+
 bool ParseTokens(const std::string& s, int32_t vocab, std::vector<int32_t>* out) {
   size_t i = 0;
   while (i <= s.size()) {
@@ -471,23 +495,8 @@ int Bench(const Args& a) {
   lamina_model_info mi;
   lamina_model_get_info(model, &mi);
   const long n_prompt = a.bench_prompt, n_gen = a.n_predict;
-  if (a.n_ctx > mi.max_context) {
-    std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
-                 mi.max_context);
-    lamina_model_free(model);
-    return 2;
-  }
-  lamina_context_params cp = lamina_context_default_params();
-  cp.n_ctx = static_cast<int32_t>(a.n_ctx);
-  cp.n_threads = static_cast<int32_t>(a.n_threads);
-  cp.n_batch = static_cast<int32_t>(a.n_batch);
-  cp.kv_type = a.kv;
   lamina_context* ctx = nullptr;
-  st = lamina_context_create(model, &cp, &ctx);
-  if (st != LAMINA_OK) {
-    lamina_model_free(model);
-    return Fail("creating the context", st);
-  }
+  if (const int rc = CreateContext(a, model, mi, false, &ctx)) return rc;
   lamina_context_info ci;
   lamina_context_get_info(ctx, &ci);
   if (n_prompt + n_gen > ci.n_ctx) {
@@ -664,24 +673,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  lamina_context_params cp = lamina_context_default_params();
-  cp.n_ctx = static_cast<int32_t>(a.n_ctx);
-  cp.n_threads = static_cast<int32_t>(a.n_threads);
-  cp.n_batch = static_cast<int32_t>(a.n_batch);
-  cp.kv_type = a.kv;
-  cp.logits_all = a.dump_logits.empty() ? 0 : 1;
-  if (a.n_ctx > mi.max_context) {
-    std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
-                 mi.max_context);
-    lamina_model_free(model);
-    return 2;
-  }
   lamina_context* ctx = nullptr;
-  st = lamina_context_create(model, &cp, &ctx);
-  if (st != LAMINA_OK) {
-    lamina_model_free(model);
-    return Fail("creating the context", st);
-  }
+  if (const int rc = CreateContext(a, model, mi, !a.dump_logits.empty(), &ctx)) return rc;
   lamina_context_info ci;
   lamina_context_get_info(ctx, &ci);
   std::fprintf(stderr,
