@@ -240,6 +240,7 @@ TEST(Reference, LlamaRunDumpLogitsInterface) {
   EXPECT_NE(test::Run(run + " -m " + dir + "/missing.lamina -p hi 2>/dev/null"), 0);
   EXPECT_NE(test::Run(run + " -m " + dir + "/dump.lamina --tokens 1,999 2>/dev/null"), 0);
   EXPECT_NE(test::Run(run + " -m " + dir + "/dump.lamina --bogus 2>/dev/null"), 0);
+  EXPECT_EQ(test::Run(run + " -m " + dir + "/dump.lamina --tokens '' 2>/dev/null"), 2);
   EXPECT_NE(test::Run(run + " -m " + dir + "/dump.lamina -c 4 --tokens 1,2,3,4,5 2>/dev/null"), 0);
   EXPECT_EQ(
       test::Run(run + " -m " + dir + "/dump.lamina -p hello -n 4 --temp 0 -t 1 >/dev/null 2>&1"),
