@@ -3,15 +3,16 @@
 // Tiers (aarch64 only except ref), each a KernelSet; members a tier does not
 // specialise reuse a lower tier's or ref's:
 //   neon    ARMv8.0 NEON: quantize (plain layout), q4g/q8c (SMULL/SADALP), float,
-//           rmsnorm, attention, hadamard (rope/silu/softmax stay ref: expf or tiny).
+//           rmsnorm, attention, hadamard, silu_mul (own exp, ref-exact); rope and
+//           softmax stay ref (tiny per token; softmax uses libm expf).
 //   dotprod + SDOT q4g GEMV/GEMM and q8c GEMV (plain activations).
 //   i8mm    + SMMLA q4g/q8c GEMM on "pairs" activations (its own quantizer);
 //           a lone token (decode) goes through the SDOT GEMV.
 //   sve     i8mm tier ("pairs" activations) + vector-length-agnostic SVE
 //           kernels: q4g SMMLA GEMM and SDOT GEMV with one row block per
 //           128-bit segment (64-bit gathers), q8c SDOT GEMV. Needs SVE + I8MM.
-//           Not chosen by default (see SelectTier); by name or LAMINA_KERNELS.
-// Default ("auto"): i8mm > dotprod > neon on aarch64, ref elsewhere.
+// Default ("auto", AutoTier): sve when SVE + I8MM with vectors of 256 bits or
+// more, else i8mm > dotprod > neon on aarch64; ref elsewhere.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -66,7 +67,7 @@ const KernelSet& NeonKernels() {
       {arm::MatmulFloatNeon},
       {arm::RmsNormNeon},
       {ref::Rope},
-      {ref::SiluMul},
+      {arm::SiluMulNeon},
       {ref::Softmax},
       {arm::HadamardNeon},
       {arm::AttentionNeon},
@@ -132,12 +133,26 @@ bool TierAvailable(Tier t) {
   }
 }
 
+// Why 256 bits: the SVE kernels put one 4-row block in each 128-bit segment,
+// so at 128 bits they do the NEON kernels' work with an extra 64-bit gather
+// per chunk and no gain; from 256 bits on every instruction covers VL/128
+// blocks (QEMU -cpu max, 512-bit: prefill 100.6 M -> 37.0 M and decode
+// 211.3 M -> 113.1 M instructions per 1B token, docs/PERFORMANCE.md).
+Tier AutoTier(const CpuFeatures& f) {
+  if (!f.neon) return Tier::kRef;
+  if (f.dotprod && f.i8mm && f.sve && f.sve_vector_bytes >= 32) return Tier::kSve;
+  if (f.dotprod && f.i8mm) return Tier::kI8mm;
+  if (f.dotprod) return Tier::kDotprod;
+  return Tier::kNeon;
+}
+
 bool SelectTier(const char* name, Tier* out, char* err, size_t err_len) {
   if (!name || !*name) name = std::getenv("LAMINA_KERNELS");
   if (!name || !*name || std::strcmp(name, "auto") == 0) {
-    *out = Tier::kRef;
-    for (Tier t : {Tier::kNeon, Tier::kDotprod, Tier::kI8mm})
-      if (TierAvailable(t)) *out = t;
+    Tier t = AutoTier(DetectCpu());
+    // A tier the CPU has but this build lacks (non-aarch64 builds): fall back.
+    while (t != Tier::kRef && !TierAvailable(t)) t = static_cast<Tier>(static_cast<int>(t) - 1);
+    *out = t;
     return true;
   }
   for (Tier t : {Tier::kRef, Tier::kNeon, Tier::kDotprod, Tier::kI8mm, Tier::kSve}) {

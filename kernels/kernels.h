@@ -41,12 +41,10 @@ struct QuantizeActsKernel {
 /// w: a Q4G_R4K8 (MatmulQ4G) or Q8C_R4K4 (MatmulQ8C) packed matrix [N, K] with
 /// K == a.K. Constraints: 0 <= n0 < n1 <= N, n0 % 4 == 0, (n1 % 4 == 0 || n1 == N).
 struct MatmulQ4GKernel {
-  void (*run)(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-              size_t ldy);
+  void (*run)(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y, size_t ldy);
 };
 struct MatmulQ8CKernel {
-  void (*run)(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-              size_t ldy);
+  void (*run)(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y, size_t ldy);
 };
 
 /// Float matmul, W row-major [N, K] in f32 / bf16 / f16 (`wtype` = format::DType
@@ -127,7 +125,11 @@ const CpuFeatures& DetectCpu();
 
 /// Whether `t` can run on this CPU (and was compiled in).
 bool TierAvailable(Tier t);
-/// Best available tier, or the one named by $LAMINA_KERNELS when set.
+/// The tier "auto" picks for CPU features `f` (policy only; SelectTier also
+/// checks that it was compiled in): sve if SVE + I8MM with vectors >= 256 bits,
+/// else i8mm > dotprod > neon; ref without NEON.
+Tier AutoTier(const CpuFeatures& f);
+/// Best available tier (AutoTier), or the one named by $LAMINA_KERNELS when set.
 /// On an unknown or unavailable name: returns false and fills `err`.
 bool SelectTier(const char* name_or_null, Tier* out, char* err, size_t err_len);
 /// The KernelSet of an available tier (undefined for unavailable tiers).

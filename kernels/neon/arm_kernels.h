@@ -75,6 +75,10 @@ void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvT
                    size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
                    int h1, float* scratch, float* out);
 
+/// SiLU·mul (SiluMulKernel::run), n >= 0, NEON with lamina's expf. EXACT
+/// (bit-identical to ref::SiluMul, including NaN/±inf/subnormal lanes).
+void SiluMulNeon(float* gate, const float* up, int n);
+
 // -------------------------------------------------------------------- SVE
 /// SVE vector length in bytes (svcntb), from an SVE-compiled file; call only
 /// when HWCAP_SVE is set.

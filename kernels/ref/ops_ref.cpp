@@ -1,6 +1,7 @@
 // Reference elementwise / attention ops (the spec).
 #include <cmath>
 
+#include "kernels/ref/expf_ref.h"
 #include "kernels/ref/fp16.h"
 #include "kernels/ref/ref.h"
 
@@ -34,7 +35,7 @@ void Rope(float* x, int n_heads, int head_dim, const float* cos, const float* si
 }
 
 void SiluMul(float* gate, const float* up, int n) {
-  for (int i = 0; i < n; ++i) gate[i] = (gate[i] / (1.f + std::exp(-gate[i]))) * up[i];
+  for (int i = 0; i < n; ++i) gate[i] = SiluMulRef1(gate[i], up[i]);
 }
 
 void Softmax(float* x, int n) {

@@ -60,7 +60,9 @@ float Dot(const float* a, const float* b, int n);
 void RmsNorm(float* out, const float* x, const float* w, int n, float eps);
 /// (a, b) -> (a*c - b*s, a*s + b*c), each product rounded (no fma).
 void Rope(float* x, int n_heads, int head_dim, const float* cos, const float* sin);
-/// g = (g / (1 + expf(-g))) * u.
+/// g = (g / (1 + ExpfRef(-g))) * u, ExpfRef = lamina's exactly specified expf
+/// (kernels/ref/expf_ref.h), so SIMD tiers can reproduce it bit for bit.
+/// n >= 0; gate and up may not alias partially.
 void SiluMul(float* gate, const float* up, int n);
 /// m = max; x = expf(x - m); sum ascending; x = x * (1 / sum).
 void Softmax(float* x, int n);
