@@ -3,14 +3,16 @@
 // Tiers (aarch64 only except ref), each a KernelSet; members a tier does not
 // specialise reuse a lower tier's or ref's:
 //   neon    ARMv8.0 NEON: quantize (plain layout), q4g/q8c (SMULL/SADALP), float,
-//           rmsnorm, attention, hadamard, silu_mul (own exp, ref-exact); rope and
-//           softmax stay ref (tiny per token; softmax uses libm expf).
+//           rmsnorm, attention, hadamard, silu_mul and softmax (own exp,
+//           ref-exact); rope stays ref (tiny per token).
 //   dotprod + SDOT q4g GEMV/GEMM and q8c GEMV (plain activations).
 //   i8mm    + SMMLA q4g/q8c GEMM on "pairs" activations (its own quantizer);
 //           a lone token (decode) goes through the SDOT GEMV.
 //   sve     i8mm tier ("pairs" activations) + vector-length-agnostic SVE
 //           kernels: q4g SMMLA GEMM and SDOT GEMV with one row block per
-//           128-bit segment (64-bit gathers), q8c SDOT GEMV. Needs SVE + I8MM.
+//           128-bit segment (64-bit gathers), q8c SDOT GEMV; the SVE GEMVs
+//           serve decode from 512-bit vectors on, the NEON SDOT GEMV below.
+//           Needs SVE + I8MM.
 // Default ("auto", AutoTier): sve when SVE + I8MM with vectors of 256 bits or
 // more, else i8mm > dotprod > neon on aarch64; ref elsewhere.
 #include <cstdio>
@@ -68,7 +70,7 @@ const KernelSet& NeonKernels() {
       {arm::RmsNormNeon},
       {ref::Rope},
       {arm::SiluMulNeon},
-      {ref::Softmax},
+      {arm::SoftmaxNeon},
       {arm::HadamardNeon},
       {arm::AttentionNeon},
   };

@@ -78,6 +78,9 @@ void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvT
 /// SiLU·mul (SiluMulKernel::run), n >= 0, NEON with lamina's expf. EXACT
 /// (bit-identical to ref::SiluMul, including NaN/±inf/subnormal lanes).
 void SiluMulNeon(float* gate, const float* up, int n);
+/// Softmax (SoftmaxKernel::run), n >= 1, NEON with lamina's expf and the
+/// ref's 8-partial-sum order. EXACT (bit-identical to ref::Softmax).
+void SoftmaxNeon(float* x, int n);
 
 // -------------------------------------------------------------------- SVE
 /// SVE vector length in bytes (svcntb), from an SVE-compiled file; call only

@@ -41,11 +41,12 @@ void SiluMul(float* gate, const float* up, int n) {
 void Softmax(float* x, int n) {
   float m = x[0];
   for (int i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
-  float sum = 0.f;
+  float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
   for (int i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - m);
-    sum += x[i];
+    x[i] = ExpfRef(x[i] - m);
+    s[i % 8] += x[i];
   }
+  const float sum = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
   const float inv = 1.f / sum;
   for (int i = 0; i < n; ++i) x[i] *= inv;
 }

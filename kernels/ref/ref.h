@@ -64,7 +64,12 @@ void Rope(float* x, int n_heads, int head_dim, const float* cos, const float* si
 /// (kernels/ref/expf_ref.h), so SIMD tiers can reproduce it bit for bit.
 /// n >= 0; gate and up may not alias partially.
 void SiluMul(float* gate, const float* up, int n);
-/// m = max; x = expf(x - m); sum ascending; x = x * (1 / sum).
+/// n >= 1. m = max (compare-select from x[0]); x[i] = ExpfRef(x[i] - m);
+/// sum = 8 partial sums s[i % 8] (from +0, each in ascending i, tail included)
+/// combined as ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)); x[i] *= 1 / sum.
+/// Why: lamina's own expf and a fixed 8-way order are what two NEON q
+/// registers reproduce bit-exactly (libm exp + one sequential sum forced every
+/// tier to scalar code). NaN or +inf inputs: all outputs NaN.
 void Softmax(float* x, int n);
 /// Natural-order fast Walsh–Hadamard butterflies, then x *= 1 / sqrtf(n).
 void Hadamard(float* x, int n);

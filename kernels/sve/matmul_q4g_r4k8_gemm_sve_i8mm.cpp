@@ -8,7 +8,8 @@
 // ZIP1/ZIP2 with themselves) line up lane by lane; at the end UZP1/UZP2 of the
 // two halves give each token's outputs for 4*S consecutive rows.
 // Tile: S blocks x 4 token pairs (16 int32 + 16 f32 accumulators... as 8 + 8
-// vectors). Lone last token (odd M) and M == 1: the SVE GEMV.
+// vectors). Lone last token (odd M) and M == 1 (decode): the SVE GEMV from
+// 512-bit vectors on, the NEON SDOT GEMV below (SveGemvPays).
 #if !defined(__ARM_FEATURE_SVE) || !defined(__ARM_FEATURE_SVE_MATMUL_INT8)
 #error "compile with -march=armv8.2-a+dotprod+i8mm+sve"
 #endif
@@ -20,6 +21,12 @@
 
 namespace lamina::kern::arm {
 namespace {
+
+// Why 512 bits: the SVE GEMVs fetch VL/128 row blocks per chunk with a 64-bit
+// gather and more predicate arithmetic than the NEON asm GEMV; measured per
+// 1B decode token (tools/insn-engine.sh): 256-bit SVE 210.9 M vs NEON 207.5 M,
+// 512-bit SVE 109.3 M. So decode stays on NEON below 512 bits.
+inline bool SveGemvPays() { return svcntb() >= 64; }
 
 inline void Finish(svfloat32_t fa, svfloat32_t fb, svfloat32_t ca, svfloat32_t cb,
                    const float* ascale, const float* zp, int row0, int n1, float* y0, float* y1) {
@@ -134,14 +141,15 @@ void MatmulQ4GSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, in
   }
   if (a.M % 2 == 1) {
     const int m = a.M - 1;
-    Q4GGemvSve(q + static_cast<size_t>(m) * Kp, a.scale[m], a.zp[m], w, K, n0, n1,
-               y + static_cast<size_t>(m) * ldy);
+    const auto gemv = SveGemvPays() ? Q4GGemvSve : Q4GGemvDotprod;
+    gemv(q + static_cast<size_t>(m) * Kp, a.scale[m], a.zp[m], w, K, n0, n1,
+         y + static_cast<size_t>(m) * ldy);
   }
 }
 
 void MatmulQ8CSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                       size_t ldy) {
-  if (a.M == 1) {
+  if (a.M == 1 && SveGemvPays()) {
     MatmulQ8CSve(a, w, N, K, n0, n1, y, ldy);  // pairs layout of one token == plain
   } else {
     MatmulQ8CI8mm(a, w, N, K, n0, n1, y, ldy);
