@@ -444,6 +444,29 @@ TEST_P(TierTest, MatmulQ8CExact) {
   CheckMatmul<Q8Mat>(ks(), MakeQ8, ref::MatmulQ8C, ks().matmul_q8c.run, 30);
 }
 
+TEST_P(TierTest, MatmulQ4GEmptyK) {
+  // K == 0 (no groups): a packed row block is just its 16-byte corrections.
+  // The asm loops run at least one group, so every path (GEMV for M == 1 and
+  // a lone last token, every GEMM tile) must route around them.
+  alignas(64) int8_t data[64] = {};
+  float scale[13], zp[13];
+  for (int m = 0; m < 13; ++m) {
+    scale[m] = 0.5f + m;
+    zp[m] = static_cast<float>(m - 6);
+  }
+  for (int N : {4, 8, 13}) {
+    const int blocks = (N + 3) / 4;
+    std::vector<uint8_t> w(16 * blocks, 0);
+    for (int M : {1, 2, 3, 8, 12, 13}) {
+      QActs a{data, scale, zp, M, 0};
+      std::vector<float> yr(M * N, -7.f), yt(M * N, -7.f);
+      ref::MatmulQ4G(a, w.data(), N, 0, 0, N, yr.data(), N);
+      ks().matmul_q4g.run(a, w.data(), N, 0, 0, N, yt.data(), N);
+      ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size())) << "N=" << N << " M=" << M;
+    }
+  }
+}
+
 TEST_P(TierTest, MatmulQ4GExtremeScales) {
   // Scales spanning many binades (incl. tiny and large): the x16 / SCVTF #4
   // epilogue must stay exact.

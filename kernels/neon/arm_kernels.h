@@ -69,7 +69,7 @@ void MatmulFloatNeon(const float* x, size_t ldx, int M, const void* w, int wtype
                      int n0, int n1, float* y, size_t ldy);
 
 // ------------------------------------------------------------ other ops
-/// RMSNorm / attention, NEON, EXACT (ref order; expf stays ref's).
+/// RMSNorm / attention, NEON, EXACT (ref order; attention's softmax is SoftmaxNeon).
 void RmsNormNeon(float* out, const float* x, const float* w, int n, float eps);
 void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
                    size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
@@ -79,7 +79,8 @@ void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvT
 /// (bit-identical to ref::SiluMul, including NaN/±inf/subnormal lanes).
 void SiluMulNeon(float* gate, const float* up, int n);
 /// Softmax (SoftmaxKernel::run), n >= 1, NEON with lamina's expf and the
-/// ref's 8-partial-sum order. EXACT (bit-identical to ref::Softmax).
+/// ref's 8-partial-sum order. EXACT (bit-identical to ref::Softmax) for inputs
+/// without NaN; with NaN inputs both give all-NaN rows, payloads may differ.
 void SoftmaxNeon(float* x, int n);
 
 // -------------------------------------------------------------------- SVE

@@ -26,7 +26,9 @@ void Q4GGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, i
   const float32x4_t zpv = vdupq_n_f32(zp);
   const uint8x16_t mask = vdupq_n_u8(0xF0);
   int b = b0;
-  for (; b + 2 <= b1; b += 2) {
+  // The asm group loop runs at least once, so K == 0 (no groups) takes the
+  // one-block C++ loop below for every block.
+  for (; G > 0 && b + 2 <= b1; b += 2) {
     const uint8_t* p0 = w + static_cast<size_t>(b) * bb;
     const uint8_t* p1 = p0 + bb;
     float32x4_t f0 = vdupq_n_f32(0.f), f1 = f0;
@@ -91,7 +93,7 @@ void Q4GGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, i
     Store4(y, 4 * b, n1, f0);
     Store4(y, 4 * b + 4, n1, f1);
   }
-  if (b < b1) {
+  for (; b < b1; ++b) {
     const uint8_t* p0 = w + static_cast<size_t>(b) * bb;
     float32x4_t f0 = vdupq_n_f32(0.f);
     const int8_t* qg = q;
