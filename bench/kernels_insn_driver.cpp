@@ -126,7 +126,8 @@ int main(int argc, char** argv) {
   std::vector<float> qscale(M), qzp(M);
   const int max_pos = ctx + M + 1;
   std::vector<float> kc(static_cast<size_t>(max_pos) * kv_dim, 0.01f),
-      vc(static_cast<size_t>(max_pos) * kv_dim, 0.02f), scratch(max_pos),
+      vc(static_cast<size_t>(max_pos) * kv_dim, 0.02f),
+      scratch(static_cast<size_t>(max_pos) * kern::kAttentionScratchRows),
       att(static_cast<size_t>(M) * s.dim), rc(head_dim, 0.5f), rs(head_dim, 0.5f);
 
   auto quant = [&](const float* src, int rows, int K) -> kern::QActs {

@@ -108,7 +108,7 @@ std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o
     s.proj_.assign(B * c.dim, 0.f);
     s.hb_.assign(B * c.ffn_dim, 0.f);
     s.hb2_.assign(B * c.ffn_dim, 0.f);
-    s.att_scratch_.assign(static_cast<size_t>(nt) * s.n_ctx_, 0.f);
+    s.att_scratch_.assign(static_cast<size_t>(nt) * s.n_ctx_ * kern::kAttentionScratchRows, 0.f);
     const int kmax = std::max(c.dim, std::max(c.q_dim, c.ffn_dim));
     const size_t qbytes = s.ks_->quantize_acts.data_bytes(s.n_batch_, kmax);
     void* p = nullptr;

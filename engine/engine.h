@@ -148,7 +148,7 @@ class Context {
   std::vector<float> proj_;         // wo / w_down output [B, dim]
   std::vector<float> hb_;           // gate [B, ffn]
   std::vector<float> hb2_;          // up [B, ffn]
-  std::vector<float> att_scratch_;  // per thread [n_ctx]
+  std::vector<float> att_scratch_;  // per thread [kAttentionScratchRows * n_ctx]
   // Quantized activations (layout of the kernel tier).
   uint8_t* qdata_ = nullptr;
   std::vector<float> qscale_, qzp_;

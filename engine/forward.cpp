@@ -158,7 +158,7 @@ void Context::Forward(const int32_t* tokens, int M, int logits_mode) {
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w_.layers[l];
     uint8_t* kc = kv_.get() + static_cast<size_t>(2 * l) * kv_layer_bytes_;  // [n_ctx, kvd]
-    uint8_t* vc = kc + kv_layer_bytes_;                                       // [n_ctx, kvd]
+    uint8_t* vc = kc + kv_layer_bytes_;                                      // [n_ctx, kvd]
 
     // ---- attention block ------------------------------------------------
     // xb = rmsnorm(x) * attn_norm                                  [M, dim]
@@ -203,7 +203,8 @@ void Context::Forward(const int32_t* tokens, int M, int logits_mode) {
       auto att_job = [&](int tid, int nt) {
         int i0, i1;
         SplitRange(items, 1, tid, nt, &i0, &i1);
-        float* scratch = att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_;
+        float* scratch =
+            att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_ * kern::kAttentionScratchRows;
         while (i0 < i1) {
           const int m = i0 / c.n_heads, h0 = i0 % c.n_heads;
           const int h1 = (i1 - m * c.n_heads) < c.n_heads ? i1 - m * c.n_heads : c.n_heads;

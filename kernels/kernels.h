@@ -86,11 +86,16 @@ struct HadamardKernel {
 
 enum class KvType : int { kF32 = 0, kF16 = 1 };
 
+/// Score rows an attention kernel may keep at once (AttentionKernel scratch is
+/// this many rows of n_pos floats). Why 4: the NEON kernel shares each K / V
+/// row across up to 4 query heads of a GQA group (Llama 3.2: 4 per kv head).
+inline constexpr int kAttentionScratchRows = 4;
+
 /// Causal GQA attention of one query token over cached positions [0, n_pos).
 /// q: [n_heads, head_dim] (RoPE applied). k_cache / v_cache: position p, kv head
 /// h at element offset p*kv_stride + h*head_dim, of type kv_type. Computes heads
 /// [h0, h1): out[h*head_dim ...] = softmax(q_h . K_{h/group} / sqrt(head_dim)) V.
-/// scratch: >= n_pos floats owned by the calling thread.
+/// scratch: >= kAttentionScratchRows * n_pos floats owned by the calling thread.
 struct AttentionKernel {
   void (*run)(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
               size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,

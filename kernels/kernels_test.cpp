@@ -559,8 +559,8 @@ TEST_P(TierTest, AttentionExact) {
         for (size_t i = 0; i < kf.size(); ++i) kh[i] = F32ToF16(kf[i]), vh[i] = F32ToF16(vf[i]);
         const void* kc = kt == KvType::kF32 ? static_cast<const void*>(kf.data()) : kh.data();
         const void* vc = kt == KvType::kF32 ? static_cast<const void*>(vf.data()) : vh.data();
-        std::vector<float> sr(n_pos), st(n_pos), outr(n_heads * head_dim),
-            outt(n_heads * head_dim, -7.f);
+        std::vector<float> sr(n_pos * kAttentionScratchRows), st(n_pos * kAttentionScratchRows),
+            outr(n_heads * head_dim), outt(n_heads * head_dim, -7.f);
         ref::Attention(q.data(), kc, vc, kt, kv_stride, n_pos, n_heads, n_kv, head_dim, 0, n_heads,
                        sr.data(), outr.data());
         ks().attention.run(q.data(), kc, vc, kt, kv_stride, n_pos, n_heads, n_kv, head_dim, 0, 1,

@@ -1,15 +1,41 @@
-// Causal GQA attention of one query over the KV cache, ARMv8.0 NEON. EXACT:
-// scores = Dot in ref order (dot_neon.h's two-accumulator FMLA order; f16 keys
-// converted exactly with FCVTL) * scale, 4 positions at a time so each q load
-// serves 4 keys; softmax = SoftmaxNeon (ref-exact); out[d] accumulated over
-// positions ascending with FMLA (fused, elementwise: the ref's
-// fma(s[p], v[d], out[d])), 32 outputs held in registers across all positions
-// (no load/store of out per position). head_dim <= 1024 (as ref).
+// Causal GQA attention of one query over the KV cache, ARMv8.0 NEON. EXACT
+// (bit-identical to ref::Attention for every head slice, group size, f16/f32).
+//
+// Why this loop structure: the kernel costs instructions per (head, position),
+// and the heads of a GQA group read the same K and V rows. So the [h0, h1)
+// slice is walked in passes of up to 4 consecutive heads of ONE group (a slice
+// may start or end mid-group; a pass never crosses a group edge; 3-, 2- and
+// 1-head passes take the rest), and each K / V element is loaded (f16: and
+// converted with FCVTL/FCVTL2, exact) once per pass instead of once per head:
+//  - QK: 2 positions x H heads per step of 8 elements: one 16-byte K load per
+//    position, q of all H heads interleaved by 8 in a stack copy (LDP with
+//    immediate offsets), 2 FMLA per (head, position). Per (head, position) the
+//    two accumulators are ref::Dot's acc[0..3] / acc[4..7] (k = 8i + j, i
+//    ascending, fused); reduced as ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)): for
+//    a 4-head pass (head_dim % 8 == 0) one FADD per head and three FADDP give
+//    the 4 heads' sums in one vector; else Reduce8 and the n % 8 tail as
+//    scalar fma in order. Then * scale (as ref).
+//  - softmax per head: SoftmaxNeon (ref-exact).
+//  - ·V: 16 outputs x H heads in 4H accumulators per sweep over positions,
+//    4 positions per step: one LDR q of 4 weights per head, FMLA by lane;
+//    each V row loaded + converted once for the H heads. out[d] = fma(w[p],
+//    v[p][d], out[d]), p ascending, per head and lane exactly as ref.
+// Budget per (head, position), head_dim 64, f16, 4-head pass (GCC 12 code):
+// QK ~30.5 in the inner loop + ~7 (zeroing, reduction, lane stores); ·V
+// ~24.75 (99 per 4 positions x 16 outputs x 4 heads); softmax the rest.
+// Measured (tools/insn-report.sh 1B i8mm, decode ctx 4096 minus ctx 128, per
+// head, layer and position): ~67 instructions vs ~99 with one head per pass.
+// Head i of a pass keeps its scores in scratch row i (the AttentionKernel
+// contract gives kAttentionScratchRows = 4 rows of n_pos floats). The 1-head
+// code: 4 positions per q load, 32 outputs held in registers. The empty asm in ScoresHP stops GCC
+// hoisting q into registers across positions and spilling it. head_dim <= 1024.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 
 #include "kernels/neon/arm_kernels.h"
 #include "kernels/neon/dot_neon.h"
@@ -17,6 +43,9 @@
 
 namespace lamina::kern::arm {
 namespace {
+
+constexpr int kMaxPassHeads = 4;
+static_assert(kMaxPassHeads <= kAttentionScratchRows, "one scratch row per head of a pass");
 
 /// 4 cache values at element offset off, as f32 (f16: exact FCVTL).
 template <bool kF16>
@@ -28,6 +57,22 @@ inline float32x4_t Load4(const void* base, size_t off) {
   }
 }
 
+/// 8 cache values at element offset off as two f32 vectors (f16: one 16-byte
+/// load, FCVTL + FCVTL2, exact).
+template <bool kF16>
+inline void Load8(const void* base, size_t off, float32x4_t* lo, float32x4_t* hi) {
+  if constexpr (kF16) {
+    const float16x8_t h =
+        vreinterpretq_f16_u16(vld1q_u16(static_cast<const uint16_t*>(base) + off));
+    *lo = vcvt_f32_f16(vget_low_f16(h));
+    *hi = vcvt_high_f32_f16(h);
+  } else {
+    const float* p = static_cast<const float*>(base) + off;
+    *lo = vld1q_f32(p);
+    *hi = vld1q_f32(p + 4);
+  }
+}
+
 template <bool kF16>
 inline float Load1(const void* base, size_t off) {
   if constexpr (kF16) {
@@ -36,6 +81,8 @@ inline float Load1(const void* base, size_t off) {
     return static_cast<const float*>(base)[off];
   }
 }
+
+// ---- one head per pass -----------------------------------------------------
 
 /// s[j] = Dot(q, k at off + j * stride, n) (ref::Dot order) * scale, j < kP.
 template <bool kF16, int kP>
@@ -77,33 +124,237 @@ inline void WeightedSumR(const float* w, const void* v, size_t off, size_t strid
   for (int r = 0; r < kR; ++r) vst1q_f32(o + 4 * r, acc[r]);
 }
 
+/// One head: q [head_dim], K/V rows at base + p * kv_stride, scores in s.
+template <bool kF16>
+void OneHead(const float* qh, const void* k_cache, const void* v_cache, size_t kv_stride, int n_pos,
+             int head_dim, size_t base, float scale, float* s, float* o) {
+  int p = 0;
+  for (; p + 4 <= n_pos; p += 4)
+    ScoresP<kF16, 4>(qh, k_cache, p * kv_stride + base, kv_stride, head_dim, scale, s + p);
+  for (; p < n_pos; ++p)
+    ScoresP<kF16, 1>(qh, k_cache, p * kv_stride + base, kv_stride, head_dim, scale, s + p);
+  SoftmaxNeon(s, n_pos);
+  int d = 0;
+  for (; d + 32 <= head_dim; d += 32)
+    WeightedSumR<kF16, 8>(s, v_cache, base + d, kv_stride, n_pos, o + d);
+  for (; d + 4 <= head_dim; d += 4)
+    WeightedSumR<kF16, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d);
+  for (; d < head_dim; ++d) {
+    float acc = 0.f;
+    for (int pp = 0; pp < n_pos; ++pp)
+      acc = std::fma(s[pp], Load1<kF16>(v_cache, pp * kv_stride + base + d), acc);
+    o[d] = acc;
+  }
+}
+
+// ---- kH heads of one group per pass ----------------------------------------
+
+/// 4kR cache values at off (pairs: one 16-byte f16 load + FCVTL/FCVTL2).
+template <bool kF16, int kR>
+inline void LoadRow(const void* v, size_t off, float32x4_t* vv) {
+  if constexpr (kR % 2 == 0) {
+#pragma GCC unroll 4
+    for (int r = 0; r < kR; r += 2) Load8<kF16>(v, off + 4 * r, &vv[r], &vv[r + 1]);
+  } else {
+#pragma GCC unroll 4
+    for (int r = 0; r < kR; ++r) vv[r] = Load4<kF16>(v, off + 4 * r);
+  }
+}
+
+/// acc + x * w[lane] (fused: fma(w[lane], x, acc) per lane).
+inline float32x4_t FmaLane(float32x4_t acc, float32x4_t x, float32x4_t w, int lane) {
+  switch (lane) {
+    case 0:
+      return vfmaq_laneq_f32(acc, x, w, 0);
+    case 1:
+      return vfmaq_laneq_f32(acc, x, w, 1);
+    case 2:
+      return vfmaq_laneq_f32(acc, x, w, 2);
+    default:
+      return vfmaq_laneq_f32(acc, x, w, 3);
+  }
+}
+
+/// s[i][p + j] = Dot(q_i, K row p + j) * scale for heads i < kH and positions
+/// j < kP; the K row (at off + j * stride) is loaded once for all kH heads.
+/// qi: the heads' q interleaved by 8 (qi[(d / 8) * 8kH + 8i + d % 8], d < n8,
+/// so one step's q of all heads is 2kH consecutive vectors: LDP, immediate
+/// offsets); q: [kH, n] for the n % 8 tail. kN: n at compile time (0: n_rt).
+template <bool kF16, int kH, int kP, int kN>
+inline void ScoresHP(const float* qi, const float* q, const void* k, size_t off, size_t stride,
+                     int n_rt, float scale, float* const* s, int p) {
+  const int n = kN > 0 ? kN : n_rt;
+  const int n8 = n / 8 * 8;
+  // Opaque per call: stops GCC hoisting the kH * n / 4 q vectors out of the
+  // position loop into (too few) registers and spilling them (an LDR from the
+  // stack per use instead of one LDP per two vectors).
+  asm volatile("" : "+r"(qi));
+  float32x4_t a0[kH][kP], a1[kH][kP];
+#pragma GCC unroll 4
+  for (int i = 0; i < kH; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < kP; ++j) a0[i][j] = a1[i][j] = vdupq_n_f32(0.f);
+#pragma GCC unroll 2
+  for (int d = 0; d < n8; d += 8) {
+    float32x4_t k0[kP], k1[kP];
+#pragma GCC unroll 4
+    for (int j = 0; j < kP; ++j) Load8<kF16>(k, off + j * stride + d, &k0[j], &k1[j]);
+    const float* qd = qi + d * kH;
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) {
+      const float32x4_t q0 = vld1q_f32(qd + 8 * i), q1 = vld1q_f32(qd + 8 * i + 4);
+#pragma GCC unroll 4
+      for (int j = 0; j < kP; ++j) {
+        a0[i][j] = vfmaq_f32(a0[i][j], q0, k0[j]);
+        a1[i][j] = vfmaq_f32(a1[i][j], q1, k1[j]);
+      }
+    }
+  }
+  if constexpr (kH == 4) {
+    if (n8 == n) {
+      // Per position, the 4 heads' ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)) in
+      // the lanes of one vector: t = a0 + a1 per head, then FADDP twice.
+      const float32x4_t sc = vdupq_n_f32(scale);
+#pragma GCC unroll 4
+      for (int j = 0; j < kP; ++j) {
+        const float32x4_t t0 = vaddq_f32(a0[0][j], a1[0][j]), t1 = vaddq_f32(a0[1][j], a1[1][j]);
+        const float32x4_t t2 = vaddq_f32(a0[2][j], a1[2][j]), t3 = vaddq_f32(a0[3][j], a1[3][j]);
+        const float32x4_t r = vmulq_f32(vpaddq_f32(vpaddq_f32(t0, t1), vpaddq_f32(t2, t3)), sc);
+        vst1q_lane_f32(s[0] + p + j, r, 0);
+        vst1q_lane_f32(s[1] + p + j, r, 1);
+        vst1q_lane_f32(s[2] + p + j, r, 2);
+        vst1q_lane_f32(s[3] + p + j, r, 3);
+      }
+      return;
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < kH; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < kP; ++j) {
+      float r = Reduce8(a0[i][j], a1[i][j]);
+      for (int d = n8; d < n; ++d)
+        r = std::fma(q[i * n + d], Load1<kF16>(k, off + j * stride + d), r);
+      s[i][p + j] = r * scale;
+    }
+}
+
+/// o[i * o_stride + 4r] (r < kR, i < kH) = sum over p ascending of
+/// fma(s[i][p], v at off + p * stride + 4r); each V row loaded once for all kH
+/// heads; 4 positions per weight load (one LDR q per head, FMLA by lane).
+template <bool kF16, int kH, int kR>
+inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t stride, int n_pos,
+                          float* o, int o_stride) {
+  float32x4_t acc[kH][kR];
+#pragma GCC unroll 4
+  for (int i = 0; i < kH; ++i)
+#pragma GCC unroll 4
+    for (int r = 0; r < kR; ++r) acc[i][r] = vdupq_n_f32(0.f);
+  int p = 0;
+  for (; p + 4 <= n_pos; p += 4, off += 4 * stride) {
+    float32x4_t w[kH];
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) w[i] = vld1q_f32(s[i] + p);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      float32x4_t vv[kR];
+      LoadRow<kF16, kR>(v, off + j * stride, vv);
+#pragma GCC unroll 4
+      for (int i = 0; i < kH; ++i)
+#pragma GCC unroll 4
+        for (int r = 0; r < kR; ++r) acc[i][r] = FmaLane(acc[i][r], vv[r], w[i], j);
+    }
+  }
+  for (; p < n_pos; ++p, off += stride) {
+    float32x4_t vv[kR];
+    LoadRow<kF16, kR>(v, off, vv);
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) {
+      const float32x4_t w = vld1q_dup_f32(s[i] + p);
+#pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) acc[i][r] = vfmaq_f32(acc[i][r], w, vv[r]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < kH; ++i)
+#pragma GCC unroll 4
+    for (int r = 0; r < kR; ++r)
+      vst1q_f32(o + static_cast<size_t>(i) * o_stride + 4 * r, acc[i][r]);
+}
+
+/// QK of kH heads (q [kH, n]) over all positions into score rows s[0..kH).
+template <bool kF16, int kH, int kN>
+void GroupScores(const float* q, const void* k_cache, size_t kv_stride, int n_pos, int n_rt,
+                 size_t base, float scale, float* const* s) {
+  const int n = kN > 0 ? kN : n_rt;
+  const int n8 = n / 8 * 8;
+  float qi[kH * 1024];  // head_dim <= 1024
+  for (int d = 0; d < n8; d += 8)
+    for (int i = 0; i < kH; ++i)
+      for (int e = 0; e < 8; ++e) qi[d * kH + 8 * i + e] = q[i * n + d + e];
+  int p = 0;
+  for (; p + 2 <= n_pos; p += 2)
+    ScoresHP<kF16, kH, 2, kN>(qi, q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
+  for (; p < n_pos; ++p)
+    ScoresHP<kF16, kH, 1, kN>(qi, q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
+}
+
+/// kH consecutive heads of one group: q [kH, head_dim], out [kH, head_dim],
+/// score rows s[0..kH) of n_pos floats each.
+template <bool kF16, int kH>
+void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+               int n_pos, int head_dim, size_t base, float scale, float* const* s, float* o) {
+  if (head_dim == 64) {
+    GroupScores<kF16, kH, 64>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+  } else if (head_dim == 128) {
+    GroupScores<kF16, kH, 128>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+  } else {
+    GroupScores<kF16, kH, 0>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+  }
+  for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
+  int d = 0;
+  for (; d + 16 <= head_dim; d += 16)
+    WeightedSumHR<kF16, kH, 4>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+  for (; d + 4 <= head_dim; d += 4)
+    WeightedSumHR<kF16, kH, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+  for (; d < head_dim; ++d)
+    for (int i = 0; i < kH; ++i) {
+      float acc = 0.f;
+      for (int pp = 0; pp < n_pos; ++pp)
+        acc = std::fma(s[i][pp], Load1<kF16>(v_cache, pp * kv_stride + base + d), acc);
+      o[static_cast<size_t>(i) * head_dim + d] = acc;
+    }
+}
+
 template <bool kF16>
 void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                 int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
                 float* scratch, float* out) {
   const int group = n_heads / n_kv_heads;
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-  for (int h = h0; h < h1; ++h) {
-    const size_t base = static_cast<size_t>(h / group) * head_dim;
+  float* s[kMaxPassHeads];
+  for (int i = 0; i < kMaxPassHeads; ++i) s[i] = scratch + static_cast<size_t>(i) * n_pos;
+  for (int h = h0; h < h1;) {
+    const int kvh = h / group;
+    const int nh = std::min(kMaxPassHeads, std::min(h1, (kvh + 1) * group) - h);
+    const size_t base = static_cast<size_t>(kvh) * head_dim;
     const float* qh = q + static_cast<size_t>(h) * head_dim;
-    int p = 0;
-    for (; p + 4 <= n_pos; p += 4)
-      ScoresP<kF16, 4>(qh, k_cache, p * kv_stride + base, kv_stride, head_dim, scale, scratch + p);
-    for (; p < n_pos; ++p)
-      ScoresP<kF16, 1>(qh, k_cache, p * kv_stride + base, kv_stride, head_dim, scale, scratch + p);
-    SoftmaxNeon(scratch, n_pos);
     float* o = out + static_cast<size_t>(h) * head_dim;
-    int d = 0;
-    for (; d + 32 <= head_dim; d += 32)
-      WeightedSumR<kF16, 8>(scratch, v_cache, base + d, kv_stride, n_pos, o + d);
-    for (; d + 4 <= head_dim; d += 4)
-      WeightedSumR<kF16, 1>(scratch, v_cache, base + d, kv_stride, n_pos, o + d);
-    for (; d < head_dim; ++d) {
-      float acc = 0.f;
-      for (int pp = 0; pp < n_pos; ++pp)
-        acc = std::fma(scratch[pp], Load1<kF16>(v_cache, pp * kv_stride + base + d), acc);
-      o[d] = acc;
+    switch (nh) {
+      case 4:
+        GroupPass<kF16, 4>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
+        break;
+      case 3:
+        GroupPass<kF16, 3>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
+        break;
+      case 2:
+        GroupPass<kF16, 2>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
+        break;
+      default:
+        OneHead<kF16>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, scratch, o);
+        break;
     }
+    h += nh;
   }
 }
 
