@@ -184,6 +184,49 @@ void Gemm4(const int8_t* qa, size_t Kp, const float* ascale, const float* zp, co
   }
 }
 
+// One half group (2 chunks = 16 k) of the 6-pair tile: unpack 4 rows x 16 k
+// into v24-v27, then 4 SMMLA per token pair. The asm below runs it twice.
+#define LAMINA_GEMM6_HALF_GROUP      \
+  "ldp q28, q29, [%[p]], #32\n"      \
+  "shl v25.16b, v28.16b, #4\n"       \
+  "and v28.16b, v28.16b, v30.16b\n"  \
+  "shl v27.16b, v29.16b, #4\n"       \
+  "and v29.16b, v29.16b, v30.16b\n"  \
+  "zip1 v24.4s, v25.4s, v28.4s\n"    \
+  "zip2 v25.4s, v25.4s, v28.4s\n"    \
+  "zip1 v26.4s, v27.4s, v29.4s\n"    \
+  "zip2 v27.4s, v27.4s, v29.4s\n"    \
+  "ldp q28, q29, [%[q0]], #32\n"     \
+  "smmla v0.4s, v28.16b, v24.16b\n"  \
+  "smmla v1.4s, v28.16b, v25.16b\n"  \
+  "smmla v0.4s, v29.16b, v26.16b\n"  \
+  "smmla v1.4s, v29.16b, v27.16b\n"  \
+  "ldp q28, q29, [%[q1]], #32\n"     \
+  "smmla v2.4s, v28.16b, v24.16b\n"  \
+  "smmla v3.4s, v28.16b, v25.16b\n"  \
+  "smmla v2.4s, v29.16b, v26.16b\n"  \
+  "smmla v3.4s, v29.16b, v27.16b\n"  \
+  "ldp q28, q29, [%[q2]], #32\n"     \
+  "smmla v4.4s, v28.16b, v24.16b\n"  \
+  "smmla v5.4s, v28.16b, v25.16b\n"  \
+  "smmla v4.4s, v29.16b, v26.16b\n"  \
+  "smmla v5.4s, v29.16b, v27.16b\n"  \
+  "ldp q28, q29, [%[q3]], #32\n"     \
+  "smmla v6.4s, v28.16b, v24.16b\n"  \
+  "smmla v7.4s, v28.16b, v25.16b\n"  \
+  "smmla v6.4s, v29.16b, v26.16b\n"  \
+  "smmla v7.4s, v29.16b, v27.16b\n"  \
+  "ldp q28, q29, [%[q4]], #32\n"     \
+  "smmla v8.4s, v28.16b, v24.16b\n"  \
+  "smmla v9.4s, v28.16b, v25.16b\n"  \
+  "smmla v8.4s, v29.16b, v26.16b\n"  \
+  "smmla v9.4s, v29.16b, v27.16b\n"  \
+  "ldp q28, q29, [%[q5]], #32\n"     \
+  "smmla v10.4s, v28.16b, v24.16b\n" \
+  "smmla v11.4s, v28.16b, v25.16b\n" \
+  "smmla v10.4s, v29.16b, v26.16b\n" \
+  "smmla v11.4s, v29.16b, v27.16b\n"
+
 // 6 token pairs (12 tokens) x one row block per pass, the whole K loop in asm
 // with all 24 accumulators in registers (v0-v11 int32 sums, v12-v23 f32
 // accumulators, v24-v27 two unpacked chunks, v28/v29 raw weights /
@@ -227,85 +270,7 @@ void Gemm6(const int8_t* qa, size_t Kp, const float* ascale, const float* zp, co
         "movi v8.4s, #0\n"
         "movi v9.4s, #0\n"
         "movi v10.4s, #0\n"
-        "movi v11.4s, #0\n"
-        "ldp q28, q29, [%[p]], #32\n"
-        "shl v25.16b, v28.16b, #4\n"
-        "and v28.16b, v28.16b, v30.16b\n"
-        "shl v27.16b, v29.16b, #4\n"
-        "and v29.16b, v29.16b, v30.16b\n"
-        "zip1 v24.4s, v25.4s, v28.4s\n"
-        "zip2 v25.4s, v25.4s, v28.4s\n"
-        "zip1 v26.4s, v27.4s, v29.4s\n"
-        "zip2 v27.4s, v27.4s, v29.4s\n"
-        "ldp q28, q29, [%[q0]], #32\n"
-        "smmla v0.4s, v28.16b, v24.16b\n"
-        "smmla v1.4s, v28.16b, v25.16b\n"
-        "smmla v0.4s, v29.16b, v26.16b\n"
-        "smmla v1.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q1]], #32\n"
-        "smmla v2.4s, v28.16b, v24.16b\n"
-        "smmla v3.4s, v28.16b, v25.16b\n"
-        "smmla v2.4s, v29.16b, v26.16b\n"
-        "smmla v3.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q2]], #32\n"
-        "smmla v4.4s, v28.16b, v24.16b\n"
-        "smmla v5.4s, v28.16b, v25.16b\n"
-        "smmla v4.4s, v29.16b, v26.16b\n"
-        "smmla v5.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q3]], #32\n"
-        "smmla v6.4s, v28.16b, v24.16b\n"
-        "smmla v7.4s, v28.16b, v25.16b\n"
-        "smmla v6.4s, v29.16b, v26.16b\n"
-        "smmla v7.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q4]], #32\n"
-        "smmla v8.4s, v28.16b, v24.16b\n"
-        "smmla v9.4s, v28.16b, v25.16b\n"
-        "smmla v8.4s, v29.16b, v26.16b\n"
-        "smmla v9.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q5]], #32\n"
-        "smmla v10.4s, v28.16b, v24.16b\n"
-        "smmla v11.4s, v28.16b, v25.16b\n"
-        "smmla v10.4s, v29.16b, v26.16b\n"
-        "smmla v11.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[p]], #32\n"
-        "shl v25.16b, v28.16b, #4\n"
-        "and v28.16b, v28.16b, v30.16b\n"
-        "shl v27.16b, v29.16b, #4\n"
-        "and v29.16b, v29.16b, v30.16b\n"
-        "zip1 v24.4s, v25.4s, v28.4s\n"
-        "zip2 v25.4s, v25.4s, v28.4s\n"
-        "zip1 v26.4s, v27.4s, v29.4s\n"
-        "zip2 v27.4s, v27.4s, v29.4s\n"
-        "ldp q28, q29, [%[q0]], #32\n"
-        "smmla v0.4s, v28.16b, v24.16b\n"
-        "smmla v1.4s, v28.16b, v25.16b\n"
-        "smmla v0.4s, v29.16b, v26.16b\n"
-        "smmla v1.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q1]], #32\n"
-        "smmla v2.4s, v28.16b, v24.16b\n"
-        "smmla v3.4s, v28.16b, v25.16b\n"
-        "smmla v2.4s, v29.16b, v26.16b\n"
-        "smmla v3.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q2]], #32\n"
-        "smmla v4.4s, v28.16b, v24.16b\n"
-        "smmla v5.4s, v28.16b, v25.16b\n"
-        "smmla v4.4s, v29.16b, v26.16b\n"
-        "smmla v5.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q3]], #32\n"
-        "smmla v6.4s, v28.16b, v24.16b\n"
-        "smmla v7.4s, v28.16b, v25.16b\n"
-        "smmla v6.4s, v29.16b, v26.16b\n"
-        "smmla v7.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q4]], #32\n"
-        "smmla v8.4s, v28.16b, v24.16b\n"
-        "smmla v9.4s, v28.16b, v25.16b\n"
-        "smmla v8.4s, v29.16b, v26.16b\n"
-        "smmla v9.4s, v29.16b, v27.16b\n"
-        "ldp q28, q29, [%[q5]], #32\n"
-        "smmla v10.4s, v28.16b, v24.16b\n"
-        "smmla v11.4s, v28.16b, v25.16b\n"
-        "smmla v10.4s, v29.16b, v26.16b\n"
-        "smmla v11.4s, v29.16b, v27.16b\n"
+        "movi v11.4s, #0\n" LAMINA_GEMM6_HALF_GROUP LAMINA_GEMM6_HALF_GROUP
         "ld1r {v28.2d}, [%[p]], #8\n"
         "ld1r {v29.2d}, [%[p]], #8\n"
         "scvtf v0.4s, v0.4s, #4\n"
@@ -403,5 +368,7 @@ void MatmulQ4GI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n
                    y + static_cast<size_t>(m) * ldy);
   }
 }
+
+#undef LAMINA_GEMM6_HALF_GROUP
 
 }  // namespace lamina::kern::arm

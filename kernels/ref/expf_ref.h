@@ -27,7 +27,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
+
+#include "kernels/ref/fp16.h"
 
 namespace lamina::ref {
 
@@ -47,18 +48,6 @@ inline constexpr float kC6 = 1.3981999507e-3f;
 inline constexpr float kC7 = 1.9875691500e-4f;
 }  // namespace expf_const
 
-inline uint32_t ExpfBits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-inline float ExpfFromBits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 /// lamina's reference exp(x) for any float x (see the specification above).
 /// Deterministic: same bits on every platform and in every SIMD tier.
 inline float ExpfRef(float x) {
@@ -67,7 +56,7 @@ inline float ExpfRef(float x) {
   x = x < kHi ? x : kHi;
   x = x > kLo ? x : kLo;
   const float t = x * kLog2e + kShift;
-  const int32_t n = static_cast<int32_t>(ExpfBits(t) - ExpfBits(kShift));
+  const int32_t n = static_cast<int32_t>(F32Bits(t) - F32Bits(kShift));
   const float f = t - kShift;
   float r = std::fma(-f, kLn2Hi, x);
   r = std::fma(-f, kLn2Lo, r);
@@ -81,8 +70,8 @@ inline float ExpfRef(float x) {
   p = std::fma(p, r, 1.f);
   const int32_t n1 = n >> 1;  // arithmetic shift (GCC/Clang; defined in C++20)
   const int32_t n2 = n - n1;
-  const float s1 = ExpfFromBits(static_cast<uint32_t>(n1 + 127) << 23);
-  const float s2 = ExpfFromBits(static_cast<uint32_t>(n2 + 127) << 23);
+  const float s1 = BitsF32(static_cast<uint32_t>(n1 + 127) << 23);
+  const float s2 = BitsF32(static_cast<uint32_t>(n2 + 127) << 23);
   return (p * s1) * s2;
 }
 
