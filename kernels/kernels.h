@@ -88,7 +88,8 @@ enum class KvType : int { kF32 = 0, kF16 = 1 };
 
 /// Score rows an attention kernel may keep at once (AttentionKernel scratch is
 /// this many rows of n_pos floats). Why 4: the NEON kernel shares each K / V
-/// row across up to 4 query heads of a GQA group (Llama 3.2: 4 per kv head).
+/// row across up to 4 query heads of a GQA group (Llama 3.2 1B: 4 per kv head,
+/// 3B: 3).
 inline constexpr int kAttentionScratchRows = 4;
 
 /// Causal GQA attention of one query token over cached positions [0, n_pos).

@@ -2,10 +2,11 @@
 // ref::Attention (memcmp) for GQA group sizes 1, 2, 3, 4 and 8, f32 and f16
 // KV caches, head_dim with and without a % 8 / % 4 tail, and EVERY head slice
 // [h0, h1) — slices that start or end inside a group included (the NEON
-// kernel shares K/V rows across the heads of a group within a slice). Long
-// contexts cover the kernel's shrinking head passes (n_pos > 8192, 12288,
-// 24576). Checks the kernel writes only heads [h0, h1) of out and only
-// scratch[0, n_pos). Builds on every host (tiers via the dispatch API).
+// kernel shares K/V rows across the heads of a group within a slice), plus
+// long contexts (n_pos up to 24577). Checks the kernel writes only heads
+// [h0, h1) of out and nothing past the scratch contract
+// (kAttentionScratchRows * n_pos floats). Builds on every host (tiers via the
+// dispatch API).
 #include <gtest/gtest.h>
 
 #include <cstdint>
