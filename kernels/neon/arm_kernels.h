@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/kernels.h"
 
@@ -112,6 +113,37 @@ inline void Store4(float* y, int n, int n1, float32x4_t v) {
     float t[4];
     vst1q_f32(t, v);
     for (int r = 0; n + r < n1; ++r) y[n + r] = t[r];
+  }
+}
+
+/// Walks the token pairs of "pairs"-layout activations (a.M / 2 of them) in
+/// tiles of up to 4 pairs, calling tile(np, qp, ascale, zp, yp) with np a
+/// std::integral_constant<int, 1..4> (so the tile kernel can be a template),
+/// the tile's activations, per-token scales / zero points and first output
+/// row. The lone last token of an odd M is left to the caller (a GEMV).
+template <typename Tile>
+inline void ForEachPairTile4(const QActs& a, size_t Kp, float* y, size_t ldy, Tile&& tile) {
+  const int8_t* q = static_cast<const int8_t*>(a.data);
+  const int pairs = a.M / 2;
+  for (int p = 0; p < pairs; p += 4) {
+    const int8_t* qp = q + static_cast<size_t>(p) * 2 * Kp;
+    const float* as = a.scale + 2 * p;
+    const float* zp = a.zp + 2 * p;
+    float* yp = y + static_cast<size_t>(2 * p) * ldy;
+    switch (pairs - p) {
+      case 1:
+        tile(std::integral_constant<int, 1>{}, qp, as, zp, yp);
+        break;
+      case 2:
+        tile(std::integral_constant<int, 2>{}, qp, as, zp, yp);
+        break;
+      case 3:
+        tile(std::integral_constant<int, 3>{}, qp, as, zp, yp);
+        break;
+      default:
+        tile(std::integral_constant<int, 4>{}, qp, as, zp, yp);
+        break;
+    }
   }
 }
 

@@ -117,28 +117,10 @@ void MatmulQ4GSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, in
   (void)N;
   const size_t Kp = Kp32(K);
   const int8_t* q = static_cast<const int8_t*>(a.data);
-  const int pairs = a.M / 2;
-  for (int p = 0; p < pairs; p += 4) {
-    const int np = pairs - p < 4 ? pairs - p : 4;
-    const int8_t* qp = q + static_cast<size_t>(p) * 2 * Kp;
-    const float* as = a.scale + 2 * p;
-    const float* zp = a.zp + 2 * p;
-    float* yp = y + static_cast<size_t>(2 * p) * ldy;
-    switch (np) {
-      case 1:
-        Gemm<1>(qp, Kp, as, zp, w, n0, n1, yp, ldy);
-        break;
-      case 2:
-        Gemm<2>(qp, Kp, as, zp, w, n0, n1, yp, ldy);
-        break;
-      case 3:
-        Gemm<3>(qp, Kp, as, zp, w, n0, n1, yp, ldy);
-        break;
-      default:
-        Gemm<4>(qp, Kp, as, zp, w, n0, n1, yp, ldy);
-        break;
-    }
-  }
+  ForEachPairTile4(a, Kp, y, ldy,
+                   [&](auto np, const int8_t* qp, const float* as, const float* zp, float* yp) {
+                     Gemm<decltype(np)::value>(qp, Kp, as, zp, w, n0, n1, yp, ldy);
+                   });
   if (a.M % 2 == 1) {
     const int m = a.M - 1;
     const auto gemv = SveGemvPays() ? Q4GGemvSve : Q4GGemvDotprod;
