@@ -12,10 +12,10 @@
 namespace lamina::convert {
 
 struct ConvertOptions {
-  std::string weights = "q4";   // q4 | q8 | bf16 | f32 (ignored for pre-quantized inputs)
-  int group_size = 32;          // q4 group size (only 32 is supported by the kernels)
-  std::string tokenizer_path;   // override / supply a tokenizer file
-  bool quiet = false;           // no progress output
+  std::string weights = "q4";  // q4 | q8 | bf16 | f32 (ignored for pre-quantized inputs)
+  int group_size = 32;         // q4 group size (only 32 is supported by the kernels)
+  std::string tokenizer_path;  // override / supply a tokenizer file
+  bool quiet = false;          // no progress output
 };
 
 /// What a float tensor is, which decides its type under the scheme:

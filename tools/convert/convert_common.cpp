@@ -1,7 +1,6 @@
 // Shared converter helpers: float tensor emission by weight scheme, the HF
-// q/k permutation, file mappings, progress and summary.
-#include <fcntl.h>
-#include <sys/mman.h>
+// q/k permutation, progress and summary.
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -246,49 +245,6 @@ void PermuteRotateHalfToInterleaved(const void* src, void* dst, int n_heads, int
         std::memcpy(d + dst_row * row_bytes, s + src_row * row_bytes,
                     static_cast<size_t>(row_bytes));
       }
-}
-
-MappedFile::~MappedFile() {
-  if (data_ && size_) ::munmap(const_cast<uint8_t*>(data_), size_);
-}
-
-bool MappedFile::Open(const std::string& path, std::string* err) {
-  path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *err = path + ": cannot open: " + std::strerror(errno);
-    return false;
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    *err = path + ": not a regular file";
-    ::close(fd);
-    return false;
-  }
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ == 0) {
-    ::close(fd);
-    data_ = nullptr;
-    return true;
-  }
-  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int e = errno;
-  ::close(fd);
-  if (p == MAP_FAILED) {
-    *err = path + ": mmap failed: " + std::strerror(e);
-    size_ = 0;
-    return false;
-  }
-  data_ = static_cast<const uint8_t*>(p);
-  return true;
-}
-
-void MappedFile::Release(uint64_t off, uint64_t n) const {
-  if (!data_ || off >= size_) return;
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  const uint64_t b = (off + page - 1) / page * page;
-  const uint64_t e = std::min<uint64_t>(off + n, size_) / page * page;
-  if (e > b) (void)::madvise(const_cast<uint8_t*>(data_) + b, e - b, MADV_DONTNEED);
 }
 
 std::string DirName(const std::string& path) {

@@ -12,6 +12,7 @@
 #include "loader/format.h"
 #include "loader/model_writer.h"
 #include "tools/convert/convert.h"
+#include "tools/convert/mapped_file.h"
 
 namespace lamina::convert {
 
@@ -50,26 +51,6 @@ bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role
 /// A 1-D f32 tensor (norm weights).
 bool EmitVector(ModelWriter& w, Stats* stats, const std::string& name, const float* data,
                 uint64_t n, std::string* err);
-
-/// A read-only mapping of a whole file.
-class MappedFile {
- public:
-  MappedFile() = default;
-  ~MappedFile();
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  bool Open(const std::string& path, std::string* err);
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
-  const std::string& path() const { return path_; }
-  /// Drops the pages of [off, off+n) from this process (they stay cached).
-  void Release(uint64_t off, uint64_t n) const;
-
- private:
-  std::string path_;
-  const uint8_t* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 /// Directory part of a path ("." when none).
 std::string DirName(const std::string& path);

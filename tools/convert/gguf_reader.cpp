@@ -1,11 +1,6 @@
 // GGUF v2/v3 reader (see gguf_reader.h).
 #include "tools/convert/gguf_reader.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
@@ -333,31 +328,15 @@ bool GgmlBlock(uint32_t t, uint64_t* elems, uint64_t* bytes) {
   }
 }
 
-File::~File() {
-  if (map_) munmap(map_, map_size_);
-}
+File::~File() = default;
 
 bool File::Open(const std::string& path, std::string* err) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *err = path + ": cannot open: " + std::strerror(errno);
+  if (!map_.Open(path, err)) return false;
+  if (map_.size() == 0) {
+    *err = path + ": empty file";
     return false;
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-    *err = path + ": cannot stat or empty file";
-    ::close(fd);
-    return false;
-  }
-  void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (m == MAP_FAILED) {
-    *err = path + ": mmap failed: " + std::strerror(errno);
-    return false;
-  }
-  map_ = m;
-  map_size_ = static_cast<size_t>(st.st_size);
-  return OpenMemory(static_cast<const uint8_t*>(m), map_size_, path, err);
+  return OpenMemory(map_.data(), map_.size(), path, err);
 }
 
 bool File::OpenMemory(const uint8_t* data, size_t size, const std::string& label,

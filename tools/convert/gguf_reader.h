@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/convert/mapped_file.h"
+
 namespace lamina::gguf {
 
 enum class ValueType : uint32_t {
@@ -98,8 +100,7 @@ class File {
   bool Parse(std::string* err);
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
+  convert::MappedFile map_;  // Open(); unused by OpenMemory
   std::string label_;
   uint32_t version_ = 0;
   std::vector<std::pair<std::string, Value>> kv_;

@@ -1,11 +1,6 @@
 // torch.save zip + pickle reader (see pth_reader.h for what is accepted).
 #include "tools/convert/pth_reader.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -85,37 +80,15 @@ size_t DTypeSize(DType t) {
 
 // ------------------------------------------------------------------- zip
 
-ZipArchive::~ZipArchive() {
-  if (map_) munmap(map_, map_size_);
-}
+ZipArchive::~ZipArchive() = default;
 
 bool ZipArchive::Open(const std::string& path, std::string* err) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *err = path + ": cannot open: " + std::strerror(errno);
-    return false;
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    *err = path + ": cannot stat: " + std::strerror(errno);
-    ::close(fd);
-    return false;
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size == 0) {
-    ::close(fd);
+  if (!map_.Open(path, err)) return false;
+  if (map_.size() == 0) {
     *err = path + ": empty file, not a zip archive";
     return false;
   }
-  void* m = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (m == MAP_FAILED) {
-    *err = path + ": mmap failed: " + std::strerror(errno);
-    return false;
-  }
-  map_ = m;
-  map_size_ = size;
-  return OpenMemory(static_cast<const uint8_t*>(m), size, path, err);
+  return OpenMemory(map_.data(), map_.size(), path, err);
 }
 
 bool ZipArchive::OpenMemory(const uint8_t* data, size_t size, const std::string& label,
@@ -268,14 +241,9 @@ bool ZipArchive::Parse(std::string* err) {
 }
 
 void ZipArchive::Release(const uint8_t* p, size_t n) const {
-  if (!map_ || n == 0) return;
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t b = reinterpret_cast<uintptr_t>(map_);
-  uintptr_t lo = reinterpret_cast<uintptr_t>(p), hi = lo + n;
-  lo = (lo + page - 1) / page * page;  // whole pages only: neighbours stay mapped
-  hi = hi / page * page;
-  if (lo < b || hi > b + map_size_ || hi <= lo) return;
-  madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  const uint8_t* m = map_.data();
+  if (!m || p < m || p >= m + map_.size()) return;  // OpenMemory, or not in the map
+  map_.Release(static_cast<uint64_t>(p - m), n);
 }
 
 const ZipArchive::Entry* ZipArchive::Find(const std::string& name) const {

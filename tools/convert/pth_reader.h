@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/convert/mapped_file.h"
+
 namespace lamina::pth {
 
 enum class DType { kF32, kF16, kBF16, kF64, kI8, kU8, kI16, kI32, kI64, kBool };
@@ -70,8 +72,7 @@ class ZipArchive {
   bool Parse(std::string* err);
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
+  convert::MappedFile map_;  // Open(); unused by OpenMemory
   std::string label_;
   std::vector<Entry> entries_;
   std::map<std::string, size_t> index_;
