@@ -514,15 +514,7 @@ void ByteBpeTokenizer::EncodeText(std::string_view text, std::vector<int32_t>* o
 bool ByteBpeTokenizer::Encode(std::string_view text, bool add_bos, bool parse_special,
                               std::vector<int32_t>* out, std::string* err) const {
   out->clear();
-  size_t bad;
-  if (!uni::IsValid(text, &bad)) {
-    if (err) *err = "input is not valid UTF-8 (byte offset " + std::to_string(bad) + ")";
-    return false;
-  }
-  if (text.size() >= (1ull << 32)) {
-    if (err) *err = "input too large (>= 4 GiB)";
-    return false;
-  }
+  if (!CheckEncodeInput(text, 1ull << 32, err)) return false;  // 32-bit offsets
   if (add_bos && bos_ >= 0) out->push_back(bos_);
   std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
   const bool use_cache = lock.owns_lock();

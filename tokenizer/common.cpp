@@ -50,6 +50,19 @@ uint64_t Hash64(const void* data, size_t n, uint64_t seed) {
   return h;
 }
 
+bool CheckEncodeInput(std::string_view text, uint64_t max_bytes, std::string* err) {
+  size_t bad;
+  if (!uni::IsValid(text, &bad)) {
+    if (err) *err = "input is not valid UTF-8 (byte offset " + std::to_string(bad) + ")";
+    return false;
+  }
+  if (text.size() >= max_bytes) {
+    if (err) *err = "input too large (>= " + std::to_string(max_bytes >> 30) + " GiB)";
+    return false;
+  }
+  return true;
+}
+
 std::vector<uint8_t> BlobWriter::Finish(Kind kind) const {
   std::vector<uint8_t> out;
   out.reserve(buf_.size() + 24);

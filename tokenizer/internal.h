@@ -23,6 +23,11 @@ enum class Kind : uint32_t { kByteBpe = 1, kScored = 2, kSentencePiece = 3, kByt
 /// vocabulary hash tables.
 uint64_t Hash64(const void* data, size_t n, uint64_t seed = 0);
 
+/// Every Encode's precondition: `text` is valid UTF-8 and shorter than
+/// `max_bytes` (the tokenizer's offset width). False + *err (when err is not
+/// null) naming the first invalid byte offset or the limit.
+bool CheckEncodeInput(std::string_view text, uint64_t max_bytes, std::string* err);
+
 class BlobWriter {
  public:
   void U8(uint8_t v) { buf_.push_back(v); }

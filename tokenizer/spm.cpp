@@ -183,15 +183,7 @@ std::string ScoredTokenizer::Piece(int32_t id, bool strip) const {
 bool ScoredTokenizer::Encode(std::string_view text, bool add_bos, bool parse_special,
                              std::vector<int32_t>* out, std::string* err) const {
   out->clear();
-  size_t bad;
-  if (!uni::IsValid(text, &bad)) {
-    if (err) *err = "input is not valid UTF-8 (byte offset " + std::to_string(bad) + ")";
-    return false;
-  }
-  if (text.size() >= (1ull << 31)) {
-    if (err) *err = "input too large";
-    return false;
-  }
+  if (!CheckEncodeInput(text, 1ull << 31, err)) return false;
   if (add_bos && bos_ >= 0) out->push_back(bos_);
   if (parse_special && !specials_.empty()) {
     specials_.Split(
@@ -552,11 +544,7 @@ class BytesTokenizer final : public Tokenizer {
   bool Encode(std::string_view text, bool add_bos, bool /*parse_special*/,
               std::vector<int32_t>* out, std::string* err) const override {
     out->clear();
-    size_t bad;
-    if (!uni::IsValid(text, &bad)) {
-      if (err) *err = "input is not valid UTF-8 (byte offset " + std::to_string(bad) + ")";
-      return false;
-    }
+    if (!CheckEncodeInput(text, UINT64_MAX, err)) return false;
     if (add_bos) out->push_back(256);
     for (unsigned char c : text) out->push_back(c);
     return true;
