@@ -71,7 +71,8 @@ void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) 
       if (n0 < n1) {
         switch (w.dtype) {
           case DType::kQ4G:
-            ks.matmul_q4g.run(qa_, w.data, w.N, w.K, n0, n1, lins[i].y, lins[i].ldy);
+            (w.layout == format::Layout::kQ4G_R4K8_F16S ? ks.matmul_q4g_f16s : ks.matmul_q4g)
+                .run(qa_, w.data, w.N, w.K, n0, n1, lins[i].y, lins[i].ldy);
             break;
           case DType::kQ8C:
             ks.matmul_q8c.run(qa_, w.data, w.N, w.K, n0, n1, lins[i].y, lins[i].ldy);

@@ -143,6 +143,25 @@ Q4Mat MakeQ4(int N, int K, std::mt19937* rng) {
   return w;
 }
 
+/// The same kind of matrix in the Q4G_R4K8_F16S layout (scales rounded to
+/// f16 first, so `packed_f32` holds the identical matrix in Q4G_R4K8).
+struct Q4F16SMat {
+  int N, K;
+  std::vector<uint8_t> packed, packed_f32;
+  std::vector<int8_t> vals;
+  std::vector<float> scales;
+};
+
+Q4F16SMat MakeQ4F16S(int N, int K, std::mt19937* rng) {
+  Q4Mat w = MakeQ4(N, K, rng);
+  for (auto& s : w.scales) s = F16ToF32(F32ToF16(s));
+  Q4F16SMat f{N, K, std::vector<uint8_t>(pack::Q4GF16SBytes(N, K)), {}, w.vals, w.scales};
+  EXPECT_TRUE(pack::PackQ4GF16S(w.vals.data(), w.scales.data(), N, K, f.packed.data()));
+  f.packed_f32.resize(pack::Q4GBytes(N, K));
+  pack::PackQ4G(w.vals.data(), w.scales.data(), N, K, f.packed_f32.data());
+  return f;
+}
+
 struct Q8Mat {
   int N, K;
   std::vector<uint8_t> packed;
@@ -334,6 +353,42 @@ TEST(RefMatmulQ4G, MatchesDequantizedDot) {
   }
 }
 
+TEST(RefMatmulQ4GF16S, SameBitsAsF32ScaleLayout) {
+  // The f16-scale layout is defined as the f32 one with widened scales.
+  std::mt19937 rng(4);
+  for (int K : {32, 40, 96, 2080})
+    for (int N : {1, 5, 8}) {
+      const Q4F16SMat w = MakeQ4F16S(N, K, &rng);
+      for (int n = 0; n < N; ++n)
+        for (int k = 0; k < K; ++k)
+          ASSERT_EQ(pack::Q4GF16SValue(w.packed.data(), N, K, n, k), w.vals[n * K + k]);
+      for (int n = 0; n < N; ++n)
+        for (int g = 0; g < (K + 31) / 32; ++g)
+          ASSERT_EQ(pack::Q4GF16SScale(w.packed.data(), N, K, n, g),
+                    w.scales[n * ((K + 31) / 32) + g]);
+      for (int M : {1, 3}) {
+        const auto x = MakeActs(M, K, ActMode::kRandom, &rng);
+        Quantized q(RefKernels(), x, M, K);
+        std::vector<float> y16(M * N), y32(M * N);
+        ref::MatmulQ4GF16S(q.qa, w.packed.data(), N, K, 0, N, y16.data(), N);
+        ref::MatmulQ4G(q.qa, w.packed_f32.data(), N, K, 0, N, y32.data(), N);
+        ASSERT_TRUE(SameBits(y16.data(), y32.data(), y16.size())) << "N=" << N << " K=" << K;
+      }
+    }
+}
+
+TEST(PackQ4GF16S, RefusesScalesF16CannotHold) {
+  const int N = 4, K = 32;
+  std::vector<int8_t> vals(N * K, 1);
+  std::vector<float> scales(N, 0.5f);
+  std::vector<uint8_t> out(pack::Q4GF16SBytes(N, K));
+  EXPECT_TRUE(pack::PackQ4GF16S(vals.data(), scales.data(), N, K, out.data()));
+  scales[2] = 0.1f;  // not an f16 value
+  EXPECT_FALSE(pack::PackQ4GF16S(vals.data(), scales.data(), N, K, out.data()));
+  scales[2] = 1e6f;  // beyond f16's range
+  EXPECT_FALSE(pack::PackQ4GF16S(vals.data(), scales.data(), N, K, out.data()));
+}
+
 TEST(RefMatmulQ8C, MatchesDequantizedDot) {
   std::mt19937 rng(3);
   const int N = 7, M = 2, K = 72;
@@ -438,6 +493,10 @@ void CheckMatmul(const KernelSet& ks, Make make, RefFn ref_fn, RunFn run_fn, uin
 
 TEST_P(TierTest, MatmulQ4GExact) {
   CheckMatmul<Q4Mat>(ks(), MakeQ4, ref::MatmulQ4G, ks().matmul_q4g.run, 20);
+}
+
+TEST_P(TierTest, MatmulQ4GF16SExact) {
+  CheckMatmul<Q4F16SMat>(ks(), MakeQ4F16S, ref::MatmulQ4GF16S, ks().matmul_q4g_f16s.run, 25);
 }
 
 TEST_P(TierTest, MatmulQ8CExact) {

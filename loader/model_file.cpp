@@ -233,7 +233,7 @@ class Validator {
         return FailT(t, "duplicate tensor name");
       if (t.dtype > static_cast<uint32_t>(DType::kQ4G))
         return FailT(t, "unknown dtype " + U(t.dtype));
-      if (t.layout > static_cast<uint32_t>(Layout::kQ8C_R4K4))
+      if (t.layout > static_cast<uint32_t>(Layout::kQ4G_R4K8_F16S))
         return FailT(t, "unknown layout " + U(t.layout));
       if (t.n_dims < 1 || t.n_dims > 4) return FailT(t, "n_dims " + U(t.n_dims) + " not in 1..4");
       for (uint32_t d = 0; d < 4; ++d) {

@@ -212,7 +212,7 @@ TEST_F(CorruptImage, HeaderFields) {
   Expect(v, "bad magic");
   v = img_;
   H(v)->version_major = 2;
-  Expect(v, "unsupported format version 2.0");
+  Expect(v, "unsupported format version 2.");
   v = img_;
   H(v)->header_size = 300;
   Expect(v, "header_size");

@@ -37,6 +37,12 @@ void ChooseQParams(const float* x, int K, float* scale, float* zp);
 void MatmulQ4G(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                size_t ldy);
 
+/// q4g x int8, Q4G_R4K8_F16S weights: exactly MatmulQ4G with
+/// scale[n][g] = (float) the stored f16 scale (widening is exact), so the same
+/// values and f16-representable scales give the same bits in either layout.
+void MatmulQ4GF16S(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                   size_t ldy);
+
 /// q8c x int8, Q8C_R4K4 weights. For each (m, n):
 ///   idot = sum_k w[n][k] * q[m][k] - (int32)zp[m] * wsum[n]   (int32; K < 65536)
 ///   y[m][n] = ((float)idot * wscale[n]) * a.scale[m]
