@@ -689,6 +689,44 @@ TEST_P(TierTest, MatmulQ8CNonFiniteActsAsan) {
   CheckMatmulNonFinite<Q8Mat>(ks(), MakeQ8, ref::MatmulQ8C, ks().matmul_q8c.run, 63);
 }
 
+// q8c row sums come from the file unchecked: any int32 wsum (a corrupt file)
+// gives defined results (zp * wsum in int64), the same bits on every tier.
+TEST_P(TierTest, MatmulQ8CCorruptWsumAsan) {
+  std::mt19937 rng(64);
+  const int32_t extremes[] = {INT32_MIN, INT32_MAX, INT32_MIN + 1, -1, 1 << 30, -(1 << 30)};
+  for (const Shape& sh : MatmulShapes()) {
+    Q8Mat w = MakeQ8(sh.N, sh.K, &rng);
+    const size_t Kp = Kp32(sh.K), bb = Kp * 4 + 32;
+    for (int n = 0; n < (sh.N + 3) / 4 * 4; ++n) {
+      const int32_t ws = n % 3 ? extremes[n % 6] : static_cast<int32_t>(rng());
+      std::memcpy(w.packed.data() + (n / 4) * bb + Kp * 4 + 16 + 4 * (n % 4), &ws, 4);
+    }
+    for (int M : sh.Ms) {
+      const auto x = MakeActs(M, sh.K, ActMode::kOutliers, &rng);  // zp far from 0
+      Quantized qr(RefKernels(), x, M, sh.K), qt(ks(), x, M, sh.K);
+      const size_t ldy = sh.N;
+      std::vector<float> yr(M * ldy, -7.f), yt(M * ldy, -7.f);
+      ref::MatmulQ8C(qr.qa, w.packed.data(), sh.N, sh.K, 0, sh.N, yr.data(), ldy);
+      for (auto [n0, n1] : Slices(sh.N, 3))
+        ks().matmul_q8c.run(qt.qa, w.packed.data(), sh.N, sh.K, n0, n1, yt.data(), ldy);
+      ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size())) << "N=" << sh.N << " K=" << sh.K;
+      if (GetParam() != Tier::kRef) continue;
+      for (int m = 0; m < M; ++m)  // the spec, independently: int64, one rounding
+        for (int n = 0; n < sh.N; ++n) {
+          int64_t idot = 0;
+          for (int k = 0; k < sh.K; ++k)
+            idot += int64_t{w.vals[static_cast<size_t>(n) * sh.K + k]} *
+                    QValue(Tier::kRef, qr.qa, m, k);
+          int32_t ws;
+          std::memcpy(&ws, w.packed.data() + (n / 4) * bb + Kp * 4 + 16 + 4 * (n % 4), 4);
+          const int64_t t = idot - static_cast<int64_t>(qr.zp[m]) * ws;
+          const float want = (static_cast<float>(t) * w.scales[n]) * qr.scale[m];
+          ASSERT_EQ(F32Bits(yr[m * ldy + n]), F32Bits(want)) << "m=" << m << " n=" << n;
+        }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTiers, TierTest, ::testing::ValuesIn(kAllTiers),
                          [](const ::testing::TestParamInfo<Tier>& i) {
                            return std::string(TierName(i.param));

@@ -349,9 +349,10 @@ TEST_F(CorruptImage, NonFiniteNormVectors) {
       << err;
 }
 
-// q8c: the loader bounds each row's stored wsum to what K int8 values can sum
-// to, and K to 65536, so the int32 matmul arithmetic cannot overflow.
-TEST(ModelFileCorrupt, Q8CWsumAndKLimit) {
+// q8c: K is capped at 65536 so the int32 dot products cannot overflow; the
+// row sums (wsum) are not read at load (the kernels subtract zp * wsum in
+// int64: any value is defined, kernels_test MatmulQ8CCorruptWsumAsan).
+TEST(ModelFileCorrupt, Q8CKLimitAndUncheckedWsum) {
   const std::string path = test::TestDataDir("loader") + "/tiny_q8c.lamina";
   auto q8 = [](ModelWriter& w, const std::string& name, int N, int K, std::string* err) {
     std::vector<int8_t> vals(static_cast<size_t>(N) * K);
@@ -359,43 +360,22 @@ TEST(ModelFileCorrupt, Q8CWsumAndKLimit) {
     std::vector<float> sc(N, 0.01f);
     std::vector<uint8_t> packed(pack::Q8CBytes(N, K));
     pack::PackQ8C(vals.data(), sc.data(), N, K, packed.data());
+    // A corrupt row sum: still a valid file.
+    const int32_t bad = INT32_MIN;
+    std::memcpy(packed.data() + format::RoundUp(K, 32) * 4 + 16, &bad, 4);
     return w.AddTensor(name, DType::kQ8C, Layout::kQ8C_R4K4,
                        {static_cast<uint64_t>(N), static_cast<uint64_t>(K)}, 0, 0, packed.data(),
                        packed.size(), err);
   };
   std::string err;
+  // K = 65536 is the widest q8c accepted.
   ASSERT_TRUE(WriteTiny(path, false, &err, {}, [&](ModelWriter& w, std::string* e) {
     return q8(w, "x.small", 6, 40, e) && q8(w, "x.widest", 4, 65536, e);
   })) << err;
   const auto img = ReadAll(path);
-  ASSERT_TRUE(ValidateModelImage(img.data(), img.size(), "m", &err)) << err;
-  const auto* h = reinterpret_cast<const format::FileHeader*>(img.data());
-  const auto* dir = reinterpret_cast<const format::TensorEntry*>(img.data() + h->tensor_dir_offset);
-  uint64_t off = 0;
-  for (uint64_t i = 0; i < h->n_tensors; ++i)
-    if (std::strcmp(dir[i].name, "x.small") == 0) off = dir[i].offset;
-  ASSERT_NE(off, 0u);
-  // Row r's wsum: block r / 4, at Kp*4 + 16 + 4*(r % 4); Kp = 64, block 288 B.
-  auto with_wsum = [&](int r, int32_t ws) {
-    auto v = img;
-    std::memcpy(v.data() + off + (r / 4) * 288 + 64 * 4 + 16 + 4 * (r % 4), &ws, 4);
-    return v;
-  };
-  for (int32_t ws : {-128 * 40, 127 * 40, 0}) {
-    const auto v = with_wsum(5, ws);
-    EXPECT_TRUE(ValidateModelImage(v.data(), v.size(), "m", &err)) << ws << ": " << err;
-  }
-  for (auto [r, ws] : std::vector<std::pair<int, int32_t>>{
-           {5, 127 * 40 + 1}, {0, -128 * 40 - 1}, {7, 1 << 30}, {6, INT32_MIN}}) {
-    const auto v = with_wsum(r, ws);
-    EXPECT_FALSE(ValidateModelImage(v.data(), v.size(), "m", &err)) << r;
-    EXPECT_NE(err.find("tensor x.small: row " + std::to_string(r) + ": wsum " + std::to_string(ws) +
-                       " outside [-5120, 5080]"),
-              std::string::npos)
-        << err;
-  }
-  // K = 65536 is the widest q8c (accepted above); one 32-column group more is
-  // refused (the writer runs the same validation before publishing a file).
+  EXPECT_TRUE(ValidateModelImage(img.data(), img.size(), "m", &err)) << err;
+  // One 32-column group more is refused (the writer runs the same validation
+  // before publishing a file).
   EXPECT_FALSE(WriteTiny(path, false, &err, {}, [&](ModelWriter& w, std::string* e) {
     return q8(w, "x.too_wide", 4, 65536 + 32, e);
   }));

@@ -44,11 +44,14 @@ void MatmulQ4G(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int
                size_t ldy);
 
 /// q8c x int8, Q8C_R4K4 weights. For each (m, n):
-///   idot = sum_k w[n][k] * q[m][k] - (int32)zp[m] * wsum[n]
-/// in int32: no overflow for K <= 65536 and wsum in [-128 K, 127 K], which the
-/// loader enforces (kMaxQ8CK in loader/model_file.cpp has the proof); zp is
+///   idot = sum_k w[n][k] * q[m][k]                       (int32)
+///   t    = (int64)idot - (int64)zp[m] * wsum[n]          (int64)
+///   y[m][n] = (((float)t) * wscale[n]) * a.scale[m]      ((float)t: one rounding)
+/// idot cannot overflow: |w q| <= 128 * 128 and K <= 65536 (the loader's q8c
+/// cap; proof beside kMaxQ8CK in loader/model_file.cpp). t is int64 because
+/// wsum is read from the file unchecked (any int32 is defined; checking it at
+/// load would touch every row block's page: docs/PERFORMANCE.md). zp is
 /// integer-valued in [-128, 127] for every row, non-finite ones included.
-///   y[m][n] = ((float)idot * wscale[n]) * a.scale[m]
 void MatmulQ8C(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                size_t ldy);
 
