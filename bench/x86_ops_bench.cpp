@@ -1,6 +1,7 @@
 // Google Benchmark: the x86-64 element-wise and attention ops
 // (kernels/x86/x86_ops.h) against kernels/ref at the Llama 3.2 1B shapes
-// (dim 2048, 32 heads / 8 KV heads of 64, ffn 8192). Names:
+// (dim 2048, 32 heads / 8 KV heads of 64, ffn 8192) and 3B (dim 3072, 24
+// heads / 8 KV heads of 128). Names:
 // x86_ops/<op>/<ref|avx2>/<shape>. Registered only on a CPU with AVX2 + FMA +
 // F16C. Filter with --benchmark_filter=x86_ops/.
 #if defined(__x86_64__)
@@ -100,8 +101,8 @@ void BenchRope(benchmark::State& st, const Ops* o, int n_heads, int head_dim) {
 }
 
 /// One decode token's attention over n_pos cached positions, all heads.
-void BenchAttention(benchmark::State& st, const Ops* o, bool f16, int n_pos) {
-  const int n_heads = 32, n_kv = 8, hd = 64;
+void BenchAttention(benchmark::State& st, const Ops* o, bool f16, int n_pos, int n_heads, int hd) {
+  const int n_kv = 8;
   const size_t stride = static_cast<size_t>(n_kv) * hd;
   const std::vector<float> q = Vals(static_cast<size_t>(n_heads) * hd, 8);
   const std::vector<float> kf = Vals(n_pos * stride, 9), vf = Vals(n_pos * stride, 10);
@@ -146,6 +147,7 @@ const bool kRegistered = [] {
       benchmark::RegisterBenchmark(name.c_str(), fn, args...)->Unit(benchmark::kMicrosecond);
     };
     reg(p + "rmsnorm" + t + "1b/n:2048", BenchRmsNorm, o, 2048);
+    reg(p + "rmsnorm" + t + "3b/n:3072", BenchRmsNorm, o, 3072);
     reg(p + "silu_mul" + t + "1b/n:8192", BenchSiluMul, o, 8192);
     for (int n : {128, 1024, 4096})
       reg(p + "softmax" + t + "n:" + std::to_string(n), BenchSoftmax, o, n);
@@ -154,7 +156,8 @@ const bool kRegistered = [] {
     for (bool f16 : {true, false})
       for (int n_pos : {128, 1024, 4096})
         reg(p + "attention" + t + "1b/" + (f16 ? "f16" : "f32") + "/n_pos:" + std::to_string(n_pos),
-            BenchAttention, o, f16, n_pos);
+            BenchAttention, o, f16, n_pos, 32, 64);
+    reg(p + "attention" + t + "3b/f16/n_pos:1024", BenchAttention, o, true, 1024, 24, 128);
     const char* wn[] = {"f32", "f16", "bf16"};
     for (int wt : {0, 1, 2})
       for (int M : {1, 32}) {
@@ -162,6 +165,7 @@ const bool kRegistered = [] {
         reg(p + "matmul_float" + t + "1b/" + wn[wt] + "/attn_q/M:" + std::to_string(M),
             BenchMatmulFloat, o, wt, 2048, 2048, M);
       }
+    reg(p + "matmul_float" + t + "3b/bf16/attn_q/M:1", BenchMatmulFloat, o, 2, 3072, 3072, 1);
     // LoRA rank 16: down-projection A [16, 2048], up-projection B [2048, 16].
     for (int M : {1, 32}) {
       reg(p + "matmul_float" + t + "1b/f32/lora_a_r16/M:" + std::to_string(M), BenchMatmulFloat, o,
