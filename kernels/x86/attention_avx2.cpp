@@ -2,11 +2,10 @@
 // EXACT (bit-identical to ref::Attention for every head slice, group size,
 // f16/f32 cache, head_dim in [1, 1024]).
 //
-// Structure (as kernels/neon/attention_neon.cpp): the heads of a GQA group
-// read the same K and V rows, so [h0, h1) is walked in passes of up to 4
-// consecutive heads of ONE group (a slice may start or end mid-group; a pass
-// never crosses a group edge), and each K / V element is loaded (f16:
-// VCVTPH2PS, exact) once per pass instead of once per head. Head i of a pass
+// Structure (as kernels/neon/attention_neon.cpp): [h0, h1) is walked in
+// passes of up to 4 consecutive heads of ONE GQA group
+// (kern::ForEachGroupPass, kernels/attention_passes.h), and each K / V element
+// is loaded (f16: VCVTPH2PS, exact) once per pass instead of once per head. Head i of a pass
 // keeps its scores in scratch row i (kAttentionScratchRows = 4 rows of n_pos).
 //  - QK: per step of 8 elements, kP positions x kH heads, one ymm accumulator
 //    per (head, position) = ref::Dot's acc[0..7] (k = 8i + j, i ascending,
@@ -34,6 +33,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "kernels/attention_passes.h"
 #include "kernels/ref/fp16.h"
 #include "kernels/x86/dot_avx2_inl.h"
 #include "kernels/x86/x86_ops.h"
@@ -217,32 +217,14 @@ template <bool kF16>
 void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                 int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
                 float* scratch, float* out) {
-  const int group = n_heads / n_kv_heads;
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   float* s[kMaxPassHeads];
   for (int i = 0; i < kMaxPassHeads; ++i) s[i] = scratch + static_cast<size_t>(i) * n_pos;
-  for (int h = h0; h < h1;) {
-    const int kvh = h / group;
-    const int nh = std::min(kMaxPassHeads, std::min(h1, (kvh + 1) * group) - h);
-    const size_t base = static_cast<size_t>(kvh) * head_dim;
-    const float* qh = q + static_cast<size_t>(h) * head_dim;
-    float* o = out + static_cast<size_t>(h) * head_dim;
-    switch (nh) {
-      case 4:
-        GroupPass<kF16, 4>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
-        break;
-      case 3:
-        GroupPass<kF16, 3>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
-        break;
-      case 2:
-        GroupPass<kF16, 2>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
-        break;
-      default:
-        GroupPass<kF16, 1>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
-        break;
-    }
-    h += nh;
-  }
+  kern::ForEachGroupPass<kMaxPassHeads>(n_heads, n_kv_heads, h0, h1, [&](auto nh, int h, int kvh) {
+    GroupPass<kF16, decltype(nh)::value>(
+        q + static_cast<size_t>(h) * head_dim, k_cache, v_cache, kv_stride, n_pos, head_dim,
+        static_cast<size_t>(kvh) * head_dim, scale, s, out + static_cast<size_t>(h) * head_dim);
+  });
 }
 
 }  // namespace
