@@ -19,6 +19,7 @@ Fault injection (Hub.faults, set by the test):
   corrupt      {path: n}: the next n transfers of that file flip one byte
   fail_api     n: the next n API calls answer 503
   gated        {ORG/REPO}: resolve answers 401 GatedRepo (the listing stays public)
+  huge         {path}: the listing claims that file has 2**50 bytes (a disk-space check)
 Every request is appended to Hub.log as (method, path, range header).
 
 Standalone:  tests/hf_hub_server.py ROOT   (serves on a free port, which it prints)
@@ -44,7 +45,8 @@ class Hub:
         self.root = root
         self.log = []
         self.lock = threading.Lock()
-        self.faults = {"drop_once": set(), "corrupt": {}, "fail_api": 0, "gated": set()}
+        self.faults = {"drop_once": set(), "corrupt": {}, "fail_api": 0, "gated": set(),
+                       "huge": set()}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -141,6 +143,10 @@ class Hub:
                                     "pointerSize": 134}
                     else:
                         e["blobId"] = git_blob_sha1(data)
+                    if f in hub.faults["huge"]:
+                        e["size"] = 2 ** 50
+                        if "lfs" in e:
+                            e["lfs"]["size"] = 2 ** 50
                     sib.append(e)
                 body = json.dumps({"id": repo, "modelId": repo, "sha": Hub.commit(repo),
                                    "gated": repo in hub.faults["gated"] and "manual",

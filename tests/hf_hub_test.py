@@ -143,6 +143,64 @@ def write_repo(d, shards):
     write_safetensors(os.path.join(d, "model-extra.safetensors"), t[:1])
 
 
+def gguf_string(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def write_gguf(path, seed):
+    """A GGUF v3 file of the same tiny model (f32 tensors, gpt2/llama-bpe vocabulary)."""
+    b2u = bytes_to_unicode()
+    tokens = [b2u[b] for b in range(256)] + SPECIALS
+    kv = []
+
+    def add(key, typ, payload):
+        kv.append(gguf_string(key) + struct.pack("<I", typ) + payload)
+
+    u32 = lambda v: struct.pack("<I", v)  # noqa: E731
+    f32 = lambda v: struct.pack("<f", v)  # noqa: E731
+    add("general.architecture", 8, gguf_string("llama"))
+    add("general.alignment", 4, u32(32))
+    for k, v in (("context_length", 512), ("embedding_length", DIM), ("block_count", LAYERS),
+                 ("feed_forward_length", FFN), ("attention.head_count", HEADS),
+                 ("attention.head_count_kv", KV_HEADS), ("vocab_size", VOCAB)):
+        add("llama." + k, 4, u32(v))
+    add("llama.attention.layer_norm_rms_epsilon", 6, f32(1e-5))
+    add("llama.rope.freq_base", 6, f32(500000.0))
+    add("tokenizer.ggml.model", 8, gguf_string("gpt2"))
+    add("tokenizer.ggml.pre", 8, gguf_string("llama-bpe"))
+    add("tokenizer.ggml.tokens", 9, struct.pack("<IQ", 8, len(tokens)) +
+        b"".join(gguf_string(t) for t in tokens))
+    add("tokenizer.ggml.token_type", 9, struct.pack("<IQ", 5, len(tokens)) +
+        b"".join(struct.pack("<i", 1 if i < 256 else 3) for i in range(len(tokens))))
+    add("tokenizer.ggml.merges", 9, struct.pack("<IQ", 8, 0))
+    add("tokenizer.ggml.bos_token_id", 4, u32(256))
+    add("tokenizer.ggml.eos_token_id", 4, u32(260))
+    names = {"model.embed_tokens.weight": "token_embd.weight", "lm_head.weight": "output.weight",
+             "model.norm.weight": "output_norm.weight"}
+    sub = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q",
+           "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+           "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
+           "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    infos, blobs, off = [], [], 0
+    for name, (shape, vals) in tensors(seed):
+        if name not in names:
+            i = name.split(".")[2]
+            rest = ".".join(name.split(".")[3:-1])
+            names[name] = "blk.%s.%s.weight" % (i, sub[rest])
+        data = struct.pack("<%df" % len(vals), *vals)
+        dims = list(reversed(shape))  # ne[0] is the row length
+        infos.append(gguf_string(names[name]) + struct.pack("<I", len(dims)) +
+                     b"".join(struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", 0, off))
+        pad = (32 - len(data) % 32) % 32
+        blobs.append(data + b"\0" * pad)
+        off += len(data) + pad
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(infos), len(kv)) + b"".join(kv) + b"".join(infos)
+    head += b"\0" * ((32 - len(head) % 32) % 32)
+    with open(path, "wb") as f:
+        f.write(head + b"".join(blobs))
+
+
 class Case:
     def __init__(self, build, work):
         self.build, self.work = build, work
@@ -152,6 +210,10 @@ class Case:
         write_repo(os.path.join(self.root, "test", "tiny"), shards=1)
         write_repo(os.path.join(self.root, "test", "sharded"), shards=2)
         write_repo(os.path.join(self.root, "test", "gated"), shards=1)
+        gguf = os.path.join(self.root, "test", "gguf")
+        os.makedirs(gguf)
+        write_gguf(os.path.join(gguf, "tiny-F32.gguf"), seed=7)
+        write_gguf(os.path.join(gguf, "tiny-other.gguf"), seed=8)
         self.cache = os.path.join(work, "cache")
         self.hub = Hub(self.root).start()
         self.hub.faults["gated"].add("test/gated")
@@ -314,6 +376,53 @@ def case_server_down(c):
     check("cannot reach http://127.0.0.1:%d" % port in p.stderr and "no network" in p.stderr,
           "no clear network error")
     check(time.time() - t0 < 60, "took too long")
+
+
+def case_gguf(c):
+    p = c.gen("test/gguf", expect_rc=1)
+    check("several .gguf files" in p.stderr and "tiny-F32.gguf" in p.stderr and
+          "tiny-other.gguf" in p.stderr, "several .gguf files: no list to pick from")
+    c.hub.clear_log()
+    p = c.gen("test/gguf:tiny-F32.gguf")
+    check(len(p.stdout.strip()) > 0, "no text generated from the GGUF")
+    check(len(c.gets("/tiny-F32.gguf")) == 1 and not c.gets("/tiny-other.gguf"),
+          "not exactly the chosen .gguf was downloaded")
+    c.hub.clear_log()
+    c.gen("test/gguf:tiny-F32.gguf")
+    check(c.hub.requests() == [], "second run made requests")
+
+
+def case_meta(c):
+    py = os.environ.get("LAMINA_PYTHON", "/usr/bin/python3")
+    if subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            raise AssertionError("python3-torch missing under CI")
+        print("SKIP: python3-torch not installed (tools/setup-deps.sh installs it)")
+        sys.exit(77)
+    d = os.path.join(c.root, "test", "meta")
+    os.makedirs(d)
+    with open(os.path.join(d, "README.md"), "w") as f:
+        f.write("Meta checkpoint in original/\n")
+    subprocess.run([py, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                     "gen_meta_checkpoint.py"), "--out",
+                    os.path.join(d, "original"), "--flavour", "bf16", "--dim", "64",
+                    "--no-golden"], check=True, timeout=TIMEOUT)
+    args = ["--tokens", "1,2,3", "-n", "4", "--temp", "0", "-t", "1"]
+    p1 = c.run("llama-run", ["-hf", "test/meta"] + args)
+    check(len(c.gets("/original/consolidated.00.pth")) == 1 and
+          len(c.gets("/original/params.json")) == 1, "Meta files not downloaded")
+    check("meta layout" in p1.stderr, "not taken as a Meta checkpoint")
+    p2 = c.run("llama-run", ["-hf", "test/meta:original"] + args)
+    check(p1.stdout == p2.stdout, "test/meta and test/meta:original differ")
+
+
+def case_disk_full(c):
+    c.hub.faults["huge"].add("model.safetensors")
+    p = c.gen("test/tiny", expect_rc=1)
+    check("not enough disk space" in p.stderr and "LAMINA_CACHE" in p.stderr,
+          "no disk-space error")
+    check(not c.gets("/model.safetensors") and not c.gets("/config.json"),
+          "files were downloaded before the space check")
 
 
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}

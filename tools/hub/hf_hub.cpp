@@ -1072,25 +1072,31 @@ bool ResolveHfModel(const std::string& spec, const HubOptions& o, std::string* l
   Say(c, c.spec.repo + "@" + c.revision + " is commit " + sha.substr(0, 12) + " (" + plan.kind +
              " layout)");
 
+  // Free space for what is still missing (an HF layout's shards are known
+  // only from its index: every root *.safetensors counts, an upper bound).
+  std::vector<const RemoteFile*> sized = plan.files;
+  if (plan.kind == "hf")
+    for (const auto& f : info.files)
+      if (f.name.find('/') == std::string::npos && EndsWith(f.name, ".safetensors"))
+        sized.push_back(&f);
+  int64_t need = 0;
+  for (const RemoteFile* f : sized) {
+    const int64_t have = FileSize(snap + "/" + f->name);
+    if (f->size <= 0 || (have >= 0 && have == f->size)) continue;
+    need += f->size - std::max<int64_t>(0, FileSize(snap + "/" + f->name + ".part"));
+  }
+  struct statvfs vfs;
+  if (need > 0 && ::statvfs(snap.c_str(), &vfs) == 0) {
+    const double avail = static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize);
+    if (avail < static_cast<double>(need)) {
+      *err = "not enough disk space in " + c.cache + ": the download needs up to " +
+             HumanBytes(static_cast<double>(need)) + ", " + HumanBytes(avail) +
+             " is free. Free some space or set LAMINA_CACHE to a larger disk.";
+      return false;
+    }
+  }
   // Downloads what is missing; HF first gets its index to learn the shards.
   auto fetch = [&](const std::vector<const RemoteFile*>& files) {
-    int64_t need = 0;
-    for (const RemoteFile* f : files) {
-      const int64_t have = FileSize(snap + "/" + f->name);
-      if (have >= 0 && (f->size < 0 || have == f->size)) continue;
-      if (f->size > 0)
-        need += f->size - std::max<int64_t>(0, FileSize(snap + "/" + f->name + ".part"));
-    }
-    struct statvfs vfs;
-    if (need > 0 && ::statvfs(snap.c_str(), &vfs) == 0) {
-      const double avail = static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize);
-      if (avail < static_cast<double>(need)) {
-        *err = "not enough disk space in " + c.cache + ": the download needs " +
-               HumanBytes(static_cast<double>(need)) + ", " + HumanBytes(avail) +
-               " is free. Free some space or set LAMINA_CACHE to a larger disk.";
-        return false;
-      }
-    }
     for (const RemoteFile* f : files) {
       if (!ValidRelPath(f->name)) {
         *err = c.spec.repo + ": refusing the file name '" + f->name + "'";
