@@ -489,6 +489,11 @@ Outcome Classify(const Ctx& c, const HttpResult& r, const Transfer& t, const std
     }
     return Outcome::kFatal;
   }
+  if (t.body_overflow && t.part_path.empty()) {
+    *err = what + ": the server's answer is larger than " +
+           HumanBytes(static_cast<double>(t.body_cap)) + "; is HF_ENDPOINT a Hugging Face hub?";
+    return Outcome::kFatal;
+  }
   if (r.code == CURLE_OK && (r.status == 200 || r.status == 206)) return Outcome::kOk;
   if (r.code != CURLE_OK && r.code != CURLE_WRITE_ERROR) {
     if (IsNetworkDown(r.code)) {
@@ -591,10 +596,6 @@ bool ListRepo(const Ctx& c, RepoInfo* info, std::string* err) {
     if (o == Outcome::kFatal || attempt >= c.max_retries) return false;
     Backoff(c, attempt, *err);
   }
-  if (t.body_overflow) {
-    *err = url + ": answer too large";
-    return false;
-  }
   json::Value root;
   std::string jerr;
   if (!json::Parse(t.body, &root, &jerr) || !root.is_object()) {
@@ -644,8 +645,10 @@ bool Verify(const std::string& part, const RemoteFile& f, const std::string& lin
     *what = "size " + std::to_string(size) + " bytes, expected " + std::to_string(f.size);
     return false;
   }
+  // LFS files: sha256 (the blob id is the pointer's); others: the git blob id.
+  const bool lfs = !f.sha256.empty() || IsHex(linked_etag, 64);
   std::string sha256, blob;
-  if (!HashFile(part, &sha256, &blob, err)) return false;
+  if (!HashFile(part, lfs ? &sha256 : nullptr, lfs ? nullptr : &blob, err)) return false;
   err->clear();
   if (!f.sha256.empty() && sha256 != f.sha256) {
     *what = "sha256 " + sha256 + ", expected " + f.sha256;
@@ -655,7 +658,7 @@ bool Verify(const std::string& part, const RemoteFile& f, const std::string& lin
     *what = "sha256 " + sha256 + ", expected " + linked_etag + " (X-Linked-Etag)";
     return false;
   }
-  if (f.sha256.empty() && !f.blob_id.empty() && blob != f.blob_id) {
+  if (!lfs && !f.blob_id.empty() && blob != f.blob_id) {
     *what = "git blob id " + blob + ", expected " + f.blob_id;
     return false;
   }
@@ -701,27 +704,27 @@ bool Download(const Ctx& c, const std::string& sha, const RemoteFile& f, const s
     if (o == Outcome::kOk) {
       std::string what;
       err->clear();
-      if (f.size >= 0 && FileSize(part) < f.size) {
-        *err = f.name + ": transfer ended at " + std::to_string(FileSize(part)) + " of " +
+      const int64_t got = FileSize(part);
+      if (f.size >= 0 && got < f.size) {
+        *err = f.name + ": transfer ended at " + std::to_string(got) + " of " +
                std::to_string(f.size) + " bytes";
         o = Outcome::kRetry;
-      } else if (Verify(part, f, t.linked_etag, &what, err)) {
-        if (::rename(part.c_str(), dest.c_str()) != 0) {
-          *err = "cannot rename " + part + ": " + std::strerror(errno);
-          return false;
-        }
-        if (!c.tty) Say(c, f.name + ": ok");
-        return true;
-      } else if (!err->empty()) {
-        return false;  // could not read it back
       } else {
+        if (got >= (int64_t{64} << 20)) Say(c, f.name + ": checking its sha256");
+        if (Verify(part, f, t.linked_etag, &what, err)) {
+          if (::rename(part.c_str(), dest.c_str()) != 0) {
+            *err = "cannot rename " + part + ": " + std::strerror(errno);
+            return false;
+          }
+          if (!c.tty) Say(c, f.name + ": ok");
+          return true;
+        }
+        if (!err->empty()) return false;  // could not read it back
         ::unlink(part.c_str());
         *err = f.name + ": downloaded file does not match the repository (" + what +
                "); it was deleted";
         if (refetched_after_mismatch) {
-          *err +=
-              " again after a second download: refusing it (a corrupting proxy or "
-              "mirror?)";
+          *err += " again after a second download: refusing it (a corrupting proxy or mirror?)";
           return false;
         }
         Say(c, *err + "; downloading it again");
@@ -972,24 +975,17 @@ int EnvInt(const char* name, int fallback) {
 bool ParseHfSpec(const std::string& spec, HfSpec* out, std::string* err) {
   *out = HfSpec();
   std::string s = spec;
-  const size_t colon = s.find(':');
-  if (colon != std::string::npos) {
-    out->file = s.substr(colon + 1);
-    s = s.substr(0, colon);
-    if (!ValidRelPath(out->file)) {
-      *err = "bad file name '" + out->file + "' (a path in the repo)";
-      return false;
-    }
-  }
-  const size_t at = s.find('@');
-  if (at != std::string::npos) {
-    out->revision = s.substr(at + 1);
-    s = s.substr(0, at);
-    if (!ValidRelPath(out->revision)) {
-      *err = "bad revision '" + out->revision + "'";
-      return false;
-    }
-  }
+  // Peels "<sep>VALUE" off the end: ":FILE" first, then "@REVISION".
+  auto peel = [&](char sep, std::string* value, const char* what) {
+    const size_t p = s.find(sep);
+    if (p == std::string::npos) return true;
+    *value = s.substr(p + 1);
+    s = s.substr(0, p);
+    if (ValidRelPath(*value)) return true;
+    *err = std::string("bad ") + what + " '" + *value + "'";
+    return false;
+  };
+  if (!peel(':', &out->file, "file name") || !peel('@', &out->revision, "revision")) return false;
   const size_t slash = s.find('/');
   if (slash == std::string::npos || !ValidName(s.substr(0, slash)) ||
       !ValidName(s.substr(slash + 1))) {

@@ -1,7 +1,6 @@
 // SHA-256 and SHA-1 after FIPS 180-4 (straight-line, big-endian message schedule).
 #include "tools/hub/sha.h"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -27,19 +26,6 @@ constexpr uint32_t kK256[64] = {
     0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-
-// Shared Merkle-Damgard padding: 0x80, zeros, the bit length big-endian.
-template <typename H>
-void Pad(H* h, uint64_t total) {
-  const uint64_t bits = total * 8;
-  uint8_t pad[72] = {0x80};
-  const size_t used = static_cast<size_t>(total % 64);
-  const size_t n = (used < 56 ? 56 - used : 120 - used);
-  uint8_t len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
-  h->Update(pad, n);
-  h->Update(len, 8);
-}
 
 std::string Hex(const uint32_t* h, int n) {
   static const char kDigits[] = "0123456789abcdef";
@@ -87,24 +73,8 @@ void Sha256::Block(const uint8_t* p) {
   h_[7] += h;
 }
 
-void Sha256::Update(const void* data, size_t n) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  total_ += n;
-  while (n > 0) {
-    const size_t take = std::min(n, sizeof(buf_) - used_);
-    std::memcpy(buf_ + used_, p, take);
-    used_ += take;
-    p += take;
-    n -= take;
-    if (used_ == sizeof(buf_)) {
-      Block(buf_);
-      used_ = 0;
-    }
-  }
-}
-
 std::string Sha256::HexDigest() {
-  Pad(this, total_);
+  Finish();
   return Hex(h_, 8);
 }
 
@@ -144,24 +114,8 @@ void Sha1::Block(const uint8_t* p) {
   h_[4] += e;
 }
 
-void Sha1::Update(const void* data, size_t n) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  total_ += n;
-  while (n > 0) {
-    const size_t take = std::min(n, sizeof(buf_) - used_);
-    std::memcpy(buf_ + used_, p, take);
-    used_ += take;
-    p += take;
-    n -= take;
-    if (used_ == sizeof(buf_)) {
-      Block(buf_);
-      used_ = 0;
-    }
-  }
-}
-
 std::string Sha1::HexDigest() {
-  Pad(this, total_);
+  Finish();
   return Hex(h_, 5);
 }
 
@@ -182,8 +136,8 @@ bool HashFile(const std::string& path, std::string* sha256, std::string* git_blo
   std::vector<uint8_t> buf(1 << 20);
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
-    s256.Update(buf.data(), n);
-    s1.Update(buf.data(), n);
+    if (sha256) s256.Update(buf.data(), n);
+    if (git_blob_sha1) s1.Update(buf.data(), n);
   }
   const bool bad = std::ferror(f) != 0;
   std::fclose(f);
@@ -191,8 +145,8 @@ bool HashFile(const std::string& path, std::string* sha256, std::string* git_blo
     *err = path + ": read error";
     return false;
   }
-  *sha256 = s256.HexDigest();
-  *git_blob_sha1 = s1.HexDigest();
+  if (sha256) *sha256 = s256.HexDigest();
+  if (git_blob_sha1) *git_blob_sha1 = s1.HexDigest();
   return true;
 }
 
