@@ -3,8 +3,9 @@
 
 Serves repositories from ROOT/ORG/REPO/<files> the way huggingface.co does:
 
-  GET /api/models/ORG/REPO/revision/REV[?blobs=true]
+  GET /api/models/ORG/REPO/revision/REV[?blobs=True]
       {"id", "sha", "siblings": [{"rfilename", "size", "blobId"[, "lfs": {"sha256", "size"}]}]}
+      (without blobs=True, as on the real hub, siblings hold only rfilename)
   GET|HEAD /ORG/REPO/resolve/REV/PATH
       small files: 200 with ETag "<git blob sha1>", X-Repo-Commit
       LFS files (*.safetensors, *.gguf, *.pth, tokenizer.json): 302 to /cdn/<sha256> with
@@ -31,7 +32,7 @@ import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 LFS_SUFFIXES = (".safetensors", ".gguf", ".pth", "tokenizer.json")
 
@@ -112,7 +113,9 @@ class Hub:
                     hub.log.append((self.command, path, self.headers.get("Range")))
                 parts = path.strip("/").split("/")
                 if parts[:2] == ["api", "models"] and len(parts) >= 4:
-                    return self.api(parts[2] + "/" + parts[3], parts[4:])
+                    query = parse_qs(urlsplit(self.path).query)
+                    blobs = query.get("blobs", [""])[0].lower() in ("true", "1")
+                    return self.api(parts[2] + "/" + parts[3], parts[4:], blobs)
                 if parts[0] == "cdn" and len(parts) == 2:
                     return self.cdn(parts[1])
                 if len(parts) >= 5 and parts[2] == "resolve":
@@ -121,7 +124,7 @@ class Hub:
                     return self.send_bytes(b"fake hub\n", {})
                 self.send_error_code(404, "NotFound", "no route " + path)
 
-            def api(self, repo, rest):
+            def api(self, repo, rest, blobs):
                 with hub.lock:
                     fail = hub.faults["fail_api"] > 0
                     if fail:
@@ -147,7 +150,7 @@ class Hub:
                         e["size"] = 2 ** 50
                         if "lfs" in e:
                             e["lfs"]["size"] = 2 ** 50
-                    sib.append(e)
+                    sib.append(e if blobs else {"rfilename": f})
                 body = json.dumps({"id": repo, "modelId": repo, "sha": Hub.commit(repo),
                                    "gated": repo in hub.faults["gated"] and "manual",
                                    "siblings": sib}).encode()

@@ -585,7 +585,7 @@ struct RepoInfo {
 
 bool ListRepo(const Ctx& c, RepoInfo* info, std::string* err) {
   const std::string url =
-      c.endpoint + "/api/models/" + c.spec.repo + "/revision/" + Escape(c.revision) + "?blobs=true";
+      c.endpoint + "/api/models/" + c.spec.repo + "/revision/" + Escape(c.revision) + "?blobs=True";
   Transfer t;
   for (int attempt = 0;; ++attempt) {
     t = Transfer();

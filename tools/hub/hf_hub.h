@@ -46,7 +46,7 @@ struct HubOptions {
 ///   ORG/REPO:original       Meta's checkpoint in original/
 ///
 /// The file list, sizes and hashes come from GET {endpoint}/api/models/{repo}/
-/// revision/{rev}?blobs=true (siblings[].rfilename/size/blobId/lfs.sha256, and
+/// revision/{rev}?blobs=True (siblings[].rfilename/size/blobId/lfs.sha256, and
 /// the commit "sha"); files are fetched from {endpoint}/{repo}/resolve/{sha}/
 /// {file} (pinned to the commit, so a push during the download cannot mix
 /// revisions). Each file goes to a ".part" file (resumed with an HTTP Range
