@@ -627,6 +627,7 @@ int ResolveHf(Args* a) {
   }
   return 0;
 #else
+  (void)a;
   std::fprintf(stderr,
                "llama-run: -hf: this build has no Hugging Face download (libcurl; "
                "LAMINA_WITH_HUB=OFF); download the model and use -m\n");
