@@ -351,6 +351,13 @@ def case_gated(c):
     check("HTTP 403" in p.stderr and "token from HF_TOKEN was refused" in p.stderr,
           "a refused token is not reported")
     check("hf_not_a_real_token" not in p.stderr, "the token was printed")
+    # The token file huggingface-cli writes.
+    tok = os.path.join(c.work, "home", ".cache", "huggingface", "token")
+    os.makedirs(os.path.dirname(tok))
+    with open(tok, "w") as f:
+        f.write("hf_from_the_token_file\n")
+    p = c.gen("test/gated", expect_rc=1)
+    check("token from %s was refused" % tok in p.stderr, "the token file was not used")
 
 
 def case_missing(c):

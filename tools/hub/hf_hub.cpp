@@ -1091,6 +1091,7 @@ bool ResolveHfModel(const std::string& spec, const HubOptions& o, std::string* l
       return false;
     }
   }
+  if (need > 0) Say(c, "downloading " + HumanBytes(static_cast<double>(need)) + " into " + snap);
   // Downloads what is missing; HF first gets its index to learn the shards.
   auto fetch = [&](const std::vector<const RemoteFile*>& files) {
     for (const RemoteFile* f : files) {
