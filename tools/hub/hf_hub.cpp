@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -357,11 +358,16 @@ int OnProgress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return 0;
 }
 
+// One easy handle per thread (a handle must not be shared between threads),
+// reused across requests so that connections stay alive.
 CURL* Handle() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  static CURL* curl = curl_easy_init();  // reused: keeps connections alive
-  return curl;
+  struct Cleanup {
+    void operator()(CURL* h) const { curl_easy_cleanup(h); }
+  };
+  thread_local std::unique_ptr<CURL, Cleanup> curl(curl_easy_init());
+  return curl.get();
 }
 
 struct HttpResult {

@@ -62,8 +62,9 @@ struct HubOptions {
 ///                                           group size, tokenizer, format)
 /// When refs/REV and the .lamina exist, the call makes no network request and
 /// does not convert (works offline). To pick up a newer commit of a branch,
-/// delete hf/ORG--REPO/refs/REV. Concurrent callers on one repo are serialised
-/// by a lock file.
+/// delete hf/ORG--REPO/refs/REV. Thread-safe; concurrent callers on one repo
+/// (threads or processes) are serialised by a lock file (flock) in its cache
+/// directory. Status lines and, on a terminal, a progress bar go to stderr.
 ///
 /// Returns false and a one-paragraph message in *err on failure: a gated or
 /// private repo (HTTP 401/403: how to get access and set HF_TOKEN), no such
