@@ -21,6 +21,7 @@ Fault injection (Hub.faults, set by the test):
   fail_api     n: the next n API calls answer 503
   gated        {ORG/REPO}: resolve answers 401 GatedRepo (the listing stays public)
   huge         {path}: the listing claims that file has 2**50 bytes (a disk-space check)
+  bare         {path}: the listing gives only the name of that file (no size, hashes)
 Every request is appended to Hub.log as (method, path, range header).
 
 Standalone:  tests/hf_hub_server.py ROOT   (serves on a free port, which it prints)
@@ -47,7 +48,7 @@ class Hub:
         self.log = []
         self.lock = threading.Lock()
         self.faults = {"drop_once": set(), "corrupt": {}, "fail_api": 0, "gated": set(),
-                       "huge": set()}
+                       "huge": set(), "bare": set()}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -150,7 +151,8 @@ class Hub:
                         e["size"] = 2 ** 50
                         if "lfs" in e:
                             e["lfs"]["size"] = 2 ** 50
-                    sib.append(e if blobs else {"rfilename": f})
+                    bare = not blobs or f in hub.faults["bare"]
+                    sib.append({"rfilename": f} if bare else e)
                 body = json.dumps({"id": repo, "modelId": repo, "sha": Hub.commit(repo),
                                    "gated": repo in hub.faults["gated"] and "manual",
                                    "siblings": sib}).encode()

@@ -327,9 +327,14 @@ def case_resume(c):
 def case_corrupt(c):
     # Once: refused, fetched again, runs.
     c.hub.faults["corrupt"]["model.safetensors"] = 1
+    # A listing without size and sha256: X-Linked-Etag still gives the sha256.
+    c.hub.faults["bare"].add("tokenizer.json")
+    c.hub.faults["corrupt"]["tokenizer.json"] = 1
     p = c.gen("test/tiny")
-    check("does not match" in p.stderr and "downloading it again" in p.stderr,
-          "the corrupted download was not reported and fetched again")
+    for f in ("model.safetensors", "tokenizer.json"):
+        check(f + ": downloaded file does not match the repository (sha256 " in p.stderr and
+              "downloading it again" in p.stderr,
+              "the corrupted %s was not reported and fetched again" % f)
     # Always (a small non-LFS file, checked by its git blob id): refused, reported.
     c.hub.faults["corrupt"]["config.json"] = 100
     p = c.gen("test/sharded", expect_rc=1)

@@ -7,7 +7,8 @@
 #   hub.sharded              shards named by model.safetensors.index.json (and only those);
 #                            the same text as the single-file copy
 #   hub.resume               a 503 listing is retried; a transfer cut mid-file resumes (Range)
-#   hub.corrupt              a wrong sha256 is refused and fetched again; a file that stays
+#   hub.corrupt              a wrong sha256 (from the listing, or X-Linked-Etag when the listing
+#                            has none) is refused and fetched again; a file that stays
 #                            wrong (git blob id) is refused, reported and deleted
 #   hub.gated                401 -> the gated-repo message; a refused token -> 403 message
 #   hub.missing              no such repo / file / revision; a malformed spec

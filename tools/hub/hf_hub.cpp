@@ -642,8 +642,9 @@ bool ListRepo(const Ctx& c, RepoInfo* info, std::string* err) {
 }
 
 // ---------------------------------------------------------------- download
-// Checks a finished .part against the listing (size, sha256 or git blob id)
-// and the X-Linked-Etag of the transfer (the sha256 of an LFS file).
+// Checks a finished .part against the listing: its size, and the sha256 of an
+// LFS file (the listing's lfs.sha256 = the LFS pointer's oid; else the
+// X-Linked-Etag of the transfer) or the git blob id of any other file.
 bool Verify(const std::string& part, const RemoteFile& f, const std::string& linked_etag,
             std::string* what, std::string* err) {
   const int64_t size = FileSize(part);
@@ -651,17 +652,15 @@ bool Verify(const std::string& part, const RemoteFile& f, const std::string& lin
     *what = "size " + std::to_string(size) + " bytes, expected " + std::to_string(f.size);
     return false;
   }
-  // LFS files: sha256 (the blob id is the pointer's); others: the git blob id.
-  const bool lfs = !f.sha256.empty() || IsHex(linked_etag, 64);
+  const std::string want_sha256 = !f.sha256.empty()        ? f.sha256
+                                  : IsHex(linked_etag, 64) ? linked_etag
+                                                           : "";
+  const bool lfs = !want_sha256.empty();
   std::string sha256, blob;
   if (!HashFile(part, lfs ? &sha256 : nullptr, lfs ? nullptr : &blob, err)) return false;
   err->clear();
-  if (!f.sha256.empty() && sha256 != f.sha256) {
-    *what = "sha256 " + sha256 + ", expected " + f.sha256;
-    return false;
-  }
-  if (IsHex(linked_etag, 64) && sha256 != linked_etag) {
-    *what = "sha256 " + sha256 + ", expected " + linked_etag + " (X-Linked-Etag)";
+  if (lfs && sha256 != want_sha256) {
+    *what = "sha256 " + sha256 + ", expected " + want_sha256;
     return false;
   }
   if (!lfs && !f.blob_id.empty() && blob != f.blob_id) {

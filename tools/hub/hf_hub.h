@@ -51,8 +51,9 @@ struct HubOptions {
 /// {file} (pinned to the commit, so a push during the download cannot mix
 /// revisions). Each file goes to a ".part" file (resumed with an HTTP Range
 /// after an interruption), is checked against the size and the sha256 of LFS
-/// files (lfs.sha256, cross-checked with X-Linked-Etag) or the git blob id of
-/// the others (sha1 of "blob <size>\0" + content), then renamed into place.
+/// files (lfs.sha256, the LFS pointer's oid; X-Linked-Etag when the listing
+/// lacks it) or the git blob id of the others (sha1 of "blob <size>\0" +
+/// content; the ETag is not used), then renamed into place.
 ///
 /// Cache layout (under HubOptions::cache_dir):
 ///   hf/ORG--REPO/refs/REV                   the commit REV resolved to
