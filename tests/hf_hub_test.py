@@ -287,6 +287,11 @@ def case_download_run_cached(c):
     c.hub.stop()
     p3 = c.gen("test/tiny")
     check(p3.stdout == p1.stdout, "offline run differs")
+    p = c.gen("test/tiny", HF_HUB_OFFLINE="1")
+    check(p.stdout == p1.stdout, "HF_HUB_OFFLINE run differs")
+    p = c.gen("test/sharded", expect_rc=1, HF_HUB_OFFLINE="1")
+    check("test/sharded@main is not in the cache" in p.stderr and "HF_HUB_OFFLINE=1" in p.stderr
+          and "cannot reach" not in p.stderr, "HF_HUB_OFFLINE made a request or no clear error")
     # Another conversion of the cached files: converts, no request.
     out = os.path.join(c.work, "tiny-f32.lamina")
     p4 = c.run("lamina-convert", ["-hf", "test/tiny", "--weights", "f32", "-o", out])

@@ -4,9 +4,9 @@
 #
 #   tools/run.sh                      online: download Llama 3.2 1B Instruct from Hugging
 #                                     Face (once; converted and cached in ~/.cache/lamina)
-#                                     and start a chat. Offline: a tiny demo model with
-#                                     RANDOM weights (gibberish output)
-#   tools/run.sh ORG/REPO[:FILE]      any Hugging Face Llama 3.x repo (llama-run -hf)
+#                                     and start a chat; offline, the cached copy. Else: a
+#                                     tiny demo model with RANDOM weights (gibberish)
+#   tools/run.sh ORG/REPO[:FILE]      any Hugging Face Llama 3.x repo (lamina-convert -hf)
 #   tools/run.sh MODEL [ARGS...]      MODEL: a Hugging Face Llama 3.2 directory, a Meta
 #                                     checkpoint directory, a .gguf, a llama2.c .bin
 #                                     or a .lamina file. Anything but .lamina is first
@@ -49,14 +49,24 @@ has_prompt() {
   return 1
 }
 
-# Hugging Face: `llama-run -hf REPO`, a chat unless ARGS give a prompt.
-run_hf() {
-  local repo="$1"
+# Runs a model file: a chat unless ARGS give a prompt.
+run_chat() {
+  local model="$1"
   shift
   if has_prompt "$@"; then
-    exec "$BIN/llama-run" -hf "$repo" "$@"
+    exec "$BIN/llama-run" -m "$model" "$@"
   fi
-  exec "$BIN/llama-run" -hf "$repo" --chat "$@"
+  exec "$BIN/llama-run" -m "$model" --chat "$@"
+}
+
+# hub_model REPO [ENV...]: the cached .lamina of a Hugging Face repo on stdout,
+# downloaded and converted first when needed (lamina-convert -hf: progress and
+# errors on stderr). Fails when it cannot get it.
+hub_model() {
+  local repo="$1"
+  shift
+  # shellcheck disable=SC2086
+  env "$@" "$BIN/lamina-convert" -hf "$repo" ${LAMINA_CONVERT_ARGS:-}
 }
 
 # A quick reachability check of the hub (HEAD, 5 s): curl when installed
@@ -77,14 +87,20 @@ online() {
 
 if [ $# -eq 0 ] || [[ "$1" == -* ]]; then
   RUN_MODEL="${LAMINA_RUN_MODEL:-unsloth/Llama-3.2-1B-Instruct}"
-  if [ "$RUN_MODEL" != random ]; then
-    if online; then
-      say "downloading (once) and running $RUN_MODEL from ${HF_ENDPOINT:-https://huggingface.co}"
-      run_hf "$RUN_MODEL" "$@"
-    fi
-    OFFLINE_WHY="cannot reach ${HF_ENDPOINT:-https://huggingface.co}"
-  else
+  ENDPOINT="${HF_ENDPOINT:-https://huggingface.co}"
+  if [ "$RUN_MODEL" = random ]; then
     OFFLINE_WHY="LAMINA_RUN_MODEL=random"
+  elif online; then
+    say "$RUN_MODEL from $ENDPOINT (downloaded and converted once, then cached)"
+    if MODEL="$(hub_model "$RUN_MODEL")"; then
+      run_chat "$MODEL" "$@"
+    fi
+    OFFLINE_WHY="getting $RUN_MODEL failed, see above"
+  elif MODEL="$(hub_model "$RUN_MODEL" HF_HUB_OFFLINE=1 2>/dev/null)"; then
+    say "offline ($ENDPOINT unreachable): using the cached $RUN_MODEL"
+    run_chat "$MODEL" "$@"
+  else
+    OFFLINE_WHY="cannot reach $ENDPOINT and $RUN_MODEL is not cached"
   fi
   # ----------------------------------------------------------------- demo
   MODEL="$ROOT/build/demo.lamina"
@@ -106,7 +122,8 @@ fi
 if [ ! -e "$1" ] && [[ "$1" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[^:]+)?(:.+)?$ ]]; then
   repo="$1"
   shift
-  run_hf "$repo" "$@"
+  MODEL="$(hub_model "$repo")" || exit 1
+  run_chat "$MODEL" "$@"
 fi
 
 # ------------------------------------------------------------ given a model

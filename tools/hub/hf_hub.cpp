@@ -1063,6 +1063,12 @@ bool ResolveHfModel(const std::string& spec, const HubOptions& o, std::string* l
     }
   }
 
+  const std::string off = Lower(Env("HF_HUB_OFFLINE"));
+  if (o.offline || off == "1" || off == "true" || off == "yes" || off == "on") {
+    *err = c.spec.repo + "@" + c.revision + " is not in the cache (" + c.cache +
+           ") and downloads are off (" + (o.offline ? "offline" : "HF_HUB_OFFLINE=" + off) + ")";
+    return false;
+  }
   RepoInfo info;
   if (!ListRepo(c, &info, err)) return false;
   sha = info.sha;

@@ -26,6 +26,9 @@ struct HubOptions {
   convert::ConvertOptions convert;
   /// No status lines or progress bar on stderr (errors still go to *err).
   bool quiet = false;
+  /// Cache only: no network request; a model not in the cache is an error.
+  /// Also set by $HF_HUB_OFFLINE=1 (as for huggingface_hub).
+  bool offline = false;
   /// Transient failures (HTTP 5xx/429, connection reset, stalled or cut
   /// transfers) are retried this many times with exponential backoff
   /// (retry_delay_ms, then x2 each time). -1: $LAMINA_HF_RETRIES, else 5.
