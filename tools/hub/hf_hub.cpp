@@ -243,6 +243,8 @@ struct Transfer {
   std::string label;
   int64_t expected = -1;
   Clock::time_point start, last_draw;
+  int64_t last_written = 0;
+  double rate = 0;  // bytes/s, smoothed over the last few seconds
   bool drew = false;
 };
 
@@ -324,9 +326,19 @@ size_t OnWrite(char* p, size_t size, size_t nmemb, void* ud) {
 }
 
 void DrawProgress(Transfer* t, bool final) {
-  const double secs = std::chrono::duration<double>(Clock::now() - t->start).count();
+  const auto now = Clock::now();
+  const double dt = std::chrono::duration<double>(now - t->last_draw).count();
+  if (dt > 0.05) {  // exponential moving average of the rate between draws
+    const double inst = static_cast<double>(t->written - t->last_written) / dt;
+    t->rate = t->rate > 0 ? 0.8 * t->rate + 0.2 * inst : inst;
+    t->last_written = t->written;
+    t->last_draw = now;
+  }
   const double done = static_cast<double>(t->offset + t->written);
-  const double rate = secs > 0.05 ? static_cast<double>(t->written) / secs : 0;
+  const double rate =
+      final ? static_cast<double>(t->written) /
+                  std::max(1e-3, std::chrono::duration<double>(now - t->start).count())
+            : t->rate;
   char line[256];
   if (t->expected > 0) {
     const double left = static_cast<double>(t->expected) - done;
@@ -350,11 +362,7 @@ void DrawProgress(Transfer* t, bool final) {
 
 int OnProgress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(ud);
-  const auto now = Clock::now();
-  if (now - t->last_draw >= std::chrono::milliseconds(250)) {
-    t->last_draw = now;
-    DrawProgress(t, false);
-  }
+  if (Clock::now() - t->last_draw >= std::chrono::milliseconds(250)) DrawProgress(t, false);
   return 0;
 }
 
