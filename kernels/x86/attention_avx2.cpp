@@ -5,8 +5,9 @@
 // Structure (as kernels/neon/attention_neon.cpp): [h0, h1) is walked in
 // passes of up to 4 consecutive heads of ONE GQA group
 // (kern::ForEachGroupPass, kernels/attention_passes.h), and each K / V element
-// is loaded (f16: VCVTPH2PS, exact) once per pass instead of once per head. Head i of a pass
-// keeps its scores in scratch row i (kAttentionScratchRows = 4 rows of n_pos).
+// is loaded (f16: VCVTPH2PS, exact) once per pass instead of once per head.
+// Head i of a pass keeps its scores in scratch row i (kAttentionScratchRows =
+// 4 rows of n_pos).
 //  - QK: per step of 8 elements, kP positions x kH heads, one ymm accumulator
 //    per (head, position) = ref::Dot's acc[0..7] (k = 8i + j, i ascending,
 //    fused). With head_dim % 8 == 0 four accumulators reduce at once (Reduce4:

@@ -137,6 +137,37 @@ TEST(X86Ops, SiluMulBitPatternSweep) {
   EXPECT_TRUE(SameBits(ae.data(), be.data(), ge.size()));
 }
 
+/// Every op at every float offset from a 32-byte boundary (the kernels use
+/// unaligned loads; the results must not depend on where the data sits).
+TEST(X86Ops, ElementwiseOpsAnyAlignment) {
+  REQUIRE_AVX2();
+  std::mt19937 rng(12);
+  const int n = 1024 + 5;
+  const std::vector<float> x = Normal(n, 2.f, &rng), w = Normal(n, 1.f, &rng);
+  std::vector<float> rn(n), sm = x, sl = x, hd(x.begin(), x.begin() + 1024);
+  ref::RmsNorm(rn.data(), x.data(), w.data(), n, 1e-5f);
+  ref::Softmax(sm.data(), n);
+  ref::SiluMul(sl.data(), w.data(), n);
+  ref::Hadamard(hd.data(), 1024);
+  alignas(32) float buf[4][1024 + 5 + 8];
+  for (int off = 0; off < 8; ++off) {
+    float *a = buf[0] + off, *b = buf[1] + off, *c = buf[2] + off, *d = buf[3] + off;
+    std::copy(x.begin(), x.end(), a);
+    std::copy(w.begin(), w.end(), b);
+    RmsNormAvx2(c, a, b, n, 1e-5f);
+    ASSERT_TRUE(SameBits(c, rn.data(), n)) << "rmsnorm off=" << off;
+    std::copy(x.begin(), x.end(), c);
+    SoftmaxAvx2(c, n);
+    ASSERT_TRUE(SameBits(c, sm.data(), n)) << "softmax off=" << off;
+    std::copy(x.begin(), x.end(), c);
+    SiluMulAvx2(c, b, n);
+    ASSERT_TRUE(SameBits(c, sl.data(), n)) << "silu_mul off=" << off;
+    std::copy(x.begin(), x.begin() + 1024, d);
+    HadamardAvx2(d, 1024);
+    ASSERT_TRUE(SameBits(d, hd.data(), 1024)) << "hadamard off=" << off;
+  }
+}
+
 // ------------------------------------------------------------------ softmax
 
 TEST(X86Ops, SoftmaxExact) {
