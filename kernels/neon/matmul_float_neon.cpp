@@ -4,9 +4,10 @@
 // FADDP give ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)); the K % 8 tail is scalar
 // fma in order. f16 -> f32 (FCVTL) and bf16 -> f32 (SHLL #16) are exact.
 // One token: four rows per pass share the x loads. Several tokens (prefill,
-// speculative verification): 2 rows x 4 tokens per pass, so every weight is
-// loaded once per 4 tokens (16 accumulators + 8 x + 2 w registers); each
-// (token, row) keeps ref's order, so the result does not depend on M.
+// speculative verification): 2 rows x 4 tokens per pass, then one tile of the
+// 2 or 3 tokens left, so every weight is loaded once per 4 tokens (16
+// accumulators + 8 x + 2 w registers); each (token, row) keeps ref's order, so
+// the result does not depend on M.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif
@@ -98,16 +99,31 @@ void RowsTokens(const float* x, size_t ldx, const W& w, int K, int n, float* y, 
   }
 }
 
+// Tokens [m0, m0 + T) over rows [n0, n1): 2 rows at a time.
+template <int T, typename W>
+void Tile(const float* x, size_t ldx, const W& w, int K, int n0, int n1, float* y, size_t ldy,
+          int m0) {
+  const float* xm = x + static_cast<size_t>(m0) * ldx;
+  float* ym = y + static_cast<size_t>(m0) * ldy;
+  int n = n0;
+  for (; n + 2 <= n1; n += 2) RowsTokens<2, T>(xm, ldx, w, K, n, ym, ldy);
+  for (; n < n1; ++n) RowsTokens<1, T>(xm, ldx, w, K, n, ym, ldy);
+}
+
 template <typename W>
 void Impl(const float* x, size_t ldx, int M, const W& w, int K, int n0, int n1, float* y,
           size_t ldy) {
   int m0 = 0;
-  for (; m0 + 4 <= M; m0 += 4) {
-    const float* xm = x + static_cast<size_t>(m0) * ldx;
-    float* ym = y + static_cast<size_t>(m0) * ldy;
-    int n = n0;
-    for (; n + 2 <= n1; n += 2) RowsTokens<2, 4>(xm, ldx, w, K, n, ym, ldy);
-    for (; n < n1; ++n) RowsTokens<1, 4>(xm, ldx, w, K, n, ym, ldy);
+  for (; m0 + 4 <= M; m0 += 4) Tile<4>(x, ldx, w, K, n0, n1, y, ldy, m0);
+  switch (M - m0) {  // 2 or 3 tokens left: one more tile, still one weight pass
+    case 3:
+      Tile<3>(x, ldx, w, K, n0, n1, y, ldy, m0);
+      return;
+    case 2:
+      Tile<2>(x, ldx, w, K, n0, n1, y, ldy, m0);
+      return;
+    default:
+      break;
   }
   for (int m = m0; m < M; ++m) {
     const float* xr = x + static_cast<size_t>(m) * ldx;
