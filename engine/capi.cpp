@@ -10,6 +10,7 @@
 
 #include "engine/engine.h"
 #include "engine/sampler.h"
+#include "engine/speculative.h"
 #include "lamina/lamina.h"
 #include "lamina/version.h"
 
@@ -518,6 +519,109 @@ lamina_status lamina_context_get_stats(const lamina_context* ctx, lamina_stats* 
 
 void lamina_context_reset_stats(lamina_context* ctx) {
   if (ctx) ctx->c->stats() = lamina::engine::Stats();
+}
+
+lamina_speculative_params lamina_speculative_default_params(void) {
+  lamina_speculative_params p;
+  p.lookup = 0;
+  p.lookup_ngram = 3;
+  p.draft_max = 8;
+  p.draft = nullptr;
+  return p;
+}
+
+lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s,
+                                          const int32_t* prompt, size_t n_prompt, size_t max_tokens,
+                                          const lamina_speculative_params* params,
+                                          lamina_token_callback cb, void* user,
+                                          lamina_generate_result* result,
+                                          lamina_speculative_stats* stats) {
+  return Guard([&]() -> lamina_status {
+    lamina_generate_result r{0, LAMINA_STOP_NONE, -1};
+    if (result) *result = r;
+    if (stats) std::memset(stats, 0, sizeof(*stats));
+    if (!ctx || !s || !params || (!prompt && n_prompt))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: NULL argument");
+    Context& c = *ctx->c;
+    if (s->s->n_vocab() != c.model().config().vocab)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate_speculative: sampler and context belong to models of "
+                  "different vocabularies");
+    if (!params->lookup && !params->draft)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate_speculative: no drafter (set lookup and/or draft)");
+    if (params->draft_max < 1 || params->draft_max > 64)
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: draft_max " +
+                                              std::to_string(params->draft_max) +
+                                              " out of range (1..64)");
+    if (params->lookup && (params->lookup_ngram < 1 || params->lookup_ngram > 64))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: lookup_ngram " +
+                                              std::to_string(params->lookup_ngram) +
+                                              " out of range (1..64)");
+    if (params->draft == ctx)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate_speculative: the draft context must not be the target "
+                  "context");
+    std::string err;
+    if (params->draft &&
+        !lamina::engine::SameVocabulary(c.model(), params->draft->c->model(), &err))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: " + err);
+    if (n_prompt > 0) {
+      const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
+      if (st != LAMINA_OK) return st;
+    }
+    if (!c.logits())
+      return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate_speculative: empty prompt and no logits");
+    const lamina::Tokenizer* tok = c.model().tokenizer();
+    std::unique_ptr<lamina::StreamDecoder> dec;
+    if (tok) dec = std::make_unique<lamina::StreamDecoder>(*tok);
+    auto emit = [&](int32_t t) -> bool {
+      if (!cb) return false;
+      if (!dec) return cb(t, nullptr, 0, user) != 0;
+      const std::string piece = dec->Push(t);
+      return cb(t, piece.c_str(), piece.size(), user) != 0;
+    };
+    lamina::engine::SpecParams sp;
+    sp.lookup = params->lookup != 0;
+    sp.ngram_max = params->lookup_ngram;
+    sp.draft_max = params->draft_max;
+    sp.draft = params->draft ? params->draft->c.get() : nullptr;
+    lamina::engine::SpecResult res;
+    lamina::engine::SpecStats st;
+    if (!lamina::engine::GenerateSpeculative(c, *s->s, sp, max_tokens, c.model().config().stop_ids,
+                                             emit, &res, &st, &err))
+      return Fail(LAMINA_ERR_INTERNAL, "lamina_generate_speculative: " + err);
+    r.n_generated = res.n_generated;
+    r.stop_token = res.stop_token;
+    switch (res.reason) {
+      case lamina::engine::SpecStop::kLength:
+        r.reason = LAMINA_STOP_LENGTH;
+        break;
+      case lamina::engine::SpecStop::kStopToken:
+        r.reason = LAMINA_STOP_EOS;
+        break;
+      case lamina::engine::SpecStop::kCallback:
+        r.reason = LAMINA_STOP_CALLBACK;
+        break;
+      case lamina::engine::SpecStop::kContextFull:
+        r.reason = LAMINA_STOP_CONTEXT_FULL;
+        break;
+    }
+    if (cb && dec) {
+      const std::string rest = dec->Flush();
+      if (!rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
+    }
+    if (result) *result = r;
+    if (stats) {
+      stats->generated = st.generated;
+      stats->drafted = st.drafted;
+      stats->accepted = st.accepted;
+      stats->target_passes = st.target_passes;
+      stats->draft_passes = st.draft_passes;
+      stats->ms = st.ms;
+    }
+    return LAMINA_OK;
+  });
 }
 
 }  // extern "C"

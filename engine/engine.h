@@ -84,9 +84,11 @@ class Context {
   /// kNumeric (+ *err naming the layer, position and token) when a NaN or
   /// +-Inf shows up in the embedding, the residual stream after a layer, or
   /// the logits; the context is then rewound to its n_past before the call.
-  /// Afterwards logits() holds the last token's logits, and with logits_all
-  /// (n <= n_batch required) logits_row(i) those of token i of this call.
-  EvalStatus Eval(const int32_t* tokens, int n, std::string* err);
+  /// Afterwards logits() holds the last token's logits, and with logits_all or
+  /// all_logits (n <= n_batch required) logits_row(i) those of token i of this
+  /// call. all_logits (speculative verification) grows the logits buffer to
+  /// n rows on first use when the context was created without logits_all.
+  EvalStatus Eval(const int32_t* tokens, int n, std::string* err, bool all_logits = false);
 
   const float* logits() const { return n_logits_ > 0 ? logits_row(n_logits_ - 1) : nullptr; }
   const float* logits_row(int i) const {

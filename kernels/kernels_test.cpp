@@ -549,23 +549,23 @@ TEST_P(TierTest, MatmulFloatExact) {
   std::normal_distribution<float> nd(0.f, 1.f);
   for (int wtype : {0, 1, 2})
     for (int K : {1, 7, 8, 9, 64, 173})
-      for (int N : {1, 3, 5, 13}) {
-        const int M = 1 + (K % 3);
-        std::vector<float> x(M * K), wf(N * K);
-        for (auto& v : x) v = nd(rng);
-        for (auto& v : wf) v = nd(rng);
-        std::vector<uint16_t> w16(N * K);
-        for (int i = 0; i < N * K; ++i) w16[i] = wtype == 1 ? F32ToF16(wf[i]) : F32ToBF16(wf[i]);
-        const void* w = wtype == 0 ? static_cast<const void*>(wf.data()) : w16.data();
-        std::vector<float> yr(M * N), yt(M * N, -7.f);
-        ref::MatmulFloat(x.data(), K, M, w, wtype, N, K, 0, N, yr.data(), N);
-        // any n0 is allowed for float: split at odd points
-        const int cut = N / 2;
-        if (cut > 0) ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, 0, cut, yt.data(), N);
-        ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, cut, N, yt.data(), N);
-        ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size()))
-            << "wtype=" << wtype << " K=" << K << " N=" << N;
-      }
+      for (int N : {1, 3, 5, 13})
+        for (int M : {1 + (K % 3), 4, 9}) {  // token tiles of 4 and their tails
+          std::vector<float> x(M * K), wf(N * K);
+          for (auto& v : x) v = nd(rng);
+          for (auto& v : wf) v = nd(rng);
+          std::vector<uint16_t> w16(N * K);
+          for (int i = 0; i < N * K; ++i) w16[i] = wtype == 1 ? F32ToF16(wf[i]) : F32ToBF16(wf[i]);
+          const void* w = wtype == 0 ? static_cast<const void*>(wf.data()) : w16.data();
+          std::vector<float> yr(M * N), yt(M * N, -7.f);
+          ref::MatmulFloat(x.data(), K, M, w, wtype, N, K, 0, N, yr.data(), N);
+          // any n0 is allowed for float: split at odd points
+          const int cut = N / 2;
+          if (cut > 0) ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, 0, cut, yt.data(), N);
+          ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, cut, N, yt.data(), N);
+          ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size()))
+              << "wtype=" << wtype << " K=" << K << " N=" << N << " M=" << M;
+        }
 }
 
 TEST_P(TierTest, ElementwiseOpsExact) {

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,12 @@ void Usage(FILE* f) {
       "  --kernels TIER      ref|neon|dotprod|i8mm|sve|auto (also $LAMINA_KERNELS)\n"
       "  --kv f16|f32        KV cache type (default f16)\n"
       "  --no-bos            do not prepend BOS to -p/-f prompts\n"
+      "speculative decoding (greedy output identical to plain decoding; stats on stderr):\n"
+      "  --lookup            draft by prompt lookup (continuation of the last n-gram's\n"
+      "                      most recent earlier occurrence)\n"
+      "  --lookup-ngram N    longest n-gram matched (default 3)\n"
+      "  --draft FILE        draft model (.lamina, same vocabulary; lookup first if both)\n"
+      "  --draft-max N       most tokens drafted per target pass (default 8, 1..64)\n"
       "benchmark mode:\n"
       "  --bench             load, then per repetition: clear the KV cache, prefill N_PROMPT\n"
       "                      synthetic ids ((i*7919) %% vocab), decode N_GEN tokens greedily;\n"
@@ -75,6 +82,10 @@ void Usage(FILE* f) {
 struct Args {
   std::string hf;  // -hf ORG/REPO[:FILE]
   std::string model, prompt, prompt_file, tokens, dump_logits, kernels, system;
+  // speculative decoding
+  bool lookup = false;
+  std::string draft;
+  long lookup_ngram = 3, draft_max = 8;
   bool have_prompt = false, chat = false, no_bos = false, have_seed = false;
   bool have_n = false;
   long n_predict = 128, n_ctx = 0, n_threads = 0, n_batch = 0;
@@ -134,6 +145,8 @@ int ParseArgs(int argc, char** argv, Args* a) {
       a->bench = true;
     } else if (f == "--json") {
       a->json = true;
+    } else if (f == "--lookup") {
+      a->lookup = true;
     } else if (!need(&v)) {
       return BadUsage(f.rfind("-", 0) == 0 ? "unknown option or missing value: " + f
                                            : "unexpected argument: " + f);
@@ -155,6 +168,12 @@ int ParseArgs(int argc, char** argv, Args* a) {
       a->kernels = v;
     } else if (f == "--system") {
       a->system = v;
+    } else if (f == "--draft") {
+      a->draft = v;
+    } else if (f == "--lookup-ngram") {
+      if (!ParseLong(v, 1, 64, &a->lookup_ngram)) return BadUsage("--lookup-ngram: expected 1..64");
+    } else if (f == "--draft-max") {
+      if (!ParseLong(v, 1, 64, &a->draft_max)) return BadUsage("--draft-max: expected 1..64");
     } else if (f == "-n" || f == "--n-predict") {
       if (!ParseLong(v, 0, 1L << 30, &a->n_predict)) return BadUsage("-n: expected a count >= 0");
       a->have_n = true;
@@ -229,7 +248,83 @@ int ParseArgs(int argc, char** argv, Args* a) {
     return BadUsage("--chat takes no -p/-f/--tokens/--dump-logits");
   if (!a->dump_logits.empty() && sources == 0)
     return BadUsage("--dump-logits needs a prompt (--tokens, -p or -f)");
+  if ((a->lookup || !a->draft.empty()) && !a->dump_logits.empty())
+    return BadUsage("--lookup/--draft generate; --dump-logits does not");
   return 0;
+}
+
+bool Speculative(const Args& a) { return a.lookup || !a.draft.empty(); }
+
+// Speculative decoding state of a run: the draft model and context (if any),
+// the parameters, and the statistics summed over every generation.
+struct Spec {
+  lamina_model* model = nullptr;
+  lamina_context* ctx = nullptr;
+  lamina_speculative_params params = lamina_speculative_default_params();
+  lamina_speculative_stats total{};
+  ~Spec() {
+    lamina_context_free(ctx);
+    lamina_model_free(model);
+  }
+};
+
+int Fail(const char* what, lamina_status st);
+
+/// Loads the draft model and creates its context as the target's (-c, -t, -b,
+/// --kv, --kernels). Returns 0 or the exit code.
+int SetUpSpec(const Args& a, const lamina_context_info& target, Spec* sp) {
+  sp->params.lookup = a.lookup ? 1 : 0;
+  sp->params.lookup_ngram = static_cast<int32_t>(a.lookup_ngram);
+  sp->params.draft_max = static_cast<int32_t>(a.draft_max);
+  if (a.draft.empty()) return 0;
+  lamina_model_params mp = lamina_model_default_params();
+  if (!a.kernels.empty()) mp.kernels = a.kernels.c_str();
+  lamina_status st = lamina_model_load(a.draft.c_str(), &mp, &sp->model);
+  if (st != LAMINA_OK) return Fail("loading the draft model", st);
+  lamina_context_params cp = lamina_context_default_params();
+  cp.n_ctx = target.n_ctx;
+  cp.n_threads = target.n_threads;
+  cp.n_batch = target.n_batch;
+  cp.kv_type = target.kv_type;
+  lamina_model_info di;
+  lamina_model_get_info(sp->model, &di);
+  if (cp.n_ctx > di.max_context) cp.n_ctx = di.max_context;
+  st = lamina_context_create(sp->model, &cp, &sp->ctx);
+  if (st != LAMINA_OK) return Fail("creating the draft context", st);
+  sp->params.draft = sp->ctx;
+  return 0;
+}
+
+/// lamina_generate, or its speculative form when --lookup/--draft is given.
+lamina_status Generate(Spec* sp, lamina_context* ctx, lamina_sampler* smp, const int32_t* ids,
+                       size_t n, size_t max_tokens, lamina_token_callback cb, void* user,
+                       lamina_generate_result* res) {
+  if (!sp) return lamina_generate(ctx, smp, ids, n, max_tokens, cb, user, res);
+  lamina_speculative_stats st;
+  const lamina_status s =
+      lamina_generate_speculative(ctx, smp, ids, n, max_tokens, &sp->params, cb, user, res, &st);
+  if (s == LAMINA_OK) {
+    sp->total.generated += st.generated;
+    sp->total.drafted += st.drafted;
+    sp->total.accepted += st.accepted;
+    sp->total.target_passes += st.target_passes;
+    sp->total.draft_passes += st.draft_passes;
+    sp->total.ms += st.ms;
+  }
+  return s;
+}
+
+void PrintSpecStats(const lamina_speculative_stats& t) {
+  std::fprintf(
+      stderr,
+      "[llama-run] speculative: generated %llu, drafted %llu, accepted %llu (%.1f%%), "
+      "target passes %llu (%.3f per generated token), draft passes %llu, %.2f tok/s\n",
+      static_cast<unsigned long long>(t.generated), static_cast<unsigned long long>(t.drafted),
+      static_cast<unsigned long long>(t.accepted), t.drafted ? 100.0 * t.accepted / t.drafted : 0.0,
+      static_cast<unsigned long long>(t.target_passes),
+      t.generated ? static_cast<double>(t.target_passes) / t.generated : 0.0,
+      static_cast<unsigned long long>(t.draft_passes),
+      t.ms > 0 ? 1000.0 * t.generated / t.ms : 0.0);
 }
 
 int Fail(const char* what, lamina_status st) {
@@ -240,8 +335,8 @@ int Fail(const char* what, lamina_status st) {
 
 /// Creates the context the flags ask for (-c, -t, -b, --kv); on failure prints
 /// why, frees `model` and returns the exit code (0 on success).
-int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi,
-                  bool logits_all, lamina_context** ctx) {
+int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi, bool logits_all,
+                  lamina_context** ctx) {
   if (a.n_ctx > mi.max_context) {
     std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
                  mi.max_context);
@@ -352,7 +447,7 @@ int DumpLogits(lamina_context* ctx, const std::vector<int32_t>& ids, int32_t voc
   return 0;
 }
 
-int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Args& a) {
+int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Args& a, Spec* sp) {
   std::vector<lamina_chat_message> msgs;
   std::vector<std::string> store;  // owns message texts (stable: reserved)
   store.reserve(1 << 16);
@@ -435,9 +530,8 @@ int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Ar
       return g_interrupted ? 1 : 0;
     };
     lamina_generate_result res;
-    st = lamina_generate(ctx, smp, ids.data() + keep, ids.size() - keep,
-                         static_cast<size_t>(a.n_predict > 0 ? a.n_predict : 1 << 30), cb, &reply,
-                         &res);
+    st = Generate(sp, ctx, smp, ids.data() + keep, ids.size() - keep,
+                  static_cast<size_t>(a.n_predict > 0 ? a.n_predict : 1 << 30), cb, &reply, &res);
     if (st == LAMINA_ERR_CONTEXT_FULL) {
       std::fprintf(stderr, "\nllama-run: context full; starting over\n");
       lamina_kv_clear(ctx);
@@ -535,6 +629,11 @@ int Bench(const Args& a) {
 
   std::vector<double> pre_tps, dec_tps;
   int rc = 0;
+  std::unique_ptr<Spec> spec;
+  if (Speculative(a)) {
+    spec.reset(new Spec());
+    rc = SetUpSpec(a, ci, spec.get());
+  }
   for (long r = 0; r < a.reps && rc == 0; ++r) {
     lamina_kv_clear(ctx);
     Clock::time_point t0 = Clock::now();
@@ -545,7 +644,19 @@ int Bench(const Args& a) {
       break;
     }
     t0 = Clock::now();
-    for (long g = 0; g < n_gen; ++g) {
+    long generated = n_gen;
+    if (spec && n_gen > 0) {
+      // Speculative: up to n_gen tokens (a stop token may end it earlier).
+      lamina_generate_result res;
+      st = Generate(spec.get(), ctx, smp, nullptr, 0, static_cast<size_t>(n_gen), nullptr, nullptr,
+                    &res);
+      if (st != LAMINA_OK) {
+        rc = Fail("decode", st);
+        break;
+      }
+      generated = static_cast<long>(res.n_generated);
+    }
+    for (long g = 0; !spec && g < n_gen; ++g) {
       int32_t tok = 0;
       st = lamina_sample(smp, ctx, &tok);
       if (st == LAMINA_OK) st = lamina_eval(ctx, &tok, 1);
@@ -556,7 +667,7 @@ int Bench(const Args& a) {
     }
     const double dec_ms = ms_since(t0);
     pre_tps.push_back(pre_ms > 0 ? 1000.0 * n_prompt / pre_ms : 0);
-    dec_tps.push_back(n_gen > 0 && dec_ms > 0 ? 1000.0 * n_gen / dec_ms : 0);
+    dec_tps.push_back(generated > 0 && dec_ms > 0 ? 1000.0 * generated / dec_ms : 0);
     if (!a.json)
       std::fprintf(stderr, "[llama-run] bench rep %ld/%ld: prefill %.2f tok/s, decode %.2f tok/s\n",
                    r + 1, a.reps, pre_tps.back(), dec_tps.back());
@@ -591,6 +702,18 @@ int Bench(const Args& a) {
     j += buf;
     j += "\"prefill_tok_s_runs\": " + JsonArray(pre_tps) +
          ", \"decode_tok_s_runs\": " + JsonArray(dec_tps);
+    if (spec) {
+      const lamina_speculative_stats& t = spec->total;
+      std::snprintf(buf, sizeof(buf),
+                    ", \"spec_generated\": %llu, \"spec_drafted\": %llu, \"spec_accepted\": %llu, "
+                    "\"spec_target_passes\": %llu, \"spec_draft_passes\": %llu",
+                    static_cast<unsigned long long>(t.generated),
+                    static_cast<unsigned long long>(t.drafted),
+                    static_cast<unsigned long long>(t.accepted),
+                    static_cast<unsigned long long>(t.target_passes),
+                    static_cast<unsigned long long>(t.draft_passes));
+      j += buf;
+    }
     std::snprintf(buf, sizeof(buf), ", \"peak_rss_bytes\": %llu}\n",
                   static_cast<unsigned long long>(stats.peak_rss_bytes));
     j += buf;
@@ -612,6 +735,7 @@ int Bench(const Args& a) {
     std::printf("%-10s %ld tokens: %10.2f tok/s  (median of %ld)\n", "decode", n_gen, dec, a.reps);
     std::printf("%-10s %.1f MiB\n", "peak RSS", stats.peak_rss_bytes / 1048576.0);
   }
+  if (spec) PrintSpecStats(spec->total);
   std::fflush(stdout);
   lamina_model_free(model);
   return 0;
@@ -725,7 +849,13 @@ int main(int argc, char** argv) {
   }
 
   int rc = 0;
-  if (!a.dump_logits.empty()) {
+  std::unique_ptr<Spec> spec;
+  if (Speculative(a)) {
+    spec.reset(new Spec());
+    rc = SetUpSpec(a, ci, spec.get());
+  }
+  if (rc != 0) {
+  } else if (!a.dump_logits.empty()) {
     rc = DumpLogits(ctx, ids, mi.vocab_size, ci.n_batch, a.dump_logits);
   } else {
     lamina_sampler* smp = nullptr;
@@ -740,11 +870,11 @@ int main(int argc, char** argv) {
       sa.sa_flags = 0;  // no SA_RESTART: Ctrl-C at the chat prompt ends the read
       sigaction(SIGINT, &sa, nullptr);
       if (a.chat) {
-        rc = Chat(model, ctx, smp, a);
+        rc = Chat(model, ctx, smp, a, spec.get());
       } else {
         lamina_generate_result res;
-        st = lamina_generate(ctx, smp, ids.data(), ids.size(), static_cast<size_t>(a.n_predict),
-                             OnToken, nullptr, &res);
+        st = Generate(spec.get(), ctx, smp, ids.data(), ids.size(),
+                      static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
         if (st != LAMINA_OK) {
           rc = Fail("generate", st);
         } else {
@@ -758,6 +888,8 @@ int main(int argc, char** argv) {
     }
   }
   if (rc == 0) PrintStats(ctx);
+  if (rc == 0 && spec) PrintSpecStats(spec->total);
+  spec.reset();
   lamina_context_free(ctx);
   lamina_model_free(model);
   return rc;

@@ -282,6 +282,52 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
                               size_t n_prompt, size_t max_tokens, lamina_token_callback cb,
                               void* user, lamina_generate_result* result);
 
+/* ------------------------------------------------------ speculative decoding */
+
+/** Speculative decoding: a drafter proposes up to draft_max tokens, the target
+ *  verifies them in ONE batched pass (one read of its weights for several
+ *  tokens), keeps the longest accepted prefix and rewinds its KV cache past the
+ *  rest. Greedy (temperature <= 0): the output is exactly plain greedy
+ *  decoding's, bit for bit. Sampling: the standard rejection rule keeps every
+ *  token's distribution exactly the sampler's (the draws differ from
+ *  lamina_generate's for the same seed; the same seed gives the same tokens).
+ *  Drafters: prompt lookup (the continuation of the most recent earlier
+ *  occurrence of the context's last n-gram; no second model) and/or a draft
+ *  model (a context on a smaller model with the same vocabulary; lookup is
+ *  tried first when both are set). The draft length adapts to the acceptance
+ *  rate and drafting pauses (plain decoding) while it does not pay. */
+typedef struct lamina_speculative_params {
+  int32_t lookup;        /* nonzero: prompt-lookup drafting */
+  int32_t lookup_ngram;  /* longest n-gram matched, then shorter down to 1 (default 3) */
+  int32_t draft_max;     /* most tokens drafted per target pass, 1..64 (default 8; also
+                            at most the target's n_batch - 1) */
+  lamina_context* draft; /* draft-model context, or NULL; not ctx itself. Used from the
+                            calling thread; its cache is synced to ctx's tokens */
+} lamina_speculative_params;
+
+/** Defaults: lookup 0, lookup_ngram 3, draft_max 8, draft NULL. */
+lamina_speculative_params lamina_speculative_default_params(void);
+
+typedef struct lamina_speculative_stats {
+  uint64_t generated;     /* tokens emitted */
+  uint64_t drafted;       /* tokens proposed */
+  uint64_t accepted;      /* proposed tokens the target accepted */
+  uint64_t target_passes; /* target forward passes (plain decoding: one per token) */
+  uint64_t draft_passes;  /* draft-model forward passes */
+  double ms;              /* wall time of the generation */
+} lamina_speculative_stats;
+
+/** lamina_generate with speculative decoding (same prompt, callback, stop and
+ *  result contract). LAMINA_ERR_INVALID_ARG when neither drafter is set, for a
+ *  draft context on a model whose vocabulary differs from ctx's (the message
+ *  names the first differing token) or for draft == ctx. stats may be NULL. */
+lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s,
+                                          const int32_t* prompt, size_t n_prompt, size_t max_tokens,
+                                          const lamina_speculative_params* params,
+                                          lamina_token_callback cb, void* user,
+                                          lamina_generate_result* result,
+                                          lamina_speculative_stats* stats);
+
 /* ------------------------------------------------------------------- stats */
 
 typedef struct lamina_stats {
