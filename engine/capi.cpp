@@ -590,7 +590,9 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
     lamina::engine::SpecStats st;
     if (!lamina::engine::GenerateSpeculative(c, *s->s, sp, max_tokens, c.model().config().stop_ids,
                                              emit, &res, &st, &err))
-      return Fail(LAMINA_ERR_INTERNAL, "lamina_generate_speculative: " + err);
+      return Fail(res.status == lamina::engine::EvalStatus::kNumeric ? LAMINA_ERR_NUMERIC
+                                                                      : LAMINA_ERR_INTERNAL,
+                  "lamina_generate_speculative: " + err);
     r.n_generated = res.n_generated;
     r.stop_token = res.stop_token;
     switch (res.reason) {

@@ -62,7 +62,10 @@ bool SyncDraft(Context& d, const std::vector<int32_t>& seq, SpecStats* st, std::
   if (keep == seq.size()) --keep;  // the last token again, for its logits
   d.Rewind(static_cast<int>(keep));
   const int n = static_cast<int>(seq.size() - keep);
-  if (d.Eval(seq.data() + keep, n, err) != EvalStatus::kOk) return false;
+  if (d.Eval(seq.data() + keep, n, err) != EvalStatus::kOk) {
+    *err = "draft model: " + *err;
+    return false;
+  }
   st->draft_passes += static_cast<uint64_t>((n + d.n_batch() - 1) / d.n_batch());
   return true;
 }
@@ -217,7 +220,10 @@ bool GenerateSpeculative(Context& target, Sampler& sampler, const SpecParams& pa
           drafts.push_back(d);
           dhist.push_back(d);
           if (IsStop(stop_ids, d) || j + 1 == k) break;
-          if (dctx->Eval(&d, 1, err) != EvalStatus::kOk) return false;
+          if (dctx->Eval(&d, 1, err) != EvalStatus::kOk) {
+            *err = "draft model: " + *err;
+            return false;
+          }
           ++st.draft_passes;
         }
       }
@@ -225,9 +231,11 @@ bool GenerateSpeculative(Context& target, Sampler& sampler, const SpecParams& pa
     // ---- one target pass over t + drafts
     batch.assign(1, t);
     batch.insert(batch.end(), drafts.begin(), drafts.end());
-    if (target.Eval(batch.data(), static_cast<int>(batch.size()), err, !drafts.empty()) !=
-        EvalStatus::kOk)
+    res.status = target.Eval(batch.data(), static_cast<int>(batch.size()), err, !drafts.empty());
+    if (res.status != EvalStatus::kOk) {
+      *result = res;
       return false;
+    }
     ++st.target_passes;
     seq.push_back(t);
     if (done) {

@@ -48,6 +48,7 @@ enum class SpecStop { kLength, kStopToken, kCallback, kContextFull };
 
 struct SpecResult {
   SpecStop reason = SpecStop::kLength;
+  EvalStatus status = EvalStatus::kOk;  // of the failing evaluation when false is returned
   int32_t stop_token = -1;
   size_t n_generated = 0;
 };
