@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "kernels/ref/fp16.h"
+#include "loader/finite.h"
 #include "loader/pack.h"
 
 namespace lamina::engine {
@@ -35,23 +36,14 @@ void ForRows(ThreadPool& pool, int M, F&& fn) {
   pool.RunF(job);
 }
 
-// First row of x [M][width] holding a NaN or +-Inf, or -1. An integer test
-// on the exponent field (no FP compare, no FP exception) whose OR reduction
-// the compiler vectorizes; run on the calling thread. Why here and always on:
-// the residual stream is M x dim floats per layer (1B decode: 17 x 2048 values
-// plus 128256 logits per token, ~0.1% of the token's instructions, measured
-// in docs/PERFORMANCE.md), and it names the first layer that went bad.
+// First row of x [M][width] holding a NaN or +-Inf, or -1 (loader/finite.h),
+// run on the calling thread. Why here and always on: the residual stream is
+// M x dim floats per layer (1B decode: 17 x 2048 values plus 128256 logits per
+// token, +0.26% of the token's instructions, measured in docs/PERFORMANCE.md),
+// and it names the first layer that went bad.
 int FirstNonFiniteRow(const float* x, int M, size_t width) {
-  for (int m = 0; m < M; ++m) {
-    const float* r = x + static_cast<size_t>(m) * width;
-    uint32_t bad = 0;
-    for (size_t i = 0; i < width; ++i) {
-      uint32_t u;
-      std::memcpy(&u, r + i, 4);
-      bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-    }
-    if (bad) return m;
-  }
+  for (int m = 0; m < M; ++m)
+    if (FirstNonFinite(x + static_cast<size_t>(m) * width, width) != width) return m;
   return -1;
 }
 
