@@ -297,6 +297,9 @@ std::unique_ptr<Tokenizer> Tokenizer::Deserialize(const uint8_t* data, size_t si
     case tok::Kind::kSentencePiece:
       t = tok::DeserializeSentencePiece(&r, &e);
       break;
+    case tok::Kind::kHfSpmBpe:
+      t = tok::DeserializeHfSpmBpe(&r, &e);
+      break;
     case tok::Kind::kBytes:
       t = tok::MakeBytes();
       break;
