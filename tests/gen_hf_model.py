@@ -32,6 +32,14 @@ VARIANTS = {
     # converter then finds model-*-of-*.safetensors by name).
     "untied_f16": dict(dim=64, layers=1, heads=2, kv_heads=2, ffn=128, vocab=256, tied=False,
                        dtype="f16", shards=2, no_index=True),
+    # Tied, but saved with shared-tensor deduplication as lm_head.weight only
+    # (no model.embed_tokens.weight): the converter uses it for both.
+    "tied_lm_head_only": dict(dim=64, layers=1, heads=4, kv_heads=2, ffn=96, vocab=270,
+                              tied=True, dtype="bf16", shards=1, tied_name="lm_head.weight"),
+    # Llama 2 / Mistral vocabulary size (32000): for a SentencePiece-style
+    # tokenizer.json (the test copies Mistral's beside it).
+    "spm_vocab32000": dict(dim=64, layers=1, heads=2, kv_heads=1, ffn=64, vocab=32000, tied=True,
+                           dtype="bf16", shards=1, no_expected=True),
 }
 # Full-size shapes, only on request (--variants llama32_1b): for measuring the
 # converter's time and peak RSS. No expected.safetensors (it would be 5 GB).
@@ -136,7 +144,7 @@ def make_variant(root, name, v, gen):
 
     hf, exp = [], []
     emb = rnd(V, dim, scale=1.0)
-    hf.append(("model.embed_tokens.weight", emb))
+    hf.append((v.get("tied_name", "model.embed_tokens.weight"), emb))
     exp.append(("tok_embd", emb))
     for l in range(L):
         p, b = f"model.layers.{l}.", f"blk.{l}."

@@ -227,8 +227,8 @@ int Fail(const char* what, lamina_status st) {
 
 /// Creates the context the flags ask for (-c, -t, -b, --kv); on failure prints
 /// why, frees `model` and returns the exit code (0 on success).
-int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi,
-                  bool logits_all, lamina_context** ctx) {
+int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi, bool logits_all,
+                  lamina_context** ctx) {
   if (a.n_ctx > mi.max_context) {
     std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
                  mi.max_context);
@@ -340,6 +340,18 @@ int DumpLogits(lamina_context* ctx, const std::vector<int32_t>& ids, int32_t voc
 }
 
 int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Args& a) {
+  {  // Say at once when the model cannot chat (e.g. a Llama 2 / Mistral tokenizer).
+    const lamina_chat_message probe = {"user", "hi"};
+    size_t n = 0;
+    char buf[1];
+    const lamina_status st = lamina_chat_apply_template(model, &probe, 1, 1, buf, 0, &n);
+    if (st == LAMINA_ERR_NO_CHAT_TEMPLATE) {
+      std::fprintf(stderr,
+                   "llama-run: --chat: this model's tokenizer has no chat template (lamina "
+                   "renders the Llama 3.x instruct template only); use -p PROMPT instead\n");
+      return 1;
+    }
+  }
   std::vector<lamina_chat_message> msgs;
   std::vector<std::string> store;  // owns message texts (stable: reserved)
   store.reserve(1 << 16);
