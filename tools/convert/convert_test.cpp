@@ -305,6 +305,36 @@ TEST_F(HfRoundTrip, SentencePieceTokenizerJson) {
   EXPECT_EQ(m->tokenizer_size(), 0u);
 }
 
+// A small Llama 2-style model (tests/gen_hf_model.py spm_small: its own
+// SentencePiece-style tokenizer.json) converted from its Hugging Face
+// directory and from the same weights as a GGUF with a "llama" vocabulary:
+// same prompt ids, same greedy text.
+TEST_F(HfRoundTrip, SentencePieceHfDirGreedyEqualsGguf) {
+  REQUIRE_GENERATOR();
+  ASSERT_TRUE(gen_ok_);
+  ConvertOptions o;
+  o.quiet = true;
+  o.weights = "f32";
+  std::string err;
+  const std::string a = root_ + "/spm_small_hf.lamina", b = root_ + "/spm_small_gguf.lamina";
+  ASSERT_TRUE(ConvertHf(root_ + "/spm_small", a, o, &err)) << err;
+  ASSERT_TRUE(ConvertGguf(root_ + "/spm_small.gguf", b, o, &err)) << err;
+  std::string out[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string m = i ? b : a, log = m + ".txt";
+    ASSERT_EQ(test::Run(test::Tool("lamina-tokenize") + " --tokenizer '" + m +
+                        "' -p 'Once upon a time, the cat sat.' --bos > '" + log + "' && " +
+                        test::Tool("llama-run") + " -m '" + m +
+                        "' -p 'Once upon a time' -n 24 --temp 0 >> '" + log + "' 2>/dev/null"),
+              0);
+    const auto t = ReadAll(log);
+    out[i].assign(t.begin(), t.end());
+  }
+  EXPECT_GT(out[0].size(), 40u) << out[0];
+  EXPECT_EQ(out[0], out[1]);
+  EXPECT_EQ(out[0].substr(0, 6), "1,259,");  // <s> ▁ ...
+}
+
 // Atomicity: a conversion that fails half-way leaves neither the output nor
 // its temp file, and an existing output survives untouched.
 TEST_F(HfRoundTrip, FailedConversionLeavesNoFile) {
