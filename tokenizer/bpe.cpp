@@ -842,21 +842,10 @@ std::unique_ptr<Tokenizer> LoadHfJson(const std::string& path, std::string* err)
   seen.reserve(merges->size());
   std::string lb, rb;
   for (size_t i = 0; i < merges->items().size(); ++i) {
-    const json::Value& m = merges->items()[i];
     std::string_view l, r;
-    if (m.is_string()) {
-      const std::string& s = m.as_string();
-      const size_t sp = s.find(' ');
-      if (sp == std::string::npos) return bad("merges[" + std::to_string(i) + "]: no space");
-      l = std::string_view(s).substr(0, sp);
-      r = std::string_view(s).substr(sp + 1);
-    } else if (m.is_array() && m.size() == 2 && m.items()[0].is_string() &&
-               m.items()[1].is_string()) {
-      l = m.items()[0].as_string();
-      r = m.items()[1].as_string();
-    } else {
-      return bad("merges[" + std::to_string(i) + "]: neither \"a b\" nor [a, b]");
-    }
+    std::string what;
+    if (!SplitMerge(merges->items()[i], &l, &r, &what))
+      return bad("merges[" + std::to_string(i) + "]: " + what);
     if (!UnmapBytes(l, &lb) || !UnmapBytes(r, &rb))
       return bad("merges[" + std::to_string(i) + "]: not in byte-to-unicode form");
     const int32_t a = map.Find(lb, key_of), b = map.Find(rb, key_of);

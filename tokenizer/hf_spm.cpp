@@ -61,17 +61,6 @@ struct Config {
   uint8_t dec_strip = 0;     // leading spaces the decoder strips
 };
 
-int ParseByteToken(std::string_view p) {
-  auto hex = [](char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  if (p.size() != 6 || p.substr(0, 3) != "<0x" || p[5] != '>') return -1;
-  const int h = hex(p[3]), l = hex(p[4]);
-  return h < 0 || l < 0 ? -1 : h * 16 + l;
-}
-
 bool IsWhitespaceAt(std::string_view s, size_t i, size_t* len) {
   size_t j = i;
   uint32_t cp;
@@ -456,7 +445,7 @@ std::string HfSpmBpeTokenizer::TokenBytes(int32_t id) const {
   if (id < 0 || id >= vocab_size() || (flags_[id] & kSpecial)) return "";
   const std::string& p = pieces_[id];
   if (cfg_.dec_bytes) {
-    const int b = ParseByteToken(p);
+    const int b = ParseBytePiece(p);
     if (b >= 0) return std::string(1, static_cast<char>(b));
   }
   if (!cfg_.dec_replace) return p;
@@ -754,22 +743,10 @@ std::unique_ptr<Tokenizer> LoadHfSpmBpe(const std::string& path, const json::Val
   std::vector<std::pair<int32_t, int32_t>> mlist;
   mlist.reserve(merges->size());
   for (size_t i = 0; i < merges->items().size(); ++i) {
-    const json::Value& m = merges->items()[i];
     std::string_view l, r;
-    if (m.is_string()) {
-      const std::string& s = m.as_string();
-      const size_t sp = s.find(' ');
-      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-        return bad("merges[" + std::to_string(i) + "]: not two tokens separated by one space");
-      l = std::string_view(s).substr(0, sp);
-      r = std::string_view(s).substr(sp + 1);
-    } else if (m.is_array() && m.size() == 2 && m.items()[0].is_string() &&
-               m.items()[1].is_string()) {
-      l = m.items()[0].as_string();
-      r = m.items()[1].as_string();
-    } else {
-      return bad("merges[" + std::to_string(i) + "]: neither \"a b\" nor [a, b]");
-    }
+    std::string what;
+    if (!SplitMerge(merges->items()[i], &l, &r, &what))
+      return bad("merges[" + std::to_string(i) + "]: " + what);
     const int32_t a = map.Find(l, key_of), b = map.Find(r, key_of);
     if (a < 0 || b < 0) return bad("merges[" + std::to_string(i) + "]: token not in model.vocab");
     mlist.emplace_back(a, b);

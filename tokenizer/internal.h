@@ -29,6 +29,22 @@ enum class Kind : uint32_t {
   kHfSpmBpe = 5,  // SentencePiece-style Hugging Face tokenizer.json (hf_spm.cpp)
 };
 
+/// The byte of a SentencePiece byte piece "<0xNN>" (uppercase hex), else -1.
+inline int ParseBytePiece(std::string_view p) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (p.size() != 6 || p.substr(0, 3) != "<0x" || p[5] != '>') return -1;
+  const int h = hex(p[3]), l = hex(p[4]);
+  return h < 0 || l < 0 ? -1 : h * 16 + l;
+}
+
+/// One entry of tokenizer.json's model.merges: "a b" (exactly one space) or
+/// ["a", "b"]. False + *what when it is neither.
+bool SplitMerge(const json::Value& m, std::string_view* l, std::string_view* r, std::string* what);
+
 /// Fast 64-bit hash (8 bytes at a time), used for the blob checksum and the
 /// vocabulary hash tables.
 uint64_t Hash64(const void* data, size_t n, uint64_t seed = 0);

@@ -48,10 +48,12 @@ struct Vector {
   std::vector<int32_t> ids;
 };
 
-std::vector<Vector> Llama3Vectors() {
+/// ../shared/tokenizers/<name>/vectors.json: strings with Hugging Face's ids.
+std::vector<Vector> ReadVectors(const std::string& name) {
   json::Value v;
   std::string err;
-  EXPECT_TRUE(json::ParseFile(SharedDir() + "/tokenizers/llama3/vectors.json", &v, &err)) << err;
+  EXPECT_TRUE(json::ParseFile(SharedDir() + "/tokenizers/" + name + "/vectors.json", &v, &err))
+      << err;
   std::vector<Vector> out;
   for (const auto& e : v.items()) {
     Vector x;
@@ -65,6 +67,8 @@ std::vector<Vector> Llama3Vectors() {
   }
   return out;
 }
+std::vector<Vector> Llama3Vectors() { return ReadVectors("llama3"); }
+std::vector<Vector> MistralVectors() { return ReadVectors("mistral"); }
 
 std::string IdsStr(const std::vector<int32_t>& ids) {
   std::string s;
@@ -871,24 +875,6 @@ std::vector<int32_t> Enc(const Tokenizer& t, std::string_view s, bool special = 
   return ids;
 }
 using Ids = std::vector<int32_t>;
-
-std::vector<Vector> MistralVectors() {
-  json::Value v;
-  std::string err;
-  EXPECT_TRUE(json::ParseFile(SharedDir() + "/tokenizers/mistral/vectors.json", &v, &err)) << err;
-  std::vector<Vector> out;
-  for (const auto& e : v.items()) {
-    Vector x;
-    x.text = e.Find("text")->as_string();
-    for (const auto& id : e.Find("ids")->items()) {
-      int64_t i = 0;
-      EXPECT_TRUE(id.as_int64(&i));
-      x.ids.push_back(static_cast<int32_t>(i));
-    }
-    out.push_back(std::move(x));
-  }
-  return out;
-}
 
 // Every string of ../shared/tokenizers/mistral/vectors.json gets Hugging
 // Face's ids from the tokenizer.json (no BOS, special tokens parsed), and

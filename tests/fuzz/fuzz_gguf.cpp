@@ -5,16 +5,12 @@
 #include "tools/convert/convert.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string in = lamina::fuzz::Dir() + "/in.gguf";
+  const std::string dir = lamina::fuzz::WriteParts(data, size, "gguf", {"in.gguf"});
   const std::string out = lamina::fuzz::Dir() + "/gguf.lamina";
-  lamina::fuzz::WriteFile(in, std::string_view(reinterpret_cast<const char*>(data), size));
   lamina::convert::ConvertOptions o;
   o.quiet = true;
   std::string err;
-  if (lamina::convert::ConvertGguf(in, out, o, &err)) {
-    lamina::fuzz::LoadAndEval(out);
-  } else {
-    LAMINA_FUZZ_CHECK(!err.empty(), "a failed conversion says why");
-  }
+  const bool ok = lamina::convert::ConvertGguf(dir + "/in.gguf", out, o, &err);
+  lamina::fuzz::AfterConvert(ok, err, out);
   return 0;
 }

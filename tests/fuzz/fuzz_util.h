@@ -65,6 +65,17 @@ inline void WriteFile(const std::string& path, std::string_view data) {
   std::fclose(f);
 }
 
+/// Writes the parts of a multi-file input as the files `names` of the scratch
+/// subdirectory `sub`; returns that directory.
+inline std::string WriteParts(const uint8_t* data, size_t size, const std::string& sub,
+                              const std::vector<const char*>& names) {
+  const std::string dir = Dir() + "/" + sub;
+  if (std::system(("mkdir -p '" + dir + "'").c_str()) != 0) std::abort();
+  const auto p = Parts(data, size, names.size());
+  for (size_t i = 0; i < names.size(); ++i) WriteFile(dir + "/" + names[i], p[i]);
+  return dir;
+}
+
 /// A failed property: print and crash so that libFuzzer keeps the input.
 #define LAMINA_FUZZ_CHECK(cond, what)                                                              \
   do {                                                                                             \
@@ -119,6 +130,32 @@ inline void LoadAndEval(const std::string& path) {
     (void)lamina_chat_apply_template(m, &msg, 1, 1, buf, sizeof(buf), &nb);
   }
   lamina_model_free(m);
+}
+
+/// After a conversion to `out`: the model loads and runs, or the converter
+/// said why it failed.
+inline void AfterConvert(bool ok, const std::string& err, const std::string& out) {
+  if (ok) {
+    LoadAndEval(out);
+  } else {
+    LAMINA_FUZZ_CHECK(!err.empty(), "a failed conversion says why");
+  }
+}
+
+/// Loads a tokenizer file (as a converter would) and, when it loads, encodes
+/// and decodes `text` and round-trips its serialized blob.
+inline void TryTokenizerFile(const std::string& path, std::string_view text) {
+  std::string err;
+  auto t = Tokenizer::FromFile(path, &err);
+  if (!t) {
+    LAMINA_FUZZ_CHECK(!err.empty(), "a tokenizer that fails to load says why");
+    return;
+  }
+  std::vector<int32_t> ids;
+  if (t->Encode(text, true, true, &ids, &err)) (void)t->Decode(ids);
+  const auto blob = t->Serialize();
+  auto u = Tokenizer::Deserialize(blob.data(), blob.size(), &err);
+  LAMINA_FUZZ_CHECK(u && u->Serialize() == blob, "tokenizer blob round trip");
 }
 
 /// A Llama 3.x-shaped byte-level BPE tokenizer built without any file of the
