@@ -2,7 +2,7 @@
 // .lamina file (docs/FORMAT.md).
 //
 //   lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]
-//                  [--group-size 32] [--tokenizer PATH] [--quiet]
+//                  [--group-size 32] [--tokenizer PATH|none] [--quiet]
 //   lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] -o <out.lamina>
 //   lamina-convert --info <model.lamina>      (validate and describe a file)
 //   lamina-convert -hf ORG/REPO[:FILE] [-o <out.lamina>] [--weights ...]
@@ -83,7 +83,7 @@ int Info(const std::string& path) {
 void Usage(FILE* f) {
   std::fprintf(f,
                "usage: lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]\n"
-               "                      [--group-size 32] [--tokenizer PATH] [--quiet]\n"
+               "                      [--group-size 32] [--tokenizer PATH|none] [--quiet]\n"
                "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
                "[--weights ...] -o <out.lamina>\n"
                "       lamina-convert --info <model.lamina>\n"
@@ -95,7 +95,11 @@ void Usage(FILE* f) {
                "downloaded and converted once into $LAMINA_CACHE or ~/.cache/lamina (HF_ENDPOINT,\n"
                "HF_TOKEN for gated repos); prints the cached .lamina path, copied to -o if given.\n"
                "--weights: q4 (default: q4g group 32 linears, q8c embedding/output), q8 (q8c\n"
-               "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n");
+               "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n"
+               "--tokenizer: embed this tokenizer file (tokenizer.json, tokenizer.model,\n"
+               "tokenizer.bin) instead of the one found beside the input; 'none' embeds no\n"
+               "tokenizer (e.g. for an unsupported tokenizer.json): drive the model with\n"
+               "llama-run --tokens.\n");
 }
 
 bool HasMagic(const std::string& path, const char* magic, size_t n) {
@@ -166,6 +170,10 @@ int Main(int argc, char** argv) {
       o.group_size = std::atoi(value("--group-size"));
     } else if (a == "--tokenizer") {
       o.tokenizer_path = value("--tokenizer");
+      if (o.tokenizer_path == "none") {
+        o.tokenizer_path.clear();
+        o.no_tokenizer = true;
+      }
     } else if (a == "--quiet" || a == "-q") {
       o.quiet = true;
     } else if (a == "-hf" || a == "--hf-repo") {

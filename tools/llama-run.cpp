@@ -448,6 +448,18 @@ int DumpLogits(lamina_context* ctx, const std::vector<int32_t>& ids, int32_t voc
 }
 
 int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Args& a, Spec* sp) {
+  {  // Say at once when the model cannot chat (e.g. a Llama 2 / Mistral tokenizer).
+    const lamina_chat_message probe = {"user", "hi"};
+    size_t n = 0;
+    char buf[1];
+    const lamina_status st = lamina_chat_apply_template(model, &probe, 1, 1, buf, 0, &n);
+    if (st == LAMINA_ERR_NO_CHAT_TEMPLATE) {
+      std::fprintf(stderr,
+                   "llama-run: --chat: this model's tokenizer has no chat template (lamina "
+                   "renders the Llama 3.x instruct template only); use -p PROMPT instead\n");
+      return 1;
+    }
+  }
   std::vector<lamina_chat_message> msgs;
   std::vector<std::string> store;  // owns message texts (stable: reserved)
   store.reserve(1 << 16);

@@ -66,10 +66,13 @@ HOST_PKGS+=(libcurl4-openssl-dev)  # llama-run/lamina-convert -hf (tools/hub; no
 FULL_PKGS=(g++-aarch64-linux-gnu qemu-user python3-torch python3-numpy unicode-data
            libglib2.0-dev)
 ARM_PKGS=(libgtest-dev:arm64 libbenchmark-dev:arm64)
+# libFuzzer harnesses and the ThreadSanitizer test (tools/test.sh fuzz/tsan phases).
+SANITIZER_PKGS=(clang-14 libclang-rt-14-dev)
 
 want=("${HOST_PKGS[@]}")
 if [ "$HOST_ONLY" -eq 0 ]; then
   want+=("${FULL_PKGS[@]}")
+  want+=("${SANITIZER_PKGS[@]}")
   if [ "$NATIVE" != arm64 ]; then
     want+=("${ARM_PKGS[@]}")
   fi

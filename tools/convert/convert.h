@@ -15,6 +15,7 @@ struct ConvertOptions {
   std::string weights = "q4";  // q4 | q8 | bf16 | f32 (ignored for pre-quantized inputs)
   int group_size = 32;         // q4 group size (only 32 is supported by the kernels)
   std::string tokenizer_path;  // override / supply a tokenizer file
+  bool no_tokenizer = false;   // --tokenizer none: embed no tokenizer (driven by token ids)
   bool quiet = false;          // no progress output
 };
 
