@@ -50,7 +50,9 @@ void Usage(FILE* f) {
       "exits\n"
       "  --system TEXT       system prompt for --chat\n"
       "  --dump-logits FILE  write the logits of every prompt position (f32 LE [n x vocab]), exit\n"
-      "  --kernels TIER      ref|neon|dotprod|i8mm|sve|auto (also $LAMINA_KERNELS)\n"
+      "  --kernels TIER      auto (default: the best the CPU has), ref, or a SIMD tier:\n"
+      "                      neon|dotprod|i8mm|sve (aarch64), avx2|avxvnni|avx512vnni\n"
+      "                      (x86-64); also $LAMINA_KERNELS\n"
       "  --kv f16|f32        KV cache type (default f16)\n"
       "  --no-bos            do not prepend BOS to -p/-f prompts\n"
       "benchmark mode:\n"
@@ -227,8 +229,8 @@ int Fail(const char* what, lamina_status st) {
 
 /// Creates the context the flags ask for (-c, -t, -b, --kv); on failure prints
 /// why, frees `model` and returns the exit code (0 on success).
-int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi,
-                  bool logits_all, lamina_context** ctx) {
+int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi, bool logits_all,
+                  lamina_context** ctx) {
   if (a.n_ctx > mi.max_context) {
     std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
                  mi.max_context);

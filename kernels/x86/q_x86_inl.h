@@ -33,6 +33,10 @@
 #include "loader/format.h"
 
 namespace lamina::kern::x86 {
+// Why an anonymous namespace: every tier file compiles these helpers with its
+// own ISA flags; with external linkage the linker would keep ONE copy of each
+// (say the AVX-512 one) for every tier, and an AVX2-only CPU would fault in it.
+namespace {
 
 inline int32_t LoadI32(const void* p) {
   int32_t v;
@@ -162,9 +166,6 @@ void MatmulQ4GX86(const QActs& a, const uint8_t* w, int K, int n0, int n1, float
   }
 }
 
-}  // namespace lamina::kern::x86
-
-namespace lamina::kern::x86 {
 
 // q8c. Q8C_R4K4 chunk c of a row block: 16 bytes = 4 rows x 4 k. Two row
 // blocks per step (8 output rows, like q4g); the per-row int32 sums of each
@@ -266,4 +267,5 @@ struct Q8CVnniTile {
   }
 };
 
+}  // namespace
 }  // namespace lamina::kern::x86

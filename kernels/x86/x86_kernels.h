@@ -27,10 +27,14 @@ namespace lamina::kern::x86 {
 //                             operand), so idot = sum((w + 8) q) - 8 sum(q);
 //   at QTotOffset(M, K)       int32 [M]: sum of q over the row — the VNNI q8c
 //                             kernels take the weights as unsigned w + 128.
-inline size_t XKp(int K) { return (static_cast<size_t>(K) + 31) / 32 * 32; }
-inline size_t XRound64(size_t n) { return (n + 63) / 64 * 64; }
-inline size_t QSumOffset(int M, int K) { return XRound64(static_cast<size_t>(M) * XKp(K)); }
-inline size_t QTotOffset(int M, int K) {
+// (static: tier files compile these with their ISA flags, baseline files
+// without; one shared out-of-line copy could carry AVX instructions.)
+static inline size_t XKp(int K) { return (static_cast<size_t>(K) + 31) / 32 * 32; }
+static inline size_t XRound64(size_t n) { return (n + 63) / 64 * 64; }
+static inline size_t QSumOffset(int M, int K) {
+  return XRound64(static_cast<size_t>(M) * XKp(K));
+}
+static inline size_t QTotOffset(int M, int K) {
   return QSumOffset(M, K) + XRound64(static_cast<size_t>(M) * (XKp(K) / 32) * 4);
 }
 /// QuantizeActsKernel::data_bytes of the x86 tiers.
