@@ -166,7 +166,6 @@ void MatmulQ4GX86(const QActs& a, const uint8_t* w, int K, int n0, int n1, float
   }
 }
 
-
 // q8c. Q8C_R4K4 chunk c of a row block: 16 bytes = 4 rows x 4 k. Two row
 // blocks per step (8 output rows, like q4g); the per-row int32 sums of each
 // block are folded into [block 0 rows 0-3 | block 1 rows 0-3] at the end, then

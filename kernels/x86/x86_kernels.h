@@ -31,9 +31,7 @@ namespace lamina::kern::x86 {
 // without; one shared out-of-line copy could carry AVX instructions.)
 static inline size_t XKp(int K) { return (static_cast<size_t>(K) + 31) / 32 * 32; }
 static inline size_t XRound64(size_t n) { return (n + 63) / 64 * 64; }
-static inline size_t QSumOffset(int M, int K) {
-  return XRound64(static_cast<size_t>(M) * XKp(K));
-}
+static inline size_t QSumOffset(int M, int K) { return XRound64(static_cast<size_t>(M) * XKp(K)); }
 static inline size_t QTotOffset(int M, int K) {
   return QSumOffset(M, K) + XRound64(static_cast<size_t>(M) * (XKp(K) / 32) * 4);
 }
