@@ -60,6 +60,7 @@ void Q4GTile16(const int8_t* q, size_t Kp, const int32_t* qsum8, size_t G, const
   for (int t = 0; t < MT; ++t) facc[t] = _mm512_setzero_ps();
   for (size_t g = 0; g < G; ++g) {
     const size_t go = g * L.group_stride;
+    for (int i = 0; i < 4; ++i) Prefetch(blk[i] + go);
     __m512i acc[MT];
     for (int t = 0; t < MT; ++t) acc[t] = _mm512_setzero_si512();
     for (int c = 0; c < 4; ++c) {

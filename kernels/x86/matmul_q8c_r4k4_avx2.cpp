@@ -21,6 +21,10 @@ struct Q8CAvx2Tile {
     __m256i s0[MT], s1[MT];
     for (int t = 0; t < MT; ++t) s0[t] = s1[t] = _mm256_setzero_si256();
     for (size_t k = 0; k < Kp; k += 4) {  // chunk c = k / 4
+      if (k % 16 == 0) {
+        Prefetch(b0 + 4 * k);
+        Prefetch(b1 + 4 * k);
+      }
       const __m256i w0 =
           _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 4 * k)));
       const __m256i w1 =
