@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace lamina::kern {
 
@@ -32,18 +33,26 @@ const char* TierName(Tier t);
 // `scale[m]` and `zp[m]` are EXACT (equal to kernels/ref for every tier).
 struct QActs {
   void* data;    // >= QuantizeActsKernel::data_bytes(M, K) bytes, 64-byte aligned
-  float* scale;  // [M]
+  float* scale;  // [M]; kNonFiniteActScale for a row holding NaN or +-Inf
   float* zp;     // [M], integer-valued, in [-128, 127]
   int M;         // tokens
   int K;         // logical row length (unpadded)
 };
+
+/// QActs::scale of a non-finite token row (any NaN, +Inf or -Inf among its K
+/// values): that row gets zp = 0 and every q = 0, so no non-finite value is
+/// ever converted to an integer, and every matmul output of the row is this
+/// NaN (q4g: acc * scale, q8c: (idot * ws) * scale) — the engine detects it.
+/// The positive quiet NaN (bits 0x7fc00000, also Arm's default NaN).
+inline constexpr float kNonFiniteActScale = std::numeric_limits<float>::quiet_NaN();
 
 /// Per-token asymmetric int8 quantization (torchao choose_qparams_per_token_asymmetric
 /// + quantize_per_token). EXACT. See kernels/ref/quant_ref.cpp for the formula.
 struct QuantizeActsKernel {
   /// Bytes of QActs::data for M rows of K values (K >= 1).
   size_t (*data_bytes)(int M, int K);
-  /// x: row m at x + m*ldx, K floats (finite). Quantizes rows [m0, m1) into qa
+  /// x: row m at x + m*ldx, K floats (any values: a row holding NaN or +-Inf
+  /// gets kNonFiniteActScale, zp 0, q 0). Quantizes rows [m0, m1) into qa
   /// (qa->M and qa->K set by the caller). 0 <= m0 <= m1 <= qa->M.
   void (*run)(const float* x, size_t ldx, int m0, int m1, QActs* qa);
 };

@@ -4,6 +4,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "kernels/ref/fp16.h"
 #include "loader/format.h"
@@ -186,7 +187,18 @@ void Q8CDequantRow(const uint8_t* packed, int N, int K, int n, float* out) {
     out[k] = static_cast<float>(static_cast<int8_t>(blk[16 * (k / 4) + 4 * (n % 4) + (k % 4)])) * s;
 }
 
+namespace {
+// Non-finite input (see pack.h): every q = 0, scale NaN; nothing converted.
+bool NonFinite(const float* w, int n, int8_t* q) {
+  bool finite = true;
+  for (int i = 0; i < n; ++i) finite &= std::isfinite(w[i]);
+  if (!finite) std::memset(q, 0, static_cast<size_t>(n));
+  return !finite;
+}
+}  // namespace
+
 float QuantizeGroupQ4(const float* w, int n, int8_t* q) {
+  if (NonFinite(w, n, q)) return std::numeric_limits<float>::quiet_NaN();
   float amax = 0.f;
   for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(w[i]));
   float s = amax / 7.5f;
@@ -199,6 +211,7 @@ float QuantizeGroupQ4(const float* w, int n, int8_t* q) {
 }
 
 float QuantizeRowQ8(const float* w, int n, int8_t* q) {
+  if (NonFinite(w, n, q)) return std::numeric_limits<float>::quiet_NaN();
   float amax = 0.f;
   for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(w[i]));
   float s = amax / 127.f;

@@ -41,9 +41,12 @@ void Q8CDequantRow(const uint8_t* packed, int N, int K, int n, float* out);
 /// Symmetric int4 round-to-nearest for one group (torchao
 /// get_group_qparams_symmetric): scale = max(amax / 7.5, FLT_EPSILON),
 /// q = clamp(round_half_even(w / scale), -8, 7). Returns the scale.
+/// Non-finite input (any NaN or +-Inf in w): every q = 0 and the scale is NaN,
+/// nothing is cast (lamina-convert refuses such tensors before quantizing).
 float QuantizeGroupQ4(const float* w, int n, int8_t* q);
 /// Symmetric int8 per-row: scale = max(amax / 127, FLT_EPSILON),
 /// q = clamp(round_half_even(w / scale), -127, 127). Returns the scale.
+/// Non-finite input: q = 0, scale NaN (as QuantizeGroupQ4).
 float QuantizeRowQ8(const float* w, int n, int8_t* q);
 
 }  // namespace lamina::pack

@@ -108,8 +108,9 @@ void MatmulQ8C(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int
       }
       const float ws = LoadF32(blk + Kp * 4 + 4 * r);
       const int32_t wsum = LoadI32(blk + Kp * 4 + 16 + 4 * r);
-      idot -= static_cast<int32_t>(a.zp[m]) * wsum;
-      y[static_cast<size_t>(m) * ldy + n] = (static_cast<float>(idot) * ws) * a.scale[m];
+      // int64: wsum is file data, not checked at load (ref.h).
+      const int64_t t = idot - static_cast<int64_t>(a.zp[m]) * wsum;
+      y[static_cast<size_t>(m) * ldy + n] = (static_cast<float>(t) * ws) * a.scale[m];
     }
   }
 }
