@@ -16,7 +16,9 @@
 // x86-64 tiers (x86-64 builds), all on the "plain + sums" activations of the
 // AVX2 quantizer (kernels/x86/x86_kernels.h):
 //   avx2        AVX2 + FMA + F16C: q4g (both layouts) GEMV/GEMM with
-//               VPMADDUBSW, q8c with VPMADDWD.
+//               VPMADDUBSW, q8c with VPMADDWD; float matmul, rmsnorm, rope,
+//               silu_mul, softmax, hadamard, attention (kernels/x86/x86_ops.h).
+//               The VNNI tiers reuse all of these but the q4g / q8c matmuls.
 //   avxvnni     + AVX-VNNI: q4g / q8c with VEX VPDPBUSD.
 //   avx512vnni  + AVX-512 F/BW/VL/VNNI: EVEX VPDPBUSD on 256-bit registers,
 //               8-token GEMM tiles (32 registers).
@@ -36,6 +38,7 @@
 #endif
 #if defined(__x86_64__)
 #include "kernels/x86/x86_kernels.h"
+#include "kernels/x86/x86_ops.h"
 #endif
 
 namespace lamina::kern {
@@ -134,6 +137,13 @@ const KernelSet& Avx2Kernels() {
     KernelSet s = RefKernels();
     s.tier = Tier::kAvx2;
     s.quantize_acts = {x86::QuantizeActsBytes, x86::QuantizeActsAvx2};
+    s.matmul_float = {lamina::x86::MatmulFloatAvx2};
+    s.rmsnorm = {lamina::x86::RmsNormAvx2};
+    s.rope = {lamina::x86::RopeAvx2};
+    s.silu_mul = {lamina::x86::SiluMulAvx2};
+    s.softmax = {lamina::x86::SoftmaxAvx2};
+    s.hadamard = {lamina::x86::HadamardAvx2};
+    s.attention = {lamina::x86::AttentionAvx2};
     s.matmul_q4g = {x86::MatmulQ4GAvx2};
     s.matmul_q4g_f16s = {x86::MatmulQ4GF16SAvx2};
     s.matmul_q8c = {x86::MatmulQ8CAvx2};

@@ -179,13 +179,15 @@ void MatmulQ4GX86(const QActs& a, const uint8_t* w, int K, int n0, int n1, float
 // q8c. Q8C_R4K4 chunk c of a row block: 16 bytes = 4 rows x 4 k. Two row
 // blocks per step (8 output rows, like q4g); the per-row int32 sums of each
 // block are folded into [block 0 rows 0-3 | block 1 rows 0-3] at the end, then
-// as ref: idot = sum(w q) - (int32)zp * wsum, y = ((float)idot * wscale) * a.scale.
-// `Tile` (a tier's class) has kTile and
-//   template <int MT> static void Dots(q, Kp, b0, b1, __m256i* sums)
-// which leaves in sums[t] the 8 exact row sums of token t for blocks b0, b1,
-// minus any bias of its own (e.g. 128 * sum(q) for unsigned weights).
+// the ref's epilogue (Q8CTile). `Tile` (a tier's class) has kTile and
+//   template <int MT> static void Dots(q, Kp, qtot, b0, b1, __m256i* sums)
+// which leaves in sums[t] the 8 exact sums sum_k w q of token t for blocks
+// b0, b1 (any bias of its own, e.g. 128 * sum(q) for unsigned weights, removed).
 
 /// MT tokens x row blocks b0, b1 of Q8C_R4K4 (qtot: per-token sum(q)).
+/// Epilogue in scalar code, statement for statement ref's: t = (int64)idot -
+/// (int64)zp * wsum (wsum is unchecked file data, so int64), then
+/// ((float)t * wscale) * a.scale; 8 rows per token against K multiply-adds.
 template <class Tile, int MT>
 inline void Q8CTile(const int8_t* q, size_t Kp, const int32_t* qtot, const float* ascale,
                     const float* zp, const uint8_t* b0, const uint8_t* b1, float* y, size_t ldy,
@@ -193,15 +195,21 @@ inline void Q8CTile(const int8_t* q, size_t Kp, const int32_t* qtot, const float
   __m256i sums[MT];
   Tile::template Dots<MT>(q, Kp, qtot, b0, b1, sums);
   const size_t off = Kp * 4;
-  const __m256 ws = _mm256_insertf128_ps(
-      _mm256_castps128_ps256(_mm_loadu_ps(reinterpret_cast<const float*>(b0 + off))),
-      _mm_loadu_ps(reinterpret_cast<const float*>(b1 + off)), 1);
-  const __m256i wsum = Load2x16(b0 + off + 16, b1 + off + 16);
+  alignas(32) float ws[8];
+  alignas(32) int32_t wsum[8], idot[8];
+  std::memcpy(ws, b0 + off, 16);
+  std::memcpy(ws + 4, b1 + off, 16);
+  std::memcpy(wsum, b0 + off + 16, 16);
+  std::memcpy(wsum + 4, b1 + off + 16, 16);
+  const int nv = std::min(nvalid, 8);
   for (int t = 0; t < MT; ++t) {
-    const __m256i zw = _mm256_mullo_epi32(_mm256_set1_epi32(static_cast<int32_t>(zp[t])), wsum);
-    const __m256i idot = _mm256_sub_epi32(sums[t], zw);
-    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(idot), ws);
-    Store8(y + t * ldy, nvalid, _mm256_mul_ps(v, _mm256_set1_ps(ascale[t])));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(idot), sums[t]);
+    const int64_t z = static_cast<int64_t>(zp[t]);
+    float* yt = y + t * ldy;
+    for (int i = 0; i < nv; ++i) {
+      const int64_t v = idot[i] - z * wsum[i];
+      yt[i] = (static_cast<float>(v) * ws[i]) * ascale[t];
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // Per-token asymmetric int8 activation quantization, AVX2, the x86 tiers'
 // "plain + sums" layout (kernels/x86/x86_kernels.h). EXACT: the same scale,
-// zp and q as ref::QuantizeActs (kernels/ref/quant_acts_ref.cpp), step by step:
+// zp and q as ref::QuantizeActs (kernels/ref/quant_acts_ref.cpp), step by step
+// (non-finite rows included: scale kNonFiniteActScale, zp 0, q 0):
 //   - min / max: VMINPS(x, mn) = (x < mn) ? x : mn is std::min(mn, x) (and
 //     VMAXPS likewise), lanes start at 0 like ref, so the order of the
 //     reduction cannot change the result;
@@ -25,15 +26,21 @@
 namespace lamina::kern::x86 {
 namespace {
 
-// ref::ChooseQParams's min / max loop.
-void MinMax(const float* x, int K, float* mn_out, float* mx_out) {
+// ref::ChooseQParams's loop: min, max and whether every value is finite
+// (|x| <= FLT_MAX, false for NaN and +-Inf, as std::isfinite).
+void MinMax(const float* x, int K, float* mn_out, float* mx_out, bool* finite_out) {
   __m256 mn = _mm256_setzero_ps(), mx = _mm256_setzero_ps();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 fmax = _mm256_set1_ps(FLT_MAX);
+  __m256 fin = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   int k = 0;
   for (; k + 8 <= K; k += 8) {
     const __m256 v = _mm256_loadu_ps(x + k);
     mn = _mm256_min_ps(v, mn);
     mx = _mm256_max_ps(v, mx);
+    fin = _mm256_and_ps(fin, _mm256_cmp_ps(_mm256_and_ps(v, abs_mask), fmax, _CMP_LE_OQ));
   }
+  bool finite = _mm256_movemask_ps(fin) == 0xFF;
   alignas(32) float a[8], b[8];
   _mm256_store_ps(a, mn);
   _mm256_store_ps(b, mx);
@@ -45,13 +52,20 @@ void MinMax(const float* x, int K, float* mn_out, float* mx_out) {
   for (; k < K; ++k) {
     fmn = std::min(fmn, x[k]);
     fmx = std::max(fmx, x[k]);
+    finite &= std::isfinite(x[k]);
   }
   *mn_out = fmn;
   *mx_out = fmx;
+  *finite_out = finite;
 }
 
 // ref::ChooseQParams after its loop, statement for statement.
-void ParamsFromMinMax(float mn, float mx, float* scale, float* zp) {
+void ParamsFromMinMax(float mn, float mx, bool finite, float* scale, float* zp) {
+  if (!finite) {
+    *scale = kNonFiniteActScale;
+    *zp = 0.f;
+    return;
+  }
   float s = (mx - mn) / 255.f;
   if (!(s >= FLT_EPSILON)) s = FLT_EPSILON;
   const float dmin = mn / s;
@@ -89,8 +103,18 @@ void QuantizeActsAvx2(const float* x, size_t ldx, int m0, int m1, QActs* qa) {
     const float* xr = x + static_cast<size_t>(m) * ldx;
     int8_t* q = reinterpret_cast<int8_t*>(base) + static_cast<size_t>(m) * Kp;
     float mn, mx, s, z;
-    MinMax(xr, K, &mn, &mx);
-    ParamsFromMinMax(mn, mx, &s, &z);
+    bool finite;
+    MinMax(xr, K, &mn, &mx, &finite);
+    ParamsFromMinMax(mn, mx, finite, &s, &z);
+    qa->scale[m] = s;
+    qa->zp[m] = z;
+    int32_t* qs = qsum8 + static_cast<size_t>(m) * G;
+    if (s != s) {  // non-finite row: q = 0 (ref.h), so its sums are 0 too
+      std::memset(q, 0, Kp);
+      std::memset(qs, 0, G * sizeof(int32_t));
+      qtot[m] = 0;
+      continue;
+    }
     const float inv = 1.f / s;
     const __m256 vinv = _mm256_set1_ps(inv), vz = _mm256_set1_ps(z);
     int k = 0;
@@ -108,7 +132,6 @@ void QuantizeActsAvx2(const float* x, size_t ldx, int m0, int m1, QActs* qa) {
     std::memset(q + K, 0, Kp - K);
     // Group sums (padding included, it is 0): VPMADDUBSW(1, q) then VPMADDWD(1).
     __m256i tot = _mm256_setzero_si256();
-    int32_t* qs = qsum8 + static_cast<size_t>(m) * G;
     for (size_t g = 0; g < G; ++g) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * g));
       const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16);
@@ -122,8 +145,6 @@ void QuantizeActsAvx2(const float* x, size_t ldx, int m0, int m1, QActs* qa) {
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
     qtot[m] = _mm_cvtsi128_si32(h);
-    qa->scale[m] = s;
-    qa->zp[m] = z;
   }
 }
 
