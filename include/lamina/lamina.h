@@ -76,7 +76,8 @@ typedef struct lamina_model lamina_model;
 typedef struct lamina_model_params {
   int populate;        /* nonzero: fault every page in at load (MAP_POPULATE) */
   int mlock;           /* nonzero: lock the mapping in RAM (failure is an error) */
-  const char* kernels; /* kernel tier "ref"|"neon"|"dotprod"|"i8mm"|"sve"|"auto";
+  const char* kernels; /* kernel tier "ref"|"auto", aarch64 "neon"|"dotprod"|"i8mm"|"sve",
+                          x86-64 "avx2"|"avxvnni"|"avx512vnni";
                           NULL: $LAMINA_KERNELS, else the best tier of this CPU */
 } lamina_model_params;
 
