@@ -65,8 +65,10 @@ HOST_PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmar
 FULL_PKGS=(g++-aarch64-linux-gnu qemu-user python3-torch python3-numpy unicode-data
            libglib2.0-dev)
 ARM_PKGS=(libgtest-dev:arm64 libbenchmark-dev:arm64)
+# lamina-server: HTTP (cpp-httplib) and JSON (nlohmann); host build only.
+SERVER_PKGS=(libcpp-httplib-dev nlohmann-json3-dev)
 
-want=("${HOST_PKGS[@]}")
+want=("${HOST_PKGS[@]}" "${SERVER_PKGS[@]}")
 if [ "$HOST_ONLY" -eq 0 ]; then
   want+=("${FULL_PKGS[@]}")
   if [ "$NATIVE" != arm64 ]; then
