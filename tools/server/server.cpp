@@ -233,41 +233,49 @@ void HandleGenerate(State& st, bool chat, const httplib::Request& req, httplib::
       [sp, lease, prompt, gp, id, created, chat, include_usage, path, t0](
           size_t, httplib::DataSink& sink) mutable {
         State& st = *sp;
-        bool alive = true;
-        auto send = [&](const std::string& ev) {
-          if (alive && !sink.write(ev.data(), ev.size())) alive = false;
-          return alive;
-        };
-        if (chat) send(SseEvent(ChatChunk(id, created, st.model_id, "", true, nullptr)));
-        gp.on_text = [&](const std::string& text) {
-          return send(SseEvent(chat ? ChatChunk(id, created, st.model_id, text, false, nullptr)
-                                    : CompletionChunk(id, created, st.model_id, text, nullptr)));
-        };
-        GenOutcome g;
-        if (alive) {
-          g = Generate(st.model, lease->slot, *prompt, gp);
-        } else {
-          g.client_gone = true;
-          g.n_prompt = prompt->size();
-        }
-        const int slot_id = lease->slot ? lease->slot->id : -1;
-        lease->Release();
-        LogRequest(st, path, slot_id, g, std::chrono::duration<double>(Clock::now() - t0).count());
-        if (g.client_gone) return false;
-        if (g.status != LAMINA_OK) {
-          send(
-              SseEvent(ErrorBody(MakeError(500, "server_error", "generation failed: " + g.error))));
-        } else {
-          const char* finish = g.timed_out ? "length" : FinishReason(g.reason);
-          send(SseEvent(chat ? ChatChunk(id, created, st.model_id, "", false, finish)
-                             : CompletionChunk(id, created, st.model_id, "", finish)));
-          if (include_usage)
+        // Nothing may escape into httplib's writer thread.
+        try {
+          bool alive = true;
+          auto send = [&](const std::string& ev) {
+            if (alive && !sink.write(ev.data(), ev.size())) alive = false;
+            return alive;
+          };
+          if (chat) send(SseEvent(ChatChunk(id, created, st.model_id, "", true, nullptr)));
+          gp.on_text = [&](const std::string& text) {
+            return send(SseEvent(chat ? ChatChunk(id, created, st.model_id, text, false, nullptr)
+                                      : CompletionChunk(id, created, st.model_id, text, nullptr)));
+          };
+          GenOutcome g;
+          if (alive) {
+            g = Generate(st.model, lease->slot, *prompt, gp);
+          } else {
+            g.client_gone = true;
+            g.n_prompt = prompt->size();
+          }
+          const int slot_id = lease->slot ? lease->slot->id : -1;
+          lease->Release();
+          LogRequest(st, path, slot_id, g,
+                     std::chrono::duration<double>(Clock::now() - t0).count());
+          if (g.client_gone) return false;
+          if (g.status != LAMINA_OK) {
             send(SseEvent(
-                UsageChunk(chat, id, created, st.model_id, Usage{g.n_prompt, g.n_generated})));
+                ErrorBody(MakeError(500, "server_error", "generation failed: " + g.error))));
+          } else {
+            const char* finish = g.timed_out ? "length" : FinishReason(g.reason);
+            send(SseEvent(chat ? ChatChunk(id, created, st.model_id, "", false, finish)
+                               : CompletionChunk(id, created, st.model_id, "", finish)));
+            if (include_usage)
+              send(SseEvent(
+                  UsageChunk(chat, id, created, st.model_id, Usage{g.n_prompt, g.n_generated})));
+          }
+          send("data: [DONE]\n\n");
+          if (alive) sink.done();
+          return alive;
+        } catch (const std::exception& e) {
+          lease->Release();
+          Log(st, "%s: internal error while streaming: %s", path, e.what());
+          return false;
         }
-        send("data: [DONE]\n\n");
-        if (alive) sink.done();
-        return alive;
       },
       [lease](bool) { lease->Release(); });
 }
@@ -423,13 +431,17 @@ bool LoadModel(State& st, std::string* err) {
   size_t n = 0;
   char buf[256];
   const lamina_status ts = lamina_chat_apply_template(st.model, &probe, 1, 1, buf, sizeof buf, &n);
+  lamina_context_info ci{};
+  lamina_context_get_info(st.pool.context(0), &ci);
   Log(st,
-      "model %s: dim %d, %d layers, vocab %d, weights %s, kernels %s, chat template %s | %d "
-      "slots x context %d (KV %s), %d threads each | load %.1f ms",
+      "model %s: dim %d, %d layers, vocab %d, weights %s (%.1f MiB, mapped once), kernels %s, "
+      "chat template %s | %d slots x context %d, each KV %s %.1f MiB + buffers %.1f MiB, %d "
+      "threads | load %.1f ms",
       o.model_path.c_str(), st.mi.dim, st.mi.n_layers, st.mi.vocab_size, st.mi.weight_scheme,
-      st.mi.kernel_tier,
+      st.mi.file_bytes / 1048576.0, st.mi.kernel_tier,
       ts == LAMINA_OK || ts == LAMINA_ERR_BUFFER_TOO_SMALL ? "yes" : "none (chat endpoint off)",
-      o.parallel, st.n_ctx, o.kv_f32 ? "f32" : "f16", cp.n_threads, st.mi.load_ms);
+      o.parallel, st.n_ctx, o.kv_f32 ? "f32" : "f16", ci.kv_bytes / 1048576.0,
+      ci.state_bytes / 1048576.0, cp.n_threads, st.mi.load_ms);
   return true;
 }
 

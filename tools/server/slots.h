@@ -46,6 +46,8 @@ class SlotPool {
   void Release(Slot* s);
 
   int size() const { return static_cast<int>(slots_.size()); }
+  /// Context of slot i (read-only use, e.g. lamina_context_get_info).
+  const lamina_context* context(int i) const { return slots_[static_cast<size_t>(i)].ctx; }
   int n_busy() const;
   size_t n_queued() const;
 
