@@ -74,6 +74,25 @@ std::string Llama3Model() {
   return path;
 }
 
+// A slower model (dim 512, 8 layers): a long generation takes seconds, so
+// the per-request timeout and the queue wait can be observed.
+std::string SlowModel() {
+  const std::string path = TestDataDir("server") + "/slow.lamina";
+  TestModelSpec s;
+  s.scheme = "q4";
+  s.dim = 512;
+  s.n_layers = 8;
+  s.n_heads = 8;
+  s.n_kv_heads = 2;
+  s.ffn = 1536;
+  s.vocab = 258;
+  s.seed = 23;
+  s.max_context = 4096;
+  std::string err;
+  EXPECT_TRUE(WriteTestModel(s, path, &err)) << err;
+  return path;
+}
+
 class Server {
  public:
   // Starts lamina-server with `args`; waits for the listening line.
@@ -544,6 +563,24 @@ TEST(ServerHttp, DisconnectMidStreamFreesTheSlot) {
       s.Client().Post("/v1/completions", R"({"prompt":"x","max_tokens":3})", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(s.Stop(), 0);
+}
+
+TEST(ServerHttp, TimeoutEndsGeneration) {
+  Server s;
+  ASSERT_TRUE(s.Start(SlowModel(), "--parallel 1 -t 1 -c 4096 --max-tokens 4000 --timeout 2"));
+  // Far more tokens than 2 s allow: the generation ends with "length".
+  const auto t0 = Clock::now();
+  auto r =
+      s.Client().Post("/v1/completions", R"({"prompt":"Once","max_tokens":4000,"temperature":0})",
+                      "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  EXPECT_LT(j["usage"]["completion_tokens"].get<int>(), 4000);
+  EXPECT_GE(Clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_NE(s.log().find("| timeout"), std::string::npos) << s.log();
   EXPECT_EQ(s.Stop(), 0);
 }
 
