@@ -50,36 +50,33 @@ std::string ReadFile(const std::string& p) {
   return ss.str();
 }
 
+// Writes (per test case: each has its own $LAMINA_TESTDATA) a q4 test model.
+std::string WriteModel(const std::string& name, TestModelSpec s) {
+  const std::string path = TestDataDir("server") + "/" + name + ".lamina";
+  s.scheme = "q4";
+  std::string err;
+  EXPECT_TRUE(WriteTestModel(s, path, &err)) << err;
+  return path;
+}
 // The byte-tokenizer model (no chat template) and, when ../shared has it, a
 // model with the Llama 3 tokenizer (chat template "llama3").
 std::string ByteModel() {
-  const std::string path = TestDataDir("server") + "/byte.lamina";
   TestModelSpec s;
-  s.scheme = "q4";
   s.vocab = 258;
   s.seed = 21;
   s.max_context = 2048;
-  std::string err;
-  EXPECT_TRUE(WriteTestModel(s, path, &err)) << err;
-  return path;
+  return WriteModel("byte", s);
 }
 std::string Llama3Model() {
-  const std::string path = TestDataDir("server") + "/llama3.lamina";
   TestModelSpec s;
-  s.scheme = "q4";
   s.seed = 22;
   s.tokenizer_path = SharedDir() + "/tokenizers/llama3/tokenizer.model";
-  std::string err;
-  EXPECT_TRUE(WriteTestModel(s, path, &err)) << err;
-  return path;
+  return WriteModel("llama3", s);
 }
-
 // A slower model (dim 512, 8 layers): a long generation takes seconds, so
-// the per-request timeout and the queue wait can be observed.
+// the per-request timeout can be observed.
 std::string SlowModel() {
-  const std::string path = TestDataDir("server") + "/slow.lamina";
   TestModelSpec s;
-  s.scheme = "q4";
   s.dim = 512;
   s.n_layers = 8;
   s.n_heads = 8;
@@ -88,9 +85,7 @@ std::string SlowModel() {
   s.vocab = 258;
   s.seed = 23;
   s.max_context = 4096;
-  std::string err;
-  EXPECT_TRUE(WriteTestModel(s, path, &err)) << err;
-  return path;
+  return WriteModel("slow", s);
 }
 
 class Server {
