@@ -336,6 +336,18 @@ void Route(State& st, httplib::Server& svr) {
         SendError(res, MakeError(500, "server_error", "internal error: " + what));
       });
 
+  // Generations log their own line; other requests are logged when refused.
+  svr.set_logger([&st](const httplib::Request& req, const httplib::Response& res) {
+    if (res.status < 400 || req.path == "/health") return;
+    const json j = json::parse(res.body, nullptr, false);
+    std::string msg;
+    if (j.is_object() && j.contains("error") && j["error"].is_object() &&
+        j["error"].contains("message") && j["error"]["message"].is_string())
+      msg = j["error"]["message"].get<std::string>().substr(0, 300);
+    for (char& c : msg)  // it may quote the request: one line, no control bytes
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    Log(st, "%s %s -> %d %s", req.method.c_str(), req.path.c_str(), res.status, msg.c_str());
+  });
   svr.Get("/health", [&st](const httplib::Request&, httplib::Response& res) {
     if (!st.ready) {
       res.status = 503;
