@@ -457,6 +457,15 @@ bool LoadModel(State& st, std::string* err) {
   return true;
 }
 
+// httplib's stop() acts only on a server that is already listening; a stop
+// requested earlier (a failed load, an early SIGTERM) waits for that first.
+std::atomic<bool> g_listen_returned{false};
+void StopServer(httplib::Server& svr) {
+  while (!svr.is_running() && !g_listen_returned)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  svr.stop();
+}
+
 std::string BaseName(const std::string& p) {
   const size_t s = p.find_last_of('/');
   return s == std::string::npos ? p : p.substr(s + 1);
@@ -503,17 +512,21 @@ int Serve(const Options& o) {
   std::thread sig([&svr, set] {
     int s = 0;
     sigwait(&set, &s);
-    svr.stop();
+    StopServer(svr);
   });
   sig.detach();
-  std::thread http([&svr] { svr.listen_after_bind(); });
+  std::thread http([&svr] {
+    svr.listen_after_bind();
+    g_listen_returned = true;
+  });
 
   if (o.load_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.load_delay_ms));
   std::string err;
   int rc = 0;
   if (!LoadModel(st, &err)) {
     Log(st, "error: cannot load %s: %s", o.model_path.c_str(), err.c_str());
-    svr.stop();
+    // stop() only acts on a running server: wait until the listener runs.
+    StopServer(svr);
     rc = 1;
   } else {
     st.ready = true;

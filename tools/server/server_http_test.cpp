@@ -561,6 +561,26 @@ TEST(ServerHttp, DisconnectMidStreamFreesTheSlot) {
   EXPECT_EQ(s.Stop(), 0);
 }
 
+TEST(ServerHttp, CorruptModelExitsWithError) {
+  const std::string bad = TestDataDir("server") + "/corrupt.lamina";
+  {
+    std::ofstream f(bad, std::ios::binary);
+    f << "not a lamina model at all";
+  }
+  for (const std::string& model : {bad, TestDataDir("server") + "/missing.lamina"}) {
+    const std::string cmd =
+        Emulator() + " " + LAMINA_BINARY_DIR "/lamina-server -m " + Quote(model) + " --port 0 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int st = pclose(p);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) << out;
+    EXPECT_NE(out.find("cannot load"), std::string::npos) << out;
+  }
+}
+
 TEST(ServerHttp, TimeoutEndsGeneration) {
   Server s;
   ASSERT_TRUE(s.Start(SlowModel(), "--parallel 1 -t 1 -c 4096 --max-tokens 4000 --timeout 2"));
