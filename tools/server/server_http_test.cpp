@@ -568,8 +568,10 @@ TEST(ServerHttp, CorruptModelExitsWithError) {
     f << "not a lamina model at all";
   }
   for (const std::string& model : {bad, TestDataDir("server") + "/missing.lamina"}) {
-    const std::string cmd =
-        Emulator() + " " + LAMINA_BINARY_DIR "/lamina-server -m " + Quote(model) + " --port 0 2>&1";
+    // Bounded: a server that failed to exit would be killed (status 124).
+    const std::string cmd = "timeout 120 " + Emulator() + " " +
+                            LAMINA_BINARY_DIR "/lamina-server -m " + Quote(model) +
+                            " --port 0 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     char buf[4096];
