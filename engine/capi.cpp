@@ -7,10 +7,12 @@
 #include <exception>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "engine/engine.h"
 #include "engine/sampler.h"
 #include "engine/speculative.h"
+#include "engine/stop_strings.h"
 #include "lamina/lamina.h"
 #include "lamina/version.h"
 
@@ -435,19 +437,62 @@ lamina_status lamina_sample(lamina_sampler* s, const lamina_context* ctx, int32_
   });
 }
 
+lamina_generate_params lamina_generate_default_params(void) {
+  lamina_generate_params p;
+  p.max_tokens = 128;
+  p.stop = nullptr;
+  p.n_stop = 0;
+  p.callback = nullptr;
+  p.user = nullptr;
+  return p;
+}
+
 lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
                               size_t n_prompt, size_t max_tokens, lamina_token_callback cb,
                               void* user, lamina_generate_result* result) {
+  lamina_generate_params p = lamina_generate_default_params();
+  p.max_tokens = max_tokens;
+  p.callback = cb;
+  p.user = user;
+  return lamina_generate_ex(ctx, s, prompt, n_prompt, &p, result);
+}
+
+lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
+                                 size_t n_prompt, const lamina_generate_params* params,
+                                 lamina_generate_result* result) {
   return Guard([&]() -> lamina_status {
     lamina_generate_result r{0, LAMINA_STOP_NONE, -1};
     if (result) *result = r;
     if (!ctx || !s || (!prompt && n_prompt))
       return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate: NULL argument");
+    const lamina_generate_params p = params ? *params : lamina_generate_default_params();
+    const lamina_token_callback cb = p.callback;
+    void* const user = p.user;
     Context& c = *ctx->c;
     if (s->s->n_vocab() != c.model().config().vocab)
-      return Fail(
-          LAMINA_ERR_INVALID_ARG,
-          "lamina_generate: sampler and context belong to models of different vocabularies");
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate: sampler and context belong to models of different vocabularies");
+    std::vector<std::string> stop_strings;
+    if (p.n_stop > 0) {
+      if (!p.stop) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_ex: stop is NULL");
+      if (p.n_stop > LAMINA_MAX_STOP_STRINGS)
+        return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_ex: " + std::to_string(p.n_stop) +
+                                                " stop strings, at most " +
+                                                std::to_string(LAMINA_MAX_STOP_STRINGS));
+      for (size_t i = 0; i < p.n_stop; ++i) {
+        const char* st = p.stop[i];
+        const size_t len = st ? std::strlen(st) : 0;
+        if (len == 0 || len > LAMINA_MAX_STOP_STRING_BYTES)
+          return Fail(LAMINA_ERR_INVALID_ARG,
+                      "lamina_generate_ex: stop string " + std::to_string(i) +
+                          " is NULL, empty or longer than " +
+                          std::to_string(LAMINA_MAX_STOP_STRING_BYTES) + " bytes");
+        stop_strings.emplace_back(st, len);
+      }
+      if (!c.model().tokenizer())
+        return Fail(LAMINA_ERR_NO_TOKENIZER, "lamina_generate_ex: stop strings need a tokenizer: " +
+                                                 c.model().tokenizer_error());
+    }
     if (n_prompt > 0) {
       const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
       if (st != LAMINA_OK) return st;
@@ -458,7 +503,9 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
     const lamina::Tokenizer* tok = c.model().tokenizer();
     std::unique_ptr<lamina::StreamDecoder> dec;
     if (tok) dec = std::make_unique<lamina::StreamDecoder>(*tok);
-    while (r.n_generated < max_tokens) {
+    const bool filter_on = !stop_strings.empty();
+    lamina::engine::StopStringFilter filter(std::move(stop_strings));
+    while (r.n_generated < p.max_tokens) {
       if (c.n_past() >= c.n_ctx()) {
         r.reason = LAMINA_STOP_CONTEXT_FULL;
         break;
@@ -472,13 +519,13 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
       }
       ++r.n_generated;
       int stop = 0;
-      if (cb) {
-        if (dec) {
-          const std::string piece = dec->Push(t);
-          stop = cb(t, piece.c_str(), piece.size(), user);
-        } else {
-          stop = cb(t, nullptr, 0, user);
-        }
+      bool matched = false;
+      if (dec && (cb || filter_on)) {
+        std::string piece = dec->Push(t);
+        if (filter_on) piece = filter.Push(piece, &matched);
+        if (cb) stop = cb(t, piece.c_str(), piece.size(), user);
+      } else if (cb) {
+        stop = cb(t, nullptr, 0, user);
       }
       std::string err;
       const lamina::engine::EvalStatus es = c.Eval(&t, 1, &err);
@@ -486,15 +533,29 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
         return Fail(
             es == lamina::engine::EvalStatus::kNumeric ? LAMINA_ERR_NUMERIC : LAMINA_ERR_INTERNAL,
             "lamina_generate: " + err);
+      if (matched) {
+        r.reason = LAMINA_STOP_STRING;
+        break;
+      }
       if (stop) {
         r.reason = LAMINA_STOP_CALLBACK;
         break;
       }
     }
     if (r.reason == LAMINA_STOP_NONE) r.reason = LAMINA_STOP_LENGTH;
-    if (cb && dec) {
-      const std::string rest = dec->Flush();
-      if (!rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
+    if (dec && r.reason != LAMINA_STOP_STRING) {
+      // The detokenizer's incomplete tail, then (stop strings) the held text.
+      std::string rest = dec->Flush();
+      if (filter_on) {
+        bool matched = false;
+        rest = filter.Push(rest, &matched);
+        if (matched) {
+          r.reason = LAMINA_STOP_STRING;
+        } else {
+          rest += filter.Flush();
+        }
+      }
+      if (cb && !rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
     }
     if (result) *result = r;
     return LAMINA_OK;

@@ -55,6 +55,8 @@ void Usage(FILE* f) {
       "  --min-p P           (default 0.05; 0 = off)\n"
       "  --repeat-penalty R  (default 1.0 = off), over the last --repeat-last-n tokens (64)\n"
       "  --seed S            RNG seed (default: time-based, printed)\n"
+      "  --stop STR          stop when STR occurs in the output (repeatable); the text from\n"
+      "                      STR on is not printed, even when it spans tokens\n"
       "  --chat              interactive chat (Llama 3 template); Ctrl-C stops a reply, Ctrl-D "
       "exits\n"
       "  --system TEXT       system prompt for --chat\n"
@@ -94,7 +96,8 @@ struct Args {
   // --bench
   bool bench = false, json = false, have_reps = false;
   long bench_prompt = 64, reps = 3;
-  std::string sampling_flag;  // the last sampling option given (--bench is greedy)
+  std::string sampling_flag;      // the last sampling option given (--bench is greedy)
+  std::vector<std::string> stop;  // --stop (repeatable)
   lamina_kv_type kv = LAMINA_KV_F16;
   lamina_sampler_params sp = lamina_sampler_default_params();
 };
@@ -213,6 +216,14 @@ int ParseArgs(int argc, char** argv, Args* a) {
       if (errno || end == v || *end) return BadUsage("--seed: expected an unsigned integer");
       a->sp.seed = s;
       a->have_seed = true;
+    } else if (f == "--stop") {
+      if (!*v) return BadUsage("--stop: expected a non-empty string");
+      if (std::strlen(v) > LAMINA_MAX_STOP_STRING_BYTES)
+        return BadUsage("--stop: at most " + std::to_string(LAMINA_MAX_STOP_STRING_BYTES) +
+                        " bytes");
+      if (a->stop.size() >= LAMINA_MAX_STOP_STRINGS)
+        return BadUsage("--stop: at most " + std::to_string(LAMINA_MAX_STOP_STRINGS) + " strings");
+      a->stop.push_back(v);
     } else if (f == "--kv") {
       if (std::strcmp(v, "f16") == 0) {
         a->kv = LAMINA_KV_F16;
@@ -233,9 +244,9 @@ int ParseArgs(int argc, char** argv, Args* a) {
     if (a->have_reps) return BadUsage("-r/--reps needs --bench");
   } else {
     if (a->chat || !a->prompt_file.empty() || !a->tokens.empty() || !a->dump_logits.empty() ||
-        !a->system.empty() || a->no_bos)
+        !a->system.empty() || a->no_bos || !a->stop.empty())
       return BadUsage(
-          "--bench takes none of --chat, -f, --tokens, --dump-logits, --system, --no-bos "
+          "--bench takes none of --chat, -f, --tokens, --dump-logits, --system, --no-bos, --stop "
           "(its prompt is -p N synthetic token ids)");
     if (a->have_prompt && !ParseLong(a->prompt.c_str(), 1, 1L << 24, &a->bench_prompt))
       return BadUsage("-p: with --bench, expected the prompt length in tokens (>= 1), got '" +
@@ -252,6 +263,8 @@ int ParseArgs(int argc, char** argv, Args* a) {
     return BadUsage("--dump-logits needs a prompt (--tokens, -p or -f)");
   if ((a->lookup || !a->draft.empty()) && !a->dump_logits.empty())
     return BadUsage("--lookup/--draft generate; --dump-logits does not");
+  if ((a->lookup || !a->draft.empty()) && !a->stop.empty())
+    return BadUsage("--stop does not combine with --lookup/--draft yet");
   return 0;
 }
 
@@ -887,8 +900,19 @@ int main(int argc, char** argv) {
         rc = Chat(model, ctx, smp, a, spec.get());
       } else {
         lamina_generate_result res;
-        st = Generate(spec.get(), ctx, smp, ids.data(), ids.size(),
-                      static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
+        if (a.stop.empty()) {
+          st = Generate(spec.get(), ctx, smp, ids.data(), ids.size(),
+                        static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
+        } else {
+          std::vector<const char*> stop;
+          for (const std::string& s : a.stop) stop.push_back(s.c_str());
+          lamina_generate_params gp = lamina_generate_default_params();
+          gp.max_tokens = static_cast<size_t>(a.n_predict);
+          gp.stop = stop.data();
+          gp.n_stop = stop.size();
+          gp.callback = OnToken;
+          st = lamina_generate_ex(ctx, smp, ids.data(), ids.size(), &gp, &res);
+        }
         if (st != LAMINA_OK) {
           rc = Fail("generate", st);
         } else {
@@ -896,6 +920,7 @@ int main(int argc, char** argv) {
           if (res.reason == LAMINA_STOP_CONTEXT_FULL)
             std::fprintf(stderr, "[llama-run] stopped: context full (%d tokens)\n", ci.n_ctx);
           if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "[llama-run] interrupted\n");
+          if (res.reason == LAMINA_STOP_STRING) std::fprintf(stderr, "[llama-run] stop string\n");
         }
       }
       lamina_sampler_free(smp);

@@ -68,8 +68,10 @@ FULL_PKGS=(g++-aarch64-linux-gnu qemu-user python3-torch python3-numpy unicode-d
 ARM_PKGS=(libgtest-dev:arm64 libbenchmark-dev:arm64)
 # libFuzzer harnesses and the ThreadSanitizer test (tools/test.sh fuzz/tsan phases).
 SANITIZER_PKGS=(clang-14 libclang-rt-14-dev)
+# lamina-server: HTTP (cpp-httplib) and JSON (nlohmann); host build only.
+SERVER_PKGS=(libcpp-httplib-dev nlohmann-json3-dev)
 
-want=("${HOST_PKGS[@]}")
+want=("${HOST_PKGS[@]}" "${SERVER_PKGS[@]}")
 if [ "$HOST_ONLY" -eq 0 ]; then
   want+=("${FULL_PKGS[@]}")
   want+=("${SANITIZER_PKGS[@]}")

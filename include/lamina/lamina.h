@@ -260,10 +260,11 @@ typedef int (*lamina_token_callback)(int32_t token, const char* piece, size_t pi
 
 typedef enum lamina_stop_reason {
   LAMINA_STOP_NONE = 0,
-  LAMINA_STOP_EOS = 1,         /* a stop token was sampled (not emitted, not evaluated) */
-  LAMINA_STOP_LENGTH = 2,      /* max_tokens emitted */
-  LAMINA_STOP_CALLBACK = 3,    /* the callback returned nonzero */
-  LAMINA_STOP_CONTEXT_FULL = 4 /* the KV cache is full */
+  LAMINA_STOP_EOS = 1,          /* a stop token was sampled (not emitted, not evaluated) */
+  LAMINA_STOP_LENGTH = 2,       /* max_tokens emitted */
+  LAMINA_STOP_CALLBACK = 3,     /* the callback returned nonzero */
+  LAMINA_STOP_CONTEXT_FULL = 4, /* the KV cache is full */
+  LAMINA_STOP_STRING = 5        /* a stop string occurred (lamina_generate_ex) */
 } lamina_stop_reason;
 
 typedef struct lamina_generate_result {
@@ -282,6 +283,48 @@ typedef struct lamina_generate_result {
 lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
                               size_t n_prompt, size_t max_tokens, lamina_token_callback cb,
                               void* user, lamina_generate_result* result);
+
+/* Stop strings (lamina_generate_ex)
+ *   A stop string ends the generation as soon as it occurs in the generated
+ *   text, even when it spans several tokens. Text is never emitted past the
+ *   start of a stop string: the callback's pieces hold back the longest tail
+ *   that could still become a stop string (so a piece may be empty and a later
+ *   piece may carry held text); the held tail is delivered when it cannot
+ *   match any more, or at the end by the final token == -1 call. On a match
+ *   the callback receives the text before the stop string, the rest is
+ *   dropped, and the result's reason is LAMINA_STOP_STRING. Matching is on the
+ *   UTF-8 bytes of the detokenized text (the streaming detokenizer's output,
+ *   which never splits a UTF-8 sequence). The token that completes a stop
+ *   string counts as generated and is evaluated into the context, like every
+ *   emitted token. Stop tokens (lamina_model_info.stop_ids) still apply. */
+
+/** Generation parameters for lamina_generate_ex. */
+typedef struct lamina_generate_params {
+  size_t max_tokens;              /* at most this many tokens are emitted. Default 128 */
+  const char* const* stop;        /* n_stop NUL-terminated, non-empty strings (at most
+                                     LAMINA_MAX_STOP_STRINGS, each at most
+                                     LAMINA_MAX_STOP_STRING_BYTES bytes); copied,
+                                     need not outlive the call. NULL if n_stop == 0 */
+  size_t n_stop;                  /* number of stop strings. Default 0 */
+  lamina_token_callback callback; /* may be NULL. Default NULL */
+  void* user;                     /* passed to callback. Default NULL */
+} lamina_generate_params;
+
+#define LAMINA_MAX_STOP_STRINGS 64
+#define LAMINA_MAX_STOP_STRING_BYTES 1024
+
+/** Defaults: max_tokens 128, no stop strings, no callback. */
+lamina_generate_params lamina_generate_default_params(void);
+
+/** lamina_generate with stop strings: same contract as lamina_generate (params
+ *  carries max_tokens, callback and user). Stop strings need a tokenizer
+ *  (LAMINA_ERR_NO_TOKENIZER otherwise); a NULL, empty or too long stop string,
+ *  or too many, is LAMINA_ERR_INVALID_ARG. params may be NULL (defaults).
+ *  lamina_generate(ctx, s, p, n, max, cb, user, r) is exactly
+ *  lamina_generate_ex with {max, NULL, 0, cb, user}. */
+lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
+                                 size_t n_prompt, const lamina_generate_params* params,
+                                 lamina_generate_result* result);
 
 /* ------------------------------------------------------ speculative decoding */
 
