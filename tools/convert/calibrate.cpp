@@ -99,6 +99,7 @@ bool CalibrateGptq(const std::string& f32_model, const std::string& calib_path,
   if (o.max_tokens > 0)
     n_windows = std::max<size_t>(1, std::min(n_windows, static_cast<size_t>(o.max_tokens) / W));
   const int n_layers = model->config().n_layers;
+  const int32_t bos = tok->bos_id();  // `tok` dies with the first model
   if (!o.quiet)
     std::fprintf(stderr, "[gptq] %s: %zu windows of %d tokens (%zu tokens), %d blocks\n",
                  calib_path.c_str(), n_windows, W, n_windows * W, n_layers);
@@ -150,7 +151,7 @@ bool CalibrateGptq(const std::string& f32_model, const std::string& calib_path,
     for (size_t w = 0; w < n_windows; ++w) {
       std::copy(ids.begin() + static_cast<ptrdiff_t>(w * W),
                 ids.begin() + static_cast<ptrdiff_t>((w + 1) * W), win.begin());
-      if (tok->bos_id() >= 0) win[0] = tok->bos_id();
+      if (bos >= 0) win[0] = bos;
       ctx->Clear();
       if (ctx->Eval(win.data(), W, err) != engine::EvalStatus::kOk) {
         *err = f32_model + ": calibration forward pass failed: " + *err;
