@@ -59,10 +59,10 @@ TEST(Quality, Stories260KSearchAndGptqBeatRtn) {
     kl[i] = JsonNumber(Slurp(js), "kl");
     std::printf("%-6s %s", vs[i].name, Slurp(js).c_str());
   }
-  // Measured (docs/QUALITY.md): rtn 0.113, search 0.078 (0.69x), gptq 0.055 (0.49x).
+  // Measured (docs/QUALITY.md): rtn 0.113, search 0.078 (0.69x), gptq 0.049 (0.43x).
   EXPECT_GT(kl[1], 0.0);
   EXPECT_LT(kl[2], 0.8 * kl[1]);
-  EXPECT_LT(kl[3], 0.6 * kl[1]);
+  EXPECT_LT(kl[3], 0.55 * kl[1]);
 }
 
 // --calib on bad input: a clear error naming the file, exit status 1.

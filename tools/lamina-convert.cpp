@@ -3,7 +3,8 @@
 //
 //   lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]
 //                  [--group-size 32] [--tokenizer PATH] [--quiet]
-//                  [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]]
+//                  [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]
+//                  [--no-act-order] [--calib-damp D]]
 //   lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] -o <out.lamina>
 //   lamina-convert --info <model.lamina>      (validate and describe a file)
 //
@@ -112,6 +113,8 @@ void Usage(FILE* f) {
   std::fprintf(f,
                "usage: lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]\n"
                "                      [--group-size 32] [--tokenizer PATH] [--quiet]\n"
+               "                      [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]\n"
+               "                      [--no-act-order] [--calib-damp D]]\n"
                "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
                "[--weights ...] -o <out.lamina>\n"
                "       lamina-convert --info <model.lamina>\n"
@@ -125,7 +128,10 @@ void Usage(FILE* f) {
                "(round-to-nearest, scale amax/7.5).\n"
                "--calib TEXT.txt: GPTQ, calibrated on TEXT (UTF-8, tokenized with the model's\n"
                "tokenizer, windows of 512 tokens) through lamina's own forward pass, block by\n"
-               "block. --calib-tokens N: use at most N tokens of it (default all).\n");
+               "block. --calib-tokens N: use at most N tokens of it (default all).\n"
+               "GPTQ runs in act-order (columns by decreasing input energy, static groups);\n"
+               "--no-act-order: in column order.\n"
+               "--calib-damp D: GPTQ dampening, D x mean diag(H) (default 0.01).\n");
 }
 
 // Records the q4 method in the header's informational weight_scheme
@@ -192,6 +198,16 @@ int Main(int argc, char** argv) {
       }
     } else if (a == "--calib") {
       calib = value("--calib");
+    } else if (a == "--no-act-order") {
+      copts.act_order = false;
+    } else if (a == "--calib-damp") {
+      char* end = nullptr;
+      const char* s = value("--calib-damp");
+      copts.damp = std::strtod(s, &end);
+      if (!end || *end || !(copts.damp > 0) || copts.damp > 10) {
+        std::fprintf(stderr, "lamina-convert: bad --calib-damp '%s' (0 < damp <= 10)\n", s);
+        return 2;
+      }
     } else if (a == "--calib-tokens") {
       char* end = nullptr;
       const char* s = value("--calib-tokens");

@@ -178,7 +178,7 @@ bool CalibrateGptq(const std::string& f32_model, const std::string& calib_path,
         std::memcpy(Wt.data(), mf.Data(*t), N * K * sizeof(float));
         MatD Hc = full;
         Q4Matrix q;
-        if (!GptqQuantize(Wt.data(), N, K, Hc.data(), o.damp, &q, err)) {
+        if (!GptqQuantize(Wt.data(), N, K, Hc.data(), o.damp, o.act_order, &q, err)) {
           *err = name + ": " + *err;
           return false;
         }

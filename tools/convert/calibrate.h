@@ -18,10 +18,11 @@ bool ReadTextTokens(const Tokenizer& tok, const std::string& path, size_t min_to
                     std::vector<int32_t>* ids, std::string* err);
 
 struct CalibOptions {
-  int window = 512;    // tokens per calibration window (clamped to the model's context)
-  int max_tokens = 0;  // 0: every full window of the file
-  double damp = 0.01;  // GPTQ dampening, x mean diag(H)
-  int threads = 0;     // engine threads (0: all cores)
+  int window = 512;       // tokens per calibration window (clamped to the model's context)
+  int max_tokens = 0;     // 0: every full window of the file
+  double damp = 0.01;     // GPTQ dampening, x mean diag(H)
+  bool act_order = true;  // GPTQ columns by decreasing H_ii (static groups)
+  int threads = 0;        // engine threads (0: all cores)
   bool quiet = false;
 };
 

@@ -76,8 +76,11 @@ float QuantizeGroupQ4Search(const float* w, const float* imp, int n, int8_t* q) 
       mx = w[i];
     }
   int8_t cand[32];
-  float best_s = QuantizeGroupQ4Rtn(w, n, q);
-  if (amax < FLT_EPSILON) return best_s;
+  float best_s = QuantizeGroupQ4Rtn(w, n, cand);
+  if (amax < FLT_EPSILON) {
+    std::memcpy(q, cand, static_cast<size_t>(n));
+    return best_s;
+  }
   // Data-free importance: w^2 (llama.cpp's rmse_type 1): the error on large
   // weights counts more (measured on stories260K: KL 0.0785 vs 0.0812 with
   // uniform importance; docs/QUALITY.md).
@@ -86,26 +89,31 @@ float QuantizeGroupQ4Search(const float* w, const float* imp, int n, int8_t* q) 
     for (int i = 0; i < n; ++i) sq[i] = w[i] * w[i];
     imp = sq;
   }
+  // Each candidate is scored by the error of its own assignment l with its
+  // f16 scale s, sum imp (w - s l)^2 = sum imp w^2 - 2 s sum imp w l +
+  // s^2 sum imp l^2 (one pass); the final requantization with the winning
+  // scale (nearest values) can only lower it.
+  float sw2 = 0;
+  for (int i = 0; i < n; ++i) sw2 += imp[i] * w[i] * w[i];
   double best_e = QuantizeWithScale(w, imp, n, best_s, cand);
   for (int is = -9; is <= 9; ++is) {
     const float iscale = -(8.0f + 0.1f * static_cast<float>(is)) / mx;
-    double sumlx = 0, suml2 = 0;
+    float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; ++i) {
-      const int8_t l = Q4Nearest(w[i], iscale);
-      const double wi = imp ? imp[i] : 1.0;
-      sumlx += wi * w[i] * l;
-      suml2 += wi * l * l;
+      const float l = Q4Nearest(w[i], iscale);
+      sumlx += imp[i] * w[i] * l;
+      suml2 += imp[i] * l * l;
     }
-    if (suml2 <= 0) continue;
-    const float s = F16Scale(static_cast<float>(sumlx / suml2));
-    if (s == best_s) continue;
-    const double e = QuantizeWithScale(w, imp, n, s, cand);
+    if (!(suml2 > 0)) continue;
+    const float s = F16Scale(sumlx / suml2);
+    const double e =
+        static_cast<double>(sw2) - 2.0 * s * sumlx + static_cast<double>(s) * s * suml2;
     if (e < best_e) {
       best_e = e;
       best_s = s;
     }
   }
-  QuantizeWithScale(w, imp, n, best_s, q);
+  QuantizeWithScale(w, nullptr, n, best_s, q);
   return best_s;
 }
 
@@ -133,8 +141,8 @@ void QuantizeRowsQ4(Q4Method method, const Q4Plan* plan, const std::string& name
     }
 }
 
-bool GptqQuantize(float* W, uint64_t N, uint64_t K, double* Hp, double damp, Q4Matrix* out,
-                  std::string* err) {
+bool GptqQuantize(float* W, uint64_t N, uint64_t K, double* Hp, double damp, bool act_order,
+                  Q4Matrix* out, std::string* err) {
   using MatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using MatF = Eigen::MatrixXf;  // column-major: GPTQ walks columns
   const Eigen::Index n = static_cast<Eigen::Index>(N), k = static_cast<Eigen::Index>(K);
@@ -157,6 +165,39 @@ bool GptqQuantize(float* W, uint64_t N, uint64_t K, double* Hp, double damp, Q4M
     H(i, i) += damp * mean;
     imp[static_cast<size_t>(i)] = static_cast<float>(H(i, i));
   }
+  const uint64_t G = (K + 31) / 32;
+  out->N = N;
+  out->K = K;
+  out->q.assign(N * K, 0);
+  out->scales.assign(N * G, 0.f);
+  std::vector<float> gw(32);
+  int8_t gq[32];
+  // Scales of group g of every row, from the weights Wm(:, c0 .. c0 + 31).
+  auto group_scales = [&](const MatF& Wm, Eigen::Index c0, uint64_t g) {
+    const int len = static_cast<int>(std::min<uint64_t>(32, K - 32 * g));
+    for (Eigen::Index r = 0; r < n; ++r) {
+      for (int j = 0; j < len; ++j) gw[static_cast<size_t>(j)] = Wm(r, c0 + j);
+      out->scales[static_cast<uint64_t>(r) * G + g] =
+          QuantizeGroupQ4Search(gw.data(), imp.data() + 32 * g, len, gq);
+    }
+  };
+  // perm[j]: the original column processed j-th. Act-order (static groups):
+  // columns by decreasing H_ii, with every group's scales fixed beforehand
+  // from the unquantized weights (the file's groups are contiguous columns).
+  std::vector<Eigen::Index> perm(K);
+  for (Eigen::Index i = 0; i < k; ++i) perm[static_cast<size_t>(i)] = i;
+  if (act_order) {
+    for (uint64_t g = 0; g < G; ++g) group_scales(Wc, static_cast<Eigen::Index>(32 * g), g);
+    std::stable_sort(perm.begin(), perm.end(),
+                     [&](Eigen::Index a, Eigen::Index b) { return H(a, a) > H(b, b); });
+    MatD Hp2(k, k);
+    for (Eigen::Index i = 0; i < k; ++i)
+      for (Eigen::Index j = 0; j < k; ++j) Hp2(i, j) = H(perm[i], perm[j]);
+    H = Hp2;
+    MatF Wp(n, k);
+    for (Eigen::Index j = 0; j < k; ++j) Wp.col(j) = Wc.col(perm[j]);
+    Wc = Wp;
+  }
   // U: upper Cholesky factor of H^-1 (H^-1 = U^T U), GPTQ's Hinv.
   Eigen::LLT<MatD> llt(H);
   if (llt.info() != Eigen::Success) {
@@ -172,35 +213,24 @@ bool GptqQuantize(float* W, uint64_t N, uint64_t K, double* Hp, double damp, Q4M
   const MatF U = MatD(llt2.matrixU()).cast<float>();
   Hinv.resize(0, 0);
 
-  const uint64_t G = (K + 31) / 32;
-  out->N = N;
-  out->K = K;
-  out->q.assign(N * K, 0);
-  out->scales.assign(N * G, 0.f);
   constexpr Eigen::Index kBlock = 128;  // a multiple of the group size
-  std::vector<float> gw(32);
-  int8_t gq[32];
   for (Eigen::Index i1 = 0; i1 < k; i1 += kBlock) {
     const Eigen::Index cnt = std::min(kBlock, k - i1);
     MatF W1 = Wc.middleCols(i1, cnt);
     MatF Err1(n, cnt);
     for (Eigen::Index i = 0; i < cnt; ++i) {
-      const Eigen::Index col = i1 + i;
-      const uint64_t g = static_cast<uint64_t>(col) / 32;
-      if (col % 32 == 0) {  // a group starts: its scales from the updated weights
-        const int len = static_cast<int>(std::min<Eigen::Index>(32, k - col));
-        for (Eigen::Index r = 0; r < n; ++r) {
-          for (int j = 0; j < len; ++j) gw[static_cast<size_t>(j)] = W1(r, i + j);
-          out->scales[static_cast<uint64_t>(r) * G + g] =
-              QuantizeGroupQ4Search(gw.data(), imp.data() + col, len, gq);
-        }
-      }
+      const Eigen::Index col = i1 + i;  // in processing order
+      const Eigen::Index oc = perm[static_cast<size_t>(col)];
+      const uint64_t g = static_cast<uint64_t>(oc) / 32;
+      // In natural order a group's scales come from its updated weights when
+      // the group starts (it lies inside this block: 128 % 32 == 0).
+      if (!act_order && col % 32 == 0) group_scales(W1, i, g);
       const float d = U(col, col);
       for (Eigen::Index r = 0; r < n; ++r) {
         const float s = out->scales[static_cast<uint64_t>(r) * G + g];
         const float w = W1(r, i);
         const int8_t qv = Q4Value(w, s);
-        out->q[static_cast<uint64_t>(r) * K + static_cast<uint64_t>(col)] = qv;
+        out->q[static_cast<uint64_t>(r) * K + static_cast<uint64_t>(oc)] = qv;
         const float deq = s * static_cast<float>(qv);
         Err1(r, i) = (w - deq) / d;
         W1(r, i) = deq;
@@ -212,7 +242,7 @@ bool GptqQuantize(float* W, uint64_t N, uint64_t K, double* Hp, double damp, Q4M
     if (i1 + cnt < k)
       Wc.rightCols(k - i1 - cnt).noalias() -= Err1 * U.block(i1, i1 + cnt, cnt, k - i1 - cnt);
   }
-  Wr = Wc;  // the dequantized weights
+  for (Eigen::Index j = 0; j < k; ++j) Wr.col(perm[j]) = Wc.col(j);  // the dequantized weights
   return true;
 }
 

@@ -65,15 +65,17 @@ using Q4Plan = std::map<std::string, Q4Matrix>;
 void QuantizeRowsQ4(Q4Method method, const Q4Plan* plan, const std::string& name, uint64_t r0,
                     uint64_t n, uint64_t K, const float* f, int8_t* q, float* sc);
 
-/// GPTQ (Frantar et al. 2022) of W [N][K] (row-major, modified in place to
+/// GPTQ (Frantar et al. 2022) of W [N][K] (row-major, replaced in place by
 /// its dequantized value) given the Hessian H = sum_t x_t x_t^T [K][K]
-/// (row-major, double; modified: damped). Columns are processed left to
-/// right in blocks of 128 with lazy batch updates; dampening `damp` x the
-/// mean diagonal; dead inputs (H_ii = 0) get weight 0. Each group of 32
-/// columns gets its scale from QuantizeGroupQ4Search on the updated weights
-/// with importance diag(H) when the group starts. Fills out (N, K, q, scales).
-/// False + *err when H is not positive definite even after dampening.
-bool GptqQuantize(float* W, uint64_t N, uint64_t K, double* H, double damp, Q4Matrix* out,
-                  std::string* err);
+/// (row-major, double; modified: damped, permuted). Columns are processed in
+/// blocks of 128 with lazy batch updates; dampening `damp` x the mean
+/// diagonal; dead inputs (H_ii = 0) get weight 0. Group scales come from
+/// QuantizeGroupQ4Search with importance diag(H): in natural order from the
+/// updated weights when the group starts; with act_order (columns by
+/// decreasing H_ii) fixed beforehand from the unquantized weights ("static
+/// groups": the file's groups are contiguous columns). Fills out (N, K, q,
+/// scales). False + *err when H is not positive definite after dampening.
+bool GptqQuantize(float* W, uint64_t N, uint64_t K, double* H, double damp, bool act_order,
+                  Q4Matrix* out, std::string* err);
 
 }  // namespace lamina::convert

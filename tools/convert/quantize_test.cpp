@@ -158,27 +158,31 @@ TEST(Quantize, GptqBeatsRtnOnCorrelatedInputs) {
   const double e_rtn = OutputError(W, dequant(Q4Method::kRtn), X, N, K, T);
   const double e_search = OutputError(W, dequant(Q4Method::kSearch), X, N, K, T);
 
-  std::vector<float> Wg = W;
-  Q4Matrix qm;
-  std::string err;
-  ASSERT_TRUE(GptqQuantize(Wg.data(), N, K, H.data(), 0.01, &qm, &err)) << err;
-  ASSERT_EQ(qm.q.size(), static_cast<size_t>(N * K));
-  ASSERT_EQ(qm.scales.size(), static_cast<size_t>(N * 5));
-  for (int n = 0; n < N; ++n)
-    for (int k = 0; k < K; ++k) {
-      const float s = qm.scales[n * 5 + k / 32];
-      ASSERT_TRUE(IsF16(s));
-      ASSERT_GE(qm.q[n * K + k], -8);
-      ASSERT_LE(qm.q[n * K + k], 7);
-      // W is replaced by exactly the dequantized values.
-      ASSERT_EQ(Wg[n * K + k], s * static_cast<float>(qm.q[n * K + k]));
-    }
-  for (int n = 0; n < N; ++n) EXPECT_EQ(qm.q[n * K + 5], 0) << "dead input";
-  const double e_gptq = OutputError(W, Wg, X, N, K, T);
-  std::printf("||WX - QX||^2: rtn %.4g, search %.4g, gptq %.4g (gptq/rtn %.3f)\n", e_rtn, e_search,
-              e_gptq, e_gptq / e_rtn);
-  EXPECT_LT(e_gptq, 0.7 * e_rtn);
-  EXPECT_LT(e_gptq, e_search);
+  for (bool act_order : {false, true}) {
+    SCOPED_TRACE(act_order ? "act-order" : "natural order");
+    std::vector<double> Hc = H;
+    std::vector<float> Wg = W;
+    Q4Matrix qm;
+    std::string err;
+    ASSERT_TRUE(GptqQuantize(Wg.data(), N, K, Hc.data(), 0.01, act_order, &qm, &err)) << err;
+    ASSERT_EQ(qm.q.size(), static_cast<size_t>(N * K));
+    ASSERT_EQ(qm.scales.size(), static_cast<size_t>(N * 5));
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < K; ++k) {
+        const float s = qm.scales[n * 5 + k / 32];
+        ASSERT_TRUE(IsF16(s));
+        ASSERT_GE(qm.q[n * K + k], -8);
+        ASSERT_LE(qm.q[n * K + k], 7);
+        // W is replaced by exactly the dequantized values.
+        ASSERT_EQ(Wg[n * K + k], s * static_cast<float>(qm.q[n * K + k]));
+      }
+    for (int n = 0; n < N; ++n) EXPECT_EQ(qm.q[n * K + 5], 0) << "dead input";
+    const double e_gptq = OutputError(W, Wg, X, N, K, T);
+    std::printf("||WX - QX||^2: rtn %.4g, search %.4g, gptq %.4g (gptq/rtn %.3f)\n", e_rtn,
+                e_search, e_gptq, e_gptq / e_rtn);
+    EXPECT_LT(e_gptq, 0.7 * e_rtn);
+    EXPECT_LT(e_gptq, e_search);
+  }
 }
 
 TEST(QuantizeMalformed, GptqRejectsANonPositiveDefiniteHessian) {
@@ -189,7 +193,7 @@ TEST(QuantizeMalformed, GptqRejectsANonPositiveDefiniteHessian) {
   H[0 * K + 1] = H[1 * K + 0] = 50.0;  // indefinite
   Q4Matrix q;
   std::string err;
-  EXPECT_FALSE(GptqQuantize(W.data(), N, K, H.data(), 0.01, &q, &err));
+  EXPECT_FALSE(GptqQuantize(W.data(), N, K, H.data(), 0.01, false, &q, &err));
   EXPECT_NE(err.find("positive definite"), std::string::npos) << err;
 }
 
