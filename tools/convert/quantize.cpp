@@ -40,7 +40,10 @@ float F16ScaleUp(float s) {
 
 namespace {
 
-inline int8_t Clamp4(float v) { return static_cast<int8_t>(v < -8.f ? -8.f : v > 7.f ? 7.f : v); }
+// Clamped to [-8, 7]; NaN (a NaN weight) -> 0 rather than UB.
+inline int8_t Clamp4(float v) {
+  return v >= 7.f ? 7 : v >= -8.f ? static_cast<int8_t>(v) : v < -8.f ? -8 : 0;
+}
 // Candidate assignment (search only): round(w * inverse scale).
 inline int8_t Q4Nearest(float w, float inv) { return Clamp4(std::nearbyint(w * inv)); }
 // The stored value for scale s: round_half_even(w / s) clamped to [-8, 7].

@@ -197,5 +197,25 @@ TEST(QuantizeMalformed, GptqRejectsANonPositiveDefiniteHessian) {
   EXPECT_NE(err.find("positive definite"), std::string::npos) << err;
 }
 
+// A NaN or infinite weight (the converters reject them earlier; the quantizers
+// must still not hit UB): finite nonzero f16 scales, values in range.
+TEST(QuantizeMalformed, NonFiniteWeightsStayDefined) {
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    float w[32];
+    for (int i = 0; i < 32; ++i) w[i] = 0.01f * static_cast<float>(i - 16);
+    w[3] = bad;
+    int8_t q[32];
+    for (float s : {QuantizeGroupQ4Rtn(w, 32, q), QuantizeGroupQ4Search(w, nullptr, 32, q)}) {
+      EXPECT_TRUE(std::isfinite(s));
+      EXPECT_NE(s, 0.f);
+      EXPECT_TRUE(IsF16(s));
+    }
+    for (int i = 0; i < 32; ++i) {
+      EXPECT_GE(q[i], -8);
+      EXPECT_LE(q[i], 7);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lamina::convert
