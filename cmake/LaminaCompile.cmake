@@ -5,6 +5,11 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
 else()
   set(LAMINA_ARM64 OFF)
 endif()
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  set(LAMINA_X86_64 ON)
+else()
+  set(LAMINA_X86_64 OFF)
+endif()
 
 # Results are defined by kernels/ref with explicit std::fma only: the compiler
 # must never contract a*b+c on its own (GCC's default for GNU C++ does).
@@ -25,10 +30,33 @@ function(lamina_target_warnings target)
   endif()
 endfunction()
 
-# Only the files of a tier get that tier's -march; the name states the tier:
-#   *_dotprod.cpp -> +dotprod, *_i8mm.cpp -> +dotprod+i8mm, kernels/sve/* -> +sve
-#   (and +i8mm when the name contains i8mm). Later -march wins over the baseline.
+# Only the files of a tier get that tier's ISA flags; the name states the tier.
+#   aarch64: *_dotprod.cpp -> +dotprod, *_i8mm.cpp -> +dotprod+i8mm,
+#            kernels/sve/* -> +sve (and +i8mm when the name contains i8mm).
+#            Later -march wins over the baseline.
+#   x86-64 (kernels/x86/): *_avx2.cpp -> AVX2+FMA+F16C, *_avxvnni.cpp -> + AVX-VNNI,
+#            *_avx512vnni.cpp -> + AVX-512 F/BW/VL/VNNI. Everything else stays
+#            baseline x86-64, so one binary runs on any x86-64 CPU.
+set(LAMINA_X86_AVX2_FLAGS -mavx2 -mfma -mf16c)
+set(LAMINA_X86_AVXVNNI_FLAGS ${LAMINA_X86_AVX2_FLAGS} -mavxvnni)
+set(LAMINA_X86_AVX512VNNI_FLAGS ${LAMINA_X86_AVX2_FLAGS} -mavx512f -mavx512bw -mavx512vl
+    -mavx512vnni)
 function(lamina_set_isa_flags sources)
+  if(LAMINA_X86_64)
+    foreach(src IN LISTS sources)
+      get_filename_component(name ${src} NAME)
+      if(NOT src MATCHES "kernels/x86/")
+        continue()
+      elseif(name MATCHES "_avx512vnni(_test)?\\.cpp$")
+        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${LAMINA_X86_AVX512VNNI_FLAGS}")
+      elseif(name MATCHES "_avxvnni(_test)?\\.cpp$")
+        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${LAMINA_X86_AVXVNNI_FLAGS}")
+      elseif(name MATCHES "_avx2(_test)?\\.cpp$")
+        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${LAMINA_X86_AVX2_FLAGS}")
+      endif()
+    endforeach()
+    return()
+  endif()
   if(NOT LAMINA_ARM64)
     return()
   endif()

@@ -99,6 +99,8 @@ const char* lamina_status_string(lamina_status s) {
       return "LAMINA_ERR_INTERNAL";
     case LAMINA_ERR_NO_CHAT_TEMPLATE:
       return "LAMINA_ERR_NO_CHAT_TEMPLATE";
+    case LAMINA_ERR_NUMERIC:
+      return "LAMINA_ERR_NUMERIC";
   }
   return "LAMINA_ERR_UNKNOWN";
 }
@@ -340,6 +342,8 @@ lamina_status lamina_eval(lamina_context* ctx, const int32_t* tokens, size_t n) 
         return Fail(LAMINA_ERR_CONTEXT_FULL, err);
       case lamina::engine::EvalStatus::kInvalid:
         return Fail(LAMINA_ERR_INVALID_ARG, err);
+      case lamina::engine::EvalStatus::kNumeric:
+        return Fail(LAMINA_ERR_NUMERIC, err);
     }
     return Fail(LAMINA_ERR_INTERNAL, "eval: unknown status");
   });
@@ -440,8 +444,9 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
       return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate: NULL argument");
     Context& c = *ctx->c;
     if (s->s->n_vocab() != c.model().config().vocab)
-      return Fail(LAMINA_ERR_INVALID_ARG,
-                  "lamina_generate: sampler and context belong to models of different vocabularies");
+      return Fail(
+          LAMINA_ERR_INVALID_ARG,
+          "lamina_generate: sampler and context belong to models of different vocabularies");
     if (n_prompt > 0) {
       const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
       if (st != LAMINA_OK) return st;
@@ -475,8 +480,11 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
         }
       }
       std::string err;
-      if (c.Eval(&t, 1, &err) != lamina::engine::EvalStatus::kOk)
-        return Fail(LAMINA_ERR_INTERNAL, "lamina_generate: " + err);
+      const lamina::engine::EvalStatus es = c.Eval(&t, 1, &err);
+      if (es != lamina::engine::EvalStatus::kOk)
+        return Fail(
+            es == lamina::engine::EvalStatus::kNumeric ? LAMINA_ERR_NUMERIC : LAMINA_ERR_INTERNAL,
+            "lamina_generate: " + err);
       if (stop) {
         r.reason = LAMINA_STOP_CALLBACK;
         break;

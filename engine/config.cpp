@@ -44,7 +44,9 @@ bool CheckMatrix(const format::TensorEntry& t, const std::string& name, uint64_t
                   (t.dtype == static_cast<uint32_t>(DType::kQ8C) &&
                    t.layout == static_cast<uint32_t>(Layout::kQ8C_R4K4)) ||
                   (allow_q4 && t.dtype == static_cast<uint32_t>(DType::kQ4G) &&
-                   t.layout == static_cast<uint32_t>(Layout::kQ4G_R4K8) && t.group_size == 32);
+                   (t.layout == static_cast<uint32_t>(Layout::kQ4G_R4K8) ||
+                    t.layout == static_cast<uint32_t>(Layout::kQ4G_R4K8_F16S)) &&
+                   t.group_size == 32);
   if (!ok)
     return Fail(err, "tensor " + name + ": unsupported dtype " + DTypeName(t.dtype) + " / layout " +
                          std::to_string(t.layout) + " for this role");
@@ -125,6 +127,7 @@ bool BindWeights(const ModelFile& f, const Config& c, Weights* w, std::string* e
     if (!find(name, &t) || !CheckMatrix(*t, name, n, k, allow_q4, err)) return false;
     m->data = f.Data(*t);
     m->dtype = static_cast<DType>(t->dtype);
+    m->layout = static_cast<Layout>(t->layout);
     m->N = static_cast<int>(n);
     m->K = static_cast<int>(k);
     m->hadamard_input = (t->flags & format::kTensorHadamardInput) != 0;

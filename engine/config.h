@@ -43,6 +43,7 @@ bool ConfigFromHParams(const format::HParams& hp, Config* c, std::string* err);
 struct Matrix {
   const uint8_t* data = nullptr;
   format::DType dtype = format::DType::kF32;
+  format::Layout layout = format::Layout::kRowMajor;  // kQ4G: R4K8 (f32 scales) or F16S
   int N = 0, K = 0;
   bool hadamard_input = false;  // SpinQuant R4 on the input (ffn_down only)
   const void* lora_a = nullptr;

@@ -167,10 +167,14 @@ EvalStatus Context::Eval(const int32_t* tokens, int n, std::string* err) {
     return EvalStatus::kContextFull;
   }
   const auto t0 = std::chrono::steady_clock::now();
+  const int n_past0 = n_past_;
   for (int i = 0; i < n; i += n_batch_) {
     const int M = std::min(n_batch_, n - i);
     const bool last = i + M == n;
-    Forward(tokens + i, M, !last ? 0 : logits_all_ ? 2 : 1);
+    if (!Forward(tokens + i, M, !last ? 0 : logits_all_ ? 2 : 1, err)) {
+      Rewind(n_past0);
+      return EvalStatus::kNumeric;
+    }
     n_past_ += M;
     history_.insert(history_.end(), tokens + i, tokens + i + M);
   }

@@ -64,7 +64,9 @@ struct ContextOptions {
   bool logits_all = false;  // keep the logits of every position of an Eval (<= n_batch tokens)
 };
 
-enum class EvalStatus { kOk, kContextFull, kInvalid };
+// kNumeric: the forward pass produced NaN or +-Inf (corrupt weights); the
+// context is rewound to where it was before the call.
+enum class EvalStatus { kOk, kContextFull, kInvalid, kNumeric };
 
 struct Stats {
   uint64_t prefill_tokens = 0, decode_tokens = 0;
@@ -80,6 +82,9 @@ class Context {
 
   /// Evaluates tokens at positions [n_past, n_past + n). Nothing is evaluated
   /// when they do not fit (kContextFull) or an id is out of range (kInvalid).
+  /// kNumeric (+ *err naming the layer, position and token) when a NaN or
+  /// +-Inf shows up in the embedding, the residual stream after a layer, or
+  /// the logits; the context is then rewound to its n_past before the call.
   /// Afterwards logits() holds the last token's logits, and with logits_all
   /// (n <= n_batch required) logits_row(i) those of token i of this call.
   EvalStatus Eval(const int32_t* tokens, int n, std::string* err);
@@ -120,8 +125,10 @@ class Context {
  private:
   explicit Context(const Model& m) : model_(m), cfg_(m.config()), w_(m.weights()) {}
   // One forward pass over M <= n_batch tokens at positions n_past_.. .
-  // logits_mode: 0 none, 1 the last token's, 2 every token's.
-  void Forward(const int32_t* tokens, int M, int logits_mode);
+  // logits_mode: 0 none, 1 the last token's, 2 every token's. False + *err
+  // at the first non-finite embedding row, residual row after a layer, or
+  // logits row (the pass stops there).
+  bool Forward(const int32_t* tokens, int M, int logits_mode, std::string* err);
 
   // Helpers of Forward (engine/forward.cpp).
   struct Linear;

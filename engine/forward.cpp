@@ -4,6 +4,7 @@
 // result of a token does not depend on M, on the chunking, or on the thread
 // count (tests check all three).
 #include <cstring>
+#include <string>
 
 #include "engine/engine.h"
 #include "kernels/ref/fp16.h"
@@ -32,6 +33,26 @@ void ForRows(ThreadPool& pool, int M, F&& fn) {
     if (m0 < m1) fn(m0, m1);
   };
   pool.RunF(job);
+}
+
+// First row of x [M][width] holding a NaN or +-Inf, or -1. An integer test
+// on the exponent field (no FP compare, no FP exception) whose OR reduction
+// the compiler vectorizes; run on the calling thread. Why here and always on:
+// the residual stream is M x dim floats per layer (1B decode: 17 x 2048 values
+// plus 128256 logits per token, ~0.1% of the token's instructions, measured
+// in docs/PERFORMANCE.md), and it names the first layer that went bad.
+int FirstNonFiniteRow(const float* x, int M, size_t width) {
+  for (int m = 0; m < M; ++m) {
+    const float* r = x + static_cast<size_t>(m) * width;
+    uint32_t bad = 0;
+    for (size_t i = 0; i < width; ++i) {
+      uint32_t u;
+      std::memcpy(&u, r + i, 4);
+      bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+    }
+    if (bad) return m;
+  }
+  return -1;
 }
 
 }  // namespace
@@ -82,7 +103,8 @@ void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) 
       if (n0 < n1) {
         switch (w.dtype) {
           case DType::kQ4G:
-            ks.matmul_q4g.run(qa_, w.data, w.N, w.K, n0, n1, lins[i].y, lins[i].ldy);
+            (w.layout == format::Layout::kQ4G_R4K8_F16S ? ks.matmul_q4g_f16s : ks.matmul_q4g)
+                .run(qa_, w.data, w.N, w.K, n0, n1, lins[i].y, lins[i].ldy);
             break;
           case DType::kQ8C:
             ks.matmul_q8c.run(qa_, w.data, w.N, w.K, n0, n1, lins[i].y, lins[i].ldy);
@@ -130,7 +152,7 @@ void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) 
   pool_->RunF(lora_job);
 }
 
-void Context::Forward(const int32_t* tokens, int M, int logits_mode) {
+bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string* err) {
   const Config& c = cfg_;
   const kern::KernelSet& ks = *ks_;
   const int dim = c.dim, qd = c.q_dim, kvd = c.kv_dim, ffn = c.ffn_dim, hd = c.head_dim;
@@ -138,6 +160,16 @@ void Context::Forward(const int32_t* tokens, int M, int logits_mode) {
   const int p0 = n_past_;  // position of token 0 of this batch
   float* x = x_.data();    // [M, dim]
   float* xb = xb_.data();  // [M, dim]
+  // Stops the pass at the first non-finite row of `v` [rows][width] (rows
+  // starting at token `first`): names the stage, position and token id.
+  auto finite = [&](const float* v, int rows, int width, int first, const std::string& where) {
+    const int m = FirstNonFiniteRow(v, rows, static_cast<size_t>(width));
+    if (m < 0) return true;
+    *err = "numeric error: NaN or Inf in " + where + " at position " +
+           std::to_string(p0 + first + m) + " (token id " + std::to_string(tokens[first + m]) +
+           "): the model's weights are corrupt or overflow float";
+    return false;
+  };
 
   // Embedding: x[m] = tok_embd[tokens[m]] (dequantized for Q8C).
   ForRows(*pool_, M, [&](int m0, int m1) {
@@ -165,6 +197,7 @@ void Context::Forward(const int32_t* tokens, int M, int logits_mode) {
       }
     }
   });
+  if (!finite(x, M, dim, 0, "the token embedding (tok_embd)")) return false;
 
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w_.layers[l];
@@ -261,12 +294,15 @@ void Context::Forward(const int32_t* tokens, int M, int logits_mode) {
       for (size_t i = static_cast<size_t>(m0) * dim; i < static_cast<size_t>(m1) * dim; ++i)
         x[i] = x[i] + proj_[i];
     });
+    if (!finite(x, M, dim, 0,
+                "the output of layer " + std::to_string(l) + " (blk." + std::to_string(l) + ".*)"))
+      return false;
   }
 
   // ---- output: final norm + classifier, only for the rows needed ---------
   if (logits_mode == 0) {
     n_logits_ = 0;
-    return;
+    return true;
   }
   const int first = logits_mode == 2 ? 0 : M - 1;
   const int n_out = M - first;
@@ -278,7 +314,10 @@ void Context::Forward(const int32_t* tokens, int M, int logits_mode) {
   });
   const Linear out[1] = {{&w_.output, logits_.data(), static_cast<size_t>(c.vocab)}};
   RunLinears(ox, n_out, out, 1);
+  if (!finite(logits_.data(), n_out, c.vocab, first, "the logits (output_norm / output layer)"))
+    return false;
   n_logits_ = n_out;
+  return true;
 }
 
 }  // namespace lamina::engine

@@ -41,18 +41,24 @@ const char* TierName(Tier t) {
       return "i8mm";
     case Tier::kSve:
       return "sve";
+    case Tier::kAvx2:
+      return "avx2";
+    case Tier::kAvxVnni:
+      return "avxvnni";
+    case Tier::kAvx512Vnni:
+      return "avx512vnni";
   }
   return "?";
 }
 
 const KernelSet& RefKernels() {
   static const KernelSet k = {
-      Tier::kRef,         {ref::QuantizeActsDataBytes, ref::QuantizeActs},
-      {ref::MatmulQ4G},   {ref::MatmulQ8C},
-      {ref::MatmulFloat}, {ref::RmsNorm},
-      {ref::Rope},        {ref::SiluMul},
-      {ref::Softmax},     {ref::Hadamard},
-      {ref::Attention},
+      Tier::kRef,       {ref::QuantizeActsDataBytes, ref::QuantizeActs},
+      {ref::MatmulQ4G}, {ref::MatmulQ4GF16S},
+      {ref::MatmulQ8C}, {ref::MatmulFloat},
+      {ref::RmsNorm},   {ref::Rope},
+      {ref::SiluMul},   {ref::Softmax},
+      {ref::Hadamard},  {ref::Attention},
   };
   return k;
 }
@@ -62,17 +68,12 @@ namespace {
 
 const KernelSet& NeonKernels() {
   static const KernelSet k = {
-      Tier::kNeon,
-      {arm::QuantizeActsBytes, arm::QuantizeActsPlainNeon},
-      {arm::MatmulQ4GNeon},
-      {arm::MatmulQ8CNeon},
-      {arm::MatmulFloatNeon},
-      {arm::RmsNormNeon},
-      {ref::Rope},
-      {arm::SiluMulNeon},
-      {arm::SoftmaxNeon},
-      {arm::HadamardNeon},
-      {arm::AttentionNeon},
+      Tier::kNeon,          {arm::QuantizeActsBytes, arm::QuantizeActsPlainNeon},
+      {arm::MatmulQ4GNeon}, {ref::MatmulQ4GF16S},
+      {arm::MatmulQ8CNeon}, {arm::MatmulFloatNeon},
+      {arm::RmsNormNeon},   {ref::Rope},
+      {arm::SiluMulNeon},   {arm::SoftmaxNeon},
+      {arm::HadamardNeon},  {arm::AttentionNeon},
   };
   return k;
 }

@@ -10,35 +10,56 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace lamina::kern {
 
-enum class Tier : int { kRef = 0, kNeon = 1, kDotprod = 2, kI8mm = 3, kSve = 4 };
-const char* TierName(Tier t);  // "ref", "neon", "dotprod", "i8mm", "sve"
+// Arm tiers 1-4 (aarch64 builds), x86-64 tiers 5-7 (x86-64 builds).
+enum class Tier : int {
+  kRef = 0,
+  kNeon = 1,
+  kDotprod = 2,
+  kI8mm = 3,
+  kSve = 4,
+  kAvx2 = 5,        // AVX2 + FMA + F16C
+  kAvxVnni = 6,     // + AVX-VNNI (VPDPBUSD on 256-bit registers)
+  kAvx512Vnni = 7,  // + AVX-512 F/BW/VL + AVX512-VNNI
+};
+/// "ref", "neon", "dotprod", "i8mm", "sve", "avx2", "avxvnni", "avx512vnni".
+const char* TierName(Tier t);
 
 // Per-token dynamically quantized activations (asymmetric int8).
 // `data` is tier-defined (a tier's quantizer and its matmuls agree on it);
 // `scale[m]` and `zp[m]` are EXACT (equal to kernels/ref for every tier).
 struct QActs {
   void* data;    // >= QuantizeActsKernel::data_bytes(M, K) bytes, 64-byte aligned
-  float* scale;  // [M]
+  float* scale;  // [M]; kNonFiniteActScale for a row holding NaN or +-Inf
   float* zp;     // [M], integer-valued, in [-128, 127]
   int M;         // tokens
   int K;         // logical row length (unpadded)
 };
+
+/// QActs::scale of a non-finite token row (any NaN, +Inf or -Inf among its K
+/// values): that row gets zp = 0 and every q = 0, so no non-finite value is
+/// ever converted to an integer, and every matmul output of the row is this
+/// NaN (q4g: acc * scale, q8c: (idot * ws) * scale) — the engine detects it.
+/// The positive quiet NaN (bits 0x7fc00000, also Arm's default NaN).
+inline constexpr float kNonFiniteActScale = std::numeric_limits<float>::quiet_NaN();
 
 /// Per-token asymmetric int8 quantization (torchao choose_qparams_per_token_asymmetric
 /// + quantize_per_token). EXACT. See kernels/ref/quant_ref.cpp for the formula.
 struct QuantizeActsKernel {
   /// Bytes of QActs::data for M rows of K values (K >= 1).
   size_t (*data_bytes)(int M, int K);
-  /// x: row m at x + m*ldx, K floats (finite). Quantizes rows [m0, m1) into qa
+  /// x: row m at x + m*ldx, K floats (any values: a row holding NaN or +-Inf
+  /// gets kNonFiniteActScale, zp 0, q 0). Quantizes rows [m0, m1) into qa
   /// (qa->M and qa->K set by the caller). 0 <= m0 <= m1 <= qa->M.
   void (*run)(const float* x, size_t ldx, int m0, int m1, QActs* qa);
 };
 
 /// y[m*ldy + n] = W(n,:) . x(m,:) for m in [0, a.M), n in [n0, n1). EXACT.
-/// w: a Q4G_R4K8 (MatmulQ4G) or Q8C_R4K4 (MatmulQ8C) packed matrix [N, K] with
+/// w: a Q4G_R4K8 (KernelSet::matmul_q4g), Q4G_R4K8_F16S (matmul_q4g_f16s) or
+/// Q8C_R4K4 (matmul_q8c) packed matrix [N, K] with
 /// K == a.K. Constraints: 0 <= n0 < n1 <= N, n0 % 4 == 0, (n1 % 4 == 0 || n1 == N).
 struct MatmulQ4GKernel {
   void (*run)(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y, size_t ldy);
@@ -108,7 +129,8 @@ struct AttentionKernel {
 struct KernelSet {
   Tier tier;
   QuantizeActsKernel quantize_acts;
-  MatmulQ4GKernel matmul_q4g;
+  MatmulQ4GKernel matmul_q4g;       // Q4G_R4K8: f32 group scales
+  MatmulQ4GKernel matmul_q4g_f16s;  // Q4G_R4K8_F16S: f16 group scales
   MatmulQ8CKernel matmul_q8c;
   MatmulFloatKernel matmul_float;
   RmsNormKernel rmsnorm;
@@ -122,10 +144,16 @@ struct KernelSet {
 /// The reference tier (always available, every architecture).
 const KernelSet& RefKernels();
 
-/// CPU features, read once (getauxval on Linux/aarch64; all false elsewhere).
+/// CPU features, read once (getauxval on Linux/aarch64; CPUID + XGETBV on
+/// x86-64, where a feature counts only when the OS also saves its registers).
 struct CpuFeatures {
+  // aarch64
   bool neon = false, dotprod = false, i8mm = false, sve = false, sve2 = false;
   int sve_vector_bytes = 0;
+  // x86-64
+  bool avx2 = false, fma = false, f16c = false;
+  bool avxvnni = false;  // AVX-VNNI (VEX-encoded VPDPBUSD)
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false;
 };
 const CpuFeatures& DetectCpu();
 

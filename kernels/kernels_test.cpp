@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -141,6 +142,25 @@ Q4Mat MakeQ4(int N, int K, std::mt19937* rng) {
   w.packed.resize(pack::Q4GBytes(N, K));
   pack::PackQ4G(w.vals.data(), w.scales.data(), N, K, w.packed.data());
   return w;
+}
+
+/// The same kind of matrix in the Q4G_R4K8_F16S layout (scales rounded to
+/// f16 first, so `packed_f32` holds the identical matrix in Q4G_R4K8).
+struct Q4F16SMat {
+  int N, K;
+  std::vector<uint8_t> packed, packed_f32;
+  std::vector<int8_t> vals;
+  std::vector<float> scales;
+};
+
+Q4F16SMat MakeQ4F16S(int N, int K, std::mt19937* rng) {
+  Q4Mat w = MakeQ4(N, K, rng);
+  for (auto& s : w.scales) s = F16ToF32(F32ToF16(s));
+  Q4F16SMat f{N, K, std::vector<uint8_t>(pack::Q4GF16SBytes(N, K)), {}, w.vals, w.scales};
+  EXPECT_TRUE(pack::PackQ4GF16S(w.vals.data(), w.scales.data(), N, K, f.packed.data()));
+  f.packed_f32.resize(pack::Q4GBytes(N, K));
+  pack::PackQ4G(w.vals.data(), w.scales.data(), N, K, f.packed_f32.data());
+  return f;
 }
 
 struct Q8Mat {
@@ -334,6 +354,42 @@ TEST(RefMatmulQ4G, MatchesDequantizedDot) {
   }
 }
 
+TEST(RefMatmulQ4GF16S, SameBitsAsF32ScaleLayout) {
+  // The f16-scale layout is defined as the f32 one with widened scales.
+  std::mt19937 rng(4);
+  for (int K : {32, 40, 96, 2080})
+    for (int N : {1, 5, 8}) {
+      const Q4F16SMat w = MakeQ4F16S(N, K, &rng);
+      for (int n = 0; n < N; ++n)
+        for (int k = 0; k < K; ++k)
+          ASSERT_EQ(pack::Q4GF16SValue(w.packed.data(), N, K, n, k), w.vals[n * K + k]);
+      for (int n = 0; n < N; ++n)
+        for (int g = 0; g < (K + 31) / 32; ++g)
+          ASSERT_EQ(pack::Q4GF16SScale(w.packed.data(), N, K, n, g),
+                    w.scales[n * ((K + 31) / 32) + g]);
+      for (int M : {1, 3}) {
+        const auto x = MakeActs(M, K, ActMode::kRandom, &rng);
+        Quantized q(RefKernels(), x, M, K);
+        std::vector<float> y16(M * N), y32(M * N);
+        ref::MatmulQ4GF16S(q.qa, w.packed.data(), N, K, 0, N, y16.data(), N);
+        ref::MatmulQ4G(q.qa, w.packed_f32.data(), N, K, 0, N, y32.data(), N);
+        ASSERT_TRUE(SameBits(y16.data(), y32.data(), y16.size())) << "N=" << N << " K=" << K;
+      }
+    }
+}
+
+TEST(PackQ4GF16S, RefusesScalesF16CannotHold) {
+  const int N = 4, K = 32;
+  std::vector<int8_t> vals(N * K, 1);
+  std::vector<float> scales(N, 0.5f);
+  std::vector<uint8_t> out(pack::Q4GF16SBytes(N, K));
+  EXPECT_TRUE(pack::PackQ4GF16S(vals.data(), scales.data(), N, K, out.data()));
+  scales[2] = 0.1f;  // not an f16 value
+  EXPECT_FALSE(pack::PackQ4GF16S(vals.data(), scales.data(), N, K, out.data()));
+  scales[2] = 1e6f;  // beyond f16's range
+  EXPECT_FALSE(pack::PackQ4GF16S(vals.data(), scales.data(), N, K, out.data()));
+}
+
 TEST(RefMatmulQ8C, MatchesDequantizedDot) {
   std::mt19937 rng(3);
   const int N = 7, M = 2, K = 72;
@@ -438,6 +494,10 @@ void CheckMatmul(const KernelSet& ks, Make make, RefFn ref_fn, RunFn run_fn, uin
 
 TEST_P(TierTest, MatmulQ4GExact) {
   CheckMatmul<Q4Mat>(ks(), MakeQ4, ref::MatmulQ4G, ks().matmul_q4g.run, 20);
+}
+
+TEST_P(TierTest, MatmulQ4GF16SExact) {
+  CheckMatmul<Q4F16SMat>(ks(), MakeQ4F16S, ref::MatmulQ4GF16S, ks().matmul_q4g_f16s.run, 25);
 }
 
 TEST_P(TierTest, MatmulQ8CExact) {
@@ -570,6 +630,160 @@ TEST_P(TierTest, AttentionExact) {
         ASSERT_TRUE(SameBits(outt.data(), outr.data(), outt.size()))
             << "kv=" << static_cast<int>(kt) << " head_dim=" << head_dim << " n_pos=" << n_pos;
       }
+}
+
+// ---------------------------------------- non-finite activations (EXACT)
+
+// Rows of M x K activations where row m holds a non-finite value when
+// bad(m): `v` at column k = (m * 13 + 5) % K (so both the 8-wide vector part
+// and the scalar tail of the NEON row loop are hit across K), and a second
+// one at K - 1 for m % 3 == 2. Finite rows are random.
+std::vector<float> NonFiniteActs(int M, int K, float v, bool every_row, std::mt19937* rng) {
+  std::vector<float> x = MakeActs(M, K, ActMode::kRandom, rng);
+  for (int m = 0; m < M; ++m) {
+    if (!every_row && m % 2 == 0) continue;
+    x[static_cast<size_t>(m) * K + (m * 13 + 5) % K] = v;
+    if (m % 3 == 2) x[static_cast<size_t>(m) * K + K - 1] = v;
+  }
+  return x;
+}
+
+bool RowFinite(const std::vector<float>& x, int m, int K) {
+  for (int k = 0; k < K; ++k)
+    if (!std::isfinite(x[static_cast<size_t>(m) * K + k])) return false;
+  return true;
+}
+
+const float kNonFiniteValues[] = {
+    std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+    std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+
+TEST(RefQuantizeActs, NonFiniteRowsAreDefinedAsan) {
+  // The spec (ref.h): a row with any NaN / +-Inf gets scale = NaN (0x7fc00000),
+  // zp = 0 and q = 0; its finite neighbours are quantized as usual.
+  std::mt19937 rng(60);
+  for (float v : kNonFiniteValues)
+    for (int K : {1, 7, 8, 31, 77, 2048}) {
+      const int M = 5;
+      const auto x = NonFiniteActs(M, K, v, false, &rng);
+      Quantized q(RefKernels(), x, M, K);
+      for (int m = 0; m < M; ++m) {
+        float s, z;
+        ref::ChooseQParams(x.data() + static_cast<size_t>(m) * K, K, &s, &z);
+        EXPECT_EQ(std::memcmp(&s, &q.scale[m], 4), 0);
+        EXPECT_EQ(z, q.zp[m]);
+        if (RowFinite(x, m, K)) {
+          EXPECT_TRUE(std::isfinite(q.scale[m]) && q.scale[m] > 0.f) << "m=" << m;
+          continue;
+        }
+        EXPECT_EQ(F32Bits(q.scale[m]), 0x7fc00000u) << "v=" << v << " K=" << K << " m=" << m;
+        EXPECT_EQ(F32Bits(q.zp[m]), 0u);
+        for (int k = 0; k < static_cast<int>(Kp32(K)); ++k)
+          ASSERT_EQ(QValue(Tier::kRef, q.qa, m, k), 0) << "m=" << m << " k=" << k;
+      }
+    }
+  // A finite row whose range overflows (mx - mn = +Inf) is finite: formula
+  // applies (scale +Inf, every q = zp = 127), still no conversion of Inf/NaN.
+  const std::vector<float> wide = {3e38f, -3e38f, 1.f, 0.f};
+  Quantized q(RefKernels(), wide, 1, 4);
+  EXPECT_EQ(q.scale[0], std::numeric_limits<float>::infinity());
+  EXPECT_EQ(q.zp[0], 127.f);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(QValue(Tier::kRef, q.qa, 0, k), 127);
+}
+
+TEST_P(TierTest, QuantizeActsNonFiniteExactAsan) {
+  std::mt19937 rng(61);
+  for (float v : kNonFiniteValues)
+    for (bool every_row : {false, true})
+      for (int K : {1, 3, 8, 9, 31, 32, 40, 172, 2048})
+        for (int M : {1, 2, 3, 5}) {
+          const auto x = NonFiniteActs(M, K, v, every_row, &rng);
+          Quantized r(RefKernels(), x, M, K);
+          Quantized t(ks(), x, M, K, M > 2 ? 2 : 1);
+          for (int m = 0; m < M; ++m) {
+            ASSERT_EQ(std::memcmp(&r.scale[m], &t.scale[m], 4), 0)
+                << "v=" << v << " K=" << K << " M=" << M << " m=" << m;
+            ASSERT_EQ(std::memcmp(&r.zp[m], &t.zp[m], 4), 0) << "K=" << K << " m=" << m;
+            for (int k = 0; k < static_cast<int>(Kp32(K)); ++k)
+              ASSERT_EQ(QValue(GetParam(), t.qa, m, k), QValue(Tier::kRef, r.qa, m, k))
+                  << "v=" << v << " K=" << K << " M=" << M << " m=" << m << " k=" << k;
+          }
+        }
+}
+
+// Matmuls on activations with non-finite rows: every tier gives the ref's bits,
+// and every output of a non-finite row is NaN (finite rows stay finite).
+template <typename Mat, typename Make, typename RefFn, typename RunFn>
+void CheckMatmulNonFinite(const KernelSet& ks, Make make, RefFn ref_fn, RunFn run_fn,
+                          uint32_t seed) {
+  std::mt19937 rng(seed);
+  int iter = 0;
+  for (const Shape& sh : MatmulShapes()) {
+    const Mat w = make(sh.N, sh.K, &rng);
+    for (int M : sh.Ms) {
+      const float v = kNonFiniteValues[iter++ % 4];
+      const auto x = NonFiniteActs(M, sh.K, v, false, &rng);
+      Quantized qr(RefKernels(), x, M, sh.K);
+      Quantized qt(ks, x, M, sh.K);
+      const size_t ldy = sh.N + 3;
+      std::vector<float> yr(M * ldy, -7.f), yt(M * ldy, -7.f);
+      ref_fn(qr.qa, w.packed.data(), sh.N, sh.K, 0, sh.N, yr.data(), ldy);
+      for (auto [n0, n1] : Slices(sh.N, 2))
+        run_fn(qt.qa, w.packed.data(), sh.N, sh.K, n0, n1, yt.data(), ldy);
+      ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size()))
+          << "N=" << sh.N << " K=" << sh.K << " M=" << M << " v=" << v;
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < sh.N; ++n)
+          ASSERT_EQ(std::isnan(yr[m * ldy + n]), !RowFinite(x, m, sh.K))
+              << "N=" << sh.N << " K=" << sh.K << " M=" << M << " m=" << m << " n=" << n;
+    }
+  }
+}
+
+TEST_P(TierTest, MatmulQ4GNonFiniteActsAsan) {
+  CheckMatmulNonFinite<Q4Mat>(ks(), MakeQ4, ref::MatmulQ4G, ks().matmul_q4g.run, 62);
+}
+
+TEST_P(TierTest, MatmulQ8CNonFiniteActsAsan) {
+  CheckMatmulNonFinite<Q8Mat>(ks(), MakeQ8, ref::MatmulQ8C, ks().matmul_q8c.run, 63);
+}
+
+// q8c row sums come from the file unchecked: any int32 wsum (a corrupt file)
+// gives defined results (zp * wsum in int64), the same bits on every tier.
+TEST_P(TierTest, MatmulQ8CCorruptWsumAsan) {
+  std::mt19937 rng(64);
+  const int32_t extremes[] = {INT32_MIN, INT32_MAX, INT32_MIN + 1, -1, 1 << 30, -(1 << 30)};
+  for (const Shape& sh : MatmulShapes()) {
+    Q8Mat w = MakeQ8(sh.N, sh.K, &rng);
+    const size_t Kp = Kp32(sh.K), bb = Kp * 4 + 32;
+    for (int n = 0; n < (sh.N + 3) / 4 * 4; ++n) {
+      const int32_t ws = n % 3 ? extremes[n % 6] : static_cast<int32_t>(rng());
+      std::memcpy(w.packed.data() + (n / 4) * bb + Kp * 4 + 16 + 4 * (n % 4), &ws, 4);
+    }
+    for (int M : sh.Ms) {
+      const auto x = MakeActs(M, sh.K, ActMode::kOutliers, &rng);  // zp far from 0
+      Quantized qr(RefKernels(), x, M, sh.K), qt(ks(), x, M, sh.K);
+      const size_t ldy = sh.N;
+      std::vector<float> yr(M * ldy, -7.f), yt(M * ldy, -7.f);
+      ref::MatmulQ8C(qr.qa, w.packed.data(), sh.N, sh.K, 0, sh.N, yr.data(), ldy);
+      for (auto [n0, n1] : Slices(sh.N, 3))
+        ks().matmul_q8c.run(qt.qa, w.packed.data(), sh.N, sh.K, n0, n1, yt.data(), ldy);
+      ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size())) << "N=" << sh.N << " K=" << sh.K;
+      if (GetParam() != Tier::kRef) continue;
+      for (int m = 0; m < M; ++m)  // the spec, independently: int64, one rounding
+        for (int n = 0; n < sh.N; ++n) {
+          int64_t idot = 0;
+          for (int k = 0; k < sh.K; ++k)
+            idot += int64_t{w.vals[static_cast<size_t>(n) * sh.K + k]} *
+                    QValue(Tier::kRef, qr.qa, m, k);
+          int32_t ws;
+          std::memcpy(&ws, w.packed.data() + (n / 4) * bb + Kp * 4 + 16 + 4 * (n % 4), 4);
+          const int64_t t = idot - static_cast<int64_t>(qr.zp[m]) * ws;
+          const float want = (static_cast<float>(t) * w.scales[n]) * qr.scale[m];
+          ASSERT_EQ(F32Bits(yr[m * ldy + n]), F32Bits(want)) << "m=" << m << " n=" << n;
+        }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTiers, TierTest, ::testing::ValuesIn(kAllTiers),

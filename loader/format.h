@@ -25,7 +25,7 @@ inline constexpr char kMagic[8] = {'L', 'A', 'M', 'I', 'N', 'A', '\x1a', '\x0a'}
 // Major: readers refuse any other major. Minor: additive changes only (new
 // enum values, use of reserved fields); readers accept any minor.
 inline constexpr uint16_t kVersionMajor = 1;
-inline constexpr uint16_t kVersionMinor = 0;
+inline constexpr uint16_t kVersionMinor = 1;  // 1: kQ4G_R4K8_F16S
 
 // Why 256: one cache-line multiple on every Arm core (64 B) and a multiple of
 // every SIMD load width (up to 2048-bit SVE), so kernels may use aligned loads.
@@ -43,11 +43,12 @@ enum class DType : uint32_t {
   kF16 = 1,
   kBF16 = 2,
   kQ8C = 3,  // int8 symmetric, one f32 scale per output row (channel)
-  kQ4G = 4,  // int4 symmetric, groups of `group_size` along K, one f32 scale per group
+  kQ4G = 4,  // int4 symmetric, groups of `group_size` along K, one scale per group
+             // (f32 in kQ4G_R4K8, f16 in kQ4G_R4K8_F16S)
 };
 
 // How the bytes are arranged. A (dtype, layout) pair must be one of:
-//   (F32|F16|BF16, kRowMajor), (Q8C, kQ8C_R4K4), (Q4G, kQ4G_R4K8).
+//   (F32|F16|BF16, kRowMajor), (Q8C, kQ8C_R4K4), (Q4G, kQ4G_R4K8 | kQ4G_R4K8_F16S).
 enum class Layout : uint32_t {
   // Plain row-major [shape[0], shape[1], ...] (last dim contiguous).
   kRowMajor = 0,
@@ -82,21 +83,53 @@ enum class Layout : uint32_t {
   //     16 B: int32 wsum[4] (per row, sum of the row's int8 values)
   //   Tensor bytes = (Np / 4) * kQ8BlockBytes(Kp).
   kQ8C_R4K4 = 2,
+  // ---- kQ4G_R4K8_F16S: q4g matrix W[N][K], group size 32, f16 scales ----------
+  // Why: the f32 group scales of kQ4G_R4K8 are 1 of its 5 bits per weight; 16-bit
+  // scales make it 4.5 (a 1B decode reads ~811 MB instead of ~873 MB, and decode
+  // speed on a board is bandwidth / bytes). Why f16 and not bf16: 3 more mantissa
+  // bits, and int4 group scales (amax / 7.5) lie well inside f16's range; a scale
+  // that f16 cannot hold exactly (e.g. some of Meta's f32 scales) keeps kQ4G_R4K8.
+  // Why the scales sit apart from the nibbles: a GEMV loads the 4 rows' scales of
+  // 4 groups with one 32-byte load and widens them, instead of one load per group.
+  //   Np, Kp, G as kQ4G_R4K8. Row block b, size kQ4F16SBlockBytes(Kp):
+  //     G x 64 B   at 64g: the nibble chunks of group g, byte for byte as the
+  //                64 B of group g in kQ4G_R4K8.
+  //     G x 8 B    at 64G + 8g: f16 scale[4] of group g, rows 4b+0..3.
+  //     zero padding to a multiple of 16 B (when G is odd).
+  //     16 B: f32 corr[4], as kQ4G_R4K8 with scale_g = (float)f16 scale: corr = 0;
+  //           for g ascending: corr = fmaf(scale_g, (float)wsum_g, corr).
+  //   Padding rows / columns are zero values with zero scale.
+  //   Tensor bytes = (Np / 4) * kQ4F16SBlockBytes(Kp).
+  kQ4G_R4K8_F16S = 3,
 };
 
 inline constexpr uint64_t kQ4Group = 32;
 constexpr uint64_t RoundUp(uint64_t x, uint64_t m) { return (x + m - 1) / m * m; }
 constexpr uint64_t kQ4BlockBytes(uint64_t kp) { return kp / 32 * 80 + 16; }
 constexpr uint64_t kQ8BlockBytes(uint64_t kp) { return kp * 4 + 32; }
+/// Offset of the f16 scales inside a kQ4G_R4K8_F16S row block.
+constexpr uint64_t kQ4F16SScaleOffset(uint64_t kp) { return kp / 32 * 64; }
+/// Offset of the f32 corrections inside a kQ4G_R4K8_F16S row block.
+constexpr uint64_t kQ4F16SCorrOffset(uint64_t kp) {
+  return kp / 32 * 64 + RoundUp(kp / 32 * 8, 16);
+}
+constexpr uint64_t kQ4F16SBlockBytes(uint64_t kp) { return kQ4F16SCorrOffset(kp) + 16; }
+static_assert(kQ4F16SBlockBytes(2048) == 64 * 72 + 16, "1B: 4.5 bits per weight + corr");
+static_assert(kQ4F16SBlockBytes(32) == 64 + 16 + 16, "odd G pads the scales to 16 B");
 
 /// "f32", "f16", "bf16", "q8c", "q4g", or "?" for an unknown value.
 inline const char* DTypeName(DType d) {
   switch (d) {
-    case DType::kF32: return "f32";
-    case DType::kF16: return "f16";
-    case DType::kBF16: return "bf16";
-    case DType::kQ8C: return "q8c";
-    case DType::kQ4G: return "q4g";
+    case DType::kF32:
+      return "f32";
+    case DType::kF16:
+      return "f16";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kQ8C:
+      return "q8c";
+    case DType::kQ4G:
+      return "q4g";
   }
   return "?";
 }
@@ -118,25 +151,25 @@ enum TensorFlags : uint32_t {
 
 // Model hyperparameters. Units: counts unless said otherwise.
 struct HParams {
-  uint32_t arch;          // Arch
-  uint32_t dim;           // model width
+  uint32_t arch;  // Arch
+  uint32_t dim;   // model width
   uint32_t n_layers;
   uint32_t n_heads;
-  uint32_t n_kv_heads;    // GQA: n_heads % n_kv_heads == 0
-  uint32_t head_dim;      // dim == n_heads * head_dim
-  uint32_t ffn_dim;       // SwiGLU hidden width
+  uint32_t n_kv_heads;  // GQA: n_heads % n_kv_heads == 0
+  uint32_t head_dim;    // dim == n_heads * head_dim
+  uint32_t ffn_dim;     // SwiGLU hidden width
   uint32_t vocab_size;
-  uint32_t max_context;   // the model's maximum positions
-  float norm_eps;         // RMSNorm epsilon
+  uint32_t max_context;  // the model's maximum positions
+  float norm_eps;        // RMSNorm epsilon
   float rope_theta;
-  uint32_t rope_scaling;  // RopeScaling
-  float rope_factor;      // llama3: 32 for Llama 3.2
+  uint32_t rope_scaling;        // RopeScaling
+  float rope_factor;            // llama3: 32 for Llama 3.2
   float rope_low_freq_factor;   // llama3: 1
   float rope_high_freq_factor;  // llama3: 4
   uint32_t rope_orig_max_pos;   // llama3: 8192
   uint32_t bos_id;
   uint32_t eos_id;
-  uint32_t n_stop_ids;          // <= 8
+  uint32_t n_stop_ids;  // <= 8
   uint32_t stop_ids[8];
   uint32_t lora_rank;     // 0 = no adaptors; else tensors "<linear>.lora_a/.lora_b"
   float lora_scale;       // y += lora_scale * B(A(x))
@@ -145,20 +178,20 @@ struct HParams {
 static_assert(sizeof(HParams) == 256, "HParams is 256 bytes on disk");
 
 struct FileHeader {
-  char magic[8];            // kMagic
-  uint16_t version_major;   // kVersionMajor
+  char magic[8];           // kMagic
+  uint16_t version_major;  // kVersionMajor
   uint16_t version_minor;
-  uint32_t header_size;     // sizeof(FileHeader)
-  uint64_t file_size;       // whole file, multiple of kFileAlign
-  uint32_t flags;           // HeaderFlags
+  uint32_t header_size;        // sizeof(FileHeader)
+  uint64_t file_size;          // whole file, multiple of kFileAlign
+  uint32_t flags;              // HeaderFlags
   uint32_t tensor_entry_size;  // sizeof(TensorEntry)
   uint64_t n_tensors;
   uint64_t tensor_dir_offset;
-  uint64_t tokenizer_offset;   // 0 with tokenizer_size 0: no tokenizer
+  uint64_t tokenizer_offset;  // 0 with tokenizer_size 0: no tokenizer
   uint64_t tokenizer_size;
-  uint64_t data_offset;        // multiple of kDataAlign
+  uint64_t data_offset;  // multiple of kDataAlign
   uint64_t data_size;
-  char weight_scheme[16];      // informational: "q4", "q8", "bf16", "f32", "meta-qat-lora", ...
+  char weight_scheme[16];  // informational: "q4", "q8", "bf16", "f32", "meta-qat-lora", ...
   uint8_t reserved0[160];
   HParams hparams;
 };
@@ -166,16 +199,16 @@ static_assert(sizeof(FileHeader) == 512, "FileHeader is 512 bytes on disk");
 static_assert(offsetof(FileHeader, hparams) == 256, "hparams at 256");
 
 struct TensorEntry {
-  char name[96];       // NUL-terminated, NUL-padded
-  uint32_t dtype;      // DType
-  uint32_t layout;     // Layout
-  uint32_t n_dims;     // 1..4
-  uint32_t flags;      // TensorFlags
-  uint64_t shape[4];   // logical shape, PyTorch order: a linear is [out N, in K]
-  uint32_t group_size; // kQ4G: 32; others 0
+  char name[96];        // NUL-terminated, NUL-padded
+  uint32_t dtype;       // DType
+  uint32_t layout;      // Layout
+  uint32_t n_dims;      // 1..4
+  uint32_t flags;       // TensorFlags
+  uint64_t shape[4];    // logical shape, PyTorch order: a linear is [out N, in K]
+  uint32_t group_size;  // kQ4G: 32; others 0
   uint32_t reserved0;
-  uint64_t offset;     // from file start, multiple of kTensorAlign, inside data region
-  uint64_t size;       // bytes, exactly as the layout formula says
+  uint64_t offset;  // from file start, multiple of kTensorAlign, inside data region
+  uint64_t size;    // bytes, exactly as the layout formula says
   uint8_t reserved[88];
 };
 static_assert(sizeof(TensorEntry) == 256, "TensorEntry is 256 bytes on disk");
@@ -193,7 +226,7 @@ static_assert(sizeof(TensorEntry) == 256, "TensorEntry is 256 bytes on disk");
 //   blk.i.ffn_down [dim, ffn] (w2)
 //   LoRA (hparams.lora_rank = r > 0): "<linear>.lora_a" [r, in] and
 //   "<linear>.lora_b" [out, r], F32 or BF16 row-major.
-inline constexpr const char* kLinearNames[7] = {"attn_q", "attn_k", "attn_v", "attn_output",
+inline constexpr const char* kLinearNames[7] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
                                                 "ffn_gate", "ffn_up", "ffn_down"};
 
 }  // namespace lamina::format

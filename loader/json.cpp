@@ -1,17 +1,37 @@
 #include "loader/json.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "loader/mem_budget.h"
 #include "tokenizer/unicode.h"
 
 namespace lamina::json {
 
+namespace {
+const std::vector<Value> kNoItems;
+const std::vector<std::pair<std::string, Value>> kNoMembers;
+}  // namespace
+
+double Value::as_number() const {
+  return type_ == Type::kNumber ? std::strtod(str_.c_str(), nullptr) : 0.0;
+}
+
+const std::vector<Value>& Value::items() const {
+  return type_ == Type::kArray && c_ ? c_->arr : kNoItems;
+}
+
+const std::vector<std::pair<std::string, Value>>& Value::members() const {
+  return type_ == Type::kObject && c_ ? c_->obj : kNoMembers;
+}
+
 bool Value::as_int64(int64_t* out) const {
   if (type_ != Type::kNumber) return false;
+  const double num_ = as_number();
   if (!(num_ >= -9.2e18 && num_ <= 9.2e18) || std::floor(num_) != num_) return false;
   // Exact for integers written without fraction/exponent beyond 2^53.
   if (str_.find_first_of(".eE") == std::string::npos) {
@@ -28,19 +48,19 @@ bool Value::as_int64(int64_t* out) const {
 }
 
 const Value* Value::Find(std::string_view key) const {
-  if (type_ != Type::kObject) return nullptr;
-  if (index_) {
-    auto it = index_->find(key);
-    return it == index_->end() ? nullptr : &obj_[it->second].second;
+  if (type_ != Type::kObject || !c_) return nullptr;
+  if (c_->index) {
+    auto it = c_->index->find(key);
+    return it == c_->index->end() ? nullptr : &c_->obj[it->second].second;
   }
-  for (const auto& kv : obj_)
+  for (const auto& kv : c_->obj)
     if (kv.first == key) return &kv.second;
   return nullptr;
 }
 
 class Parser {
  public:
-  explicit Parser(std::string_view s) : s_(s) {}
+  explicit Parser(std::string_view s) : s_(s), mem_(s.size()) {}
 
   bool Run(Value* out, std::string* err) {
     Ws();
@@ -72,6 +92,25 @@ class Parser {
   bool Error(const char* m) {
     if (msg_.empty()) msg_ = m;
     return false;
+  }
+  // Live DOM bytes: charged before an allocation, released when a block is
+  // freed (vector growth), so they bound the peak (MemBudget's limit).
+  bool Charge(uint64_t bytes) {
+    std::string why;
+    if (mem_.Charge(bytes, &why)) return true;
+    if (msg_.empty()) msg_ = "the JSON " + why;
+    return false;
+  }
+  // Grows v by 1.5x when full (charging the new block, then releasing the
+  // old one): the peak of a growth is 2.5x the elements, not doubling's 3x.
+  template <typename T>
+  bool Reserve1(std::vector<T>* v) {
+    if (v->size() < v->capacity()) return true;
+    const size_t old = v->capacity(), nc = old < 4 ? 4 : old + old / 2;
+    if (!Charge(nc * sizeof(T))) return false;
+    v->reserve(nc);
+    mem_.Release(old * sizeof(T));
+    return true;
   }
   void Ws() {
     while (p_ < s_.size() && (s_[p_] == ' ' || s_[p_] == '\t' || s_[p_] == '\n' || s_[p_] == '\r'))
@@ -134,8 +173,8 @@ class Parser {
       while (digit()) ++p_;
     }
     v->type_ = Value::Type::kNumber;
+    if (!Charge(MemBudget::Str(p_ - start))) return false;
     v->str_.assign(s_.data() + start, p_ - start);
-    v->num_ = std::strtod(v->str_.c_str(), nullptr);
     return true;
   }
 
@@ -162,6 +201,13 @@ class Parser {
   bool ParseString(std::string* out) {
     ++p_;  // opening quote
     out->clear();
+    // The decoded string is at most as long as its source: reserve (and
+    // charge) that once instead of growing by doubling.
+    size_t end = p_;
+    while (end < s_.size() && s_[end] != '"') end += s_[end] == '\\' ? 2 : 1;
+    const size_t span = std::min(end, s_.size()) - p_;
+    if (!Charge(MemBudget::Str(span))) return false;
+    out->reserve(span);
     while (true) {
       // Fast path: copy a run of plain bytes.
       const size_t run = p_;
@@ -180,14 +226,30 @@ class Parser {
       if (p_ >= s_.size()) return Error("unterminated string");
       const char e = s_[p_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp;
           if (!Hex4(&cp)) return false;
@@ -225,10 +287,14 @@ class Parser {
       ++p_;
       return true;
     }
+    if (!Charge(sizeof(Value::Compound))) return false;
+    v->c_ = std::make_unique<Value::Compound>();
+    std::vector<Value>& arr = v->c_->arr;
     while (true) {
-      v->arr_.emplace_back();
+      if (!Reserve1(&arr)) return false;
+      arr.emplace_back();
       Ws();
-      if (!ParseValue(&v->arr_.back(), depth + 1)) return false;
+      if (!ParseValue(&arr.back(), depth + 1)) return false;
       Ws();
       if (p_ >= s_.size()) return Error("unterminated array");
       if (s_[p_] == ',') {
@@ -251,6 +317,9 @@ class Parser {
       ++p_;
       return true;
     }
+    if (!Charge(sizeof(Value::Compound))) return false;
+    v->c_ = std::make_unique<Value::Compound>();
+    auto& obj = v->c_->obj;
     while (true) {
       Ws();
       if (p_ >= s_.size() || s_[p_] != '"') return Error("expected a string key");
@@ -260,8 +329,9 @@ class Parser {
       if (p_ >= s_.size() || s_[p_] != ':') return Error("expected ':'");
       ++p_;
       Ws();
-      v->obj_.emplace_back(std::move(key), Value());
-      if (!ParseValue(&v->obj_.back().second, depth + 1)) return false;
+      if (!Reserve1(&obj)) return false;
+      obj.emplace_back(std::move(key), Value());
+      if (!ParseValue(&obj.back().second, depth + 1)) return false;
       Ws();
       if (p_ >= s_.size()) return Error("unterminated object");
       if (s_[p_] == ',') {
@@ -274,9 +344,13 @@ class Parser {
       }
       return Error("expected ',' or '}'");
     }
-    if (v->obj_.size() > 16) {
-      v->index_ = std::make_unique<std::map<std::string, size_t, std::less<>>>();
-      for (size_t i = 0; i < v->obj_.size(); ++i) v->index_->emplace(v->obj_[i].first, i);
+    if (obj.size() > 16) {
+      // A map node (~80 bytes) and a key copy per member.
+      uint64_t keys = 0;
+      for (const auto& kv : obj) keys += MemBudget::Str(kv.first.size());
+      if (!Charge(obj.size() * 80 + keys + sizeof(*v->c_->index))) return false;
+      v->c_->index = std::make_unique<std::map<std::string, size_t, std::less<>>>();
+      for (size_t i = 0; i < obj.size(); ++i) v->c_->index->emplace(obj[i].first, i);
     }
     return true;
   }
@@ -284,6 +358,7 @@ class Parser {
   std::string_view s_;
   size_t p_ = 0;
   std::string msg_;
+  MemBudget mem_;
 };
 
 bool Parse(std::string_view text, Value* out, std::string* err) {
@@ -298,6 +373,13 @@ bool ParseFile(const std::string& path, Value* out, std::string* err) {
     return false;
   }
   std::string data;
+  // Read at the file's size (no doubling growth: the text is 1x of the
+  // 2x + 64 MiB a hostile file may cost).
+  if (std::fseek(f, 0, SEEK_END) == 0) {
+    const long sz = std::ftell(f);
+    if (sz > 0) data.reserve(static_cast<size_t>(sz));
+    std::rewind(f);
+  }
   char buf[1 << 16];
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
@@ -321,11 +403,21 @@ void AppendQuoted(std::string* out, std::string_view s) {
   for (const char ch : s) {
     const unsigned char c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (c < 0x20) {
           out->append("\\u00");

@@ -1,6 +1,8 @@
 // A small strict JSON reader (RFC 8259) for config.json, params.json,
 // safetensors headers, tokenizer.json and test vectors. DOM, object keys kept
-// in file order; depth-limited so hostile input cannot exhaust the stack.
+// in file order; depth-limited so hostile input cannot exhaust the stack, and
+// memory-bounded (MemBudget: the text's size + 56 MiB of DOM, tracked live) so
+// it cannot exhaust memory either.
 #pragma once
 
 #include <cstdint>
@@ -25,26 +27,32 @@ class Value {
   bool is_object() const { return type_ == Type::kObject; }
 
   bool as_bool() const { return b_; }
-  double as_number() const { return num_; }
+  double as_number() const;  // strtod of the number's text (0 if not a number)
   /// The number as an integer; false if not a number or not integral / out of range.
   bool as_int64(int64_t* out) const;
   const std::string& as_string() const { return str_; }  // string value (UTF-8 decoded)
-  const std::vector<Value>& items() const { return arr_; }  // array elements
-  const std::vector<std::pair<std::string, Value>>& members() const { return obj_; }
+  const std::vector<Value>& items() const;               // array elements
+  const std::vector<std::pair<std::string, Value>>& members() const;
 
   /// Object member lookup; nullptr if absent or not an object.
   const Value* Find(std::string_view key) const;
-  size_t size() const { return type_ == Type::kArray ? arr_.size() : obj_.size(); }
+  size_t size() const { return type_ == Type::kArray ? items().size() : members().size(); }
 
  private:
   friend class Parser;
+  // Elements / members of a non-empty array / object.
+  struct Compound {
+    std::vector<Value> arr;
+    std::vector<std::pair<std::string, Value>> obj;
+    std::unique_ptr<std::map<std::string, size_t, std::less<>>> index;  // large objects
+  };
+  // Why this shape (48 bytes): a few bytes of JSON ("0," or "[],") become one
+  // Value, so its size bounds the parser's memory (loader/mem_budget.h);
+  // containers live behind one pointer, numbers as their text.
   Type type_ = Type::kNull;
   bool b_ = false;
-  double num_ = 0;
   std::string str_;  // string value, or the number's source text
-  std::vector<Value> arr_;
-  std::vector<std::pair<std::string, Value>> obj_;
-  std::unique_ptr<std::map<std::string, size_t, std::less<>>> index_;  // large objects
+  std::unique_ptr<Compound> c_;
 };
 
 /// Parses `text`; on error returns false and sets *err to "line L col C: what".

@@ -38,6 +38,20 @@ constexpr uint32_t kMaxLoraRank = 1024;
 constexpr uint64_t kMaxTensors = 1u << 20;
 constexpr uint32_t kNoId = 0xFFFFFFFFu;  // bos/eos "none"
 
+// Largest K of a q8c tensor. Why: the q8c matmuls (kernels/ref MatmulQ8C and
+// every tier) sum idot = sum_k w[k] q[k] in int32, with w and q int8 (q is 0
+// in the padding columns): |w q| <= 128 * 128, so |idot| and every partial sum
+// are <= 16384 K = 2^30 at K = 2^16 — no int32 overflow (and the SIMD tiers,
+// whose adds wrap, agree with the ref). K = 2^17 could reach 2^31. The zero
+// point correction zp * wsum is computed in int64 on every tier, so the
+// file's wsum needs no check (reading it would touch every row block's page:
+// +8.6 ms CPU per 1B load, docs/PERFORMANCE.md). The output layer and the
+// embedding have K = dim <= kMaxDim = 2^16 anyway. q4g needs no cap: its int32
+// sums are per group of 32 (|sum| <= 32*8*128, x16 in the SDOT kernels: 2^19)
+// and then accumulate in float.
+constexpr uint64_t kMaxQ8CK = 1u << 16;
+static_assert(16384ull * kMaxQ8CK <= 2147483647ull, "q8c int32 accumulators can overflow");
+
 bool AddOk(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
 bool MulOk(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
 
@@ -233,7 +247,7 @@ class Validator {
         return FailT(t, "duplicate tensor name");
       if (t.dtype > static_cast<uint32_t>(DType::kQ4G))
         return FailT(t, "unknown dtype " + U(t.dtype));
-      if (t.layout > static_cast<uint32_t>(Layout::kQ8C_R4K4))
+      if (t.layout > static_cast<uint32_t>(Layout::kQ4G_R4K8_F16S))
         return FailT(t, "unknown layout " + U(t.layout));
       if (t.n_dims < 1 || t.n_dims > 4) return FailT(t, "n_dims " + U(t.n_dims) + " not in 1..4");
       for (uint32_t d = 0; d < 4; ++d) {
@@ -261,6 +275,7 @@ class Validator {
       if (t.offset % format::kTensorAlign != 0)
         return FailT(t, "offset " + U(t.offset) + " not aligned to " + U(format::kTensorAlign));
       if (t.offset < h_.data_offset || end > data_end) return FailT(t, "outside the data region");
+      if (t.dtype == static_cast<uint32_t>(DType::kQ8C) && !CheckQ8CK(t)) return false;
     }
     // No two tensors overlap.
     std::vector<size_t> order(dir_.size());
@@ -271,6 +286,29 @@ class Validator {
       const TensorEntry& a = dir_[order[i - 1]];
       const TensorEntry& b = dir_[order[i]];
       if (a.offset + a.size > b.offset) return FailT(b, "overlaps tensor " + std::string(a.name));
+    }
+    return true;
+  }
+
+  // q8c: K <= kMaxQ8CK (see there; the row sums are not read).
+  bool CheckQ8CK(const TensorEntry& t) {
+    if (t.shape[1] > kMaxQ8CK)
+      return FailT(t, "q8c K = " + U(t.shape[1]) + " exceeds " + U(kMaxQ8CK) +
+                          " (int32 accumulators could overflow)");
+    return true;
+  }
+
+  // Norm vectors (f32 [dim], 2 per layer + 1) are small: checked for NaN/Inf
+  // at load. Big tensors are not scanned (see docs/FORMAT.md).
+  bool CheckFiniteVector(const std::string& n) {
+    const TensorEntry* t = Get(n);
+    const uint8_t* p = data_ + t->offset;
+    for (uint64_t i = 0; i < t->shape[0]; ++i) {
+      float f;
+      std::memcpy(&f, p + 4 * i, 4);
+      if (!std::isfinite(f))
+        return FailT(*t, "element " + U(i) + " is " + (f != f ? "NaN" : "Inf") +
+                             " (norm weights must be finite)");
     }
     return true;
   }
@@ -320,11 +358,13 @@ class Validator {
     } else if (!Need("output", {vocab, dim}, true, true, true, false)) {
       return false;
     }
-    if (!Need("output_norm", {dim}, false, false, false, true)) return false;
+    if (!Need("output_norm", {dim}, false, false, false, true) || !CheckFiniteVector("output_norm"))
+      return false;
     for (uint32_t l = 0; l < p.n_layers; ++l) {
       const std::string b = "blk." + U(l) + ".";
-      if (!Need(b + "attn_norm", {dim}, false, false, false, true)) return false;
-      if (!Need(b + "ffn_norm", {dim}, false, false, false, true)) return false;
+      for (const char* nn : {"attn_norm", "ffn_norm"})
+        if (!Need(b + nn, {dim}, false, false, false, true) || !CheckFiniteVector(b + nn))
+          return false;
       const std::vector<uint64_t> shapes[7] = {{qd, dim},  {kvd, dim}, {kvd, dim}, {dim, qd},
                                                {ffn, dim}, {ffn, dim}, {dim, ffn}};
       for (int i = 0; i < 7; ++i) {

@@ -8,10 +8,13 @@
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "loader/model_writer.h"
+#include "loader/pack.h"
 #include "tests/testutil.h"
 
 namespace lamina {
@@ -54,9 +57,11 @@ bool AddF32(ModelWriter& w, const std::string& name, std::vector<uint64_t> shape
   return w.AddTensor(name, DType::kF32, Layout::kRowMajor, shape, 0, 0, v.data(), n * 4, err);
 }
 
-// Writes a tiny complete f32 model (untied unless `tied`).
+// Writes a tiny complete f32 model (untied unless `tied`); `extra` may add
+// tensors (the graph ignores unknown names; the directory checks them).
 bool WriteTiny(const std::string& path, bool tied, std::string* err,
-               const std::vector<uint8_t>& tok = {}) {
+               const std::vector<uint8_t>& tok = {},
+               const std::function<bool(ModelWriter&, std::string*)>& extra = nullptr) {
   const auto hp = TinyHParams();
   ModelWriter w;
   if (!w.Open(path, err)) return false;
@@ -77,6 +82,7 @@ bool WriteTiny(const std::string& path, bool tied, std::string* err,
   }
   ok = ok && AddF32(w, "output_norm", {d}, 1, err);
   if (ok && !tied) ok = AddF32(w, "output", {hp.vocab_size, d}, 0.25f, err);
+  if (ok && extra) ok = extra(w, err);
   return ok && w.Finish(err);
 }
 
@@ -212,7 +218,7 @@ TEST_F(CorruptImage, HeaderFields) {
   Expect(v, "bad magic");
   v = img_;
   H(v)->version_major = 2;
-  Expect(v, "unsupported format version 2.0");
+  Expect(v, "unsupported format version 2.");
   v = img_;
   H(v)->header_size = 300;
   Expect(v, "header_size");
@@ -322,6 +328,58 @@ TEST_F(CorruptImage, TensorFields) {
   v = img_;
   H(v)->flags = format::kFlagTiedEmbeddings;
   Expect(v, "present although embeddings are tied");
+}
+
+TEST_F(CorruptImage, NonFiniteNormVectors) {
+  // Norm vectors are small and checked at load (big tensors are not scanned;
+  // the engine reports their NaN/Inf at run time: tests/numeric_test.cpp).
+  auto patch = [&](const char* t, uint64_t i, float f) {
+    auto v = img_;
+    std::memcpy(v.data() + T(v, FindT(v, t))->offset + 4 * i, &f, 4);
+    return v;
+  };
+  Expect(patch("output_norm", 2, std::numeric_limits<float>::quiet_NaN()),
+         "tensor output_norm: element 2 is NaN");
+  Expect(patch("blk.1.ffn_norm", 15, -std::numeric_limits<float>::infinity()),
+         "tensor blk.1.ffn_norm: element 15 is Inf");
+  Expect(patch("blk.0.attn_norm", 0, std::numeric_limits<float>::infinity()),
+         "tensor blk.0.attn_norm: element 0 is Inf");
+  std::string err;
+  EXPECT_TRUE(ValidateModelImage(patch("output_norm", 2, 3e38f).data(), img_.size(), "m", &err))
+      << err;
+}
+
+// q8c: K is capped at 65536 so the int32 dot products cannot overflow; the
+// row sums (wsum) are not read at load (the kernels subtract zp * wsum in
+// int64: any value is defined, kernels_test MatmulQ8CCorruptWsumAsan).
+TEST(ModelFileCorrupt, Q8CKLimitAndUncheckedWsum) {
+  const std::string path = test::TestDataDir("loader") + "/tiny_q8c.lamina";
+  auto q8 = [](ModelWriter& w, const std::string& name, int N, int K, std::string* err) {
+    std::vector<int8_t> vals(static_cast<size_t>(N) * K);
+    for (size_t i = 0; i < vals.size(); ++i) vals[i] = static_cast<int8_t>(i % 2 ? 127 : -128);
+    std::vector<float> sc(N, 0.01f);
+    std::vector<uint8_t> packed(pack::Q8CBytes(N, K));
+    pack::PackQ8C(vals.data(), sc.data(), N, K, packed.data());
+    // A corrupt row sum: still a valid file.
+    const int32_t bad = INT32_MIN;
+    std::memcpy(packed.data() + format::RoundUp(K, 32) * 4 + 16, &bad, 4);
+    return w.AddTensor(name, DType::kQ8C, Layout::kQ8C_R4K4,
+                       {static_cast<uint64_t>(N), static_cast<uint64_t>(K)}, 0, 0, packed.data(),
+                       packed.size(), err);
+  };
+  std::string err;
+  // K = 65536 is the widest q8c accepted.
+  ASSERT_TRUE(WriteTiny(path, false, &err, {}, [&](ModelWriter& w, std::string* e) {
+    return q8(w, "x.small", 6, 40, e) && q8(w, "x.widest", 4, 65536, e);
+  })) << err;
+  const auto img = ReadAll(path);
+  EXPECT_TRUE(ValidateModelImage(img.data(), img.size(), "m", &err)) << err;
+  // One 32-column group more is refused (the writer runs the same validation
+  // before publishing a file).
+  EXPECT_FALSE(WriteTiny(path, false, &err, {}, [&](ModelWriter& w, std::string* e) {
+    return q8(w, "x.too_wide", 4, 65536 + 32, e);
+  }));
+  EXPECT_NE(err.find("tensor x.too_wide: q8c K = 65568 exceeds 65536"), std::string::npos) << err;
 }
 
 TEST_F(CorruptImage, TruncatedAtRandomPoints) {

@@ -47,9 +47,13 @@ uint64_t TensorBytes(DType dtype, Layout layout, const uint64_t* shape, uint32_t
       return MulOk(blocks, bb, &n) ? n : 0;
     }
     case DType::kQ4G: {
-      if (layout != Layout::kQ4G_R4K8 || n_dims != 2 || group_size != format::kQ4Group) return 0;
+      if ((layout != Layout::kQ4G_R4K8 && layout != Layout::kQ4G_R4K8_F16S) || n_dims != 2 ||
+          group_size != format::kQ4Group)
+        return 0;
       const uint64_t blocks = format::RoundUp(shape[0], 4) / 4;
-      const uint64_t bb = format::kQ4BlockBytes(format::RoundUp(shape[1], 32));
+      const uint64_t kp = format::RoundUp(shape[1], 32);
+      const uint64_t bb =
+          layout == Layout::kQ4G_R4K8 ? format::kQ4BlockBytes(kp) : format::kQ4F16SBlockBytes(kp);
       uint64_t n;
       return MulOk(blocks, bb, &n) ? n : 0;
     }

@@ -15,12 +15,24 @@ size_t Q8CBytes(int N, int K);
 /// f32 group scales. Writes Q4GBytes(N, K) bytes to out (padding zeroed,
 /// per-row zero-point correction computed as format.h specifies).
 void PackQ4G(const int8_t* vals, const float* scales, int N, int K, uint8_t* out);
+/// Bytes of a Q4G_R4K8_F16S packed [N, K] matrix.
+size_t Q4GF16SBytes(int N, int K);
+/// As PackQ4G into the Q4G_R4K8_F16S layout. Every scale must be exactly
+/// representable in f16 (F16ToF32(F32ToF16(s)) == s); returns false (and
+/// writes nothing meaningful) when one is not, so a caller can keep f32.
+bool PackQ4GF16S(const int8_t* vals, const float* scales, int N, int K, uint8_t* out);
+/// Whether every scale of [n] is exactly an f16 value.
+bool ScalesFitF16(const float* scales, size_t n);
+
 /// vals: [N][K] int8; scales: [N] f32. Writes Q8CBytes(N, K) bytes.
 void PackQ8C(const int8_t* vals, const float* scales, int N, int K, uint8_t* out);
 
 /// Inverse of the packers, for tests and tools: value and scale of (n, k).
 int Q4GValue(const uint8_t* packed, int N, int K, int n, int k);
 float Q4GScale(const uint8_t* packed, int N, int K, int n, int group);
+/// Q4G_R4K8_F16S counterparts (the scale widened to f32).
+int Q4GF16SValue(const uint8_t* packed, int N, int K, int n, int k);
+float Q4GF16SScale(const uint8_t* packed, int N, int K, int n, int group);
 int Q8CValue(const uint8_t* packed, int N, int K, int n, int k);
 float Q8CScale(const uint8_t* packed, int N, int K, int n);
 /// Dequantized row n of a Q8C matrix (embedding lookup): out[k] = w[n][k] * scale[n].
@@ -29,9 +41,12 @@ void Q8CDequantRow(const uint8_t* packed, int N, int K, int n, float* out);
 /// Symmetric int4 round-to-nearest for one group (torchao
 /// get_group_qparams_symmetric): scale = max(amax / 7.5, FLT_EPSILON),
 /// q = clamp(round_half_even(w / scale), -8, 7). Returns the scale.
+/// Non-finite input (any NaN or +-Inf in w): every q = 0 and the scale is NaN,
+/// nothing is cast (lamina-convert refuses such tensors before quantizing).
 float QuantizeGroupQ4(const float* w, int n, int8_t* q);
 /// Symmetric int8 per-row: scale = max(amax / 127, FLT_EPSILON),
 /// q = clamp(round_half_even(w / scale), -127, 127). Returns the scale.
+/// Non-finite input: q = 0, scale NaN (as QuantizeGroupQ4).
 float QuantizeRowQ8(const float* w, int n, int8_t* q);
 
 }  // namespace lamina::pack

@@ -7,12 +7,16 @@
 //                  [--no-act-order] [--calib-damp D]]
 //   lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] -o <out.lamina>
 //   lamina-convert --info <model.lamina>      (validate and describe a file)
+//   lamina-convert -hf ORG/REPO[:FILE] [-o <out.lamina>] [--weights ...]
+//       download from Hugging Face and convert into the cache (tools/hub);
+//       prints the cached path, and copies it to <out> when -o is given
 //
 // <input> is detected: a directory with config.json (Hugging Face), a
 // directory with params.json or consolidated.00.pth (Meta), a GGUF file, or a
 // llama2.c .bin checkpoint.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +30,9 @@
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
 #include "tools/convert/quantize.h"
+#ifdef LAMINA_WITH_HUB
+#include "tools/hub/hf_hub.h"
+#endif
 
 namespace {
 
@@ -118,9 +125,13 @@ void Usage(FILE* f) {
                "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
                "[--weights ...] -o <out.lamina>\n"
                "       lamina-convert --info <model.lamina>\n"
+               "       lamina-convert -hf ORG/REPO[@REV][:FILE] [-o <out.lamina>] [--weights ...]\n"
                "\n"
                "<input>: Hugging Face directory (config.json + *.safetensors), Meta checkpoint\n"
                "directory (params.json + consolidated.00.pth), a .gguf file, or a llama2.c .bin.\n"
+               "-hf: a Hugging Face repo (HF layout, Meta's original/, or FILE = one .gguf),\n"
+               "downloaded and converted once into $LAMINA_CACHE or ~/.cache/lamina (HF_ENDPOINT,\n"
+               "HF_TOKEN for gated repos); prints the cached .lamina path, copied to -o if given.\n"
                "--weights: q4 (default: q4g group 32 linears, q8c embedding/output), q8 (q8c\n"
                "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n"
                "--quant search|rtn: how q4 group scales are chosen without data: search\n"
@@ -166,10 +177,49 @@ bool HasMagic(const std::string& path, const char* magic, size_t n) {
   return f.gcount() == static_cast<std::streamsize>(n) && std::memcmp(buf, magic, n) == 0;
 }
 
+// -hf: resolve into the cache (tools/hub), print the path, copy it to `out`.
+int FromHub(const std::string& spec, const lamina::convert::ConvertOptions& o,
+            const std::string& out) {
+#ifdef LAMINA_WITH_HUB
+  lamina::hub::HubOptions ho;
+  ho.convert = o;
+  ho.quiet = o.quiet;
+  std::string path, err;
+  if (!lamina::hub::ResolveHfModel(spec, ho, &path, &err)) {
+    std::fprintf(stderr, "lamina-convert: -hf %s: %s\n", spec.c_str(), err.c_str());
+    return 1;
+  }
+  if (!out.empty()) {
+    // Through a temporary file + rename, like the converters.
+    const std::string tmp = out + ".tmp";
+    std::ifstream src(path, std::ios::binary);
+    std::ofstream dst(tmp, std::ios::binary | std::ios::trunc);
+    dst << src.rdbuf();
+    dst.close();
+    if (!src || !dst || std::rename(tmp.c_str(), out.c_str()) != 0) {
+      std::fprintf(stderr, "lamina-convert: cannot write %s: %s\n", out.c_str(),
+                   std::strerror(errno));
+      std::remove(tmp.c_str());
+      return 1;
+    }
+  }
+  std::printf("%s\n", out.empty() ? path.c_str() : out.c_str());
+  return 0;
+#else
+  (void)spec;
+  (void)o;
+  (void)out;
+  std::fprintf(stderr,
+               "lamina-convert: -hf: this build has no Hugging Face download (libcurl; "
+               "LAMINA_WITH_HUB=OFF)\n");
+  return 1;
+#endif
+}
+
 int Main(int argc, char** argv) {
   using namespace lamina::convert;
   ConvertOptions o;
-  std::string input, out, synthetic, calib;
+  std::string input, out, synthetic, hf, calib;
   CalibOptions copts;
   uint64_t seed = 1;
   for (int i = 1; i < argc; ++i) {
@@ -219,6 +269,8 @@ int Main(int argc, char** argv) {
       copts.max_tokens = static_cast<int>(v);
     } else if (a == "--quiet" || a == "-q") {
       o.quiet = true;
+    } else if (a == "-hf" || a == "--hf-repo") {
+      hf = value("-hf");
     } else if (a == "--synthetic") {
       synthetic = value("--synthetic");
     } else if (a == "--seed") {
@@ -245,6 +297,17 @@ int Main(int argc, char** argv) {
                    a.c_str());
       return 2;
     }
+  }
+  if (!hf.empty()) {
+    if (!input.empty() || !synthetic.empty()) {
+      std::fprintf(stderr, "lamina-convert: -hf takes no <input> or --synthetic\n");
+      return 2;
+    }
+    if (!calib.empty()) {
+      std::fprintf(stderr, "lamina-convert: -hf does not take --calib (convert the download)\n");
+      return 2;
+    }
+    return FromHub(hf, o, out);
   }
   if (out.empty() || (input.empty() == synthetic.empty())) {
     Usage(stderr);

@@ -1,6 +1,8 @@
 // llama-run: generate text with a lamina model (uses only the public C API).
 //
 //   llama-run -m model.lamina -p "prompt" -n 128     continuation streamed to stdout
+//   llama-run -hf ORG/REPO[:FILE] ...                 a Hugging Face model instead of -m:
+//       downloaded, converted and cached once (tools/hub/hf_hub.h)
 //   llama-run -m M --tokens 128000,9906,1917 --dump-logits out.f32
 //       evaluates exactly these ids and writes the logits of every position as raw
 //       little-endian f32, row-major [n_tokens x vocab] (a stable validation interface)
@@ -22,6 +24,9 @@
 #include <vector>
 
 #include "lamina/lamina.h"
+#ifdef LAMINA_WITH_HUB
+#include "tools/hub/hf_hub.h"
+#endif
 
 namespace {
 
@@ -31,8 +36,11 @@ void OnSigint(int) { g_interrupted = 1; }
 void Usage(FILE* f) {
   std::fprintf(
       f,
-      "usage: llama-run -m MODEL [options]\n"
+      "usage: llama-run -m MODEL | -hf ORG/REPO[:FILE] [options]\n"
       "  -m FILE             model (.lamina)\n"
+      "  -hf ORG/REPO[:FILE] Hugging Face model instead of -m: downloaded, converted (q4) and\n"
+      "                      cached once in $LAMINA_CACHE or ~/.cache/lamina; FILE picks a .gguf\n"
+      "                      (HF_ENDPOINT, HF_TOKEN for gated repos; see README)\n"
       "  -p TEXT             prompt\n"
       "  -f FILE             prompt read from a file\n"
       "  --tokens ID,ID,...  prompt given as token ids (no tokenizer involved)\n"
@@ -65,6 +73,7 @@ void Usage(FILE* f) {
 }
 
 struct Args {
+  std::string hf;  // -hf ORG/REPO[:FILE]
   std::string model, prompt, prompt_file, tokens, dump_logits, kernels, system;
   bool have_prompt = false, chat = false, no_bos = false, have_seed = false;
   bool have_n = false;
@@ -130,6 +139,8 @@ int ParseArgs(int argc, char** argv, Args* a) {
                                            : "unexpected argument: " + f);
     } else if (f == "-m" || f == "--model") {
       a->model = v;
+    } else if (f == "-hf" || f == "--hf-repo") {
+      a->hf = v;
     } else if (f == "-p" || f == "--prompt") {
       a->prompt = v;
       a->have_prompt = true;
@@ -193,7 +204,9 @@ int ParseArgs(int argc, char** argv, Args* a) {
       return BadUsage("unknown option: " + f);
     }
   }
-  if (a->model.empty()) return BadUsage("no model (-m FILE)");
+  if (a->model.empty() == a->hf.empty())
+    return BadUsage(a->hf.empty() ? "no model (-m FILE or -hf ORG/REPO)"
+                                  : "give -m or -hf, not both");
   if (!a->bench) {
     if (a->json) return BadUsage("--json needs --bench");
     if (a->have_reps) return BadUsage("-r/--reps needs --bench");
@@ -604,11 +617,31 @@ int Bench(const Args& a) {
   return 0;
 }
 
+// -hf: download + convert once (tools/hub), then run the cached file as -m.
+int ResolveHf(Args* a) {
+#ifdef LAMINA_WITH_HUB
+  std::string err;
+  if (!lamina::hub::ResolveHfModel(a->hf, lamina::hub::HubOptions{}, &a->model, &err)) {
+    std::fprintf(stderr, "llama-run: -hf %s: %s\n", a->hf.c_str(), err.c_str());
+    return 1;
+  }
+  return 0;
+#else
+  (void)a;
+  std::fprintf(stderr,
+               "llama-run: -hf: this build has no Hugging Face download (libcurl; "
+               "LAMINA_WITH_HUB=OFF); download the model and use -m\n");
+  return 1;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
   if (const int rc = ParseArgs(argc, argv, &a)) return rc;
+  if (!a.hf.empty())
+    if (const int rc = ResolveHf(&a)) return rc;
   if (a.bench) return Bench(a);
   if (!a.have_seed) {
     a.sp.seed = static_cast<uint64_t>(std::time(nullptr));

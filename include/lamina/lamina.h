@@ -57,7 +57,9 @@ typedef enum lamina_status {
   LAMINA_ERR_BUFFER_TOO_SMALL = 8, /* output buffer too small; the needed size is reported */
   LAMINA_ERR_NO_LOGITS = 9,        /* no logits available (nothing evaluated since rewind) */
   LAMINA_ERR_INTERNAL = 10,        /* unexpected internal failure (a bug) */
-  LAMINA_ERR_NO_CHAT_TEMPLATE = 11 /* the tokenizer has no chat template */
+  LAMINA_ERR_NO_CHAT_TEMPLATE = 11, /* the tokenizer has no chat template */
+  LAMINA_ERR_NUMERIC = 12 /* NaN or Inf in the forward pass (corrupt weights); the message
+                             names the layer; the context is as before the call */
 } lamina_status;
 
 /** Static name of a status ("LAMINA_OK", ...). Thread-safe. */
@@ -201,7 +203,8 @@ lamina_status lamina_context_get_info(const lamina_context* ctx, lamina_context_
  *  than n_batch are split into chunks internally). Afterwards the logits of the
  *  last token are available (and of every token when logits_all).
  *  LAMINA_ERR_CONTEXT_FULL if n_past + n > n_ctx (nothing evaluated);
- *  LAMINA_ERR_INVALID_ARG for an id outside [0, vocab). */
+ *  LAMINA_ERR_INVALID_ARG for an id outside [0, vocab); LAMINA_ERR_NUMERIC
+ *  when an activation or logit is NaN or Inf (n_past is left unchanged). */
 lamina_status lamina_eval(lamina_context* ctx, const int32_t* tokens, size_t n);
 
 /** Logits [vocab_size] of the last evaluated token, or NULL if none (fresh

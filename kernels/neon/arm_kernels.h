@@ -151,8 +151,20 @@ inline float32x4_t LoadF32x4(const uint8_t* p) {
   return vld1q_f32(reinterpret_cast<const float*>(p));
 }
 
+/// The q8c epilogue, exactly ref::MatmulQ8C: (float)(acc - (int64)wsum * zp)
+/// per lane. In int64 because wsum comes from the file unchecked (reading it
+/// at load would touch every q8c row block's page); int64 -> f64 is exact
+/// (|value| < 2^39), so f64 -> f32 is the one rounding the ref does.
+inline float32x4_t Q8CFinishF32(int32x4_t acc, int32x4_t wsum, int32x4_t zp) {
+  const int64x2_t lo =
+      vmlsl_s32(vmovl_s32(vget_low_s32(acc)), vget_low_s32(wsum), vget_low_s32(zp));
+  const int64x2_t hi = vmlsl_high_s32(vmovl_high_s32(acc), wsum, zp);
+  return vcvt_high_f32_f64(vcvt_f32_f64(vcvtq_f64_s64(lo)), vcvtq_f64_s64(hi));
+}
+
 /// Per-token parameters from the row's min/max, exactly ref::ChooseQParams
-/// (mn <= 0 <= mx). Compiled without FP contraction.
+/// (mn <= 0 <= mx; NaN-propagating: a non-finite mn or mx gives
+/// kNonFiniteActScale, zp 0). Compiled without FP contraction.
 void QParamsFromMinMax(float mn, float mx, float* scale, float* zp);
 
 }  // namespace lamina::kern::arm

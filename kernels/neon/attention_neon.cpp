@@ -5,8 +5,9 @@
 // and the heads of a GQA group read the same K and V rows. So the [h0, h1)
 // slice is walked in passes of up to 4 consecutive heads of ONE group (a slice
 // may start or end mid-group; a pass never crosses a group edge; 3-, 2- and
-// 1-head passes take the rest), and each K / V element is loaded (f16: and
-// converted with FCVTL/FCVTL2, exact) once per pass instead of once per head:
+// 1-head passes take the rest: ForEachGroupPass, kernels/attention_passes.h),
+// and each K / V element is loaded (f16: and converted with FCVTL/FCVTL2,
+// exact) once per pass instead of once per head:
 //  - QK: 2 positions x H heads per step of 8 elements: one 16-byte K load per
 //    position, q of all H heads interleaved by 8 in a stack copy (LDP with
 //    immediate offsets), 2 FMLA per (head, position). Per (head, position) the
@@ -37,6 +38,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "kernels/attention_passes.h"
 #include "kernels/neon/arm_kernels.h"
 #include "kernels/neon/dot_neon.h"
 #include "kernels/ref/fp16.h"
@@ -330,32 +332,20 @@ template <bool kF16>
 void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                 int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
                 float* scratch, float* out) {
-  const int group = n_heads / n_kv_heads;
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   float* s[kMaxPassHeads];
   for (int i = 0; i < kMaxPassHeads; ++i) s[i] = scratch + static_cast<size_t>(i) * n_pos;
-  for (int h = h0; h < h1;) {
-    const int kvh = h / group;
-    const int nh = std::min(kMaxPassHeads, std::min(h1, (kvh + 1) * group) - h);
+  ForEachGroupPass<kMaxPassHeads>(n_heads, n_kv_heads, h0, h1, [&](auto nh, int h, int kvh) {
+    constexpr int kH = decltype(nh)::value;
     const size_t base = static_cast<size_t>(kvh) * head_dim;
     const float* qh = q + static_cast<size_t>(h) * head_dim;
     float* o = out + static_cast<size_t>(h) * head_dim;
-    switch (nh) {
-      case 4:
-        GroupPass<kF16, 4>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
-        break;
-      case 3:
-        GroupPass<kF16, 3>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
-        break;
-      case 2:
-        GroupPass<kF16, 2>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
-        break;
-      default:
-        OneHead<kF16>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, scratch, o);
-        break;
+    if constexpr (kH == 1) {
+      OneHead<kF16>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, scratch, o);
+    } else {
+      GroupPass<kF16, kH>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
     }
-    h += nh;
-  }
+  });
 }
 
 }  // namespace

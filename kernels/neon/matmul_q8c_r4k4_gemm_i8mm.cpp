@@ -42,10 +42,8 @@ void Gemm(const int8_t* qa, size_t Kp, const float* ascale, const float* zp, con
       const int32x4_t zv = vcombine_s32(z2, z2);
       const float32x2_t s2 = vld1_f32(ascale + 2 * i);
       const float32x4_t sv = vcombine_f32(s2, s2);
-      const float32x4_t r01 =
-          vmulq_f32(vmulq_f32(vcvtq_f32_s32(vmlsq_s32(acc[i][0], wsum01, zv)), ws01), sv);
-      const float32x4_t r23 =
-          vmulq_f32(vmulq_f32(vcvtq_f32_s32(vmlsq_s32(acc[i][1], wsum23, zv)), ws23), sv);
+      const float32x4_t r01 = vmulq_f32(vmulq_f32(Q8CFinishF32(acc[i][0], wsum01, zv), ws01), sv);
+      const float32x4_t r23 = vmulq_f32(vmulq_f32(Q8CFinishF32(acc[i][1], wsum23, zv), ws23), sv);
       Store4(y + (2 * i) * ldy, 4 * b, n1, vuzp1q_f32(r01, r23));
       Store4(y + (2 * i + 1) * ldy, 4 * b, n1, vuzp2q_f32(r01, r23));
     }

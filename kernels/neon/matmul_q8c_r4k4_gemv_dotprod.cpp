@@ -25,8 +25,7 @@ inline int32x4_t Dot16(int32x4_t acc, const uint8_t* p, int8x16_t a) {
 
 inline float32x4_t Finish(int32x4_t acc, const uint8_t* tail, int32x4_t zpv, float ascale) {
   const int32x4_t wsum = vld1q_s32(reinterpret_cast<const int32_t*>(tail + 16));
-  const int32x4_t idot = vmlsq_s32(acc, wsum, zpv);
-  return vmulq_n_f32(vmulq_f32(vcvtq_f32_s32(idot), LoadF32x4(tail)), ascale);
+  return vmulq_n_f32(vmulq_f32(Q8CFinishF32(acc, wsum, zpv), LoadF32x4(tail)), ascale);
 }
 
 }  // namespace

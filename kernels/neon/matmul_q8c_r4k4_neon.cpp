@@ -41,9 +41,8 @@ void MatmulQ8CNeon(const QActs& a, const uint8_t* w, int N, int K, int n0, int n
       const int32x4_t acc = vpaddq_s32(vaddq_s32(s01, t01), vaddq_s32(s23, t23));
       const uint8_t* tail = w + static_cast<size_t>(b) * bb + 4 * Kp;
       const int32x4_t wsum = vld1q_s32(reinterpret_cast<const int32_t*>(tail + 16));
-      const int32x4_t idot = vmlsq_s32(acc, wsum, zpv);
       const float32x4_t r =
-          vmulq_n_f32(vmulq_f32(vcvtq_f32_s32(idot), LoadF32x4(tail)), a.scale[m]);
+          vmulq_n_f32(vmulq_f32(Q8CFinishF32(acc, wsum, zpv), LoadF32x4(tail)), a.scale[m]);
       Store4(y + static_cast<size_t>(m) * ldy, 4 * b, n1, r);
     }
   }

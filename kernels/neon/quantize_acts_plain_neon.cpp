@@ -15,7 +15,13 @@ namespace lamina::kern::arm {
 size_t QuantizeActsBytes(int M, int K) { return static_cast<size_t>(M) * Kp32(K); }
 
 void QParamsFromMinMax(float mn, float mx, float* scale, float* zp) {
-  // Exactly ref::ChooseQParams after its min/max loop.
+  // Exactly ref::ChooseQParams after its min/max loop; mn/mx are
+  // NaN-propagating (RowMinMax), so a row holding NaN or +-Inf shows here.
+  if (!(std::isfinite(mn) && std::isfinite(mx))) {
+    *scale = kNonFiniteActScale;
+    *zp = 0.f;
+    return;
+  }
   float s = (mx - mn) / 255.f;
   if (!(s >= FLT_EPSILON)) s = FLT_EPSILON;
   const float dmin = mn / s;

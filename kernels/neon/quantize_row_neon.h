@@ -2,6 +2,9 @@
 // EXACT w.r.t. kernels/ref/quant_acts_ref.cpp:
 //   - min/max: vector fmin/fmax over lanes (order-free; the only difference to
 //     std::min is the sign of a zero result, which cannot change scale or zp);
+//     FMIN/FMAX propagate NaN, so the row is non-finite (ref: any NaN/+-Inf)
+//     exactly when mn or mx is not finite; such a row gets the ref's
+//     kNonFiniteActScale, zp 0 and q 0 without converting anything;
 //   - q = FCVTNS((x * inv) + zp): a separate FMUL then FADD (no FMA), FCVTNS
 //     rounds half to even like nearbyint, SQXTN saturation == clamp(-128, 127)
 //     (|x * inv| <= 256, far from int32 overflow).
@@ -27,11 +30,13 @@ inline void RowMinMax(const float* x, int K, float* mn_out, float* mx_out) {
     mx0 = vmaxq_f32(mx0, a);
     mx1 = vmaxq_f32(mx1, b);
   }
-  float mn = vminvq_f32(vminq_f32(mn0, mn1)), mx = vmaxvq_f32(vmaxq_f32(mx0, mx1));
-  for (; k < K; ++k) {
-    mn = std::min(mn, x[k]);
-    mx = std::max(mx, x[k]);
+  float32x2_t mn2 = vdup_n_f32(vminvq_f32(vminq_f32(mn0, mn1)));
+  float32x2_t mx2 = vdup_n_f32(vmaxvq_f32(vmaxq_f32(mx0, mx1)));
+  for (; k < K; ++k) {  // FMIN/FMAX on a d register: NaN-propagating like the vector part
+    mn2 = vmin_f32(mn2, vdup_n_f32(x[k]));
+    mx2 = vmax_f32(mx2, vdup_n_f32(x[k]));
   }
+  const float mn = vget_lane_f32(mn2, 0), mx = vget_lane_f32(mx2, 0);
   *mn_out = mn;
   *mx_out = mx;
 }
@@ -51,9 +56,15 @@ inline void QuantizeRow(const float* x, int K, int8_t* dst, size_t chunk_stride,
   float mn, mx, s, z;
   RowMinMax(x, K, &mn, &mx);
   QParamsFromMinMax(mn, mx, &s, &z);
+  const int nchunks = static_cast<int>(Kp32(K) / 8);
+  *scale = s;
+  *zp = z;
+  if (s != s) {  // non-finite row (kNonFiniteActScale): q = 0, nothing converted
+    for (int j = 0; j < nchunks; ++j) vst1_s8(dst + j * chunk_stride, vdup_n_s8(0));
+    return;
+  }
   const float inv_s = 1.f / s;
   const float32x4_t inv = vdupq_n_f32(inv_s), zv = vdupq_n_f32(z);
-  const int nchunks = static_cast<int>(Kp32(K) / 8);
   const int full = K / 8;
   for (int j = 0; j < full; ++j) vst1_s8(dst + j * chunk_stride, Quant8(x + 8 * j, inv, zv));
   for (int j = full; j < nchunks; ++j) {
@@ -66,8 +77,6 @@ inline void QuantizeRow(const float* x, int K, int8_t* dst, size_t chunk_stride,
     }
     std::memcpy(dst + j * chunk_stride, t, 8);
   }
-  *scale = s;
-  *zp = z;
 }
 
 }  // namespace lamina::kern::arm

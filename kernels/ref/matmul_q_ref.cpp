@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/ref/fp16.h"
 #include "kernels/ref/ref.h"
 #include "loader/format.h"
 
@@ -27,12 +28,21 @@ inline int32_t LoadI32(const uint8_t* p) {
 
 }  // namespace
 
-void MatmulQ4G(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-               size_t ldy) {
-  (void)N;
+namespace {
+
+// Both q4g layouts: the nibbles of group g at group_stride * g, the 4 rows'
+// scales of group g at scale_off + scale_stride * g (f32 or f16), the 4 f32
+// corrections at corr_off.
+template <bool kF16Scales>
+void MatmulQ4GImpl(const kern::QActs& a, const uint8_t* w, int K, int n0, int n1, float* y,
+                   size_t ldy) {
   const size_t Kp = format::RoundUp(static_cast<uint64_t>(K), 32);
   const size_t G = Kp / 32;
-  const size_t block_bytes = format::kQ4BlockBytes(Kp);
+  const size_t block_bytes = kF16Scales ? format::kQ4F16SBlockBytes(Kp) : format::kQ4BlockBytes(Kp);
+  const size_t group_stride = kF16Scales ? 64 : 80;
+  const size_t scale_off = kF16Scales ? format::kQ4F16SScaleOffset(Kp) : 64;
+  const size_t scale_stride = kF16Scales ? 8 : 80;
+  const size_t corr_off = kF16Scales ? format::kQ4F16SCorrOffset(Kp) : G * 80;
   for (int m = 0; m < a.M; ++m) {
     const int8_t* q = static_cast<const int8_t*>(a.data) + static_cast<size_t>(m) * Kp;
     for (int n = n0; n < n1; ++n) {
@@ -40,7 +50,7 @@ void MatmulQ4G(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int
       const int r = n % 4;
       float acc = 0.f;
       for (size_t g = 0; g < G; ++g) {
-        const uint8_t* gp = blk + g * 80;
+        const uint8_t* gp = blk + g * group_stride;
         int32_t idot = 0;
         for (int c = 0; c < 4; ++c) {
           for (int i = 0; i < 4; ++i) {
@@ -49,13 +59,36 @@ void MatmulQ4G(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int
             idot += Nibble(b, 0) * q[k] + Nibble(b, 1) * q[k + 4];
           }
         }
-        acc = std::fma(static_cast<float>(idot), LoadF32(gp + 64 + 4 * r), acc);
+        const uint8_t* sp = blk + scale_off + g * scale_stride;
+        float scale;
+        if constexpr (kF16Scales) {
+          uint16_t h;
+          std::memcpy(&h, sp + 2 * r, 2);
+          scale = F16ToF32(h);
+        } else {
+          scale = LoadF32(sp + 4 * r);
+        }
+        acc = std::fma(static_cast<float>(idot), scale, acc);
       }
-      const float corr = LoadF32(blk + G * 80 + 4 * r);
+      const float corr = LoadF32(blk + corr_off + 4 * r);
       acc = std::fma(-a.zp[m], corr, acc);
       y[static_cast<size_t>(m) * ldy + n] = acc * a.scale[m];
     }
   }
+}
+
+}  // namespace
+
+void MatmulQ4G(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+               size_t ldy) {
+  (void)N;
+  MatmulQ4GImpl<false>(a, w, K, n0, n1, y, ldy);
+}
+
+void MatmulQ4GF16S(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                   size_t ldy) {
+  (void)N;
+  MatmulQ4GImpl<true>(a, w, K, n0, n1, y, ldy);
 }
 
 void MatmulQ8C(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
@@ -75,8 +108,9 @@ void MatmulQ8C(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int
       }
       const float ws = LoadF32(blk + Kp * 4 + 4 * r);
       const int32_t wsum = LoadI32(blk + Kp * 4 + 16 + 4 * r);
-      idot -= static_cast<int32_t>(a.zp[m]) * wsum;
-      y[static_cast<size_t>(m) * ldy + n] = (static_cast<float>(idot) * ws) * a.scale[m];
+      // int64: wsum is file data, not checked at load (ref.h).
+      const int64_t t = idot - static_cast<int64_t>(a.zp[m]) * wsum;
+      y[static_cast<size_t>(m) * ldy + n] = (static_cast<float>(t) * ws) * a.scale[m];
     }
   }
 }

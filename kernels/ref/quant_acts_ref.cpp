@@ -15,9 +15,16 @@ size_t QuantizeActsDataBytes(int M, int K) {
 
 void ChooseQParams(const float* x, int K, float* scale, float* zp) {
   float mn = 0.f, mx = 0.f;
+  bool finite = true;
   for (int k = 0; k < K; ++k) {
     mn = std::min(mn, x[k]);
     mx = std::max(mx, x[k]);
+    finite &= std::isfinite(x[k]);
+  }
+  if (!finite) {
+    *scale = kern::kNonFiniteActScale;
+    *zp = 0.f;
+    return;
   }
   float s = (mx - mn) / 255.f;
   if (!(s >= FLT_EPSILON)) s = FLT_EPSILON;
@@ -38,12 +45,16 @@ void QuantizeActs(const float* x, size_t ldx, int m0, int m1, kern::QActs* qa) {
     float s, z;
     ChooseQParams(xr, K, &s, &z);
     const float inv = 1.f / s;
-    for (int k = 0; k < K; ++k) {
-      float v = std::nearbyint(xr[k] * inv + z);
-      v = std::min(std::max(v, -128.f), 127.f);
-      q[k] = static_cast<int8_t>(v);
+    if (s != s) {  // non-finite row: q = 0 (see ref.h)
+      std::memset(q, 0, Kp);
+    } else {
+      for (int k = 0; k < K; ++k) {
+        float v = std::nearbyint(xr[k] * inv + z);
+        v = std::min(std::max(v, -128.f), 127.f);
+        q[k] = static_cast<int8_t>(v);
+      }
+      std::memset(q + K, 0, Kp - K);
     }
-    std::memset(q + K, 0, Kp - K);
     qa->scale[m] = s;
     qa->zp[m] = z;
   }

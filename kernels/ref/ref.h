@@ -23,9 +23,15 @@ size_t QuantizeActsDataBytes(int M, int K);
 ///   q  = clamp(round_half_even(x * (1 / scale) + zp), -128, 127)
 /// (x * (1/scale) then + zp, two roundings, as quantize_per_token's
 /// input.mul(1.0 / scales).add(zero_points).round().)
+/// Non-finite rows: when any x[k] is NaN, +Inf or -Inf the row is not
+/// quantized: scale = kern::kNonFiniteActScale (NaN), zp = 0, q[k] = 0 for
+/// every k (so the matmuls output NaN for that token and nothing casts a
+/// non-finite float to an integer). A finite row whose range overflows
+/// (mx - mn = +Inf) is quantized by the formula above (scale +Inf, q = zp).
 void QuantizeActs(const float* x, size_t ldx, int m0, int m1, kern::QActs* qa);
 
-/// The exact per-token parameters (also used by tests and other tiers).
+/// The exact per-token parameters (also used by tests and other tiers),
+/// non-finite rows included (scale NaN, zp 0).
 void ChooseQParams(const float* x, int K, float* scale, float* zp);
 
 /// q4g x int8, Q4G_R4K8 weights. For each (m, n):
@@ -37,9 +43,21 @@ void ChooseQParams(const float* x, int K, float* scale, float* zp);
 void MatmulQ4G(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                size_t ldy);
 
+/// q4g x int8, Q4G_R4K8_F16S weights: exactly MatmulQ4G with
+/// scale[n][g] = (float) the stored f16 scale (widening is exact), so the same
+/// values and f16-representable scales give the same bits in either layout.
+void MatmulQ4GF16S(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                   size_t ldy);
+
 /// q8c x int8, Q8C_R4K4 weights. For each (m, n):
-///   idot = sum_k w[n][k] * q[m][k] - (int32)zp[m] * wsum[n]   (int32; K < 65536)
-///   y[m][n] = ((float)idot * wscale[n]) * a.scale[m]
+///   idot = sum_k w[n][k] * q[m][k]                       (int32)
+///   t    = (int64)idot - (int64)zp[m] * wsum[n]          (int64)
+///   y[m][n] = (((float)t) * wscale[n]) * a.scale[m]      ((float)t: one rounding)
+/// idot cannot overflow: |w q| <= 128 * 128 and K <= 65536 (the loader's q8c
+/// cap; proof beside kMaxQ8CK in loader/model_file.cpp). t is int64 because
+/// wsum is read from the file unchecked (any int32 is defined; checking it at
+/// load would touch every row block's page: docs/PERFORMANCE.md). zp is
+/// integer-valued in [-128, 127] for every row, non-finite ones included.
 void MatmulQ8C(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                size_t ldy);
 
@@ -47,8 +65,8 @@ void MatmulQ8C(const kern::QActs& a, const uint8_t* w, int N, int K, int n0, int
 /// each (m, n): eight partial sums over k = 8i + j (acc[j] = fma(w, x, acc[j]),
 /// i ascending), then s = ((a0+a4) + (a1+a5)) + ((a2+a6) + (a3+a7)), then the
 /// K % 8 tail elements in order: s = fma(w, x, s).
-void MatmulFloat(const float* x, size_t ldx, int M, const void* w, int wtype, int N, int K,
-                 int n0, int n1, float* y, size_t ldy);
+void MatmulFloat(const float* x, size_t ldx, int M, const void* w, int wtype, int N, int K, int n0,
+                 int n1, float* y, size_t ldy);
 
 }  // namespace lamina::ref
 

@@ -28,7 +28,8 @@ inline void Finish(svint32_t acc, svuint32_t lane_mod4, const uint8_t* tail, flo
   for (int r = 0; r < 4 && n + r < n1; ++r) {
     const int32_t s =
         static_cast<int32_t>(svaddv_s32(svcmpeq_n_u32(svptrue_b32(), lane_mod4, r), acc));
-    const int32_t idot = s - static_cast<int32_t>(zp) * wsum[r];
+    // int64, as ref::MatmulQ8C (wsum is unchecked file data).
+    const int64_t idot = s - static_cast<int64_t>(zp) * wsum[r];
     y[n + r] = (static_cast<float>(idot) * ws[r]) * ascale;
   }
 }

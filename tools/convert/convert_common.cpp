@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -29,6 +30,26 @@ uint64_t ChunkRows(uint64_t K) {
   uint64_t r = (uint64_t{4} << 20) / std::max<uint64_t>(K, 1);
   r = std::max<uint64_t>(4, r / 4 * 4);
   return r;
+}
+// Rows per chunk for an [N, K] matrix: ChunkRows(K), but never more than the
+// matrix (rounded up to the 4-row blocks), so a tiny tensor costs a tiny
+// scratch (it was ~16 MiB zeroed per matrix whatever its size).
+uint64_t ChunkRowsFor(uint64_t N, uint64_t K) {
+  return std::min(ChunkRows(K), format::RoundUp(N, 4));
+}
+// Non-finite weights are refused: they would quantize to garbage (and a NaN
+// activation later). False + *err naming the tensor and the first bad
+// (row, col) of rows [r0, r0 + n) held in v (n * K floats).
+bool CheckFinite(const std::string& name, const float* v, uint64_t r0, uint64_t n, uint64_t K,
+                 std::string* err) {
+  for (uint64_t i = 0; i < n * K; ++i)
+    if (!std::isfinite(v[i])) {
+      *err = "tensor " + name + ": " + (v[i] != v[i] ? "NaN" : "Inf") + " at [" +
+             std::to_string(r0 + i / K) + ", " + std::to_string(i % K) +
+             "] (non-finite weights cannot be converted; the checkpoint is corrupt)";
+      return false;
+    }
+  return true;
 }
 // Runs fn(b0, b1) over [0, n_blocks). Each row block is independent, so
 // this is the place to split the work across threads; it runs inline for now:
@@ -109,6 +130,7 @@ void Stats::Warn(const std::string& msg) const {
 
 bool EmitVector(ModelWriter& w, Stats* stats, const std::string& name, const float* data,
                 uint64_t n, std::string* err) {
+  if (!CheckFinite(name, data, 0, 1, n, err)) return false;
   if (!w.AddTensor(name, DType::kF32, Layout::kRowMajor, {n}, 0, 0, data, n * 4, err)) return false;
   if (stats) stats->Add(name, DType::kF32, {n});
   return true;
@@ -124,7 +146,7 @@ bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role
     return false;
   }
   const std::vector<uint64_t> shape = {N, K};
-  const uint64_t chunk = ChunkRows(K);
+  const uint64_t chunk = ChunkRowsFor(N, K);  // a multiple of 4
   std::vector<float> f(chunk * K);
   std::vector<uint8_t> out;
   Layout layout = Layout::kRowMajor;
@@ -136,6 +158,8 @@ bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role
       for (uint64_t r = 0; r < N; r += chunk) {
         const uint64_t n = std::min(chunk, N - r);
         rows(r, n, reinterpret_cast<float*>(out.data()) + r * K);
+        if (!CheckFinite(name, reinterpret_cast<const float*>(out.data()) + r * K, r, n, K, err))
+          return false;
       }
       break;
     }
@@ -145,6 +169,7 @@ bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role
       for (uint64_t r = 0; r < N; r += chunk) {
         const uint64_t n = std::min(chunk, N - r);
         rows(r, n, f.data());
+        if (!CheckFinite(name, f.data(), r, n, K, err)) return false;
         for (uint64_t i = 0; i < n * K; ++i) {
           const uint16_t h = dt == DType::kBF16 ? F32ToBF16(f[i]) : F32ToF16(f[i]);
           std::memcpy(out.data() + (r * K + i) * 2, &h, 2);
@@ -161,6 +186,7 @@ bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role
       for (uint64_t r = 0; r < N; r += chunk) {
         const uint64_t n = std::min(chunk, N - r);  // chunk is a multiple of 4
         rows(r, n, f.data());
+        if (!CheckFinite(name, f.data(), r, n, K, err)) return false;
         ParallelBlocks((n + 3) / 4, K, [&](uint64_t b0, uint64_t b1) {
           for (uint64_t b = 4 * b0; b < std::min(n, 4 * b1); b += 4) {
             const uint64_t nb = std::min<uint64_t>(4, n - b);
@@ -184,6 +210,7 @@ bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role
       for (uint64_t r = 0; r < N; r += chunk) {
         const uint64_t n = std::min(chunk, N - r);
         rows(r, n, f.data());
+        if (!CheckFinite(name, f.data(), r, n, K, err)) return false;
         ParallelBlocks((n + 3) / 4, K, [&](uint64_t b0, uint64_t b1) {
           for (uint64_t b = 4 * b0; b < std::min(n, 4 * b1); b += 4) {
             const uint64_t nb = std::min<uint64_t>(4, n - b);

@@ -3,6 +3,7 @@
 // re-quantization bound, llama3 RoPE detection from rope_freqs, and clean
 // errors on damaged files.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -699,6 +700,42 @@ TEST(GgufConvert, TruncatedAndFuzzedFilesNeverCrash) {
     }
   }
   EXPECT_LT(ok, 2000);
+}
+
+}  // namespace
+}  // namespace lamina
+
+namespace lamina {
+namespace {
+
+// Issue 11: a NaN / Inf in a float tensor (here the BF16 attn_v) is refused
+// with the tensor and the first bad (row, col), whatever the output scheme;
+// nothing is written and lamina-convert exits non-zero.
+TEST(GgufConvert, CorruptNonFiniteWeightsAreRefused) {
+  const SynthModel m = MakeSynth(Synth{}, 13);
+  const std::string d = test::TestDataDir("gguf_nonfinite");
+  const std::string in = d + "/inf.gguf", out = d + "/inf.lamina";
+  std::vector<uint8_t> b = m.bytes;
+  for (const auto& t : m.mats)
+    if (t.name == "blk.0.attn_v") {
+      ASSERT_EQ(t.type, gguf::kGgmlBF16);
+      const auto at = std::search(b.begin(), b.end(), t.data.begin(), t.data.end());
+      ASSERT_NE(at, b.end());
+      const uint16_t minus_inf_bf16 = 0xff80;
+      std::memcpy(&*at + 2 * (3 * t.K + 9), &minus_inf_bf16, 2);  // row 3, col 9
+    }
+  test::WriteFileBytes(in, b);
+  for (const char* scheme : {"q4", "q8", "bf16", "f32"}) {
+    std::string err;
+    ::unlink(out.c_str());
+    EXPECT_FALSE(Convert(in, out, scheme, &err)) << scheme;
+    EXPECT_NE(err.find("tensor blk.0.attn_v: Inf at [3, 9]"), std::string::npos) << err;
+    EXPECT_FALSE(test::FileExists(out));
+  }
+  const int rc =
+      test::Run(test::Tool("lamina-convert") + " '" + in + "' -o '" + out + "' >/dev/null 2>&1");
+  EXPECT_NE(rc, 0);
+  EXPECT_FALSE(test::FileExists(out));
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "loader/mem_budget.h"
+
 namespace lamina::gguf {
 namespace {
 
@@ -14,7 +16,10 @@ constexpr uint64_t kMaxString = 1ull << 30;
 // vocabulary is the largest legitimate array (128256 tokens, 280147 merges).
 constexpr uint64_t kMaxArrayElems = 1ull << 22;
 constexpr uint64_t kMaxTotalArrayElems = 1ull << 23;  // over all metadata
-
+// Metadata and tensor directory memory is bounded by MemBudget(file size)
+// (loader/mem_budget.h): 4 million empty strings (33 MB) used to take 430 MB.
+// Legitimate files stay far below (a Llama 3 vocabulary: ~50 MB of Values in
+// a file of 700 MB or more). Charged before each allocation.
 class Cursor {
  public:
   Cursor(const uint8_t* d, size_t n) : d_(d), n_(n) {}
@@ -37,6 +42,7 @@ class Cursor {
     return true;
   }
   size_t left() const { return n_ - pos_; }
+  const uint8_t* peek() const { return d_ + pos_; }
 
  private:
   const uint8_t* d_;
@@ -66,16 +72,22 @@ size_t ScalarSize(ValueType t) {
   }
 }
 
-/// `budget`: array elements still allowed in the whole metadata (decremented).
-bool ReadValue(Cursor& c, ValueType t, int depth, uint64_t* budget, Value* v, std::string* why) {
+/// `budget`: array elements still allowed in the whole metadata (decremented);
+/// `mem`: the memory budget (charged for strings and array elements).
+bool ReadValue(Cursor& c, ValueType t, int depth, uint64_t* budget, MemBudget* mem, Value* v,
+               std::string* why) {
   v->type = t;
   switch (t) {
-    case ValueType::kString:
+    case ValueType::kString: {
+      uint64_t len = 0;
+      if (c.left() >= 8) std::memcpy(&len, c.peek(), 8);
+      if (len <= c.left() && !mem->Charge(MemBudget::Str(len), why)) return false;
       if (!c.Str(&v->s)) {
         *why = "string runs past the end of the file";
         return false;
       }
       return true;
+    }
     case ValueType::kArray: {
       if (depth >= kMaxDepth) {
         *why = "arrays nested too deeply";
@@ -112,9 +124,10 @@ bool ReadValue(Cursor& c, ValueType t, int depth, uint64_t* budget, Value* v, st
         return false;
       }
       *budget -= n;
+      if (!mem->Charge(n * sizeof(Value), why)) return false;
       v->arr.resize(n);
       for (uint64_t k = 0; k < n; ++k) {
-        if (!ReadValue(c, v->elem, depth + 1, budget, &v->arr[k], why)) return false;
+        if (!ReadValue(c, v->elem, depth + 1, budget, mem, &v->arr[k], why)) return false;
       }
       return true;
     }
@@ -377,6 +390,9 @@ bool File::Parse(std::string* err) {
     return false;
   }
   uint64_t budget = kMaxTotalArrayElems;
+  MemBudget mem(size_);
+  // Per entry: the kv_ slot (x3: vector growth), the index's map node, heap keys.
+  const uint64_t kv_cost = 3 * sizeof(kv_[0]) + 96;
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string key, why;
     uint32_t t;
@@ -384,8 +400,12 @@ bool File::Parse(std::string* err) {
       *err = "metadata entry " + std::to_string(k) + ": truncated key";
       return false;
     }
+    if (!mem.Charge(kv_cost + 2 * MemBudget::Str(key.size()), &why)) {
+      *err = "metadata entry " + std::to_string(k) + ": " + why;
+      return false;
+    }
     Value v;
-    if (t > 12 || !ReadValue(c, static_cast<ValueType>(t), 0, &budget, &v, &why)) {
+    if (t > 12 || !ReadValue(c, static_cast<ValueType>(t), 0, &budget, &mem, &v, &why)) {
       *err = "metadata " + key + ": " + (t > 12 ? "unknown value type " + std::to_string(t) : why);
       return false;
     }
@@ -409,6 +429,12 @@ bool File::Parse(std::string* err) {
     uint32_t nd;
     if (!c.Str(&ti.name) || !c.Get(&nd)) {
       *err = "tensor info " + std::to_string(k) + ": truncated";
+      return false;
+    }
+    std::string why;
+    if (!mem.Charge(3 * sizeof(TensorInfo) + 96 + 4 * 8 + 2 * MemBudget::Str(ti.name.size()),
+                    &why)) {
+      *err = "tensor info " + std::to_string(k) + ": " + why;
       return false;
     }
     if (nd == 0 || nd > 4) {

@@ -8,6 +8,8 @@
 #include <memory>
 #include <utility>
 
+#include "loader/mem_budget.h"
+
 namespace lamina::pth {
 namespace {
 
@@ -160,6 +162,9 @@ bool ZipArchive::Parse(std::string* err) {
            std::to_string(cd_size) + " bytes";
     return false;
   }
+  // Entries and their index: ~150 bytes per >= 46-byte directory record, so
+  // the directory is charged to MemBudget (loader/mem_budget.h).
+  MemBudget mem(cd_size);
   size_t p = cd_offset;
   const size_t cd_end = cd_offset + cd_size;
   for (uint64_t i = 0; i < n_entries; ++i) {
@@ -174,6 +179,11 @@ bool ZipArchive::Parse(std::string* err) {
     uint64_t local = U32(c + 42);
     if (cd_end - p - 46 < nlen + elen + clen) {
       *err = "central directory entry " + std::to_string(i) + " overruns the directory";
+      return false;
+    }
+    std::string why;
+    if (!mem.Charge(3 * sizeof(Entry) + 96 + 2 * MemBudget::Str(nlen), &why)) {
+      *err = "central directory " + why;
       return false;
     }
     std::string name(reinterpret_cast<const char*>(c + 46), nlen);
@@ -341,9 +351,17 @@ bool IntList(const P& o, std::vector<int64_t>* out) {
   return true;
 }
 
+// Memory per pickle object: the Obj and its shared_ptr control block, and
+// its stack slot with vector growth slack; charged to MemBudget(pickle size)
+// (loader/mem_budget.h) on every Make / MARK / string, so 10 million MARKs
+// (or NONEs) of a 10 MB pickle are refused instead of taking 145 MB (or GBs).
+// A state dict makes ~10 objects per tensor: far below.
+constexpr uint64_t kObjCost = sizeof(Obj) + 32 + 3 * sizeof(P);
+constexpr uint64_t kMarkCost = 3 * sizeof(size_t);
+
 class Unpickler {
  public:
-  Unpickler(const uint8_t* d, size_t n) : d_(d), n_(n) {}
+  Unpickler(const uint8_t* d, size_t n) : d_(d), n_(n), mem_(n) {}
 
   bool Run(P* result, std::string* err) {
     while (true) {
@@ -372,6 +390,7 @@ class Unpickler {
           return true;
         }
         case '(':
+          if (!Charge(kMarkCost, err)) return false;
           marks_.push_back(stack_.size());
           break;
         case '}':
@@ -425,7 +444,7 @@ class Unpickler {
             if (!Byte(&b, err)) return false;
             len = b;
           }
-          if (!Raw(len, err)) return false;
+          if (!Raw(len, err) || !Charge(MemBudget::Str(len), err)) return false;
           P o = Make(Obj::kStr);
           o->s.assign(reinterpret_cast<const char*>(d_ + pos_ - len), len);
           Push(o);
@@ -594,6 +613,10 @@ class Unpickler {
           return Fail("unsupported pickle opcode " + Hex2(op), err);
       }
       if (stack_.size() > (1u << 24)) return Fail("pickle stack too deep", err);
+      if (stack_.size() > stack_seen_) {  // a new object (or memo reference) was pushed
+        if (!Charge(kObjCost * (stack_.size() - stack_seen_), err)) return false;
+      }
+      stack_seen_ = stack_.size();
     }
   }
 
@@ -662,7 +685,14 @@ class Unpickler {
     child->contained = true;
     return true;
   }
+  // Every object ends up pushed (or is a REDUCE/BINPERSID result that is), so
+  // charging here covers each Make; memo GETs push an existing object (the
+  // charge then covers its stack slot).
   void Push(P o) { stack_.push_back(std::move(o)); }
+  bool Charge(uint64_t bytes, std::string* err) {
+    std::string why;
+    return mem_.Charge(bytes, &why) || Fail("pickle " + why, err);
+  }
   bool Pop(P* o, std::string* err) {
     if (stack_.size() <= Floor()) return Fail("pickle stack underflow", err);
     *o = std::move(stack_.back());
@@ -746,6 +776,8 @@ class Unpickler {
   std::vector<P> stack_;
   std::vector<size_t> marks_;
   std::map<uint32_t, P> memo_;
+  MemBudget mem_;
+  size_t stack_seen_ = 0;  // stack size after the previous opcode
 };
 
 }  // namespace
