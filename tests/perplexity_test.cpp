@@ -13,29 +13,11 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "tests/llama2c_test_model.h"
+#include "tests/quality_test_util.h"
 #include "tests/testutil.h"
 
 namespace lamina::test {
 namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-void WriteFile(const std::string& path, const std::string& s) {
-  std::ofstream f(path, std::ios::binary);
-  f << s;
-}
-
-// The number after "key": in a flat JSON object (NaN when absent).
-double JsonNumber(const std::string& js, const std::string& key) {
-  const size_t p = js.find("\"" + key + "\"");
-  if (p == std::string::npos) return std::nan("");
-  const size_t c = js.find(':', p);
-  return std::strtod(js.c_str() + c + 1, nullptr);
-}
 
 const char kStory[] =
     "Once upon a time, there was a little dog named Max. Max liked to run in the green "

@@ -10,22 +10,11 @@
 #include <iterator>
 #include <string>
 
-#include "tests/llama2c_test_model.h"
+#include "tests/quality_test_util.h"
 #include "tests/testutil.h"
 
 namespace lamina::test {
 namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-double JsonNumber(const std::string& js, const std::string& key) {
-  const size_t p = js.find("\"" + key + "\"");
-  if (p == std::string::npos) return std::nan("");
-  return std::strtod(js.c_str() + js.find(':', p) + 1, nullptr);
-}
 
 TEST(Quality, Stories260KSearchAndGptqBeatRtn) {
   LAMINA_REQUIRE_SHARED("models/stories260K/stories260K.bin");
@@ -53,8 +42,8 @@ TEST(Quality, Stories260KSearchAndGptqBeatRtn) {
         << Slurp(info);
     if (i == 0) continue;
     const std::string js = dir + "/" + vs[i].name + ".json";
-    ASSERT_EQ(test::Run(Tool("lamina-perplexity") + " -m " + out + " -f " + eval + " -c 256 --kl-base " +
-                  dir + "/f32.lamina --json > " + js + " 2>/dev/null"),
+    ASSERT_EQ(test::Run(Tool("lamina-perplexity") + " -m " + out + " -f " + eval +
+                        " -c 256 --kl-base " + dir + "/f32.lamina --json > " + js + " 2>/dev/null"),
               0);
     kl[i] = JsonNumber(Slurp(js), "kl");
     std::printf("%-6s %s", vs[i].name, Slurp(js).c_str());
@@ -75,15 +64,14 @@ TEST(QualityMalformed, CalibFilesAndModelsWithoutTokenizer) {
     EXPECT_EQ(rc, 1) << args << ": " << e;
     EXPECT_NE(e.find(needle), std::string::npos) << args << ": " << e;
   };
-  auto write = [](const std::string& p, const std::string& s) { std::ofstream(p) << s; };
   const std::string empty = dir + "/empty.txt", bad = dir + "/latin1.txt",
                     shrt = dir + "/short.txt", ok = dir + "/ok.txt";
-  write(empty, "");
-  write(bad, std::string(600, 'a') + "caf\xe9");
-  write(shrt, "Once upon a time.");
+  WriteFile(empty, "");
+  WriteFile(bad, std::string(600, 'a') + "caf\xe9");
+  WriteFile(shrt, "Once upon a time.");
   std::string story;
   for (int i = 0; i < 12; ++i) story += "Once upon a time there was a cat who liked the sun. ";
-  write(ok, story);
+  WriteFile(ok, story);
   // "tiny" (byte tokenizer, float path): windows of 512 tokens.
   const std::string tiny = "--synthetic tiny -q -o " + dir + "/t.lamina --calib ";
   expect_error(tiny + empty, empty + ": the file is empty");

@@ -1,16 +1,37 @@
-// A small random llama2.c checkpoint (.bin, version 0) for converter and tool
-// tests: dim 64, ffn 160, 2 layers, 4 heads (2 kv), vocab 40, seq_len 128,
-// untied classifier, no tokenizer beside it.
+// Helpers of the quality tests (lamina-perplexity, lamina-convert's quantizers).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 namespace lamina::test {
 
+inline std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+inline void WriteFile(const std::string& path, const std::string& s) {
+  std::ofstream f(path, std::ios::binary);
+  f << s;
+}
+
+/// The number after "key": in a flat JSON object (NaN when absent).
+inline double JsonNumber(const std::string& js, const std::string& key) {
+  const size_t p = js.find("\"" + key + "\"");
+  if (p == std::string::npos) return std::nan("");
+  return std::strtod(js.c_str() + js.find(':', p) + 1, nullptr);
+}
+
+/// A small random llama2.c checkpoint (.bin, version 0): dim 64, ffn 160,
+/// 2 layers, 4 heads (2 kv), vocab 40, seq_len 128, untied classifier, no
+/// tokenizer beside it.
 inline bool WriteLlama2cCheckpoint(const std::string& path, uint64_t seed) {
   const size_t slash = path.rfind('/');
   if (slash != std::string::npos) std::system(("mkdir -p '" + path.substr(0, slash) + "'").c_str());
