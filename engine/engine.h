@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -113,6 +114,16 @@ class Context {
   const Model& model() const { return model_; }
   Stats& stats() { return stats_; }
 
+  /// Internal hook (lamina-convert --calib): called on the calling thread
+  /// with the float input x [M][K] of each linear group of a block, before it
+  /// runs. `linear` is the format::kLinearNames index of the group's first
+  /// matrix: 0 (q, k, v), 3 (attn_output), 4 (gate, up), 6 (ffn_down: after
+  /// the online Hadamard when flagged). Not called for the output layer.
+  /// Empty (the default): no cost.
+  using LinearInputObserver =
+      std::function<void(int layer, int linear, const float* x, int M, int K)>;
+  void SetLinearInputObserver(LinearInputObserver f) { observer_ = std::move(f); }
+
  private:
   explicit Context(const Model& m) : model_(m), cfg_(m.config()), w_(m.weights()) {}
   // One forward pass over M <= n_batch tokens at positions n_past_.. .
@@ -125,6 +136,7 @@ class Context {
   struct Linear;
   void RunLinears(const float* x, int M, const Linear* lins, int n_lins);
   void QuantizeRows(const float* x, int M, int K);
+  void ObserveLinearInput(const float* x, int M, const Matrix* first);
 
   const Model& model_;
   const Config& cfg_;
@@ -170,6 +182,7 @@ class Context {
   std::vector<int32_t> history_;
   size_t state_bytes_ = 0;
   Stats stats_;
+  LinearInputObserver observer_;
 };
 
 }  // namespace lamina::engine

@@ -62,10 +62,21 @@ void Context::QuantizeRows(const float* x, int M, int K) {
   ForRows(*pool_, M, [&](int m0, int m1) { qk.run(x, static_cast<size_t>(K), m0, m1, &qa_); });
 }
 
+// The observer hook (engine.h): which block and linear `first` is.
+void Context::ObserveLinearInput(const float* x, int M, const Matrix* first) {
+  for (int l = 0; l < cfg_.n_layers; ++l) {
+    const LayerWeights& L = w_.layers[l];
+    const Matrix* ms[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+    for (int i = 0; i < 7; ++i)
+      if (ms[i] == first) return observer_(l, i, x, M, first->K);
+  }
+}
+
 // y_i = W_i x (+ lora_scale * B_i(A_i x)) for every linear of a group that
 // shares the input x [M][K]. x is quantized once when any W_i is quantized.
 void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) {
   const int K = lins[0].m->K;
+  if (observer_) ObserveLinearInput(x, M, lins[0].m);
   bool any_q = false, any_lora = false;
   for (int i = 0; i < n_lins; ++i) {
     any_q |= lins[i].m->quantized();

@@ -63,6 +63,7 @@ installed() {
 HOST_PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
            libsentencepiece-dev)
 HOST_PKGS+=(libcurl4-openssl-dev)  # llama-run/lamina-convert -hf (tools/hub; not liblamina.a)
+HOST_PKGS+=(libeigen3-dev)  # lamina-convert --calib (GPTQ): Eigen, tools only
 FULL_PKGS=(g++-aarch64-linux-gnu qemu-user python3-torch python3-numpy unicode-data
            libglib2.0-dev)
 ARM_PKGS=(libgtest-dev:arm64 libbenchmark-dev:arm64)

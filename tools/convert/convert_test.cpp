@@ -122,7 +122,8 @@ void CheckTensor(const ModelFile& m, const std::string& name, const std::vector<
       float amax = 0;
       for (int k = g * 32; k < std::min(K, g * 32 + 32); ++k)
         amax = std::max(amax, std::fabs(w[n * K + k]));
-      const float s = std::max(amax / 7.5f, FLT_EPSILON);
+      // The RTN quantizer (--quant rtn; callers set it): f16 scale, rounded up.
+      const float s = F16ScaleUp(std::max(amax / 7.5f, FLT_EPSILON));
       ASSERT_EQ(pack::Q4GScale(p, N, K, n, g), s) << n << " g" << g;
       int wsum = 0;
       for (int k = g * 32; k < g * 32 + 32; ++k) {
@@ -177,6 +178,7 @@ class HfRoundTrip : public ::testing::Test {
     const std::string dir = root_ + "/" + variant;
     const std::string out = root_ + "/" + variant + "_" + scheme + ".lamina";
     ConvertOptions o;
+    o.q4_method = Q4Method::kRtn;  // the checks below are RTN's
     o.weights = scheme;
     o.quiet = true;
     std::string err;
@@ -448,6 +450,7 @@ TEST(ConvertHelpers, EmitFloatTensorQuantizesByScheme) {
     std::string err;
     ASSERT_TRUE(mw.Open(path, &err)) << err;
     ConvertOptions o;
+    o.q4_method = Q4Method::kRtn;  // the checks below are RTN's
     o.weights = scheme;
     ASSERT_TRUE(EmitFloatTensor(mw, "blk.0.ffn_down", Role::kLinear, w.data(), {N, K}, o, &err))
         << err;
@@ -488,9 +491,11 @@ TEST(ConvertHelpers, EmitFloatTensorQuantizesByScheme) {
                 Expected("tok_embd", scheme));
     if (scheme == "q4") {
       const auto* t = m->Find("blk.0.ffn_down");
-      EXPECT_FLOAT_EQ(pack::Q4GScale(m->Data(*t), N, K, 0, 0), 0.1f);
+      EXPECT_EQ(pack::Q4GScale(m->Data(*t), N, K, 0, 0), F16ScaleUp(0.1f));
       EXPECT_EQ(pack::Q4GValue(m->Data(*t), N, K, 0, 1), 2);
-      EXPECT_EQ(pack::Q4GValue(m->Data(*t), N, K, 0, 2), -8);
+      // -0.75 / f16 scale 0.100037 = -7.497: the f16 scale rounded up moves
+      // RTN's -7.5 tie to -7.
+      EXPECT_EQ(pack::Q4GValue(m->Data(*t), N, K, 0, 2), -7);
       EXPECT_EQ(pack::Q4GScale(m->Data(*t), N, K, 5, 0), FLT_EPSILON);
     }
   }
@@ -610,6 +615,7 @@ TEST_P(Llama2cStories, ConvertsAndMatchesSource) {
   const std::string scheme = GetParam();
   const std::string out = test::TestDataDir("convert") + "/stories260K_" + scheme + ".lamina";
   ConvertOptions o;
+  o.q4_method = Q4Method::kRtn;  // the checks below are RTN's
   o.weights = scheme;
   o.quiet = true;
   std::string err;
