@@ -1,8 +1,9 @@
 // Whole-model cross-tier exactness through the public C API only: for every
 // kernel tier this CPU has (neon, dotprod, i8mm, sve), the logits of a prefill
 // batch and of single-token decode steps are bit-identical (memcmp) to the ref
-// tier's with 1 thread, for every weight scheme (q4, q8, f32, bf16, LoRA,
-// SpinQuant Hadamard), KV f32 and f16, 1 and 3 threads.
+// tier's with 1 thread, for every weight scheme (q4 with f16 and f32 group
+// scales, q8, f32, bf16, LoRA, SpinQuant Hadamard, q4g output layer and
+// embedding), KV f32 and f16, 1 and 3 threads.
 //
 // On an x86 host only the ref tier exists: the test then still checks ref with
 // 3 threads against ref with 1 thread. The cross-tier comparison itself runs in
@@ -127,6 +128,18 @@ std::vector<Variant> Variants() {
   tied.scheme = "q4";
   tied.tied = true;  // the output layer reads the q8c embedding
   v.push_back({"q4_tied", tied});
+  TestModelSpec f32s = base;  // format 1.0's q4g layout (f32 group scales)
+  f32s.scheme = "q4";
+  f32s.q4_scales = "f32";
+  v.push_back({"q4_f32_scales", f32s});
+  TestModelSpec q4out = base;  // q4g output layer, q4g embedding (dequantized lookup)
+  q4out.scheme = "q4";
+  q4out.output = "q4";
+  q4out.embedding = "q4";
+  v.push_back({"q4_output_q4_embedding_q4", q4out});
+  TestModelSpec q4tied = q4out;  // the output layer reads the q4g embedding
+  q4tied.tied = true;
+  v.push_back({"q4_tied_q4", q4tied});
   return v;
 }
 

@@ -10,7 +10,7 @@ interleaved-RoPE order) and writes golden logits, raw little-endian f32
   --out-float FILE  the float model, computed in float64 (the ground truth);
   --out-q4 FILE     lamina's default q4 scheme simulated exactly ("8da4w"):
                     every block linear int4 group-32 symmetric weights
-                    (scale = max(amax/7.5, eps), q = clamp(round_half_even(w/scale), -8, 7)),
+                    (scale = f16(max(amax/7.5, eps)), q = clamp(round_half_even(w/scale), -8, 7)),
                     embedding and output int8 per-row symmetric
                     (scale = max(amax/127, eps), q = clamp(round_half_even(w/scale), -127, 127)),
                     and before every quantized linear the input quantized per token,
@@ -92,6 +92,9 @@ def quant_q4(w):
     g = wp.reshape(n, kp // 32, 32)
     amax = g.abs().amax(dim=-1, keepdim=True)
     scale = torch.clamp(amax / 7.5, min=EPS32)
+    # lamina-convert's default q4g layout stores f16 scales: each scale is
+    # rounded to f16 first (above 65504: 65504), then the values use it.
+    scale = torch.clamp(scale.half().float(), max=65504.0)
     q = torch.clamp(torch.round(g / scale), -8, 7)
     return q, scale  # [n, G, 32], [n, G, 1]
 
