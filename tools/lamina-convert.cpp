@@ -101,28 +101,29 @@ int Info(const std::string& path) {
 }
 
 void Usage(FILE* f) {
-  std::fprintf(f,
-               "usage: lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]\n"
-               "                      [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]\n"
-               "                      [--q4-scales f16|f32] [--group-size 32] [--tokenizer PATH]\n"
-               "                      [--quiet]\n"
-               "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
-               "[--weights ...] -o <out.lamina>\n"
-               "       lamina-convert --info <model.lamina>\n"
-               "\n"
-               "<input>: Hugging Face directory (config.json + *.safetensors), Meta checkpoint\n"
-               "directory (params.json + consolidated.00.pth), a .gguf file, or a llama2.c .bin.\n"
-               "--weights: q4 (default: q4g group 32 linears, q8c embedding/output), q8 (q8c\n"
-               "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n"
-               "--output, --embedding: the output layer's / token embedding's type (default: q8\n"
-               "with --weights q4|q8, else the --weights type); q4 is q4g group 32 (a 1B decode\n"
-               "then reads ~700 MB instead of ~811 MB). A model with tied embeddings whose\n"
-               "--output and --embedding types differ is written with two tensors (untied).\n"
-               "Meta's int8 embedding/output are kept as they are.\n"
-               "--q4-scales: q4g group scales as f16 (default, 4.5 bits/weight; lamina rounds\n"
-               "each scale to f16 before quantizing) or f32 (5 bits/weight, format 1.0).\n"
-               "Imported int4 scales (Meta, GGUF Q4_0) are stored as f16 only when every scale\n"
-               "of the tensor is exactly an f16 value, else f32: never rounded.\n");
+  std::fprintf(
+      f,
+      "usage: lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]\n"
+      "                      [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]\n"
+      "                      [--q4-scales f16|f32] [--group-size 32] [--tokenizer PATH]\n"
+      "                      [--quiet]\n"
+      "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
+      "[--weights ...] -o <out.lamina>\n"
+      "       lamina-convert --info <model.lamina>\n"
+      "\n"
+      "<input>: Hugging Face directory (config.json + *.safetensors), Meta checkpoint\n"
+      "directory (params.json + consolidated.00.pth), a .gguf file, or a llama2.c .bin.\n"
+      "--weights: q4 (default: q4g group 32 linears, q8c embedding/output), q8 (q8c\n"
+      "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n"
+      "--output, --embedding: the output layer's / token embedding's type (default: q8\n"
+      "with --weights q4|q8, else the --weights type); q4 is q4g group 32 (a 1B decode\n"
+      "then reads ~697 MB of weights instead of ~813 MB). A model with tied embeddings whose\n"
+      "--output and --embedding types differ is written with two tensors (untied).\n"
+      "Meta's int8 embedding/output are kept as they are.\n"
+      "--q4-scales: q4g group scales as f16 (default, 4.5 bits/weight; lamina rounds\n"
+      "each scale to f16 before quantizing) or f32 (5 bits/weight, format 1.0).\n"
+      "Imported int4 scales (Meta, GGUF Q4_0) are stored as f16 only when every scale\n"
+      "of the tensor is exactly an f16 value, else f32: never rounded.\n");
 }
 
 bool HasMagic(const std::string& path, const char* magic, size_t n) {
