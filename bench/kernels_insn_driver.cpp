@@ -6,7 +6,7 @@
 // allocation and weight filling exactly (the kernels are data-independent).
 //
 // usage: lamina_kernels_insn [--tier T] [--model 1b|3b] [--decode N | --prefill M --batches B]
-//                            [--ctx P] [--ops linears|all]
+//                            [--ctx P] [--ops linears|all] [--q4 f16s|f32]
 //   --decode N     N decode steps (M = 1), each all layers + output layer.
 //   --prefill M    batches of M tokens: all layers with GEMM (M rows), then the
 //                  output layer for the last token only (as an engine does).
@@ -14,6 +14,8 @@
 //                  causal over P + m). Default 0: no attention.
 //   --ops linears  activation quantization + matmuls only (default);
 //         all      + rmsnorm, rope, attention, silu_mul (tier's kernels).
+//   --q4 f16s      q4g linears in Q4G_R4K8_F16S (f16 scales, lamina-convert's
+//                  default; matmul_q4g_f16s), or f32: Q4G_R4K8 (matmul_q4g).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,15 +59,16 @@ void Fill(uint8_t* p, size_t n, uint64_t seed) {
 struct Q4 {
   int N, K;
   Aligned buf;
-  Q4(int n, int k, uint64_t seed) : N(n), K(k), buf(pack::Q4GBytes(n, k)) {
-    Fill(buf.p, pack::Q4GBytes(n, k), seed);
+  Q4(int n, int k, uint64_t seed, bool f16s)
+      : N(n), K(k), buf(f16s ? pack::Q4GF16SBytes(n, k) : pack::Q4GBytes(n, k)) {
+    Fill(buf.p, f16s ? pack::Q4GF16SBytes(n, k) : pack::Q4GBytes(n, k), seed);
   }
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string tier_name, model = "1b", ops = "linears";
+  std::string tier_name, model = "1b", ops = "linears", q4_layout = "f16s";
   int decode = 0, prefill = 0, batches = 1, ctx = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -90,6 +93,8 @@ int main(int argc, char** argv) {
       ctx = std::atoi(next());
     else if (a == "--ops")
       ops = next();
+    else if (a == "--q4")
+      q4_layout = next();
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
@@ -107,12 +112,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   const kern::KernelSet& ks = kern::Kernels(tier);
-  std::fprintf(stderr, "tier %s model %s decode %d prefill %d x %d ctx %d ops %s\n",
-               kern::TierName(tier), model.c_str(), decode, prefill, batches, ctx, ops.c_str());
+  const bool f16s = q4_layout != "f32";
+  std::fprintf(stderr, "tier %s model %s decode %d prefill %d x %d ctx %d ops %s q4 %s\n",
+               kern::TierName(tier), model.c_str(), decode, prefill, batches, ctx, ops.c_str(),
+               f16s ? "f16s" : "f32");
 
   // One layer's weights, reused by every layer (identical instruction count).
-  Q4 wq(s.dim, s.dim, 1), wk(kv_dim, s.dim, 2), wv(kv_dim, s.dim, 3), wo(s.dim, s.dim, 4),
-      wg(s.ffn, s.dim, 5), wu(s.ffn, s.dim, 6), wd(s.dim, s.ffn, 7);
+  Q4 wq(s.dim, s.dim, 1, f16s), wk(kv_dim, s.dim, 2, f16s), wv(kv_dim, s.dim, 3, f16s),
+      wo(s.dim, s.dim, 4, f16s), wg(s.ffn, s.dim, 5, f16s), wu(s.ffn, s.dim, 6, f16s),
+      wd(s.dim, s.ffn, 7, f16s);
   Aligned wout(pack::Q8CBytes(s.vocab, s.dim));
   Fill(wout.p, pack::Q8CBytes(s.vocab, s.dim), 8);
 
@@ -136,7 +144,7 @@ int main(int argc, char** argv) {
     return qa;
   };
   auto q4 = [&](const kern::QActs& qa, const Q4& w, float* y, size_t ldy) {
-    ks.matmul_q4g.run(qa, w.buf.p, w.N, w.K, 0, w.N, y, ldy);
+    (f16s ? ks.matmul_q4g_f16s : ks.matmul_q4g).run(qa, w.buf.p, w.N, w.K, 0, w.N, y, ldy);
   };
 
   const int steps = prefill > 0 ? batches : decode;

@@ -162,8 +162,8 @@ bool BindWeights(const ModelFile& f, const Config& c, Weights* w, std::string* e
     return true;
   };
 
-  // Embedding: float row-major or Q8C (lookup dequantizes one row).
-  if (!bind_matrix("tok_embd", c.vocab, c.dim, false, false, &w->tok_embd)) return false;
+  // Embedding: float row-major, Q8C or Q4G (lookup dequantizes one row).
+  if (!bind_matrix("tok_embd", c.vocab, c.dim, true, false, &w->tok_embd)) return false;
   w->tok_embd.hadamard_input = false;
   if (!bind_norm("output_norm", &w->output_norm)) return false;
   if (f.tied_embeddings()) {

@@ -61,7 +61,7 @@ struct LayerWeights {
 };
 
 struct Weights {
-  Matrix tok_embd;  // [vocab, dim]: F32/F16/BF16 row-major or Q8C
+  Matrix tok_embd;  // [vocab, dim]: F32/F16/BF16 row-major, Q8C or Q4G
   const float* output_norm = nullptr;
   Matrix output;  // tied: a copy of tok_embd's view
   std::vector<LayerWeights> layers;

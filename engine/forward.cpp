@@ -163,7 +163,7 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
     return false;
   };
 
-  // Embedding: x[m] = tok_embd[tokens[m]] (dequantized for Q8C).
+  // Embedding: x[m] = tok_embd[tokens[m]] (dequantized for Q8C / Q4G).
   ForRows(*pool_, M, [&](int m0, int m1) {
     const Matrix& e = w_.tok_embd;
     for (int m = m0; m < m1; ++m) {
@@ -172,6 +172,10 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
       switch (e.dtype) {
         case DType::kQ8C:
           pack::Q8CDequantRow(e.data, e.N, e.K, tokens[m], xr);
+          break;
+        case DType::kQ4G:
+          pack::Q4GDequantRow(e.data, e.layout == format::Layout::kQ4G_R4K8_F16S, e.N, e.K,
+                              tokens[m], xr);
           break;
         case DType::kF32:
           std::memcpy(xr, reinterpret_cast<const float*>(e.data) + row, sizeof(float) * dim);

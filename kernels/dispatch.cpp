@@ -2,6 +2,8 @@
 //
 // Tiers (aarch64 only except ref), each a KernelSet; members a tier does not
 // specialise reuse a lower tier's or ref's:
+//   Every tier runs both q4g layouts (matmul_q4g: f32 group scales,
+//   matmul_q4g_f16s: f16 group scales widened with FCVTL) with the same kernels.
 //   neon    ARMv8.0 NEON: quantize (plain layout), q4g/q8c (SMULL/SADALP), float,
 //           rmsnorm, attention, hadamard, silu_mul and softmax (own exp,
 //           ref-exact); rope stays ref (tiny per token).
@@ -83,7 +85,7 @@ namespace {
 const KernelSet& NeonKernels() {
   static const KernelSet k = {
       Tier::kNeon,          {arm::QuantizeActsBytes, arm::QuantizeActsPlainNeon},
-      {arm::MatmulQ4GNeon}, {ref::MatmulQ4GF16S},
+      {arm::MatmulQ4GNeon}, {arm::MatmulQ4GF16SNeon},
       {arm::MatmulQ8CNeon}, {arm::MatmulFloatNeon},
       {arm::RmsNormNeon},   {ref::Rope},
       {arm::SiluMulNeon},   {arm::SoftmaxNeon},
@@ -97,6 +99,7 @@ const KernelSet& DotprodKernels() {
     KernelSet s = NeonKernels();
     s.tier = Tier::kDotprod;
     s.matmul_q4g = {arm::MatmulQ4GDotprod};
+    s.matmul_q4g_f16s = {arm::MatmulQ4GF16SDotprod};
     s.matmul_q8c = {arm::MatmulQ8CDotprod};
     return s;
   }();
@@ -109,6 +112,7 @@ const KernelSet& I8mmKernels() {
     s.tier = Tier::kI8mm;
     s.quantize_acts = {arm::QuantizeActsBytes, arm::QuantizeActsPairsNeon};
     s.matmul_q4g = {arm::MatmulQ4GI8mm};
+    s.matmul_q4g_f16s = {arm::MatmulQ4GF16SI8mm};
     s.matmul_q8c = {arm::MatmulQ8CI8mm};
     return s;
   }();
@@ -120,6 +124,7 @@ const KernelSet& SveKernels() {
     KernelSet s = I8mmKernels();  // "pairs" activations
     s.tier = Tier::kSve;
     s.matmul_q4g = {arm::MatmulQ4GSveI8mm};
+    s.matmul_q4g_f16s = {arm::MatmulQ4GF16SSveI8mm};
     s.matmul_q8c = {arm::MatmulQ8CSveI8mm};
     return s;
   }();

@@ -535,6 +535,8 @@ const std::vector<Shape>& MatmulShapes() {
       {16, 172, {1, 2, 8, 17}},
       {36, 64, {1, 3, 8, 17}},
       {21, 2048, {1, 2, 3}},
+      {12, 128, {1, 2, 13}},  // G = 4: f16-scale GEMV's 4-group asm loop, no tail
+      {9, 224, {1, 3, 4}},    // G = 7: 4 in asm, 3 in the C++ tail
       {36, 2048, {24, 33}},
       {8, 2080, {1, 7}},
   };
@@ -616,6 +618,70 @@ TEST_P(TierTest, MatmulQ4GExtremeScales) {
   ref::MatmulQ4G(qr.qa, w.packed.data(), N, K, 0, N, yr.data(), N);
   ks().matmul_q4g.run(qt.qa, w.packed.data(), N, K, 0, N, yt.data(), N);
   EXPECT_TRUE(SameBits(yt.data(), yr.data(), yt.size()));
+}
+
+TEST_P(TierTest, MatmulQ4GF16SEmptyK) {
+  // K == 0: a Q4G_R4K8_F16S row block is its 16-byte corrections only.
+  alignas(64) int8_t data[64] = {};
+  float scale[13], zp[13];
+  for (int m = 0; m < 13; ++m) {
+    scale[m] = 0.5f + m;
+    zp[m] = static_cast<float>(m - 6);
+  }
+  for (int N : {4, 8, 13}) {
+    std::vector<uint8_t> w(pack::Q4GF16SBytes(N, 0), 0);
+    ASSERT_EQ(w.size(), 16u * ((N + 3) / 4));
+    for (int M : {1, 2, 3, 8, 12, 13}) {
+      QActs a{data, scale, zp, M, 0};
+      std::vector<float> yr(M * N, -7.f), yt(M * N, -7.f);
+      ref::MatmulQ4GF16S(a, w.data(), N, 0, 0, N, yr.data(), N);
+      ks().matmul_q4g_f16s.run(a, w.data(), N, 0, 0, N, yt.data(), N);
+      ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size())) << "N=" << N << " M=" << M;
+    }
+  }
+}
+
+TEST_P(TierTest, MatmulQ4GF16SExtremeScales) {
+  // f16 scales over f16's whole range: subnormals (down to 2^-24), the
+  // largest finite value and negative scales; FCVTL widening must be exact.
+  std::mt19937 rng(41);
+  const int N = 12, K = 288;
+  Q4F16SMat w = MakeQ4F16S(N, K, &rng);
+  for (size_t i = 0; i < w.scales.size(); ++i) {
+    const float s =
+        std::ldexp(1.f + static_cast<float>(i % 7) / 8.f, static_cast<int>(i % 41) - 24);
+    w.scales[i] = F16ToF32(F32ToF16((i % 3 == 0 ? -s : s)));
+  }
+  w.scales[0] = 65504.f;
+  w.scales[1] = std::ldexp(1.f, -24);
+  ASSERT_TRUE(pack::PackQ4GF16S(w.vals.data(), w.scales.data(), N, K, w.packed.data()));
+  ASSERT_EQ(pack::Q4GF16SScale(w.packed.data(), N, K, 0, 1), std::ldexp(1.f, -24));
+  for (int M : {1, 2, 3, 13}) {
+    const auto x = MakeActs(M, K, ActMode::kOutliers, &rng);
+    Quantized qr(RefKernels(), x, M, K), qt(ks(), x, M, K);
+    std::vector<float> yr(M * N), yt(M * N);
+    ref::MatmulQ4GF16S(qr.qa, w.packed.data(), N, K, 0, N, yr.data(), N);
+    ks().matmul_q4g_f16s.run(qt.qa, w.packed.data(), N, K, 0, N, yt.data(), N);
+    EXPECT_TRUE(SameBits(yt.data(), yr.data(), yt.size())) << "M=" << M;
+  }
+}
+
+TEST_P(TierTest, MatmulQ4GF16SVocabOutputLayer) {
+  // A q4g output layer of Llama 3's vocabulary (128256 rows), decode (one
+  // token) and a 3-token prefill tail, split into row ranges as the thread
+  // pool does; K = 160 (G = 5) runs the asm group loop and its C++ tail.
+  std::mt19937 rng(42);
+  const int N = 128256, K = 160;
+  const Q4F16SMat w = MakeQ4F16S(N, K, &rng);
+  for (int M : {1, 3}) {
+    const auto x = MakeActs(M, K, ActMode::kRandom, &rng);
+    Quantized qr(RefKernels(), x, M, K), qt(ks(), x, M, K);
+    std::vector<float> yr(static_cast<size_t>(M) * N, -7.f), yt(yr.size(), -7.f);
+    ref::MatmulQ4GF16S(qr.qa, w.packed.data(), N, K, 0, N, yr.data(), N);
+    for (auto [n0, n1] : Slices(N, 4))
+      ks().matmul_q4g_f16s.run(qt.qa, w.packed.data(), N, K, n0, n1, yt.data(), N);
+    ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size())) << "M=" << M;
+  }
 }
 
 TEST_P(TierTest, MatmulFloatExact) {

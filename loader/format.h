@@ -214,7 +214,7 @@ struct TensorEntry {
 static_assert(sizeof(TensorEntry) == 256, "TensorEntry is 256 bytes on disk");
 
 // Tensor names (GGUF-like). Per block i: "blk.<i>.<name>".
-//   tok_embd [vocab, dim]          F32/F16/BF16 row-major or Q8C (R4K4)
+//   tok_embd [vocab, dim]          F32/F16/BF16 row-major, Q8C (R4K4) or Q4G (since 1.1)
 //   output   [vocab, dim]          absent when kFlagTiedEmbeddings
 //   output_norm [dim]              F32
 //   blk.i.attn_norm [dim], blk.i.ffn_norm [dim]                 F32

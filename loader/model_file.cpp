@@ -351,7 +351,8 @@ class Validator {
     const uint64_t qd = static_cast<uint64_t>(p.n_heads) * p.head_dim;
     const uint64_t kvd = static_cast<uint64_t>(p.n_kv_heads) * p.head_dim;
     const bool tied = h_.flags & format::kFlagTiedEmbeddings;
-    if (!Need("tok_embd", {vocab, dim}, false, true, true, false)) return false;
+    // The embedding may be q4g too (lamina-convert --embedding q4).
+    if (!Need("tok_embd", {vocab, dim}, true, true, true, false)) return false;
     if (tied) {
       if (Get("output")) return Fail("tensor output: present although embeddings are tied");
     } else if (!Need("output", {vocab, dim}, true, true, true, false)) {

@@ -210,6 +210,30 @@ float QuantizeGroupQ4(const float* w, int n, int8_t* q) {
   return s;
 }
 
+float QuantizeGroupQ4F16(const float* w, int n, int8_t* q) {
+  const float s = QuantizeGroupQ4(w, n, q);
+  // FLT_EPSILON = 2^-23 is an f16 subnormal, so the rounded scale is never 0.
+  const float s16 = std::min(F16ToF32(F32ToF16(s)), 65504.f);
+  if (s16 != s)  // requantize with the scale that will be stored
+    for (int i = 0; i < n; ++i)
+      q[i] = static_cast<int8_t>(std::min(std::max(std::nearbyint(w[i] / s16), -8.f), 7.f));
+  return s16;
+}
+
+int Q4GValueAny(const uint8_t* packed, bool f16_scales, int N, int K, int n, int k) {
+  return f16_scales ? Q4GF16SValue(packed, N, K, n, k) : Q4GValue(packed, N, K, n, k);
+}
+
+float Q4GScaleAny(const uint8_t* packed, bool f16_scales, int N, int K, int n, int group) {
+  return f16_scales ? Q4GF16SScale(packed, N, K, n, group) : Q4GScale(packed, N, K, n, group);
+}
+
+void Q4GDequantRow(const uint8_t* packed, bool f16_scales, int N, int K, int n, float* out) {
+  for (int k = 0; k < K; ++k)
+    out[k] = static_cast<float>(Q4GValueAny(packed, f16_scales, N, K, n, k)) *
+             Q4GScaleAny(packed, f16_scales, N, K, n, k / 32);
+}
+
 float QuantizeRowQ8(const float* w, int n, int8_t* q) {
   if (NonFinite(w, n, q)) return std::numeric_limits<float>::quiet_NaN();
   float amax = 0.f;

@@ -33,10 +33,17 @@ float Q4GScale(const uint8_t* packed, int N, int K, int n, int group);
 /// Q4G_R4K8_F16S counterparts (the scale widened to f32).
 int Q4GF16SValue(const uint8_t* packed, int N, int K, int n, int k);
 float Q4GF16SScale(const uint8_t* packed, int N, int K, int n, int group);
+/// Either q4g layout: Q4G_R4K8_F16S when f16_scales, else Q4G_R4K8.
+int Q4GValueAny(const uint8_t* packed, bool f16_scales, int N, int K, int n, int k);
+float Q4GScaleAny(const uint8_t* packed, bool f16_scales, int N, int K, int n, int group);
 int Q8CValue(const uint8_t* packed, int N, int K, int n, int k);
 float Q8CScale(const uint8_t* packed, int N, int K, int n);
 /// Dequantized row n of a Q8C matrix (embedding lookup): out[k] = w[n][k] * scale[n].
 void Q8CDequantRow(const uint8_t* packed, int N, int K, int n, float* out);
+/// Dequantized row n of a q4g matrix (embedding lookup), Q4G_R4K8 (f16_scales
+/// false) or Q4G_R4K8_F16S (true): out[k] = (float)w[n][k] * scale[n][k / 32]
+/// for k < K.
+void Q4GDequantRow(const uint8_t* packed, bool f16_scales, int N, int K, int n, float* out);
 
 /// Symmetric int4 round-to-nearest for one group (torchao
 /// get_group_qparams_symmetric): scale = max(amax / 7.5, FLT_EPSILON),
@@ -44,6 +51,12 @@ void Q8CDequantRow(const uint8_t* packed, int N, int K, int n, float* out);
 /// Non-finite input (any NaN or +-Inf in w): every q = 0 and the scale is NaN,
 /// nothing is cast (lamina-convert refuses such tensors before quantizing).
 float QuantizeGroupQ4(const float* w, int n, int8_t* q);
+/// QuantizeGroupQ4 with an f16 scale (for Q4G_R4K8_F16S): the scale above is
+/// first rounded to the nearest f16 (ties to even; above the largest finite
+/// f16, 65504, it is 65504), then the values are quantized with that rounded
+/// scale: q = clamp(round_half_even(w / scale16), -8, 7). Returns scale16,
+/// which is exactly an f16 value, so packing it loses nothing.
+float QuantizeGroupQ4F16(const float* w, int n, int8_t* q);
 /// Symmetric int8 per-row: scale = max(amax / 127, FLT_EPSILON),
 /// q = clamp(round_half_even(w / scale), -127, 127). Returns the scale.
 /// Non-finite input: q = 0, scale NaN (as QuantizeGroupQ4).

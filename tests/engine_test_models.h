@@ -30,7 +30,9 @@ struct TestModelSpec {
   int rope_orig = 64;  // small, so the tables' smoothed band is exercised at short lengths
   float norm_eps = 1e-5f;
   bool tied = true;
-  std::string scheme = "f32";  // q4 | q8 | bf16 | f32
+  std::string scheme = "f32";     // q4 | q8 | bf16 | f32
+  std::string output, embedding;  // --output / --embedding types ("" = by scheme)
+  std::string q4_scales = "f16";  // q4g scales: f16 (Q4G_R4K8_F16S) | f32 (Q4G_R4K8)
   int lora_rank = 0;
   float lora_scale = 2.f;
   bool hadamard = false;       // SpinQuant R4 flag on ffn_down (ffn must be a power of two)
@@ -52,10 +54,10 @@ inline bool ThreadsWork() {
 }
 /// n threads where threads work, else 1.
 inline int TestThreads(int n) { return ThreadsWork() ? n : 1; }
-#define LAMINA_REQUIRE_THREADS()                                                          \
-  do {                                                                                    \
-    if (!::lamina::test::ThreadsWork())                                                   \
-      GTEST_SKIP() << "threaded tests disabled by LAMINA_TEST_THREADS=0";            \
+#define LAMINA_REQUIRE_THREADS()                                          \
+  do {                                                                    \
+    if (!::lamina::test::ThreadsWork())                                   \
+      GTEST_SKIP() << "threaded tests disabled by LAMINA_TEST_THREADS=0"; \
   } while (0)
 
 class TestRng {
@@ -130,6 +132,9 @@ inline bool WriteTestModelImpl(const TestModelSpec& s, const Tokenizer& tok, Tes
   opts.weights = s.scheme;
   // tests/reference/llama_ref.py simulates the RTN quantizer (f16 scales).
   opts.q4_method = convert::Q4Method::kRtn;
+  opts.output = s.output;
+  opts.embedding = s.embedding;
+  opts.q4_scales = s.q4_scales;
   opts.quiet = true;
   FILE* bin = nullptr;
   std::string json;

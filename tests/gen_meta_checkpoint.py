@@ -52,12 +52,16 @@ def ffn_hidden(dim, multiple_of, mult):
     return multiple_of * ((h + multiple_of - 1) // multiple_of)
 
 
-def quant_int4_groups(w, group=32):
-    """Symmetric int4 RTN per group of 32 (torchao style); returns int8 values, f32 scales."""
+def quant_int4_groups(w, group=32, f16_scales=False):
+    """Symmetric int4 RTN per group of 32 (torchao style); returns int8 values, f32 scales
+    (with f16_scales, each scale rounded to an f16 value first: f32 tensors whose every
+    scale is exactly an f16, which lamina stores as f16)."""
     out_f, in_f = w.shape
     g = w.reshape(out_f, in_f // group, group)
     amax = g.abs().amax(dim=-1)
     scale = torch.clamp(amax / 7.5, min=torch.finfo(torch.float32).eps).float()
+    if f16_scales:
+        scale = scale.half().float()
     q = torch.clamp(torch.round(g / scale[..., None]), -8, 7).to(torch.int8)
     return q.reshape(out_f, in_f), scale
 
@@ -220,6 +224,8 @@ def main():
     ap.add_argument("--scales-3d", type=int, default=-1,
                     help="1: scales [out, in/32, 1]; 0: [out, in/32]; default by flavour")
     ap.add_argument("--no-golden", action="store_true", help="checkpoint only (large shapes)")
+    ap.add_argument("--f16-scales", action="store_true",
+                    help="int4 group scales rounded to f16 values (still stored as f32)")
     ap.add_argument("--no-spinquant-flag", action="store_true",
                     help="spinquant: omit quantization_args.spinquant (converter infers it)")
     a = ap.parse_args()
@@ -266,7 +272,7 @@ def main():
             if a.flavour == "bf16":
                 sd[L + name + ".weight"] = (torch.randn(n, k) / math.sqrt(k)).to(torch.bfloat16)
                 continue
-            q, s = quant_int4_groups(torch.randn(n, k) / math.sqrt(k))
+            q, s = quant_int4_groups(torch.randn(n, k) / math.sqrt(k), f16_scales=a.f16_scales)
             sd[L + name + ".weight"] = q
             sd[L + name + ".scales"] = s.unsqueeze(-1) if scales_3d else s
             if a.flavour == "qat_lora":

@@ -2,9 +2,10 @@
 // kernel tier this CPU has (neon, dotprod, i8mm, sve on aarch64; avx2,
 // avxvnni, avx512vnni on x86-64), the logits of a prefill batch and of
 // single-token decode steps are bit-identical (memcmp) to the ref tier's with
-// 1 thread, for every weight scheme (q4 — the converter's q4g layout —, q8,
-// f32, bf16, LoRA, SpinQuant Hadamard), KV f32 and f16, 1, 2 and 4 threads on
-// x86-64 (1 and 3 under QEMU, to keep that run short).
+// 1 thread, for every weight scheme (q4 with f16 and f32 group scales, q8,
+// f32, bf16, LoRA, SpinQuant Hadamard, q4g output layer and embedding), KV f32
+// and f16, 1, 2 and 4 threads on x86-64 (1 and 3 under QEMU, to keep that run
+// short).
 //
 // On aarch64 the suite runs under `qemu-aarch64 -cpu max` (every Arm tier),
 // where fewer than one non-ref tier is a failure; on x86-64 every x86 tier
@@ -129,6 +130,18 @@ std::vector<Variant> Variants() {
   tied.scheme = "q4";
   tied.tied = true;  // the output layer reads the q8c embedding
   v.push_back({"q4_tied", tied});
+  TestModelSpec f32s = base;  // format 1.0's q4g layout (f32 group scales)
+  f32s.scheme = "q4";
+  f32s.q4_scales = "f32";
+  v.push_back({"q4_f32_scales", f32s});
+  TestModelSpec q4out = base;  // q4g output layer, q4g embedding (dequantized lookup)
+  q4out.scheme = "q4";
+  q4out.output = "q4";
+  q4out.embedding = "q4";
+  v.push_back({"q4_output_q4_embedding_q4", q4out});
+  TestModelSpec q4tied = q4out;  // the output layer reads the q4g embedding
+  q4tied.tied = true;
+  v.push_back({"q4_tied_q4", q4tied});
   return v;
 }
 

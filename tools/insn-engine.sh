@@ -6,6 +6,7 @@
 #
 # usage: tools/insn-engine.sh ARM_BUILD_DIR [--host-build DIR] [--model 1b|3b]
 #                             [--kernels TIER] [--cpu MODEL] [--prompt N] [--mem]
+#                             [--convert "lamina-convert options"]
 #   ARM_BUILD_DIR  aarch64 build dir with llama-run (e.g. build/aarch64)
 #   --host-build   host build dir with lamina-convert (default build/host)
 #   --kernels      kernel tier passed to llama-run (default: auto)
@@ -13,15 +14,18 @@
 #   --prompt N     prefill batch (default 33: 32 tokens more than the 1-token runs)
 #   --mem          also bytes loaded per decode token (the plugin does not count
 #                  SVE loads: use --kernels i8mm for a bytes figure)
+#   --convert OPTS extra lamina-convert options for the model, e.g. "--output q4"
+#                  or "--q4-scales f32" (format 1.0's q4g layout)
 # Method (each figure is a difference, so start-up and one-time work cancel):
 #   decode  = (run(prompt 1, generate 3) - run(prompt 1, generate 1)) / 2
 #   prefill = (run(prompt N, generate 1) - run(prompt 1, generate 1)) / (N - 1)
 #   load    = run(load + validate, then reject an out-of-range id) - run(--help)
-# The model is cached as $TMPDIR/lamina-insn-<model>.lamina (seed 1).
+# The model is cached as $TMPDIR/lamina-insn-<model>-<options>.lamina (seed 1),
+# named after the conversion options (the default q4g layout is f16 scales).
 set -euo pipefail
 arm=${1:?usage: tools/insn-engine.sh ARM_BUILD_DIR [options]}
 shift
-host=build/host model=1b kernels="" cpu=max prompt=33 mem=0
+host=build/host model=1b kernels="" cpu=max prompt=33 mem=0 convert=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --host-build) host=$2; shift 2 ;;
@@ -30,6 +34,7 @@ while [[ $# -gt 0 ]]; do
     --cpu) cpu=$2; shift 2 ;;
     --prompt) prompt=$2; shift 2 ;;
     --mem) mem=1; shift ;;
+    --convert) convert=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -39,10 +44,13 @@ insncount=${INSNCOUNT:-$here/../../shared/tools/qemu-insn/insncount}
 [[ -x $insncount ]] || { echo "insncount not found (set INSNCOUNT)" >&2; exit 1; }
 run_bin=$arm/llama-run
 [[ -x $run_bin ]] || { echo "$run_bin not found" >&2; exit 1; }
-m=${TMPDIR:-/tmp}/lamina-insn-$model.lamina
+tag=$(tr -c 'a-z0-9\n' '_' <<<"q4f16s $convert")
+m=${TMPDIR:-/tmp}/lamina-insn-$model-$tag.lamina
 if [[ ! -f $m ]]; then
   [[ -x $host/lamina-convert ]] || { echo "$host/lamina-convert not found" >&2; exit 1; }
-  "$host/lamina-convert" --synthetic "$model" --seed 1 -o "$m" >/dev/null
+  # shellcheck disable=SC2086  # $convert is a list of options
+  "$host/lamina-convert" --synthetic "$model" --seed 1 $convert -o "$m.tmp" >/dev/null
+  mv "$m.tmp" "$m"
 fi
 
 common=(-m "$m" -t 1 -c 256 ${kernels:+--kernels "$kernels"})

@@ -2,7 +2,8 @@
 // .lamina file (docs/FORMAT.md).
 //
 //   lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]
-//                  [--group-size 32] [--tokenizer PATH|none] [--quiet]
+//                  [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]
+//                  [--q4-scales f16|f32] [--group-size 32] [--tokenizer PATH|none] [--quiet]
 //                  [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]
 //                  [--no-act-order] [--calib-damp D]]
 //   lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] -o <out.lamina>
@@ -41,8 +42,14 @@ const char* DTypeName(uint32_t d) {
   return d < 5 ? kNames[d] : "?";
 }
 
-// --info: validates the file (ModelFile::Open) and prints header, hparams and
-// the tensor directory.
+const char* LayoutName(uint32_t l) {
+  static const char* const kNames[] = {"row_major", "q4g_r4k8", "q8c_r4k4", "q4g_r4k8_f16s"};
+  return l < 4 ? kNames[l] : "?";
+}
+
+// --info: validates the file (ModelFile::Open) and prints header, hparams, the
+// tensor directory (dtype, layout, bits per weight) and the weight bytes one
+// decode token reads: every linear and the output layer (tok_embd when tied).
 int Info(const std::string& path) {
   std::string err;
   auto m = lamina::ModelFile::Open(path, lamina::LoadOptions{}, &err);
@@ -104,22 +111,44 @@ int Info(const std::string& path) {
   std::printf(" all tensors %.3f\n",
               all_e ? 8.0 * static_cast<double>(all_b) / static_cast<double>(all_e) : 0.0);
   std::printf("%zu tensors:\n", m->n_tensors());
+  // Per decode token the engine reads every 2-D tensor once except the
+  // embedding (one row), unless the embedding is also the output layer.
+  uint64_t dec_bytes = 0, dec_params = 0, lin_bytes = 0, out_bytes = 0;
   for (size_t i = 0; i < m->n_tensors(); ++i) {
     const auto& t = m->tensor(i);
     std::string shape;
-    for (uint32_t d = 0; d < t.n_dims; ++d) shape += (d ? " x " : "") + std::to_string(t.shape[d]);
-    std::printf("  %-28s %-4s [%s] offset %llu size %llu%s\n", t.name, DTypeName(t.dtype),
-                shape.c_str(), static_cast<unsigned long long>(t.offset),
-                static_cast<unsigned long long>(t.size),
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < t.n_dims; ++d) {
+      shape += (d ? " x " : "") + std::to_string(t.shape[d]);
+      n *= t.shape[d];
+    }
+    std::printf("  %-28s %-4s %-13s [%s] offset %llu size %llu, %.2f bits/weight%s\n", t.name,
+                DTypeName(t.dtype), LayoutName(t.layout), shape.c_str(),
+                static_cast<unsigned long long>(t.offset), static_cast<unsigned long long>(t.size),
+                n ? static_cast<double>(t.size) * 8.0 / static_cast<double>(n) : 0.0,
                 (t.flags & lamina::format::kTensorHadamardInput) ? " hadamard-input" : "");
+    const std::string name = t.name;
+    const bool is_embd = name == "tok_embd";
+    if (t.n_dims != 2 || (is_embd && !m->tied_embeddings())) continue;
+    dec_bytes += t.size;
+    dec_params += n;
+    (is_embd || name == "output" ? out_bytes : lin_bytes) += t.size;
   }
+  std::printf(
+      "weights read per decode token: %.1f MB (%llu bytes: linears %.1f MB + output layer "
+      "%.1f MB), %.3f bits/weight\n",
+      static_cast<double>(dec_bytes) / 1e6, static_cast<unsigned long long>(dec_bytes),
+      static_cast<double>(lin_bytes) / 1e6, static_cast<double>(out_bytes) / 1e6,
+      dec_params ? static_cast<double>(dec_bytes) * 8.0 / static_cast<double>(dec_params) : 0.0);
   return 0;
 }
 
 void Usage(FILE* f) {
   std::fprintf(f,
                "usage: lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]\n"
-               "                      [--group-size 32] [--tokenizer PATH|none] [--quiet]\n"
+               "                      [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]\n"
+               "                      [--q4-scales f16|f32] [--group-size 32]\n"
+               "                      [--tokenizer PATH|none] [--quiet]\n"
                "                      [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]\n"
                "                      [--no-act-order] [--calib-damp D]]\n"
                "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
@@ -134,11 +163,19 @@ void Usage(FILE* f) {
                "HF_TOKEN for gated repos); prints the cached .lamina path, copied to -o if given.\n"
                "--weights: q4 (default: q4g group 32 linears, q8c embedding/output), q8 (q8c\n"
                "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n"
+               "--output, --embedding: the output layer's / token embedding's type (default: q8\n"
+               "with --weights q4|q8, else the --weights type); q4 is q4g group 32 (a 1B decode\n"
+               "then reads ~697 MB of weights instead of ~813 MB). A model with tied embeddings whose\n"
+               "--output and --embedding types differ is written with two tensors (untied).\n"
+               "Meta's int8 embedding/output are kept as they are.\n"
+               "--q4-scales: q4g group scales as f16 (default, 4.5 bits/weight; every scale\n"
+               "lamina chooses is an f16 value) or f32 (5 bits/weight, format 1.0).\n"
+               "Imported int4 scales (Meta, GGUF Q4_0) are stored as f16 only when every scale\n"
+               "of the tensor is exactly an f16 value, else f32: never rounded.\n"
                "--tokenizer: embed this tokenizer file (tokenizer.json, tokenizer.model,\n"
                "tokenizer.bin) instead of the one found beside the input; 'none' embeds no\n"
                "tokenizer (e.g. for an unsupported tokenizer.json): drive the model with\n"
                "llama-run --tokens.\n"
-
                "--quant search|rtn: how q4 group scales are chosen without data: search\n"
                "(default: the f16 scale of least squared error among candidates) or rtn\n"
                "(round-to-nearest, scale amax/7.5).\n"
@@ -236,10 +273,16 @@ int Main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "-o" || a == "--output") {
+    if (a == "-o") {
       out = value("-o");
     } else if (a == "--weights") {
       o.weights = value("--weights");
+    } else if (a == "--output") {
+      o.output = value("--output");
+    } else if (a == "--embedding") {
+      o.embedding = value("--embedding");
+    } else if (a == "--q4-scales") {
+      o.q4_scales = value("--q4-scales");
     } else if (a == "--group-size") {
       o.group_size = std::atoi(value("--group-size"));
     } else if (a == "--tokenizer") {
@@ -341,6 +384,13 @@ int Main(int argc, char** argv) {
     return false;
   };
   std::string err;
+  for (Role r : {Role::kLinear, Role::kOutput, Role::kEmbedding}) {
+    lamina::format::DType dt;
+    if (!TypeFor(r, o, &dt, &err)) {  // bad option values: before any file is touched
+      std::fprintf(stderr, "lamina-convert: %s\n", err.c_str());
+      return 2;
+    }
+  }
   bool ok;
   if (!calib.empty() && o.weights != "q4") {
     std::fprintf(stderr, "lamina-convert: --calib needs --weights q4\n");

@@ -51,6 +51,22 @@ void MatmulQ4GDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, in
 void MatmulQ4GI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                    size_t ldy);
 
+// ------------------------------------------------- matmul q4g, f16 scales
+// The same kernels for Q4G_R4K8_F16S (f16 group scales after the nibbles,
+// widened with FCVTL; bit-exact to ref::MatmulQ4GF16S). Files
+// matmul_q4g_r4k8_f16s_<gemv|gemm>_<isa>.cpp; the code is shared with the
+// f32-scale variants through the *_inl.h templates.
+void MatmulQ4GF16SNeon(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                       size_t ldy);
+void Q4GF16SGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                        int n1, float* y);
+void Q4GF16SGemm4Dotprod(const int8_t* q, const float* ascale, const float* zp, int mt,
+                         const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy);
+void MatmulQ4GF16SDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                          size_t ldy);
+void MatmulQ4GF16SI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                       size_t ldy);
+
 // -------------------------------------------------------------- hadamard
 /// Fast Walsh–Hadamard transform (HadamardKernel::run), n a power of two. EXACT.
 void HadamardNeon(float* x, int n);
@@ -98,6 +114,11 @@ void Q4GGemvSve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K
 /// for a lone token; q8c SVE GEMV for M == 1, NEON SMMLA otherwise.
 void MatmulQ4GSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                       size_t ldy);
+/// Q4G_R4K8_F16S counterparts of Q4GGemvSve / MatmulQ4GSveI8mm.
+void Q4GF16SGemvSve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                    int n1, float* y);
+void MatmulQ4GF16SSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                          size_t ldy);
 void MatmulQ8CSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                       size_t ldy);
 
@@ -161,6 +182,35 @@ inline float32x4_t Q8CFinishF32(int32x4_t acc, int32x4_t wsum, int32x4_t zp) {
   const int64x2_t hi = vmlsl_high_s32(vmovl_high_s32(acc), wsum, zp);
   return vcvt_high_f32_f64(vcvt_f32_f64(vcvtq_f64_s64(lo)), vcvtq_f64_s64(hi));
 }
+
+/// The 4 f16 at p widened to f32 (LDR d + FCVTL: exact).
+inline float32x4_t LoadF16x4(const uint8_t* p) {
+  return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
+}
+
+/// Where the parts of a q4g row block are, for both layouts (format.h):
+/// Q4G_R4K8 (kF16 false: group g = 64 B nibbles + 16 B f32 scales at 80g) and
+/// Q4G_R4K8_F16S (kF16 true: nibbles at 64g, f16 scales at 64G + 8g).
+template <bool kF16>
+struct Q4GBlock {
+  static constexpr size_t kGroupStride = kF16 ? 64 : 80;  // nibbles of group g at kGroupStride*g
+  size_t G, bb, scale_off, scale_stride, corr_off;
+  explicit Q4GBlock(size_t Kp)
+      : G(Kp / 32),
+        bb(kF16 ? Kp / 32 * 64 + (Kp / 32 * 8 + 15) / 16 * 16 + 16 : Kp / 32 * 80 + 16),
+        scale_off(kF16 ? Kp / 32 * 64 : 64),
+        scale_stride(kF16 ? 8 : 80),
+        corr_off(bb - 16) {}
+  /// The 4 rows' scales of group g of the block at blk, as f32.
+  float32x4_t Scales(const uint8_t* blk, size_t g) const {
+    const uint8_t* p = blk + scale_off + scale_stride * g;
+    if constexpr (kF16) {
+      return LoadF16x4(p);
+    } else {
+      return LoadF32x4(p);
+    }
+  }
+};
 
 /// Per-token parameters from the row's min/max, exactly ref::ChooseQParams
 /// (mn <= 0 <= mx; NaN-propagating: a non-finite mn or mx gives

@@ -21,16 +21,16 @@ namespace lamina::kern::arm {
 
 void Q4GGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
                     int n1, float* y) {
-  const size_t Kp = Kp32(K), G = Kp / 32, bb = Kp / 32 * 80 + 16;
+  const Q4GBlock<false> L(Kp32(K));
+  const size_t G = L.G, bb = L.bb;
   const int b0 = n0 / 4, b1 = (n1 + 3) / 4;
-  const float32x4_t zpv = vdupq_n_f32(zp);
   const uint8x16_t mask = vdupq_n_u8(0xF0);
   int b = b0;
   // The asm group loop runs at least once, so K == 0 (no groups) takes the
   // one-block C++ loop below for every block.
   for (; G > 0 && b + 2 <= b1; b += 2) {
-    const uint8_t* p0 = w + static_cast<size_t>(b) * bb;
-    const uint8_t* p1 = p0 + bb;
+    const uint8_t* blk0 = w + static_cast<size_t>(b) * bb;
+    const uint8_t *p0 = blk0, *p1 = blk0 + bb;
     float32x4_t f0 = vdupq_n_f32(0.f), f1 = f0;
     const int8_t* qg = q;
     size_t g = G;
@@ -38,44 +38,7 @@ void Q4GGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, i
     // every address update is a post-index (45 instructions per 2 x 128
     // weights: 2 LD1x4, LDP acts, 2 MOVI, 16 SHL/AND, 16 SDOT, 2 LDR scales,
     // 2 SCVTF #4, 2 FMLA, SUBS, B.NE). Same operations, same order per lane.
-    asm("1:\n"
-        "ld1 {v16.16b, v17.16b, v18.16b, v19.16b}, [%[p0]], #64\n"
-        "ld1 {v20.16b, v21.16b, v22.16b, v23.16b}, [%[p1]], #64\n"
-        "ldp q24, q25, [%[q]], #32\n"
-        "movi v26.4s, #0\n"
-        "movi v27.4s, #0\n"
-        "shl v0.16b, v16.16b, #4\n"
-        "and v1.16b, v16.16b, %[m].16b\n"
-        "shl v2.16b, v17.16b, #4\n"
-        "and v3.16b, v17.16b, %[m].16b\n"
-        "shl v4.16b, v18.16b, #4\n"
-        "and v5.16b, v18.16b, %[m].16b\n"
-        "shl v6.16b, v19.16b, #4\n"
-        "and v7.16b, v19.16b, %[m].16b\n"
-        "sdot v26.4s, v0.16b, v24.4b[0]\n"
-        "sdot v26.4s, v1.16b, v24.4b[1]\n"
-        "sdot v26.4s, v2.16b, v24.4b[2]\n"
-        "sdot v26.4s, v3.16b, v24.4b[3]\n"
-        "sdot v26.4s, v4.16b, v25.4b[0]\n"
-        "sdot v26.4s, v5.16b, v25.4b[1]\n"
-        "sdot v26.4s, v6.16b, v25.4b[2]\n"
-        "sdot v26.4s, v7.16b, v25.4b[3]\n"
-        "shl v0.16b, v20.16b, #4\n"
-        "and v1.16b, v20.16b, %[m].16b\n"
-        "shl v2.16b, v21.16b, #4\n"
-        "and v3.16b, v21.16b, %[m].16b\n"
-        "shl v4.16b, v22.16b, #4\n"
-        "and v5.16b, v22.16b, %[m].16b\n"
-        "shl v6.16b, v23.16b, #4\n"
-        "and v7.16b, v23.16b, %[m].16b\n"
-        "sdot v27.4s, v0.16b, v24.4b[0]\n"
-        "sdot v27.4s, v1.16b, v24.4b[1]\n"
-        "sdot v27.4s, v2.16b, v24.4b[2]\n"
-        "sdot v27.4s, v3.16b, v24.4b[3]\n"
-        "sdot v27.4s, v4.16b, v25.4b[0]\n"
-        "sdot v27.4s, v5.16b, v25.4b[1]\n"
-        "sdot v27.4s, v6.16b, v25.4b[2]\n"
-        "sdot v27.4s, v7.16b, v25.4b[3]\n"
+    asm("1:\n" LAMINA_Q4G_GEMV_GROUP2
         "ldr q28, [%[p0]], #16\n"
         "ldr q29, [%[p1]], #16\n"
         "scvtf v26.4s, v26.4s, #4\n"
@@ -88,36 +51,19 @@ void Q4GGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, i
         : [m] "w"(mask)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21",
           "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "cc", "memory");
-    f0 = vmulq_n_f32(vfmsq_f32(f0, LoadF32x4(p0), zpv), ascale);
-    f1 = vmulq_n_f32(vfmsq_f32(f1, LoadF32x4(p1), zpv), ascale);
-    Store4(y, 4 * b, n1, f0);
-    Store4(y, 4 * b + 4, n1, f1);
+    Q4GFinish1(L, blk0, f0, zp, ascale, b, n1, y);
+    Q4GFinish1(L, blk0 + bb, f1, zp, ascale, b + 1, n1, y);
   }
   for (; b < b1; ++b) {
-    const uint8_t* p0 = w + static_cast<size_t>(b) * bb;
-    float32x4_t f0 = vdupq_n_f32(0.f);
-    const int8_t* qg = q;
-    for (size_t g = 0; g < G; ++g, p0 += 80, qg += 32)
-      f0 = Q4GGroupDot1(p0, vld1q_s8(qg), vld1q_s8(qg + 16), f0);
-    f0 = vmulq_n_f32(vfmsq_f32(f0, LoadF32x4(p0), zpv), ascale);
-    Store4(y, 4 * b, n1, f0);
+    const uint8_t* blk = w + static_cast<size_t>(b) * bb;
+    Q4GFinish1(L, blk, Q4GGroupsDot1(L, blk, q, 0, vdupq_n_f32(0.f)), zp, ascale, b, n1, y);
   }
 }
 
 void MatmulQ4GDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                       size_t ldy) {
   (void)N;
-  const size_t Kp = Kp32(K);
-  const int8_t* q = static_cast<const int8_t*>(a.data);
-  if (a.M == 1) {
-    Q4GGemvDotprod(q, a.scale[0], a.zp[0], w, K, n0, n1, y);
-    return;
-  }
-  for (int m = 0; m < a.M; m += 4) {
-    const int mt = a.M - m < 4 ? a.M - m : 4;
-    Q4GGemm4Dotprod(q + static_cast<size_t>(m) * Kp, a.scale + m, a.zp + m, mt, w, K, n0, n1,
-                    y + static_cast<size_t>(m) * ldy, ldy);
-  }
+  MatmulQ4GDotprodT(a, w, K, n0, n1, y, ldy, Q4GGemvDotprod, Q4GGemm4Dotprod);
 }
 
 }  // namespace lamina::kern::arm

@@ -1,95 +1,17 @@
-// q4g (Q4G_R4K8) x int8 GEMV/GEMM for ARMv8.0 NEON (no SDOT): plain
-// activations, one token at a time, two row blocks per pass.
-// Unpack per 16-byte chunk: lo = SSHR(SHL(b, 4), 4), hi = SSHR(b, 4) (true
-// int4 values, sign-extended). The chunk's activations (4 bytes of k) are
-// broadcast with DUP (shared by the two blocks). SMULL/SMLAL(2) accumulate in
-// int16: each lane collects 8 products per group, |w*q| <= 8*128, so
-// |sum| <= 8192 (no overflow); SADDLP + ADDP give the per-row int32 idot.
-// Epilogue: SCVTF, FMLA by the group scale (the ref chain), FMLS corr*zp,
-// FMUL act scale.
+// q4g (Q4G_R4K8, f32 group scales) x int8 for ARMv8.0 NEON; the kernel is
+// matmul_q4g_r4k8_neon_inl.h.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif
 
-#include "kernels/neon/arm_kernels.h"
+#include "kernels/neon/matmul_q4g_r4k8_neon_inl.h"
 
 namespace lamina::kern::arm {
-namespace {
-
-struct Acc16 {
-  int16x8_t r01, r23;
-};
-
-inline void Chunk(Acc16* acc, uint8x16_t raw, int8x16_t alo, int8x16_t ahi) {
-  const int8x16_t b = vreinterpretq_s8_u8(raw);
-  const int8x16_t lo = vshrq_n_s8(vshlq_n_s8(b, 4), 4);
-  const int8x16_t hi = vshrq_n_s8(b, 4);
-  acc->r01 = vmlal_s8(acc->r01, vget_low_s8(lo), vget_low_s8(alo));
-  acc->r23 = vmlal_high_s8(acc->r23, lo, alo);
-  acc->r01 = vmlal_s8(acc->r01, vget_low_s8(hi), vget_low_s8(ahi));
-  acc->r23 = vmlal_high_s8(acc->r23, hi, ahi);
-}
-
-inline int32x4_t RowSums(const Acc16& a) {
-  return vpaddq_s32(vpaddlq_s16(a.r01), vpaddlq_s16(a.r23));
-}
-
-inline int8x16_t Bcast(int8x16_t a, int lane) {
-  switch (lane) {
-    case 0:
-      return vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), 0));
-    case 1:
-      return vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), 1));
-    case 2:
-      return vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), 2));
-    default:
-      return vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), 3));
-  }
-}
-
-template <int NB>
-void Blocks(const int8_t* q, float ascale, float zp, const uint8_t* w, size_t Kp, int b, int n1,
-            float* y) {
-  const size_t G = Kp / 32, bb = G * 80 + 16;
-  const uint8_t* p[NB];
-  float32x4_t f[NB];
-  for (int i = 0; i < NB; ++i) {
-    p[i] = w + static_cast<size_t>(b + i) * bb;
-    f[i] = vdupq_n_f32(0.f);
-  }
-  for (size_t g = 0; g < G; ++g) {
-    const int8x16_t a0 = vld1q_s8(q + 32 * g), a1 = vld1q_s8(q + 32 * g + 16);
-    Acc16 acc[NB];
-    for (int i = 0; i < NB; ++i) acc[i].r01 = acc[i].r23 = vdupq_n_s16(0);
-    for (int c = 0; c < 4; ++c) {
-      const int8x16_t src = c < 2 ? a0 : a1;
-      const int8x16_t alo = Bcast(src, (2 * c) & 3), ahi = Bcast(src, (2 * c + 1) & 3);
-      for (int i = 0; i < NB; ++i) Chunk(&acc[i], vld1q_u8(p[i] + 80 * g + 16 * c), alo, ahi);
-    }
-    for (int i = 0; i < NB; ++i)
-      f[i] = vfmaq_f32(f[i], vcvtq_f32_s32(RowSums(acc[i])), LoadF32x4(p[i] + 80 * g + 64));
-  }
-  const float32x4_t zpv = vdupq_n_f32(zp);
-  for (int i = 0; i < NB; ++i) {
-    const float32x4_t r = vmulq_n_f32(vfmsq_f32(f[i], LoadF32x4(p[i] + 80 * G), zpv), ascale);
-    Store4(y, 4 * (b + i), n1, r);
-  }
-}
-
-}  // namespace
 
 void MatmulQ4GNeon(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                    size_t ldy) {
   (void)N;
-  const size_t Kp = Kp32(K);
-  const int b1 = (n1 + 3) / 4;
-  for (int m = 0; m < a.M; ++m) {
-    const int8_t* q = static_cast<const int8_t*>(a.data) + static_cast<size_t>(m) * Kp;
-    float* ym = y + static_cast<size_t>(m) * ldy;
-    int b = n0 / 4;
-    for (; b + 2 <= b1; b += 2) Blocks<2>(q, a.scale[m], a.zp[m], w, Kp, b, n1, ym);
-    if (b < b1) Blocks<1>(q, a.scale[m], a.zp[m], w, Kp, b, n1, ym);
-  }
+  MatmulQ4GNeonT<false>(a, w, K, n0, n1, y, ldy);
 }
 
 }  // namespace lamina::kern::arm

@@ -1,4 +1,5 @@
-// Shared SVE helpers for the Q4G_R4K8 kernels (include from kernels/sve/ only).
+// Shared SVE helpers for the q4g kernels, both layouts (include from
+// kernels/sve/ only).
 //
 // Vector-length agnostic mapping: a vector's 128-bit segment s holds row block
 // b + s (S = VL/128 blocks per vector). The 16-byte chunk c of group g of S
@@ -41,6 +42,54 @@ inline svfloat32_t GatherF32x4(svbool_t pg64, const uint8_t* p, svuint64_t offs)
   return svreinterpret_f32_u64(
       svld1_gather_u64offset_u64(pg64, reinterpret_cast<const uint64_t*>(p), offs));
 }
+
+/// Where the parts of a q4g row block are (both layouts, as arm::Q4GBlock),
+/// and how to gather them for S = VL/128 consecutive blocks (SVE vectors
+/// cannot be members: the gather offsets are made by Offs / Offs16 and passed).
+template <bool kF16>
+struct SveQ4G {
+  static constexpr size_t kGroupStride = kF16 ? 64 : 80;
+  size_t G, bb, scale_off, scale_stride, corr_off;
+  explicit SveQ4G(size_t Kp)
+      : G(Kp / 32),
+        bb(kF16 ? Kp / 32 * 64 + (Kp / 32 * 8 + 15) / 16 * 16 + 16 : Kp / 32 * 80 + 16),
+        scale_off(kF16 ? Kp / 32 * 64 : 64),
+        scale_stride(kF16 ? 8 : 80),
+        corr_off(bb - 16) {}
+  /// Whether Offs16 holds for S <= 16 blocks (2048-bit vectors): 16 * bb <
+  /// 2^32, i.e. K below ~100 M (every real model; callers fall back to NEON).
+  static bool Fits(size_t Kp) { return Kp / 32 * 80 + 32 < (size_t{1} << 28); }
+  /// 64-bit gather offsets of 16-byte chunks (BlockOffsets).
+  svuint64_t Offs() const { return BlockOffsets(bb); }
+  /// f16 scales: 32-bit lane i -> (i / 4) * bb + 2 * (i % 4).
+  svuint32_t Offs16() const {
+    const svbool_t pt = svptrue_b32();
+    const svuint32_t j = svindex_u32(0, 1);
+    return svadd_u32_x(pt, svmul_n_u32_x(pt, svlsr_n_u32_x(pt, j, 2), static_cast<uint32_t>(bb)),
+                       svlsl_n_u32_x(pt, svand_n_u32_x(pt, j, 3), 1));
+  }
+  /// The 4 rows' scales of group g of the nb <= S blocks at blk (segment s =
+  /// block s), as f32. pg64: 2*nb active 64-bit lanes; pg32: 4*nb 32-bit lanes.
+  svfloat32_t Scales(svbool_t pg64, svbool_t pg32, const uint8_t* blk, size_t g, svuint64_t offs,
+                     svuint32_t offs16) const {
+    const uint8_t* p = blk + scale_off + scale_stride * g;
+    if constexpr (kF16) {
+      (void)offs;
+      // LD1H zero-extended into 32-bit lanes: the f16 is the bottom half of
+      // each lane, which is what FCVT .S <- .H reads (exact widening).
+      const svuint32_t h =
+          svld1uh_gather_u32offset_u32(pg32, reinterpret_cast<const uint16_t*>(p), offs16);
+      return svcvt_f32_f16_x(pg32, svreinterpret_f16_u32(h));
+    } else {
+      (void)pg32;
+      (void)offs16;
+      return GatherF32x4(pg64, p, offs);
+    }
+  }
+  svfloat32_t Corr(svbool_t pg64, const uint8_t* blk, svuint64_t offs) const {
+    return GatherF32x4(pg64, blk + corr_off, offs);
+  }
+};
 
 /// (float)(x16 sum) / 16: exact.
 inline svfloat32_t CvtX16(svint32_t v) {

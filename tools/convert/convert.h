@@ -15,6 +15,13 @@ namespace lamina::convert {
 struct ConvertOptions {
   std::string weights = "q4";  // q4 | q8 | bf16 | f32 (ignored for pre-quantized inputs)
   int group_size = 32;         // q4 group size (only 32 is supported by the kernels)
+  // Output layer / token embedding type: q8 | q4 | bf16 | f32, or "" = by
+  // `weights` (q8 for q4/q8, else the weights' type). A tied model whose two
+  // types differ gets two tensors (see OutputUntied).
+  std::string output, embedding;
+  // q4g group scales: "f16" (Q4G_R4K8_F16S, 4.5 bits/weight, the default) or
+  // "f32" (Q4G_R4K8, format 1.0's layout, 5 bits/weight).
+  std::string q4_scales = "f16";
   std::string tokenizer_path;  // override / supply a tokenizer file
   bool no_tokenizer = false;   // --tokenizer none: embed no tokenizer (driven by token ids)
   bool quiet = false;          // no progress output
@@ -27,7 +34,7 @@ struct ConvertOptions {
 /// What a float tensor is, which decides its type under the scheme:
 /// q4: kLinear -> Q4G, kEmbedding/kOutput -> Q8C, kNorm -> F32;
 /// q8: kLinear/kEmbedding/kOutput -> Q8C; bf16/f32: everything unquantized
-/// (norms always F32).
+/// (norms always F32). --output / --embedding override kOutput / kEmbedding.
 enum class Role { kLinear, kEmbedding, kOutput, kNorm, kLora };
 
 /// Quantizes/stores a float tensor (row-major, PyTorch shape [out, in] for

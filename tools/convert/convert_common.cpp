@@ -62,12 +62,41 @@ void ParallelBlocks(uint64_t n_blocks, uint64_t K,
 }
 }  // namespace
 
+namespace {
+// "q8" | "q4" | "bf16" | "f32" -> the file type of an output layer / embedding.
+bool ParseRowType(const std::string& flag, const std::string& s, DType* dtype, std::string* err) {
+  if (s == "q8") {
+    *dtype = DType::kQ8C;
+  } else if (s == "q4") {
+    *dtype = DType::kQ4G;
+  } else if (s == "bf16") {
+    *dtype = DType::kBF16;
+  } else if (s == "f32") {
+    *dtype = DType::kF32;
+  } else {
+    *err = "unknown " + flag + " type '" + s + "' (expected q8, q4, bf16 or f32)";
+    return false;
+  }
+  return true;
+}
+}  // namespace
+
 bool TypeFor(Role role, const ConvertOptions& opts, DType* dtype, std::string* err) {
   const std::string& s = opts.weights;
   if (s != "q4" && s != "q8" && s != "bf16" && s != "f32") {
     *err = "unknown weight scheme '" + s + "' (expected q4, q8, bf16 or f32)";
     return false;
   }
+  if (opts.q4_scales != "f16" && opts.q4_scales != "f32") {
+    *err = "unknown --q4-scales '" + opts.q4_scales + "' (expected f16 or f32)";
+    return false;
+  }
+  // --output / --embedding are checked whatever the role, so a bad name is an
+  // error even when the tensor it names is absent (tied models).
+  DType parsed;
+  if (!opts.output.empty() && !ParseRowType("--output", opts.output, &parsed, err)) return false;
+  if (!opts.embedding.empty() && !ParseRowType("--embedding", opts.embedding, &parsed, err))
+    return false;
   if (s == "q4" && opts.group_size != 32) {
     *err = "--group-size " + std::to_string(opts.group_size) +
            " is not supported (the q4g kernels use groups of 32)";
@@ -85,12 +114,27 @@ bool TypeFor(Role role, const ConvertOptions& opts, DType* dtype, std::string* e
                              : DType::kF32;
       return true;
     case Role::kEmbedding:
-    case Role::kOutput:
+    case Role::kOutput: {
+      const std::string& o = role == Role::kOutput ? opts.output : opts.embedding;
+      if (!o.empty())
+        return ParseRowType(role == Role::kOutput ? "--output" : "--embedding", o, dtype, err);
       *dtype = (s == "q4" || s == "q8") ? DType::kQ8C : s == "bf16" ? DType::kBF16 : DType::kF32;
       return true;
+    }
   }
   *err = "unknown tensor role";
   return false;
+}
+
+bool OutputUntied(const ConvertOptions& opts) {
+  DType o, e;
+  std::string err;
+  return TypeFor(Role::kOutput, opts, &o, &err) && TypeFor(Role::kEmbedding, opts, &e, &err) &&
+         o != e;
+}
+
+Layout Q4Layout(const ConvertOptions& opts) {
+  return opts.q4_scales == "f32" ? Layout::kQ4G_R4K8 : Layout::kQ4G_R4K8_F16S;
 }
 
 void Stats::Add(const std::string& name, DType dtype, const std::vector<uint64_t>& shape) {
@@ -200,10 +244,16 @@ bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role
       break;
     }
     case DType::kQ4G: {
-      layout = Layout::kQ4G_R4K8;
+      // The default layout has f16 scales: every q4 quantizer picks
+      // f16-representable scales (tools/convert/quantize.h), so packing is exact.
+      layout = Q4Layout(opts);
+      const bool f16s = layout == Layout::kQ4G_R4K8_F16S;
       group = static_cast<uint32_t>(format::kQ4Group);
-      out.resize(pack::Q4GBytes(static_cast<int>(N), Ki));
-      const size_t bb = format::kQ4BlockBytes(format::RoundUp(K, 32));
+      out.resize(f16s ? pack::Q4GF16SBytes(static_cast<int>(N), Ki)
+                      : pack::Q4GBytes(static_cast<int>(N), Ki));
+      const uint64_t Kp = format::RoundUp(K, 32);
+      const size_t bb = f16s ? format::kQ4F16SBlockBytes(Kp) : format::kQ4BlockBytes(Kp);
+      bool packed_ok = true;
       const uint64_t G = (K + 31) / 32;
       std::vector<int8_t> q(chunk * K);
       std::vector<float> sc(chunk * G);
@@ -217,10 +267,17 @@ bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role
             // Values and f16-representable scales: tools/convert/quantize.h.
             QuantizeRowsQ4(opts.q4_method, opts.q4_plan, name, r + b, nb, K, &f[b * K], &q[b * K],
                            &sc[b * G]);
-            pack::PackQ4G(&q[b * K], &sc[b * G], static_cast<int>(nb), Ki,
-                          out.data() + (r + b) / 4 * bb);
+            uint8_t* dst = out.data() + (r + b) / 4 * bb;
+            if (!f16s)
+              pack::PackQ4G(&q[b * K], &sc[b * G], static_cast<int>(nb), Ki, dst);
+            else if (!pack::PackQ4GF16S(&q[b * K], &sc[b * G], static_cast<int>(nb), Ki, dst))
+              packed_ok = false;  // only a NaN scale can get here
           }
         });
+      }
+      if (!packed_ok) {
+        *err = "tensor " + name + ": a group scale is not finite (NaN or infinite weights?)";
+        return false;
       }
       break;
     }

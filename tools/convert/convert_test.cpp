@@ -114,6 +114,12 @@ void CheckTensor(const ModelFile& m, const std::string& name, const std::vector<
     return;
   }
   ASSERT_EQ(want, DType::kQ4G);
+  // Both q4g layouts: f16 scales (the default) are the f32 scale rounded to
+  // f16 first, and the values are quantized with the rounded scale.
+  const bool f16s = t->layout == static_cast<uint32_t>(format::Layout::kQ4G_R4K8_F16S);
+  auto scale_at = [&](int n, int g) {
+    return f16s ? pack::Q4GF16SScale(p, N, K, n, g) : pack::Q4GScale(p, N, K, n, g);
+  };
   const int G = (K + 31) / 32;
   const size_t Kp = format::RoundUp(K, 32);
   for (int n = 0; n < N; ++n) {
@@ -122,12 +128,13 @@ void CheckTensor(const ModelFile& m, const std::string& name, const std::vector<
       float amax = 0;
       for (int k = g * 32; k < std::min(K, g * 32 + 32); ++k)
         amax = std::max(amax, std::fabs(w[n * K + k]));
-      // The RTN quantizer (--quant rtn; callers set it): f16 scale, rounded up.
+      // The RTN quantizer (--quant rtn; callers set it): f16 scale, rounded up
+      // (the same value in either q4g layout).
       const float s = F16ScaleUp(std::max(amax / 7.5f, FLT_EPSILON));
-      ASSERT_EQ(pack::Q4GScale(p, N, K, n, g), s) << n << " g" << g;
+      ASSERT_EQ(scale_at(n, g), s) << n << " g" << g;
       int wsum = 0;
       for (int k = g * 32; k < g * 32 + 32; ++k) {
-        const int q = pack::Q4GValue(p, N, K, n, k);
+        const int q = f16s ? pack::Q4GF16SValue(p, N, K, n, k) : pack::Q4GValue(p, N, K, n, k);
         if (k >= K) {
           ASSERT_EQ(q, 0) << "padding " << n << "," << k;
           continue;
@@ -135,18 +142,21 @@ void CheckTensor(const ModelFile& m, const std::string& name, const std::vector<
         const float x = w[n * K + k];
         ASSERT_EQ(q, static_cast<int>(std::fmax(-8.f, std::fmin(7.f, std::nearbyint(x / s)))))
             << n << "," << k;
-        ASSERT_LE(std::fabs(x - q * s), 0.5f * s * (1 + 1e-5f));
+        // f16 scales: the group's amax may sit up to ~0.4% of a step past 7.5.
+        ASSERT_LE(std::fabs(x - q * s), (f16s ? 0.505f : 0.5f) * s * (1 + 1e-5f));
         wsum += q;
       }
       corr = std::fma(s, static_cast<float>(wsum), corr);
     }
     float stored;
-    std::memcpy(&stored, p + (n / 4) * format::kQ4BlockBytes(Kp) + G * 80 + 4 * (n % 4), 4);
+    const size_t corr_off = f16s ? format::kQ4F16SCorrOffset(Kp) : static_cast<size_t>(G) * 80;
+    const size_t bb = f16s ? format::kQ4F16SBlockBytes(Kp) : format::kQ4BlockBytes(Kp);
+    std::memcpy(&stored, p + (n / 4) * bb + corr_off + 4 * (n % 4), 4);
     ASSERT_EQ(stored, corr) << "corr row " << n;
   }
   // Padding rows (N not a multiple of 4) carry zero scales.
   for (int n = N; n % 4 != 0; ++n)
-    for (int g = 0; g < G; ++g) ASSERT_EQ(pack::Q4GScale(p, N, K, n, g), 0.f);
+    for (int g = 0; g < G; ++g) ASSERT_EQ(scale_at(n, g), 0.f);
 }
 
 DType Expected(const std::string& name, const std::string& scheme) {
@@ -490,13 +500,16 @@ TEST(ConvertHelpers, EmitFloatTensorQuantizesByScheme) {
     CheckTensor(*m, "tok_embd", std::vector<float>(24, 0.01f), {4, 6},
                 Expected("tok_embd", scheme));
     if (scheme == "q4") {
+      // The default layout has f16 scales; RTN rounds 0.1 up to 0.100037, so
+      // 0.25 / s = 2.499 -> 2.
       const auto* t = m->Find("blk.0.ffn_down");
-      EXPECT_EQ(pack::Q4GScale(m->Data(*t), N, K, 0, 0), F16ScaleUp(0.1f));
-      EXPECT_EQ(pack::Q4GValue(m->Data(*t), N, K, 0, 1), 2);
+      ASSERT_EQ(t->layout, static_cast<uint32_t>(format::Layout::kQ4G_R4K8_F16S));
+      EXPECT_EQ(pack::Q4GF16SScale(m->Data(*t), N, K, 0, 0), F16ScaleUp(0.1f));
+      EXPECT_EQ(pack::Q4GF16SValue(m->Data(*t), N, K, 0, 1), 2);
       // -0.75 / f16 scale 0.100037 = -7.497: the f16 scale rounded up moves
       // RTN's -7.5 tie to -7.
-      EXPECT_EQ(pack::Q4GValue(m->Data(*t), N, K, 0, 2), -7);
-      EXPECT_EQ(pack::Q4GScale(m->Data(*t), N, K, 5, 0), FLT_EPSILON);
+      EXPECT_EQ(pack::Q4GF16SValue(m->Data(*t), N, K, 0, 2), -7);
+      EXPECT_EQ(pack::Q4GF16SScale(m->Data(*t), N, K, 5, 0), FLT_EPSILON);
     }
   }
   ConvertOptions bad;
@@ -579,15 +592,17 @@ TEST(ConvertSynthetic, DirectGeneratorIsConsistent) {
       std::vector<int8_t> q(static_cast<size_t>(N) * K);
       std::vector<uint8_t> re(t->size);
       if (t->dtype == static_cast<uint32_t>(DType::kQ4G)) {
+        // The default q4g layout: f16 scales.
+        ASSERT_EQ(t->layout, static_cast<uint32_t>(format::Layout::kQ4G_R4K8_F16S));
         std::vector<float> sc(static_cast<size_t>(N) * (K / 32));
         for (int n = 0; n < N; ++n) {
-          for (int k = 0; k < K; ++k) q[n * K + k] = pack::Q4GValue(p, N, K, n, k);
+          for (int k = 0; k < K; ++k) q[n * K + k] = pack::Q4GF16SValue(p, N, K, n, k);
           for (int g = 0; g < K / 32; ++g) {
-            sc[n * (K / 32) + g] = pack::Q4GScale(p, N, K, n, g);
+            sc[n * (K / 32) + g] = pack::Q4GF16SScale(p, N, K, n, g);
             ASSERT_GT(sc[n * (K / 32) + g], 0.f);
           }
         }
-        pack::PackQ4G(q.data(), sc.data(), N, K, re.data());
+        ASSERT_TRUE(pack::PackQ4GF16S(q.data(), sc.data(), N, K, re.data()));
       } else {
         ASSERT_EQ(t->dtype, static_cast<uint32_t>(DType::kQ8C));
         std::vector<float> sc(N);

@@ -19,9 +19,18 @@ namespace lamina::convert {
 /// Fills `n` rows starting at row `r0` of a [N, K] matrix as f32 (n*K values).
 using RowFn = std::function<void(uint64_t r0, uint64_t n, float* out)>;
 
-/// The file type a float tensor of `role` gets under `opts.weights`
-/// (convert.h rules). False + *err for an unknown scheme.
+/// The file type a float tensor of `role` gets under `opts.weights`,
+/// `opts.output` and `opts.embedding` (convert.h rules). False + *err for an
+/// unknown scheme or type name.
 bool TypeFor(Role role, const ConvertOptions& opts, format::DType* dtype, std::string* err);
+/// Whether a checkpoint with tied embeddings must be written untied: the
+/// output layer and the embedding resolve to different types, so the file
+/// holds two tensors ("output" from the embedding's float values, without
+/// kFlagTiedEmbeddings). False when the options are invalid (TypeFor reports).
+bool OutputUntied(const ConvertOptions& opts);
+/// The q4g layout lamina-convert writes for its own quantization
+/// (opts.q4_scales: f16 -> Q4G_R4K8_F16S, f32 -> Q4G_R4K8).
+format::Layout Q4Layout(const ConvertOptions& opts);
 
 /// Counts, progress and the summary of one conversion.
 class Stats {

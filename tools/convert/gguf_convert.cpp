@@ -250,12 +250,18 @@ bool EmitMat(Gctx& c, const std::string& gname, const std::string& name, Role ro
                      " is not supported (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, "
                      "Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)",
                  err);
-  if (t->type == gguf::kGgmlQ4_0 && role == Role::kLinear && c.o->weights == "q4") {
+  format::DType target;
+  if (!TypeFor(role, *c.o, &target, err)) return false;
+  if (t->type == gguf::kGgmlQ4_0 && target == format::DType::kQ4G) {
     // Exact: Q4_0 block (d, 16 bytes: element j low nibble, j+16 high nibble,
-    // value q - 8) = one q4g group with scale d.
+    // value q - 8) = one q4g group with scale d. d is an f16, so the default
+    // Q4G_R4K8_F16S layout holds it exactly (--q4-scales f32: Q4G_R4K8).
     const uint64_t G = K / 32, chunk = 256;
-    std::vector<uint8_t> packed(pack::Q4GBytes(static_cast<int>(N), static_cast<int>(K)));
-    const size_t bb = format::kQ4BlockBytes(K);
+    const format::Layout layout = Q4Layout(*c.o);
+    const bool f16s = layout == format::Layout::kQ4G_R4K8_F16S;
+    std::vector<uint8_t> packed(f16s ? pack::Q4GF16SBytes(static_cast<int>(N), static_cast<int>(K))
+                                     : pack::Q4GBytes(static_cast<int>(N), static_cast<int>(K)));
+    const size_t bb = f16s ? format::kQ4F16SBlockBytes(K) : format::kQ4BlockBytes(K);
     std::vector<int8_t> vals(chunk * K);
     std::vector<float> sc(chunk * G);
     for (uint64_t r0 = 0; r0 < N; r0 += chunk) {
@@ -273,12 +279,16 @@ bool EmitMat(Gctx& c, const std::string& gname, const std::string& name, Role ro
       }
       for (uint64_t b = 0; b < n; b += 4) {
         const int nb = static_cast<int>(std::min<uint64_t>(4, n - b));
-        pack::PackQ4G(&vals[b * K], &sc[b * G], nb, static_cast<int>(K),
-                      packed.data() + (r0 + b) / 4 * bb);
+        uint8_t* dst = packed.data() + (r0 + b) / 4 * bb;
+        if (!f16s) {
+          pack::PackQ4G(&vals[b * K], &sc[b * G], nb, static_cast<int>(K), dst);
+        } else if (!pack::PackQ4GF16S(&vals[b * K], &sc[b * G], nb, static_cast<int>(K), dst)) {
+          return TFail(c, gname, "a Q4_0 block scale is NaN", err);
+        }
       }
     }
-    if (!c.w->AddTensor(name, format::DType::kQ4G, format::Layout::kQ4G_R4K8, {N, K}, 32, 0,
-                        packed.data(), packed.size(), err))
+    if (!c.w->AddTensor(name, format::DType::kQ4G, layout, {N, K}, 32, 0, packed.data(),
+                        packed.size(), err))
       return false;
     c.stats->Add(name, format::DType::kQ4G, {N, K});
     ++c.n_exact_q4;
@@ -289,8 +299,7 @@ bool EmitMat(Gctx& c, const std::string& gname, const std::string& name, Role ro
   if (is_float) {
     ++c.n_float;
   } else {
-    format::DType dt;
-    if (!TypeFor(role, *c.o, &dt, err)) return false;
+    const format::DType dt = target;
     if (dt == format::DType::kQ4G || dt == format::DType::kQ8C) {
       ++c.n_requant;
       if (c.requant_names.size() < 4)
@@ -596,10 +605,15 @@ bool ConvertGguf(const std::string& path, const std::string& out, const ConvertO
   }
 
   Gctx c{&f, &w, &stats, &o, 0, 0, 0, {}};
-  const bool tied = f.FindTensor("output.weight") == nullptr;
+  // Tied, but --output and --embedding types differ: "output" is written from
+  // token_embd as a second tensor and the file is untied.
+  const bool untie = f.FindTensor("output.weight") == nullptr && OutputUntied(o);
+  const bool tied = f.FindTensor("output.weight") == nullptr && !untie;
   stats.Begin(2 + (tied ? 0 : 1) + 9 * n_layers);
   if (!EmitMat(c, "token_embd.weight", "tok_embd", Role::kEmbedding, vocab, dim, err)) return false;
-  if (!tied && !EmitMat(c, "output.weight", "output", Role::kOutput, vocab, dim, err)) return false;
+  if (!tied && !EmitMat(c, untie ? "token_embd.weight" : "output.weight", "output", Role::kOutput,
+                        vocab, dim, err))
+    return false;
   if (!EmitVec(c, "output_norm.weight", "output_norm", dim, err)) return false;
   const uint64_t qd = n_heads * head_dim, kvd = n_kv * head_dim;
   for (uint64_t i = 0; i < n_layers; ++i) {

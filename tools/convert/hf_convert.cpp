@@ -414,7 +414,8 @@ bool ConvertHf(const std::string& dir, const std::string& out, const ConvertOpti
 
   const uint64_t d = hp.dim, qd = uint64_t{hp.n_heads} * hp.head_dim,
                  kvd = uint64_t{hp.n_kv_heads} * hp.head_dim, f = hp.ffn_dim;
-  st.Begin(1 + 9 * hp.n_layers + 1 + (tied ? 0 : 1));
+  const bool untie = tied && OutputUntied(o);
+  st.Begin(1 + 9 * hp.n_layers + 1 + (tied && !untie ? 0 : 1));
   // Tied checkpoints saved with shared-tensor deduplication hold the matrix
   // once, as either name: use the one present.
   std::string embd_name = "model.embed_tokens.weight";
@@ -439,8 +440,11 @@ bool ConvertHf(const std::string& dir, const std::string& out, const ConvertOpti
   if (!norm("model.norm.weight", "output_norm")) return false;
   if (!tied && !matrix("lm_head.weight", "output", Role::kOutput, hp.vocab_size, d, 0))
     return false;
+  // Tied, but the output layer's type differs from the embedding's: two tensors.
+  if (untie && !matrix(embd_name, "output", Role::kOutput, hp.vocab_size, d, 0))
+    return false;
   w.SetHParams(hp);
-  w.SetFlags(tied ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
+  w.SetFlags(tied && !untie ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
   w.SetScheme(o.weights);
   if (!w.Finish(err)) return false;
   st.Summary(out, w.bytes_written());

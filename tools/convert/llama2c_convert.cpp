@@ -117,7 +117,7 @@ bool ConvertLlama2c(const std::string& bin, const std::string& out, const Conver
     std::memcpy(v.data(), base + off * 4, d * 4);
     return EmitVector(w, &st, name, v.data(), d, err);
   };
-  st.Begin(1 + 9 * L + 1 + (shared ? 0 : 1));
+  st.Begin(1 + 9 * L + 1 + (shared && !OutputUntied(o) ? 0 : 1));
   if (!EmitMatrix(w, &st, "tok_embd", Role::kEmbedding, V, d, rows_at(o_emb, d), o, err))
     return false;
   for (uint64_t l = 0; l < L; ++l) {
@@ -141,10 +141,14 @@ bool ConvertLlama2c(const std::string& bin, const std::string& out, const Conver
       return false;
   }
   if (!vec("output_norm", o_rms_final)) return false;
-  if (!shared && !EmitMatrix(w, &st, "output", Role::kOutput, V, d, rows_at(o_wcls, d), o, err))
+  // Shared, but the output layer's type differs from the embedding's: two
+  // tensors, both from the shared matrix.
+  const bool untie = shared && OutputUntied(o);
+  if ((!shared || untie) && !EmitMatrix(w, &st, "output", Role::kOutput, V, d,
+                                        rows_at(untie ? o_emb : o_wcls, d), o, err))
     return false;
   w.SetHParams(hp);
-  w.SetFlags(shared ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
+  w.SetFlags(shared && !untie ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
   w.SetScheme(o.weights);
   if (!w.Finish(err)) return false;
   st.Summary(out, w.bytes_written());

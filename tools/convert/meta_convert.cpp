@@ -95,6 +95,7 @@ struct Ctx {
   std::set<std::string> used;
   Stats* stats = nullptr;
   int n_q4 = 0, n_q8 = 0, n_f32 = 0, n_lora = 0, n_float_path = 0;
+  int n_q4_f16s = 0;  // of n_q4: scales all f16-exact, stored as f16
 };
 
 // Appends a tensor and records it in the summary.
@@ -226,12 +227,24 @@ bool EmitLinear(Ctx& c, const std::string& meta, const std::string& name, int64_
   std::vector<float> scales;
   if (!ReadScales(c, meta + ".scales", N, G, false, &scales, err)) return false;
   if (!CheckZeros(c, meta + ".zeros", err)) return false;
-  std::vector<uint8_t> packed(pack::Q4GBytes(static_cast<int>(N), static_cast<int>(K)));
-  pack::PackQ4G(v, scales.data(), static_cast<int>(N), static_cast<int>(K), packed.data());
+  // f16 scales (Q4G_R4K8_F16S) only when every scale of the tensor is exactly
+  // an f16 value; else f32 (Q4G_R4K8): Meta's int4 values and scales are kept
+  // bit for bit either way, so the results match the ExecuTorch math exactly.
+  const bool f16s = Q4Layout(*c.o) == format::Layout::kQ4G_R4K8_F16S &&
+                    pack::ScalesFitF16(scales.data(), scales.size());
+  std::vector<uint8_t> packed(f16s ? pack::Q4GF16SBytes(static_cast<int>(N), static_cast<int>(K))
+                                   : pack::Q4GBytes(static_cast<int>(N), static_cast<int>(K)));
+  if (f16s) {
+    pack::PackQ4GF16S(v, scales.data(), static_cast<int>(N), static_cast<int>(K), packed.data());
+    ++c.n_q4_f16s;
+  } else {
+    pack::PackQ4G(v, scales.data(), static_cast<int>(N), static_cast<int>(K), packed.data());
+  }
   ++c.n_q4;
   Done(c, wkey);
   Done(c, meta + ".scales");
-  return AddT(c, name, format::DType::kQ4G, format::Layout::kQ4G_R4K8,
+  return AddT(c, name, format::DType::kQ4G,
+              f16s ? format::Layout::kQ4G_R4K8_F16S : format::Layout::kQ4G_R4K8,
               {static_cast<uint64_t>(N), static_cast<uint64_t>(K)}, 32, flags, packed.data(),
               packed.size(), err);
 }
@@ -551,14 +564,20 @@ bool ConvertMeta(const std::string& input, const std::string& out, const Convert
   Stats stats(o.quiet);
   Ctx c{&sd, &w, &o, pth_path, {}};
   c.stats = &stats;
-  stats.Begin(2 + (sd.Find("output.weight") ? 1 : 0) +
+  // A float embedding shared with the output layer is written twice when
+  // --output and --embedding types differ (Meta's int8 one is kept as is).
+  const pth::Tensor* emb = sd.Find("tok_embeddings.weight");
+  const bool untie = !sd.Find("output.weight") && emb && IsFloat(emb->dtype) && OutputUntied(o);
+  stats.Begin(2 + (sd.Find("output.weight") || untie ? 1 : 0) +
               static_cast<size_t>(n_layers) * (9 + (has_adaptors ? 14 : 0)));
   const int64_t qd = n_heads * (dim / n_heads), kvd = n_kv * (dim / n_heads);
   if (!EmitRowQuant(c, "tok_embeddings", "tok_embd", Role::kEmbedding, vocab, dim, err))
     return false;
   uint32_t flags = 0;
-  if (sd.Find("output.weight")) {
-    if (!EmitRowQuant(c, "output", "output", Role::kOutput, vocab, dim, err)) return false;
+  if (sd.Find("output.weight") || untie) {
+    if (!EmitRowQuant(c, untie ? "tok_embeddings" : "output", "output", Role::kOutput, vocab, dim,
+                      err))
+      return false;
   } else {
     flags |= static_cast<uint32_t>(format::kFlagTiedEmbeddings);
   }
@@ -611,10 +630,11 @@ bool ConvertMeta(const std::string& input, const std::string& out, const Convert
   if (!w.Finish(err)) return false;
   if (!o.quiet) {
     std::fprintf(stderr,
-                 "lamina-convert: Meta checkpoint (%s): %d q4g linears kept bit-exact, %d q8c "
+                 "lamina-convert: Meta checkpoint (%s): %d q4g linears kept bit-exact (%d with "
+                 "f16-exact scales stored as f16), %d q8c "
                  "(embedding/output, exact), %d f32 norms, %d LoRA tensors (rank %lld, scale "
                  "%g), %d tensors through the float path (--weights %s)%s%s\n",
-                 scheme.c_str(), c.n_q4, c.n_q8, c.n_f32, c.n_lora,
+                 scheme.c_str(), c.n_q4, c.n_q4_f16s, c.n_q8, c.n_f32, c.n_lora,
                  static_cast<long long>(hp.lora_rank), hp.lora_scale, c.n_float_path,
                  o.weights.c_str(), spinquant ? ", SpinQuant Hadamard R4 on every ffn_down" : "",
                  (flags & format::kFlagTiedEmbeddings) ? ", tied embeddings" : "");

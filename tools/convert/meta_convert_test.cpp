@@ -73,6 +73,7 @@ void ExpectBitExact(const std::string& dir, const ModelFile& mf, bool lora, bool
   const auto& hp = mf.hparams();
   size_t expected_tensors = 0;
   uint64_t values_checked = 0, scales_checked = 0;
+  int q4_f16s = 0, q4_f32s = 0;  // q4g tensors by scale layout
   for (const pth::Tensor& t : sd.tensors()) {
     SCOPED_TRACE(t.name);
     const std::string& n = t.name;
@@ -126,19 +127,24 @@ void ExpectBitExact(const std::string& dir, const ModelFile& mf, bool lora, bool
       scales_checked += N;
     } else if (t.dtype == pth::DType::kI8) {
       ASSERT_EQ(e->dtype, static_cast<uint32_t>(format::DType::kQ4G));
-      ASSERT_EQ(e->layout, static_cast<uint32_t>(format::Layout::kQ4G_R4K8));
       const int N = static_cast<int>(t.shape[0]), K = static_cast<int>(t.shape[1]);
       const pth::Tensor* st = sd.Find(n.substr(0, n.size() - 7) + ".scales");
       ASSERT_NE(st, nullptr);
       EXPECT_EQ(st->shape.size(), spinquant ? 3u : 2u);  // the generator's two variants
       const std::vector<float> s = ScalesF32(*st);
+      // f16 scales exactly when every scale of the tensor is an f16 value.
+      const bool f16s = pack::ScalesFitF16(s.data(), s.size());
+      ASSERT_EQ(e->layout, static_cast<uint32_t>(f16s ? format::Layout::kQ4G_R4K8_F16S
+                                                      : format::Layout::kQ4G_R4K8));
+      ++(f16s ? q4_f16s : q4_f32s);
       const int G = K / 32;
       const int8_t* v = reinterpret_cast<const int8_t*>(t.data);
       for (int r = 0; r < N; ++r) {
         for (int g = 0; g < G; ++g)
-          ASSERT_EQ(Bits(pack::Q4GScale(data, N, K, r, g)), Bits(s[r * G + g])) << r << "," << g;
+          ASSERT_EQ(Bits(pack::Q4GScaleAny(data, f16s, N, K, r, g)), Bits(s[r * G + g]))
+              << r << "," << g;
         for (int k = 0; k < K; ++k)
-          ASSERT_EQ(pack::Q4GValue(data, N, K, r, k), v[r * K + k]) << r << "," << k;
+          ASSERT_EQ(pack::Q4GValueAny(data, f16s, N, K, r, k), v[r * K + k]) << r << "," << k;
       }
       values_checked += static_cast<uint64_t>(N) * K;
       scales_checked += static_cast<uint64_t>(N) * G;
@@ -169,9 +175,11 @@ void ExpectBitExact(const std::string& dir, const ModelFile& mf, bool lora, bool
   EXPECT_EQ(mf.n_tensors(), expected_tensors);
   EXPECT_EQ(hp.lora_rank, lora ? 16u : 0u);
   EXPECT_EQ(hp.lora_scale, lora ? 2.f : 0.f);
-  std::printf("[meta] %s: %zu tensors, %llu int values and %llu scales bit-exact\n", dir.c_str(),
-              mf.n_tensors(), static_cast<unsigned long long>(values_checked),
-              static_cast<unsigned long long>(scales_checked));
+  std::printf(
+      "[meta] %s: %zu tensors, %llu int values and %llu scales bit-exact; q4g scales: %d "
+      "tensors f16, %d f32\n",
+      dir.c_str(), mf.n_tensors(), static_cast<unsigned long long>(values_checked),
+      static_cast<unsigned long long>(scales_checked), q4_f16s, q4_f32s);
 }
 
 void ExpectHParams(const ModelFile& mf) {
@@ -257,10 +265,12 @@ std::vector<int32_t> ReadIds(const std::string& path) {
 
 // Evaluates the prompt through the public C API (every position's logits),
 // compares with the PyTorch reference, then continues greedily.
-void ExpectGolden(const std::string& flavour, const std::string& weights = "q4") {
-  const std::string dir = Gen(flavour);
+void ExpectGolden(const std::string& flavour, const std::string& weights = "q4",
+                  const std::string& extra = "") {
+  const std::string dir = Gen(flavour, extra);
   REQUIRE_GENERATED(dir);
-  const std::string out = test::TestDataDir("meta") + "/golden_" + flavour + ".lamina";
+  const std::string out =
+      test::TestDataDir("meta") + "/golden_" + flavour + (extra.empty() ? "" : "_x") + ".lamina";
   std::string err;
   ASSERT_TRUE(ConvertDir(dir, out, &err, weights)) << err;
   const std::vector<int32_t> tokens = ReadIds(dir + "/tokens.txt");
@@ -338,6 +348,21 @@ TEST_F(MetaConvertTest, SpinQuantLogitsMatchExecuTorchReference) { ExpectGolden(
 // An unquantized Meta checkpoint (bf16, as in Hugging Face's original/ folder)
 // through the float path with --weights f32: the float reference.
 TEST_F(MetaConvertTest, Bf16CheckpointLogitsMatchFloatReference) { ExpectGolden("bf16", "f32"); }
+// Scales that are all exactly f16 values are stored as f16 (Q4G_R4K8_F16S):
+// still bit-exact, and the same logits as the ExecuTorch-math reference.
+TEST_F(MetaConvertTest, F16ExactScalesStoredAsF16StayExact) {
+  const std::string dir = Gen("qat_lora", "--f16-scales");
+  REQUIRE_GENERATED(dir);
+  const std::string out = test::TestDataDir("meta") + "/qat_lora_f16.lamina";
+  std::string err;
+  ASSERT_TRUE(ConvertDir(dir, out, &err)) << err;
+  auto mf = ModelFile::Open(out, {}, &err);
+  ASSERT_NE(mf, nullptr) << err;
+  for (const char* name : {"blk.0.attn_q", "blk.1.ffn_down"})
+    EXPECT_EQ(mf->Find(name)->layout, static_cast<uint32_t>(format::Layout::kQ4G_R4K8_F16S));
+  ExpectBitExact(dir, *mf, /*lora=*/true, /*spinquant=*/false);
+  ExpectGolden("qat_lora", "q4", "--f16-scales");
+}
 
 // A Llama 3-vocabulary checkpoint with Meta's tiktoken tokenizer.model
 // (../shared) embedded: ids, stop tokens, tokenization, and its logits.

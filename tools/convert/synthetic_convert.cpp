@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/ref/fp16.h"
 #include "loader/pack.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/convert/convert.h"
@@ -67,9 +68,10 @@ RowFn FloatRows(uint64_t tseed, uint64_t K, float std) {
   };
 }
 
-// Direct q4g: random nibbles and scales, packed as format.h specifies.
+// Direct q4g: random nibbles and scales, packed as format.h specifies, in
+// `layout` (Q4G_R4K8_F16S: the scales are drawn, then rounded to f16).
 bool DirectQ4G(ModelWriter& w, Stats* st, const std::string& name, uint64_t N, uint64_t K,
-               uint64_t tseed, float std, std::string* err) {
+               Layout layout, uint64_t tseed, float std, std::string* err) {
   // Sum of the two signed nibbles of a byte (thread-safe static init).
   struct PairSum {
     int8_t v[256];
@@ -83,7 +85,9 @@ bool DirectQ4G(ModelWriter& w, Stats* st, const std::string& name, uint64_t N, u
   };
   static const PairSum kPairSum;
   const int8_t* pair_sum = kPairSum.v;
-  const uint64_t G = K / 32, bb = format::kQ4BlockBytes(K);
+  const bool f16s = layout == Layout::kQ4G_R4K8_F16S;
+  const uint64_t G = K / 32, bb = f16s ? format::kQ4F16SBlockBytes(K) : format::kQ4BlockBytes(K);
+  const uint64_t gs = f16s ? 64 : 80, corr_off = bb - 16;
   std::vector<uint8_t> out(N / 4 * bb);
   uint64_t s = tseed;
   // Uniform int4 in [-8, 7] has standard deviation ~4.61.
@@ -92,7 +96,7 @@ bool DirectQ4G(ModelWriter& w, Stats* st, const std::string& name, uint64_t N, u
     uint8_t* blk = out.data() + b * bb;
     float corr[4] = {0, 0, 0, 0};
     for (uint64_t g = 0; g < G; ++g) {
-      uint8_t* gp = blk + g * 80;
+      uint8_t* gp = blk + g * gs;
       for (int j = 0; j < 64; j += 8) {
         const uint64_t r = SplitMix(&s);
         std::memcpy(gp + j, &r, 8);
@@ -102,16 +106,21 @@ bool DirectQ4G(ModelWriter& w, Stats* st, const std::string& name, uint64_t N, u
         int wsum = 0;
         for (int c = 0; c < 4; ++c)
           for (int i = 0; i < 4; ++i) wsum += pair_sum[gp[16 * c + 4 * r + i]];
-        const float scale =
+        float scale =
             base * (0.75f + 0.5f * static_cast<float>((rs >> (16 * r)) & 0xFFFF) / 65536.0f);
-        std::memcpy(gp + 64 + 4 * r, &scale, 4);
+        if (f16s) {
+          const uint16_t h = F32ToF16(scale);
+          scale = F16ToF32(h);
+          std::memcpy(blk + format::kQ4F16SScaleOffset(K) + 8 * g + 2 * r, &h, 2);
+        } else {
+          std::memcpy(gp + 64 + 4 * r, &scale, 4);
+        }
         corr[r] = std::fma(scale, static_cast<float>(wsum), corr[r]);
       }
     }
-    std::memcpy(blk + G * 80, corr, 16);
+    std::memcpy(blk + corr_off, corr, 16);
   }
-  if (!w.AddTensor(name, DType::kQ4G, Layout::kQ4G_R4K8, {N, K}, 32, 0, out.data(), out.size(),
-                   err))
+  if (!w.AddTensor(name, DType::kQ4G, layout, {N, K}, 32, 0, out.data(), out.size(), err))
     return false;
   st->Add(name, DType::kQ4G, {N, K});
   return true;
@@ -209,19 +218,26 @@ bool ConvertSynthetic(const std::string& preset, uint64_t seed, const std::strin
     }
     w.SetTokenizer(tok->Serialize());
   }
-  w.SetFlags(p->tied ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
+  // Tied presets with different output / embedding types get an "output"
+  // tensor drawn from the embedding's seed (two tensors, OutputUntied): the
+  // same float values on the float path (direct presets draw packed values).
+  const bool untie = p->tied && OutputUntied(o);
+  const bool tied = p->tied && !untie;
+  w.SetFlags(tied ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
   w.SetScheme("synthetic-" + o.weights);
 
   Stats st(o.quiet);
-  st.Begin(1 + 9 * p->n_layers + 1 + (p->tied ? 0 : 1));
+  st.Begin(1 + 9 * p->n_layers + 1 + (tied ? 0 : 1));
   uint64_t idx = 0;
   const bool direct = p->direct;
-  auto matrix = [&](const std::string& name, Role role, uint64_t N, uint64_t K, float std) -> bool {
-    const uint64_t ts = TensorSeed(seed, idx++);
+  // seed_idx >= 0: reuse tensor seed_idx's values (the untied output layer).
+  auto matrix = [&](const std::string& name, Role role, uint64_t N, uint64_t K, float std,
+                    int64_t seed_idx = -1) -> bool {
+    const uint64_t ts = TensorSeed(seed, seed_idx >= 0 ? static_cast<uint64_t>(seed_idx) : idx++);
     DType dt;
     if (!TypeFor(role, o, &dt, err)) return false;
     if (direct && N % 4 == 0 && K % 32 == 0) {
-      if (dt == DType::kQ4G) return DirectQ4G(w, &st, name, N, K, ts, std, err);
+      if (dt == DType::kQ4G) return DirectQ4G(w, &st, name, N, K, Q4Layout(o), ts, std, err);
       if (dt == DType::kQ8C) return DirectQ8C(w, &st, name, N, K, ts, std, err);
     }
     return EmitMatrix(w, &st, name, role, N, K, FloatRows(ts, K, std), o, err);
@@ -251,6 +267,7 @@ bool ConvertSynthetic(const std::string& preset, uint64_t seed, const std::strin
   }
   if (!norm("output_norm")) return false;
   if (!p->tied && !matrix("output", Role::kOutput, hp.vocab_size, d, sd)) return false;
+  if (untie && !matrix("output", Role::kOutput, hp.vocab_size, d, sd, 0)) return false;
   w.SetHParams(hp);
   if (!w.Finish(err)) return false;
   st.Summary(out, w.bytes_written());
