@@ -38,6 +38,9 @@ class Pcg32 {
   }
   /// Uniform in [0, 1) with 24 random bits (exact in f32).
   float Uniform() { return static_cast<float>(Next() >> 8) * (1.0f / 16777216.0f); }
+  /// The whole generator state (saved in session files).
+  uint64_t state() const { return state_; }
+  void set_state(uint64_t s) { state_ = s; }
 
  private:
   static constexpr uint64_t kInc = 0xda3e39cb94b95bdbULL;
@@ -53,6 +56,7 @@ class Sampler {
   int32_t Sample(const float* logits, const int32_t* history, int n_history);
   int n_vocab() const { return n_vocab_; }
   const SamplerParams& params() const { return p_; }
+  Pcg32& rng() { return rng_; }
 
  private:
   struct Cand {
