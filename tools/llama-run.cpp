@@ -463,7 +463,7 @@ int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Ar
     const size_t first = a.system.empty() ? 0 : 1;
     const size_t room = static_cast<size_t>(ci.n_ctx) - static_cast<size_t>(ci.n_ctx) / 4;
     int dropped = 0;
-    const size_t before = ids.size();
+    const std::vector<int32_t> ids0 = ids;  // the render before dropping turns
     while (ids.size() > room && msgs.size() > first + 1) {
       // The oldest turn: a user message and the assistant reply after it.
       const size_t n =
@@ -490,21 +490,20 @@ int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Ar
       // The cache = system prompt + dropped turns + kept turns: drop the dropped
       // turns' tokens from the cache by a context shift instead of re-evaluating
       // the kept turns (when the kept part is token-for-token unchanged).
+      // d = the dropped turns' tokens; usable when the cache holds exactly
+      // those tokens right after the kept prefix (it matches the old render).
+      size_t p0 = 0;
+      while (p0 < cached.size() && p0 < ids0.size() && cached[p0] == ids0[p0]) ++p0;
+      const size_t d = ids0.size() - ids.size();
       size_t shifted = 0;
-      for (size_t d = 1; keep + d < cached.size(); ++d) {
-        const size_t rest = cached.size() - keep - d;
-        if (rest <= ids.size() - keep &&
-            std::equal(cached.begin() + keep + d, cached.end(), ids.begin() + keep) &&
-            lamina_kv_shift(ctx, static_cast<int32_t>(keep), static_cast<int32_t>(d)) ==
-                LAMINA_OK) {
-          cached.erase(cached.begin() + keep, cached.begin() + keep + d);
-          shifted = d;
-          break;
-        }
+      if (d > 0 && p0 >= keep + d && keep + d < cached.size() &&
+          lamina_kv_shift(ctx, static_cast<int32_t>(keep), static_cast<int32_t>(d)) == LAMINA_OK) {
+        cached.erase(cached.begin() + keep, cached.begin() + keep + d);
+        shifted = d;
       }
       std::fprintf(stderr,
                    "[llama-run] context full: dropped the oldest %d turn%s (%zu tokens)%s; %s\n",
-                   dropped, dropped == 1 ? "" : "s", before - ids.size(),
+                   dropped, dropped == 1 ? "" : "s", ids0.size() - ids.size(),
                    a.system.empty() ? "" : ", kept the system prompt",
                    shifted ? "cache shifted" : "re-reading the kept turns");
       keep = 0;
