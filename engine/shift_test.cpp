@@ -270,3 +270,58 @@ TEST(ContextShift, KeepsPrefixAcrossShifts) {
 
 }  // namespace
 }  // namespace lamina::test
+
+namespace lamina::test {
+namespace {
+
+// A prompt that does not fit: an error by default; with context_shift, enough
+// of the cache after n_keep is dropped first.
+TEST(ContextShift, PromptOverflowShiftsOnlyWhenEnabled) {
+  TestModelSpec spec;
+  spec.scheme = "q4";
+  spec.seed = 7;
+  const std::string path = TestDataDir("shift") + "/prompt.lamina";
+  std::string err;
+  ASSERT_TRUE(WriteTestModel(spec, path, &err)) << err;
+  lamina_model* m = nullptr;
+  ASSERT_EQ(lamina_model_load(path.c_str(), nullptr, &m), LAMINA_OK);
+  lamina_sampler_params sp = lamina_sampler_default_params();
+  sp.temperature = 0;
+  lamina_sampler* s = nullptr;
+  ASSERT_EQ(lamina_sampler_create(m, &sp, &s), LAMINA_OK);
+  const std::vector<int32_t> t = Tokens(60, 256, 5), prompt = Tokens(30, 256, 6);
+  for (int shift = 0; shift < 2; ++shift) {
+    lamina_context_params p = lamina_context_default_params();
+    p.n_ctx = 64;
+    p.n_threads = 1;
+    p.context_shift = shift;
+    p.n_keep = 4;
+    lamina_context* c = nullptr;
+    ASSERT_EQ(lamina_context_create(m, &p, &c), LAMINA_OK);
+    ASSERT_EQ(lamina_eval(c, t.data(), t.size()), LAMINA_OK);
+    lamina_generate_result r;
+    const lamina_status st =
+        lamina_generate(c, s, prompt.data(), prompt.size(), 2, nullptr, nullptr, &r);
+    if (!shift) {
+      EXPECT_EQ(st, LAMINA_ERR_CONTEXT_FULL);
+      EXPECT_EQ(lamina_n_past(c), 60);
+    } else {
+      ASSERT_EQ(st, LAMINA_OK) << lamina_last_error();
+      // 60 cached + 30 > 64: max(half of 56, 26) = 28 dropped, then 30 + up to 2 added (64: no
+      // second shift).
+      std::vector<int32_t> cached(64);
+      size_t n = 0;
+      ASSERT_EQ(lamina_kv_tokens(c, cached.data(), cached.size(), &n), LAMINA_OK);
+      EXPECT_EQ(n, 32u + 30u + r.n_generated);
+      EXPECT_TRUE(std::equal(t.begin(), t.begin() + 4, cached.begin()));
+      EXPECT_TRUE(std::equal(t.begin() + 32, t.end(), cached.begin() + 4));
+      EXPECT_TRUE(std::equal(prompt.begin(), prompt.end(), cached.begin() + 32));
+    }
+    lamina_context_free(c);
+  }
+  lamina_sampler_free(s);
+  lamina_model_free(m);
+}
+
+}  // namespace
+}  // namespace lamina::test
