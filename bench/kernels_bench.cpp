@@ -22,8 +22,12 @@ struct Model {
   int dim, n_heads, n_kv_heads, ffn, vocab;
 };
 constexpr Model kModels[] = {{"1b", 2048, 32, 8, 8192, 128256}, {"3b", 3072, 24, 8, 8192, 128256}};
-constexpr kern::Tier kTiers[] = {kern::Tier::kRef, kern::Tier::kNeon, kern::Tier::kDotprod,
-                                 kern::Tier::kI8mm, kern::Tier::kSve};
+constexpr kern::Tier kTiers[] = {kern::Tier::kRef,     kern::Tier::kNeon,      kern::Tier::kDotprod,
+                                 kern::Tier::kI8mm,    kern::Tier::kSve,       kern::Tier::kAvx2,
+                                 kern::Tier::kAvxVnni, kern::Tier::kAvx512Vnni};
+
+// Which packed matrix a benchmark multiplies.
+enum class QKind { kQ4G, kQ4GF16S, kQ8C };
 
 struct AlignedBytes {
   std::unique_ptr<uint8_t[]> mem;
@@ -45,9 +49,12 @@ std::vector<float> Acts(int M, int K) {
   return x;
 }
 
-void BenchQ(benchmark::State& st, kern::Tier tier, bool q8, int N, int K, int M) {
+void BenchQ(benchmark::State& st, kern::Tier tier, QKind kind, int N, int K, int M) {
   const kern::KernelSet& ks = kern::Kernels(tier);
-  AlignedBytes w(q8 ? pack::Q8CBytes(N, K) : pack::Q4GBytes(N, K));
+  const bool q8 = kind == QKind::kQ8C;
+  AlignedBytes w(q8                        ? pack::Q8CBytes(N, K)
+                 : kind == QKind::kQ4GF16S ? pack::Q4GF16SBytes(N, K)
+                                           : pack::Q4GBytes(N, K));
   const std::vector<float> x = Acts(M, K);
   AlignedBytes qd(ks.quantize_acts.data_bytes(M, K));
   std::vector<float> sc(M), zp(M), y(static_cast<size_t>(M) * N);
@@ -56,6 +63,8 @@ void BenchQ(benchmark::State& st, kern::Tier tier, bool q8, int N, int K, int M)
   for (auto _ : st) {
     if (q8)
       ks.matmul_q8c.run(qa, w.p, N, K, 0, N, y.data(), N);
+    else if (kind == QKind::kQ4GF16S)
+      ks.matmul_q4g_f16s.run(qa, w.p, N, K, 0, N, y.data(), N);
     else
       ks.matmul_q4g.run(qa, w.p, N, K, 0, N, y.data(), N);
     benchmark::DoNotOptimize(y.data());
@@ -63,6 +72,13 @@ void BenchQ(benchmark::State& st, kern::Tier tier, bool q8, int N, int K, int M)
   }
   st.counters["weights/s"] = benchmark::Counter(static_cast<double>(N) * K * M * st.iterations(),
                                                 benchmark::Counter::kIsRate);
+  // Bytes of packed weights streamed per second (decode is bound by this).
+  st.counters["wbytes/s"] =
+      benchmark::Counter(static_cast<double>(q8                        ? pack::Q8CBytes(N, K)
+                                             : kind == QKind::kQ4GF16S ? pack::Q4GF16SBytes(N, K)
+                                                                       : pack::Q4GBytes(N, K)) *
+                             st.iterations(),
+                         benchmark::Counter::kIsRate);
 }
 
 void BenchQuant(benchmark::State& st, kern::Tier tier, int K, int M) {
@@ -96,20 +112,24 @@ const bool kRegistered = [] {
       const int hd = m.dim / m.n_heads, kv = m.n_kv_heads * hd;
       struct Mat {
         const char* name;
-        bool q8;
+        QKind kind;
         int N, K;
       };
-      const Mat mats[] = {{"attn_q", false, m.dim, m.dim},
-                          {"attn_kv", false, kv, m.dim},
-                          {"ffn_gate", false, m.ffn, m.dim},
-                          {"ffn_down", false, m.dim, m.ffn},
-                          {"output_q8c", true, m.vocab, m.dim}};
+      const Mat mats[] = {
+          {"attn_q", QKind::kQ4G, m.dim, m.dim},       {"attn_kv", QKind::kQ4G, kv, m.dim},
+          {"ffn_gate", QKind::kQ4G, m.ffn, m.dim},     {"ffn_down", QKind::kQ4G, m.dim, m.ffn},
+          {"ffn_gate", QKind::kQ4GF16S, m.ffn, m.dim}, {"ffn_down", QKind::kQ4GF16S, m.dim, m.ffn},
+          {"output_q8c", QKind::kQ8C, m.vocab, m.dim}};
       for (const Mat& mt : mats)
         for (int M : {1, 32}) {
-          if (t == kern::Tier::kRef && (M > 1 || mt.q8)) continue;  // scalar: keep it short
-          const std::string name = std::string(mt.q8 ? "matmul_q8c/" : "matmul_q4g/") + tn + "/" +
-                                   m.name + "/" + mt.name + "/M:" + std::to_string(M);
-          benchmark::RegisterBenchmark(name.c_str(), BenchQ, t, mt.q8, mt.N, mt.K, M)
+          const bool q8 = mt.kind == QKind::kQ8C;
+          if (t == kern::Tier::kRef && (M > 1 || q8)) continue;  // scalar: keep it short
+          const char* op = q8                           ? "matmul_q8c/"
+                           : mt.kind == QKind::kQ4GF16S ? "matmul_q4g_f16s/"
+                                                        : "matmul_q4g/";
+          const std::string name =
+              std::string(op) + tn + "/" + m.name + "/" + mt.name + "/M:" + std::to_string(M);
+          benchmark::RegisterBenchmark(name.c_str(), BenchQ, t, mt.kind, mt.N, mt.K, M)
               ->Unit(benchmark::kMicrosecond);
         }
       for (int M : {1, 32})

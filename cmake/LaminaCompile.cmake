@@ -22,6 +22,20 @@ if(LAMINA_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
   add_link_options(-fsanitize=address,undefined)
 endif()
+# libFuzzer (clang): every object gets the coverage instrumentation and ASan +
+# UBSan; only the harnesses link libFuzzer's main (tests/fuzz/CMakeLists.txt).
+if(LAMINA_BUILD_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "LAMINA_BUILD_FUZZ needs clang (cmake --preset fuzz)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+if(LAMINA_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
 
 function(lamina_target_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra)

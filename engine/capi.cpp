@@ -7,10 +7,13 @@
 #include <exception>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "engine/engine.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
+#include "engine/speculative.h"
+#include "engine/stop_strings.h"
 #include "lamina/lamina.h"
 #include "lamina/version.h"
 
@@ -506,19 +509,62 @@ lamina_status lamina_sample(lamina_sampler* s, const lamina_context* ctx, int32_
   });
 }
 
+lamina_generate_params lamina_generate_default_params(void) {
+  lamina_generate_params p;
+  p.max_tokens = 128;
+  p.stop = nullptr;
+  p.n_stop = 0;
+  p.callback = nullptr;
+  p.user = nullptr;
+  return p;
+}
+
 lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
                               size_t n_prompt, size_t max_tokens, lamina_token_callback cb,
                               void* user, lamina_generate_result* result) {
+  lamina_generate_params p = lamina_generate_default_params();
+  p.max_tokens = max_tokens;
+  p.callback = cb;
+  p.user = user;
+  return lamina_generate_ex(ctx, s, prompt, n_prompt, &p, result);
+}
+
+lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
+                                 size_t n_prompt, const lamina_generate_params* params,
+                                 lamina_generate_result* result) {
   return Guard([&]() -> lamina_status {
     lamina_generate_result r{0, LAMINA_STOP_NONE, -1};
     if (result) *result = r;
     if (!ctx || !s || (!prompt && n_prompt))
       return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate: NULL argument");
+    const lamina_generate_params p = params ? *params : lamina_generate_default_params();
+    const lamina_token_callback cb = p.callback;
+    void* const user = p.user;
     Context& c = *ctx->c;
     if (s->s->n_vocab() != c.model().config().vocab)
-      return Fail(
-          LAMINA_ERR_INVALID_ARG,
-          "lamina_generate: sampler and context belong to models of different vocabularies");
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate: sampler and context belong to models of different vocabularies");
+    std::vector<std::string> stop_strings;
+    if (p.n_stop > 0) {
+      if (!p.stop) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_ex: stop is NULL");
+      if (p.n_stop > LAMINA_MAX_STOP_STRINGS)
+        return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_ex: " + std::to_string(p.n_stop) +
+                                                " stop strings, at most " +
+                                                std::to_string(LAMINA_MAX_STOP_STRINGS));
+      for (size_t i = 0; i < p.n_stop; ++i) {
+        const char* st = p.stop[i];
+        const size_t len = st ? std::strlen(st) : 0;
+        if (len == 0 || len > LAMINA_MAX_STOP_STRING_BYTES)
+          return Fail(LAMINA_ERR_INVALID_ARG,
+                      "lamina_generate_ex: stop string " + std::to_string(i) +
+                          " is NULL, empty or longer than " +
+                          std::to_string(LAMINA_MAX_STOP_STRING_BYTES) + " bytes");
+        stop_strings.emplace_back(st, len);
+      }
+      if (!c.model().tokenizer())
+        return Fail(LAMINA_ERR_NO_TOKENIZER, "lamina_generate_ex: stop strings need a tokenizer: " +
+                                                 c.model().tokenizer_error());
+    }
     if (n_prompt > 0) {
       if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
           n_prompt <= static_cast<size_t>(c.n_ctx()))
@@ -532,7 +578,9 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
     const lamina::Tokenizer* tok = c.model().tokenizer();
     std::unique_ptr<lamina::StreamDecoder> dec;
     if (tok) dec = std::make_unique<lamina::StreamDecoder>(*tok);
-    while (r.n_generated < max_tokens) {
+    const bool filter_on = !stop_strings.empty();
+    lamina::engine::StopStringFilter filter(std::move(stop_strings));
+    while (r.n_generated < p.max_tokens) {
       if (c.n_past() >= c.n_ctx() && !ShiftForRoom(c, 1)) {
         r.reason = LAMINA_STOP_CONTEXT_FULL;
         break;
@@ -546,13 +594,13 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
       }
       ++r.n_generated;
       int stop = 0;
-      if (cb) {
-        if (dec) {
-          const std::string piece = dec->Push(t);
-          stop = cb(t, piece.c_str(), piece.size(), user);
-        } else {
-          stop = cb(t, nullptr, 0, user);
-        }
+      bool matched = false;
+      if (dec && (cb || filter_on)) {
+        std::string piece = dec->Push(t);
+        if (filter_on) piece = filter.Push(piece, &matched);
+        if (cb) stop = cb(t, piece.c_str(), piece.size(), user);
+      } else if (cb) {
+        stop = cb(t, nullptr, 0, user);
       }
       std::string err;
       const lamina::engine::EvalStatus es = c.Eval(&t, 1, &err);
@@ -560,15 +608,29 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
         return Fail(
             es == lamina::engine::EvalStatus::kNumeric ? LAMINA_ERR_NUMERIC : LAMINA_ERR_INTERNAL,
             "lamina_generate: " + err);
+      if (matched) {
+        r.reason = LAMINA_STOP_STRING;
+        break;
+      }
       if (stop) {
         r.reason = LAMINA_STOP_CALLBACK;
         break;
       }
     }
     if (r.reason == LAMINA_STOP_NONE) r.reason = LAMINA_STOP_LENGTH;
-    if (cb && dec) {
-      const std::string rest = dec->Flush();
-      if (!rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
+    if (dec && r.reason != LAMINA_STOP_STRING) {
+      // The detokenizer's incomplete tail, then (stop strings) the held text.
+      std::string rest = dec->Flush();
+      if (filter_on) {
+        bool matched = false;
+        rest = filter.Push(rest, &matched);
+        if (matched) {
+          r.reason = LAMINA_STOP_STRING;
+        } else {
+          rest += filter.Flush();
+        }
+      }
+      if (cb && !rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
     }
     if (result) *result = r;
     return LAMINA_OK;
@@ -593,6 +655,111 @@ lamina_status lamina_context_get_stats(const lamina_context* ctx, lamina_stats* 
 
 void lamina_context_reset_stats(lamina_context* ctx) {
   if (ctx) ctx->c->stats() = lamina::engine::Stats();
+}
+
+lamina_speculative_params lamina_speculative_default_params(void) {
+  lamina_speculative_params p;
+  p.lookup = 0;
+  p.lookup_ngram = 3;
+  p.draft_max = 8;
+  p.draft = nullptr;
+  return p;
+}
+
+lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s,
+                                          const int32_t* prompt, size_t n_prompt, size_t max_tokens,
+                                          const lamina_speculative_params* params,
+                                          lamina_token_callback cb, void* user,
+                                          lamina_generate_result* result,
+                                          lamina_speculative_stats* stats) {
+  return Guard([&]() -> lamina_status {
+    lamina_generate_result r{0, LAMINA_STOP_NONE, -1};
+    if (result) *result = r;
+    if (stats) std::memset(stats, 0, sizeof(*stats));
+    if (!ctx || !s || !params || (!prompt && n_prompt))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: NULL argument");
+    Context& c = *ctx->c;
+    if (s->s->n_vocab() != c.model().config().vocab)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate_speculative: sampler and context belong to models of "
+                  "different vocabularies");
+    if (!params->lookup && !params->draft)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate_speculative: no drafter (set lookup and/or draft)");
+    if (params->draft_max < 1 || params->draft_max > 64)
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: draft_max " +
+                                              std::to_string(params->draft_max) +
+                                              " out of range (1..64)");
+    if (params->lookup && (params->lookup_ngram < 1 || params->lookup_ngram > 64))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: lookup_ngram " +
+                                              std::to_string(params->lookup_ngram) +
+                                              " out of range (1..64)");
+    if (params->draft == ctx)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate_speculative: the draft context must not be the target "
+                  "context");
+    std::string err;
+    if (params->draft &&
+        !lamina::engine::SameVocabulary(c.model(), params->draft->c->model(), &err))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: " + err);
+    if (n_prompt > 0) {
+      const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
+      if (st != LAMINA_OK) return st;
+    }
+    if (!c.logits())
+      return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate_speculative: empty prompt and no logits");
+    const lamina::Tokenizer* tok = c.model().tokenizer();
+    std::unique_ptr<lamina::StreamDecoder> dec;
+    if (tok) dec = std::make_unique<lamina::StreamDecoder>(*tok);
+    auto emit = [&](int32_t t) -> bool {
+      if (!cb) return false;
+      if (!dec) return cb(t, nullptr, 0, user) != 0;
+      const std::string piece = dec->Push(t);
+      return cb(t, piece.c_str(), piece.size(), user) != 0;
+    };
+    lamina::engine::SpecParams sp;
+    sp.lookup = params->lookup != 0;
+    sp.ngram_max = params->lookup_ngram;
+    sp.draft_max = params->draft_max;
+    sp.draft = params->draft ? params->draft->c.get() : nullptr;
+    lamina::engine::SpecResult res;
+    lamina::engine::SpecStats st;
+    if (!lamina::engine::GenerateSpeculative(c, *s->s, sp, max_tokens, c.model().config().stop_ids,
+                                             emit, &res, &st, &err))
+      return Fail(res.status == lamina::engine::EvalStatus::kNumeric ? LAMINA_ERR_NUMERIC
+                                                                      : LAMINA_ERR_INTERNAL,
+                  "lamina_generate_speculative: " + err);
+    r.n_generated = res.n_generated;
+    r.stop_token = res.stop_token;
+    switch (res.reason) {
+      case lamina::engine::SpecStop::kLength:
+        r.reason = LAMINA_STOP_LENGTH;
+        break;
+      case lamina::engine::SpecStop::kStopToken:
+        r.reason = LAMINA_STOP_EOS;
+        break;
+      case lamina::engine::SpecStop::kCallback:
+        r.reason = LAMINA_STOP_CALLBACK;
+        break;
+      case lamina::engine::SpecStop::kContextFull:
+        r.reason = LAMINA_STOP_CONTEXT_FULL;
+        break;
+    }
+    if (cb && dec) {
+      const std::string rest = dec->Flush();
+      if (!rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
+    }
+    if (result) *result = r;
+    if (stats) {
+      stats->generated = st.generated;
+      stats->drafted = st.drafted;
+      stats->accepted = st.accepted;
+      stats->target_passes = st.target_passes;
+      stats->draft_passes = st.draft_passes;
+      stats->ms = st.ms;
+    }
+    return LAMINA_OK;
+  });
 }
 
 }  // extern "C"

@@ -173,7 +173,7 @@ std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o
 
 Context::~Context() { std::free(qdata_); }
 
-EvalStatus Context::Eval(const int32_t* tokens, int n, std::string* err) {
+EvalStatus Context::Eval(const int32_t* tokens, int n, std::string* err, bool all_logits) {
   if (n <= 0 || tokens == nullptr) {
     *err = "eval: no tokens";
     return EvalStatus::kInvalid;
@@ -184,10 +184,19 @@ EvalStatus Context::Eval(const int32_t* tokens, int n, std::string* err) {
              " out of range [0, " + std::to_string(cfg_.vocab) + ")";
       return EvalStatus::kInvalid;
     }
-  if (logits_all_ && n > n_batch_) {
+  const bool every = logits_all_ || all_logits;
+  if (every && n > n_batch_) {
     *err = "eval: with logits_all, at most n_batch (" + std::to_string(n_batch_) +
            ") tokens per call, got " + std::to_string(n);
     return EvalStatus::kInvalid;
+  }
+  if (every && logits_.size() < static_cast<size_t>(n) * cfg_.vocab) {
+    try {
+      logits_.resize(static_cast<size_t>(n) * cfg_.vocab);
+    } catch (const std::exception&) {
+      *err = "eval: out of memory for the logits of " + std::to_string(n) + " tokens";
+      return EvalStatus::kInvalid;
+    }
   }
   if (static_cast<int64_t>(n_past_) + n > n_ctx_) {
     *err = "context full: " + std::to_string(n_past_) + " tokens cached + " + std::to_string(n) +
@@ -199,7 +208,7 @@ EvalStatus Context::Eval(const int32_t* tokens, int n, std::string* err) {
   for (int i = 0; i < n; i += n_batch_) {
     const int M = std::min(n_batch_, n - i);
     const bool last = i + M == n;
-    if (!Forward(tokens + i, M, !last ? 0 : logits_all_ ? 2 : 1, err)) {
+    if (!Forward(tokens + i, M, !last ? 0 : every ? 2 : 1, err)) {
       Rewind(n_past0);
       return EvalStatus::kNumeric;
     }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -95,9 +96,11 @@ class Context {
   /// kNumeric (+ *err naming the layer, position and token) when a NaN or
   /// +-Inf shows up in the embedding, the residual stream after a layer, or
   /// the logits; the context is then rewound to its n_past before the call.
-  /// Afterwards logits() holds the last token's logits, and with logits_all
-  /// (n <= n_batch required) logits_row(i) those of token i of this call.
-  EvalStatus Eval(const int32_t* tokens, int n, std::string* err);
+  /// Afterwards logits() holds the last token's logits, and with logits_all or
+  /// all_logits (n <= n_batch required) logits_row(i) those of token i of this
+  /// call. all_logits (speculative verification) grows the logits buffer to
+  /// n rows on first use when the context was created without logits_all.
+  EvalStatus Eval(const int32_t* tokens, int n, std::string* err, bool all_logits = false);
 
   const float* logits() const { return n_logits_ > 0 ? logits_row(n_logits_ - 1) : nullptr; }
   const float* logits_row(int i) const {
@@ -148,6 +151,16 @@ class Context {
   const Model& model() const { return model_; }
   Stats& stats() { return stats_; }
 
+  /// Internal hook (lamina-convert --calib): called on the calling thread
+  /// with the float input x [M][K] of each linear group of a block, before it
+  /// runs. `linear` is the format::kLinearNames index of the group's first
+  /// matrix: 0 (q, k, v), 3 (attn_output), 4 (gate, up), 6 (ffn_down: after
+  /// the online Hadamard when flagged). Not called for the output layer.
+  /// Empty (the default): no cost.
+  using LinearInputObserver =
+      std::function<void(int layer, int linear, const float* x, int M, int K)>;
+  void SetLinearInputObserver(LinearInputObserver f) { observer_ = std::move(f); }
+
  private:
   explicit Context(const Model& m) : model_(m), cfg_(m.config()), w_(m.weights()) {}
   // One forward pass over M <= n_batch tokens at positions n_past_.. .
@@ -160,6 +173,7 @@ class Context {
   struct Linear;
   void RunLinears(const float* x, int M, const Linear* lins, int n_lins);
   void QuantizeRows(const float* x, int M, int K);
+  void ObserveLinearInput(const float* x, int M, const Matrix* first);
 
   const Model& model_;
   const Config& cfg_;
@@ -207,6 +221,7 @@ class Context {
   std::vector<int32_t> history_;
   size_t state_bytes_ = 0;
   Stats stats_;
+  LinearInputObserver observer_;
 };
 
 }  // namespace lamina::engine

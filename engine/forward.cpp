@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "kernels/ref/fp16.h"
+#include "loader/finite.h"
 #include "loader/pack.h"
 
 namespace lamina::engine {
@@ -35,23 +36,14 @@ void ForRows(ThreadPool& pool, int M, F&& fn) {
   pool.RunF(job);
 }
 
-// First row of x [M][width] holding a NaN or +-Inf, or -1. An integer test
-// on the exponent field (no FP compare, no FP exception) whose OR reduction
-// the compiler vectorizes; run on the calling thread. Why here and always on:
-// the residual stream is M x dim floats per layer (1B decode: 17 x 2048 values
-// plus 128256 logits per token, ~0.1% of the token's instructions, measured
-// in docs/PERFORMANCE.md), and it names the first layer that went bad.
+// First row of x [M][width] holding a NaN or +-Inf, or -1 (loader/finite.h),
+// run on the calling thread. Why here and always on: the residual stream is
+// M x dim floats per layer (1B decode: 17 x 2048 values plus 128256 logits per
+// token, +0.26% of the token's instructions, measured in docs/PERFORMANCE.md),
+// and it names the first layer that went bad.
 int FirstNonFiniteRow(const float* x, int M, size_t width) {
-  for (int m = 0; m < M; ++m) {
-    const float* r = x + static_cast<size_t>(m) * width;
-    uint32_t bad = 0;
-    for (size_t i = 0; i < width; ++i) {
-      uint32_t u;
-      std::memcpy(&u, r + i, 4);
-      bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-    }
-    if (bad) return m;
-  }
+  for (int m = 0; m < M; ++m)
+    if (FirstNonFinite(x + static_cast<size_t>(m) * width, width) != width) return m;
   return -1;
 }
 
@@ -70,10 +62,21 @@ void Context::QuantizeRows(const float* x, int M, int K) {
   ForRows(*pool_, M, [&](int m0, int m1) { qk.run(x, static_cast<size_t>(K), m0, m1, &qa_); });
 }
 
+// The observer hook (engine.h): which block and linear `first` is.
+void Context::ObserveLinearInput(const float* x, int M, const Matrix* first) {
+  for (int l = 0; l < cfg_.n_layers; ++l) {
+    const LayerWeights& L = w_.layers[l];
+    const Matrix* ms[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+    for (int i = 0; i < 7; ++i)
+      if (ms[i] == first) return observer_(l, i, x, M, first->K);
+  }
+}
+
 // y_i = W_i x (+ lora_scale * B_i(A_i x)) for every linear of a group that
 // shares the input x [M][K]. x is quantized once when any W_i is quantized.
 void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) {
   const int K = lins[0].m->K;
+  if (observer_) ObserveLinearInput(x, M, lins[0].m);
   bool any_q = false, any_lora = false;
   for (int i = 0; i < n_lins; ++i) {
     any_q |= lins[i].m->quantized();

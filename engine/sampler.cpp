@@ -10,6 +10,21 @@ Sampler::Sampler(const SamplerParams& p, int n_vocab)
     : p_(p), n_vocab_(n_vocab), rng_(p.seed), cand_(n_vocab), probs_(n_vocab), seen_(n_vocab) {}
 
 int32_t Sampler::Sample(const float* logits, const int32_t* history, int n_history) {
+  const int n = Distribution(logits, history, n_history);
+  return greedy() ? cand_[0].id : Draw(n);
+}
+
+int32_t Sampler::Draw(int n) {
+  const float u = rng_.Uniform();
+  float cum = 0.f;
+  for (int i = 0; i < n; ++i) {
+    cum += probs_[i];
+    if (u < cum) return cand_[i].id;
+  }
+  return cand_[n - 1].id;
+}
+
+int Sampler::Distribution(const float* logits, const int32_t* history, int n_history) {
   int n = n_vocab_;
   // NaN (a model with non-finite weights) would break the sort's strict weak
   // ordering: treat it as -inf.
@@ -37,7 +52,9 @@ int32_t Sampler::Sample(const float* logits, const int32_t* history, int n_histo
     Cand best = cand_[0];
     for (int i = 1; i < n; ++i)
       if (better(cand_[i], best)) best = cand_[i];
-    return best.id;
+    cand_[0] = best;
+    probs_[0] = 1.f;
+    return 1;
   }
   // top-k
   if (p_.top_k > 0 && p_.top_k < n) {
@@ -77,15 +94,9 @@ int32_t Sampler::Sample(const float* logits, const int32_t* history, int n_histo
     while (keep < n && cand_[keep].logit >= thr) ++keep;
     n = keep;
   }
-  // temperature, then one draw.
+  // temperature (the draw is Draw's).
   softmax(n, p_.temperature);
-  const float u = rng_.Uniform();
-  float cum = 0.f;
-  for (int i = 0; i < n; ++i) {
-    cum += probs_[i];
-    if (u < cum) return cand_[i].id;
-  }
-  return cand_[n - 1].id;
+  return n;
 }
 
 }  // namespace lamina::engine

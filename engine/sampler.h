@@ -49,20 +49,32 @@ class Pcg32 {
 
 class Sampler {
  public:
-  /// Buffers for a vocabulary of n_vocab are allocated here, once.
-  Sampler(const SamplerParams& p, int n_vocab);
-  /// Picks a token from logits [n_vocab]; history = previous tokens (for the
-  /// repetition penalty). logits are not modified.
-  int32_t Sample(const float* logits, const int32_t* history, int n_history);
-  int n_vocab() const { return n_vocab_; }
-  const SamplerParams& params() const { return p_; }
-  Pcg32& rng() { return rng_; }
-
- private:
   struct Cand {
     float logit;
     int32_t id;
   };
+
+  /// Buffers for a vocabulary of n_vocab are allocated here, once.
+  Sampler(const SamplerParams& p, int n_vocab);
+  /// Picks a token from logits [n_vocab]; history = previous tokens (for the
+  /// repetition penalty). logits are not modified. = Distribution + Draw.
+  int32_t Sample(const float* logits, const int32_t* history, int n_history);
+  /// The distribution Sample draws from, after the whole chain (penalty,
+  /// top-k, top-p, min-p, temperature): returns n >= 1; cands()[0..n) with
+  /// probs()[0..n) (summing to ~1), best first. Greedy: the argmax alone with
+  /// probability 1. Valid until the next call.
+  int Distribution(const float* logits, const int32_t* history, int n_history);
+  const Cand* cands() const { return cand_.data(); }
+  const float* probs() const { return probs_.data(); }
+  /// One draw from probs()[0..n) of the last Distribution: the first i with
+  /// u < probs[0] + ... + probs[i] (float sums), u = rng().Uniform().
+  int32_t Draw(int n);
+  bool greedy() const { return p_.temperature <= 0.f; }
+  Pcg32& rng() { return rng_; }
+  int n_vocab() const { return n_vocab_; }
+  const SamplerParams& params() const { return p_; }
+
+ private:
   SamplerParams p_;
   int n_vocab_;
   Pcg32 rng_;

@@ -2,7 +2,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <string>
+#include <utility>
 
 #if defined(__linux__)
 #include <sched.h>
@@ -96,6 +98,37 @@ void ThreadPool::WorkerLoop(int tid) {
   }
 }
 
+#if defined(__linux__)
+namespace {
+
+// The first integer in a sysfs file, or -1.
+long ReadSysLong(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return -1;
+  long v = -1;
+  if (std::fscanf(f, "%ld", &v) != 1) v = -1;
+  std::fclose(f);
+  return v;
+}
+
+}  // namespace
+
+int PhysicalCoreCount(const cpu_set_t& set, const char* sys_cpu_dir) {
+  // A core is a distinct (physical_package_id, core_id) pair among the allowed
+  // CPUs; any unreadable entry gives up (0).
+  std::set<std::pair<long, long>> cores;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &set)) continue;
+    const std::string dir = std::string(sys_cpu_dir) + "/cpu" + std::to_string(cpu) + "/topology/";
+    const long pkg = ReadSysLong(dir + "physical_package_id");
+    const long core = ReadSysLong(dir + "core_id");
+    if (pkg < 0 || core < 0) return 0;
+    cores.insert({pkg, core});
+  }
+  return static_cast<int>(cores.size());
+}
+#endif
+
 int DefaultThreadCount() {
   int fallback = static_cast<int>(std::thread::hardware_concurrency());
   if (fallback < 1) fallback = 1;
@@ -105,6 +138,13 @@ int DefaultThreadCount() {
   if (sched_getaffinity(0, sizeof(set), &set) != 0) return fallback;
   const int allowed = CPU_COUNT(&set);
   if (allowed >= 1) fallback = allowed;
+#if defined(__x86_64__) || defined(__i386__)
+  // x86: one thread per physical core. Why: SMT siblings share a core's
+  // vector units and caches, and the int8 matmuls already keep those busy;
+  // a second thread per core adds synchronisation, not throughput.
+  const int cores = PhysicalCoreCount(set, "/sys/devices/system/cpu");
+  return cores >= 1 ? cores : fallback;
+#else
   // Performance cores: those with the largest capacity (big.LITTLE/DynamIQ);
   // cpu_capacity when the kernel exports it, else cpuinfo_max_freq.
   for (const char* file : {"cpu_capacity", "cpufreq/cpuinfo_max_freq"}) {
@@ -130,7 +170,8 @@ int DefaultThreadCount() {
     }
     if (seen == allowed && count >= 1) return count;
   }
-#endif
+#endif  // x86
+#endif  // linux
   return fallback;
 }
 

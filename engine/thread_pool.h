@@ -11,6 +11,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 namespace lamina::engine {
 
 class ThreadPool {
@@ -63,9 +67,16 @@ inline void SplitRange(int n, int align, int tid, int n_threads, int* begin, int
   *end = u1 * align < n ? u1 * align : n;
 }
 
-/// Number of performance cores (Linux: the cores of maximal cpu_capacity or
-/// cpuinfo_max_freq among those this process may run on); falls back to
-/// std::thread::hardware_concurrency(); >= 1.
+/// Default thread count, >= 1. Linux/x86: the physical cores among the CPUs
+/// this process may run on (PhysicalCoreCount); Linux/Arm: the performance
+/// cores (those of maximal cpu_capacity or cpuinfo_max_freq). Falls back to
+/// the allowed CPUs, then std::thread::hardware_concurrency().
 int DefaultThreadCount();
+
+#if defined(__linux__)
+/// Distinct (physical_package_id, core_id) pairs of the CPUs in `set`, read
+/// from <sys_cpu_dir>/cpuN/topology/; 0 when an entry is missing or unreadable.
+int PhysicalCoreCount(const cpu_set_t& set, const char* sys_cpu_dir);
+#endif
 
 }  // namespace lamina::engine

@@ -161,7 +161,8 @@ const CpuFeatures& DetectCpu();
 bool TierAvailable(Tier t);
 /// The tier "auto" picks for CPU features `f` (policy only; SelectTier also
 /// checks that it was compiled in): sve if SVE + I8MM with vectors >= 256 bits,
-/// else i8mm > dotprod > neon; ref without NEON.
+/// else i8mm > dotprod > neon; on x86-64 (AVX2 + FMA + F16C) avx512vnni (F, BW,
+/// VL, VNNI) > avxvnni > avx2; ref otherwise.
 Tier AutoTier(const CpuFeatures& f);
 /// Best available tier (AutoTier), or the one named by $LAMINA_KERNELS when set.
 /// On an unknown or unavailable name: returns false and fills `err`.

@@ -23,11 +23,15 @@
 #include "kernels/ref/ref.h"
 #include "loader/format.h"
 #include "loader/pack.h"
+#if defined(__x86_64__)
+#include "kernels/x86/x86_kernels.h"
+#endif
 
 namespace lamina::kern {
 namespace {
 
-constexpr Tier kAllTiers[] = {Tier::kRef, Tier::kNeon, Tier::kDotprod, Tier::kI8mm, Tier::kSve};
+constexpr Tier kAllTiers[] = {Tier::kRef, Tier::kNeon, Tier::kDotprod, Tier::kI8mm,
+                              Tier::kSve, Tier::kAvx2, Tier::kAvxVnni, Tier::kAvx512Vnni};
 
 std::vector<Tier> Available() {
   std::vector<Tier> v;
@@ -85,13 +89,41 @@ std::vector<float> MakeActs(int M, int K, ActMode mode, std::mt19937* rng) {
 }
 
 /// Quantized value (m, k) in a tier's QActs::data (the documented layouts:
-/// "pairs" for i8mm and sve, plain row-major [M][Kp] for the others).
+/// "pairs" for i8mm and sve, plain row-major [M][Kp] for the others — the x86
+/// tiers' "plain + sums" starts with the plain rows; SumsOfX86 checks the rest).
 int QValue(Tier t, const QActs& qa, int m, int k) {
   const size_t Kp = Kp32(qa.K);
   const int8_t* d = static_cast<const int8_t*>(qa.data);
   if ((t == Tier::kI8mm || t == Tier::kSve) && !(qa.M % 2 == 1 && m == qa.M - 1))
     return d[static_cast<size_t>(m / 2) * 2 * Kp + 16 * (k / 8) + 8 * (m % 2) + k % 8];
   return d[static_cast<size_t>(m) * Kp + k];
+}
+
+bool IsX86(Tier t) { return t == Tier::kAvx2 || t == Tier::kAvxVnni || t == Tier::kAvx512Vnni; }
+
+/// The x86 tiers' "plain + sums" extras: 8 * sum(q) per group, sum(q) per row.
+::testing::AssertionResult SumsOfX86(const QActs& qa) {
+#if defined(__x86_64__)
+  const size_t Kp = Kp32(qa.K), G = Kp / 32;
+  const auto* base = static_cast<const uint8_t*>(qa.data);
+  const auto* qs = reinterpret_cast<const int32_t*>(base + x86::QSumOffset(qa.M, qa.K));
+  const auto* qt = reinterpret_cast<const int32_t*>(base + x86::QTotOffset(qa.M, qa.K));
+  for (int m = 0; m < qa.M; ++m) {
+    int32_t tot = 0;
+    for (size_t g = 0; g < G; ++g) {
+      int32_t s = 0;
+      for (int k = 0; k < 32; ++k) s += static_cast<const int8_t*>(qa.data)[m * Kp + 32 * g + k];
+      tot += s;
+      if (qs[m * G + g] != 8 * s)
+        return ::testing::AssertionFailure() << "group sum m=" << m << " g=" << g;
+    }
+    if (qt[m] != tot) return ::testing::AssertionFailure() << "row sum m=" << m;
+  }
+  return ::testing::AssertionSuccess();
+#else
+  (void)qa;
+  return ::testing::AssertionFailure() << "not an x86-64 build";
+#endif
 }
 
 struct Quantized {
@@ -240,9 +272,48 @@ TEST(Dispatch, AutoTierPolicy) {
   EXPECT_EQ(AutoTier(cpu(true, false, 32)), Tier::kDotprod);  // SVE without I8MM
 }
 
+TEST(Dispatch, AutoTierPolicyX86) {
+  auto cpu = [](bool avx2, bool fma_f16c, bool avxvnni, bool avx512) {
+    CpuFeatures f;
+    f.avx2 = avx2;
+    f.fma = f.f16c = fma_f16c;
+    f.avxvnni = avxvnni;
+    f.avx512f = f.avx512bw = f.avx512vl = f.avx512vnni = avx512;
+    return f;
+  };
+  EXPECT_EQ(AutoTier(cpu(false, true, false, false)), Tier::kRef);       // AVX only (Sandy Bridge)
+  EXPECT_EQ(AutoTier(cpu(true, false, false, false)), Tier::kRef);       // AVX2 without FMA/F16C
+  EXPECT_EQ(AutoTier(cpu(true, true, false, false)), Tier::kAvx2);       // Haswell, Zen 1-3
+  EXPECT_EQ(AutoTier(cpu(true, true, true, false)), Tier::kAvxVnni);     // Alder Lake, Arrow Lake
+  EXPECT_EQ(AutoTier(cpu(true, true, false, true)), Tier::kAvx512Vnni);  // Ice Lake, Zen 4
+  EXPECT_EQ(AutoTier(cpu(true, true, true, true)), Tier::kAvx512Vnni);   // Sapphire Rapids, Zen 5
+  CpuFeatures no_vnni = cpu(true, true, false, true);
+  no_vnni.avx512vnni = false;  // Skylake-SP: AVX-512 without VNNI
+  EXPECT_EQ(AutoTier(no_vnni), Tier::kAvx2);
+  CpuFeatures no_bw = cpu(true, true, false, true);
+  no_bw.avx512bw = false;
+  EXPECT_EQ(AutoTier(no_bw), Tier::kAvx2);
+}
+
+#if defined(__x86_64__)
+// On an x86-64 build every x86 tier the CPU has is available, and "auto" takes
+// the widest (this host class has all three; see LAMINA_EXPECT_TIERS too).
+TEST(Dispatch, X86TiersFollowCpuFeatures) {
+  const CpuFeatures& f = DetectCpu();
+  const bool base = f.avx2 && f.fma && f.f16c;
+  EXPECT_EQ(TierAvailable(Tier::kAvx2), base);
+  EXPECT_EQ(TierAvailable(Tier::kAvxVnni), base && f.avxvnni);
+  EXPECT_EQ(TierAvailable(Tier::kAvx512Vnni),
+            base && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni);
+  EXPECT_FALSE(TierAvailable(Tier::kNeon));
+  std::printf("cpu: avx2=%d fma=%d f16c=%d avxvnni=%d avx512f=%d bw=%d vl=%d vnni=%d\n", f.avx2,
+              f.fma, f.f16c, f.avxvnni, f.avx512f, f.avx512bw, f.avx512vl, f.avx512vnni);
+}
+#endif
+
 TEST(Dispatch, UnknownAndUnavailableNamesAreClearErrors) {
   Tier t = Tier::kRef;
-  char err[256] = "";
+  char err[512] = "";
   EXPECT_FALSE(SelectTier("avx512", &t, err, sizeof err));
   EXPECT_NE(std::string(err).find("avx512"), std::string::npos) << err;
   for (Tier c : kAllTiers) {
@@ -439,6 +510,9 @@ TEST_P(TierTest, QuantizeActsExact) {
                 << "mode=" << static_cast<int>(mode) << " K=" << K << " M=" << M << " m=" << m
                 << " k=" << k;
         }
+        if (IsX86(GetParam())) {
+          ASSERT_TRUE(SumsOfX86(t.qa)) << "K=" << K << " M=" << M;
+        }
       }
 }
 
@@ -549,23 +623,23 @@ TEST_P(TierTest, MatmulFloatExact) {
   std::normal_distribution<float> nd(0.f, 1.f);
   for (int wtype : {0, 1, 2})
     for (int K : {1, 7, 8, 9, 64, 173})
-      for (int N : {1, 3, 5, 13}) {
-        const int M = 1 + (K % 3);
-        std::vector<float> x(M * K), wf(N * K);
-        for (auto& v : x) v = nd(rng);
-        for (auto& v : wf) v = nd(rng);
-        std::vector<uint16_t> w16(N * K);
-        for (int i = 0; i < N * K; ++i) w16[i] = wtype == 1 ? F32ToF16(wf[i]) : F32ToBF16(wf[i]);
-        const void* w = wtype == 0 ? static_cast<const void*>(wf.data()) : w16.data();
-        std::vector<float> yr(M * N), yt(M * N, -7.f);
-        ref::MatmulFloat(x.data(), K, M, w, wtype, N, K, 0, N, yr.data(), N);
-        // any n0 is allowed for float: split at odd points
-        const int cut = N / 2;
-        if (cut > 0) ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, 0, cut, yt.data(), N);
-        ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, cut, N, yt.data(), N);
-        ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size()))
-            << "wtype=" << wtype << " K=" << K << " N=" << N;
-      }
+      for (int N : {1, 3, 5, 13})
+        for (int M : {1 + (K % 3), 4, 9}) {  // token tiles of 4 and their tails
+          std::vector<float> x(M * K), wf(N * K);
+          for (auto& v : x) v = nd(rng);
+          for (auto& v : wf) v = nd(rng);
+          std::vector<uint16_t> w16(N * K);
+          for (int i = 0; i < N * K; ++i) w16[i] = wtype == 1 ? F32ToF16(wf[i]) : F32ToBF16(wf[i]);
+          const void* w = wtype == 0 ? static_cast<const void*>(wf.data()) : w16.data();
+          std::vector<float> yr(M * N), yt(M * N, -7.f);
+          ref::MatmulFloat(x.data(), K, M, w, wtype, N, K, 0, N, yr.data(), N);
+          // any n0 is allowed for float: split at odd points
+          const int cut = N / 2;
+          if (cut > 0) ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, 0, cut, yt.data(), N);
+          ks().matmul_float.run(x.data(), K, M, w, wtype, N, K, cut, N, yt.data(), N);
+          ASSERT_TRUE(SameBits(yt.data(), yr.data(), yt.size()))
+              << "wtype=" << wtype << " K=" << K << " N=" << N << " M=" << M;
+        }
 }
 
 TEST_P(TierTest, ElementwiseOpsExact) {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "loader/finite.h"
 #include "loader/model_writer.h"
 
 namespace lamina {
@@ -302,15 +303,13 @@ class Validator {
   // at load. Big tensors are not scanned (see docs/FORMAT.md).
   bool CheckFiniteVector(const std::string& n) {
     const TensorEntry* t = Get(n);
-    const uint8_t* p = data_ + t->offset;
-    for (uint64_t i = 0; i < t->shape[0]; ++i) {
-      float f;
-      std::memcpy(&f, p + 4 * i, 4);
-      if (!std::isfinite(f))
-        return FailT(*t, "element " + U(i) + " is " + (f != f ? "NaN" : "Inf") +
-                             " (norm weights must be finite)");
-    }
-    return true;
+    const float* v = reinterpret_cast<const float*>(data_ + t->offset);  // 256-aligned
+    const size_t i = FirstNonFinite(v, t->shape[0]);
+    if (i == t->shape[0]) return true;
+    float f;
+    std::memcpy(&f, v + i, 4);
+    return FailT(*t, "element " + U(i) + " is " + (f != f ? "NaN" : "Inf") +
+                         " (norm weights must be finite)");
   }
 
   const TensorEntry* Get(const std::string& n) const {

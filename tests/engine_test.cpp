@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -533,6 +535,45 @@ TEST(EngineThreadPool, RunsEveryTidOnceRepeatedly) {
   EXPECT_EQ(hits, std::vector<int>({300, 300, 300}));
   EXPECT_GE(engine::DefaultThreadCount(), 1);
 }
+
+#if defined(__linux__)
+TEST(EngineThreadPool, PhysicalCoresFromSysfsTopology) {
+  // A fake sysfs: 2 packages x 2 cores x 2 SMT threads = 8 CPUs, 4 cores.
+  const std::string root = TestDataDir("topology");
+  auto put = [&](int cpu, const char* file, long v) {
+    const std::string dir = root + "/cpu" + std::to_string(cpu) + "/topology";
+    ASSERT_EQ(std::system(("mkdir -p '" + dir + "'").c_str()), 0);
+    FILE* f = std::fopen((dir + "/" + file).c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fprintf(f, "%ld\n", v);
+    std::fclose(f);
+  };
+  for (int cpu = 0; cpu < 8; ++cpu) {
+    put(cpu, "physical_package_id", cpu / 4);
+    put(cpu, "core_id", cpu % 2);  // siblings: cpu and cpu + 2 share a core
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu = 0; cpu < 8; ++cpu) CPU_SET(cpu, &set);
+  EXPECT_EQ(engine::PhysicalCoreCount(set, root.c_str()), 4);
+  CPU_ZERO(&set);
+  CPU_SET(0, &set);
+  CPU_SET(2, &set);  // two SMT siblings of one core
+  EXPECT_EQ(engine::PhysicalCoreCount(set, root.c_str()), 1);
+  CPU_SET(9, &set);  // no topology entry: unknown, the caller falls back
+  EXPECT_EQ(engine::PhysicalCoreCount(set, root.c_str()), 0);
+#if defined(__x86_64__)
+  // This machine: the default is its physical core count when sysfs has it.
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(mine), &mine), 0);
+  const int cores = engine::PhysicalCoreCount(mine, "/sys/devices/system/cpu");
+  if (cores > 0) {
+    EXPECT_EQ(engine::DefaultThreadCount(), cores);
+  }
+#endif
+}
+#endif
 
 TEST(EngineSampler, GreedyAndDeterminism) {
   std::vector<float> logits = {0.1f, 2.f, 1.9f, -1.f, 2.f};

@@ -128,6 +128,8 @@ inline bool WriteTestModelImpl(const TestModelSpec& s, const Tokenizer& tok, Tes
 
   convert::ConvertOptions opts;
   opts.weights = s.scheme;
+  // tests/reference/llama_ref.py simulates the RTN quantizer (f16 scales).
+  opts.q4_method = convert::Q4Method::kRtn;
   opts.quiet = true;
   FILE* bin = nullptr;
   std::string json;

@@ -32,6 +32,20 @@ VARIANTS = {
     # converter then finds model-*-of-*.safetensors by name).
     "untied_f16": dict(dim=64, layers=1, heads=2, kv_heads=2, ffn=128, vocab=256, tied=False,
                        dtype="f16", shards=2, no_index=True),
+    # Tied, but saved with shared-tensor deduplication as lm_head.weight only
+    # (no model.embed_tokens.weight): the converter uses it for both.
+    "tied_lm_head_only": dict(dim=64, layers=1, heads=4, kv_heads=2, ffn=96, vocab=270,
+                              tied=True, dtype="bf16", shards=1, tied_name="lm_head.weight"),
+    # Llama 2 / Mistral vocabulary size (32000): for a SentencePiece-style
+    # tokenizer.json (the test copies Mistral's beside it).
+    "spm_vocab32000": dict(dim=64, layers=1, heads=2, kv_heads=1, ffn=64, vocab=32000, tied=True,
+                           dtype="bf16", shards=1, no_expected=True),
+    # A small Llama 2-style model with its own SentencePiece-style tokenizer.json
+    # (written below), plain RoPE (theta 10000), and the same weights as a GGUF
+    # file OUTROOT/spm_small.gguf (F32, llama.cpp's tensor names and q/k order,
+    # a "llama" vocabulary): both conversions must greedy-decode the same text.
+    "spm_small": dict(dim=64, layers=2, heads=4, kv_heads=2, ffn=128, vocab=None, tied=False,
+                      dtype="bf16", shards=1, spm_tokenizer=True, plain_rope=True),
 }
 # Full-size shapes, only on request (--variants llama32_1b): for measuring the
 # converter's time and peak RSS. No expected.safetensors (it would be 5 GB).
@@ -121,11 +135,130 @@ def check_permutation(gen):
         assert abs(float(qa @ ka) - float(qb @ kb)) < 1e-9, "permutation check failed"
 
 
+M = "\u2581"
+
+
+def spm_vocab():
+    """A SentencePiece-style BPE vocabulary: <unk> <s> </s>, the 256 byte
+    pieces, then normal pieces in priority order (score = -id), each either a
+    character or the concatenation of two earlier pieces. Merges list every
+    split of a piece into two pieces, ordered by the piece's score then by the
+    halves' ids (Hugging Face's LlamaConverter)."""
+    pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    chars = [M] + list("etaoinshrdlucmfwypvbgkjqxzTOW.,!'")
+    words = ["th", "he", "in", "er", "an", M + "t", M + "a", M + "s", M + "w", "on", "at", "en",
+             "nd", "ou", "ed", "is", M + "the", M + "o", "it", "ing", M + "th", M + "and",
+             "re", M + "c", "ar", "or", M + "b", M + "f", "ll", "es", "as", M + "h", "st",
+             M + "to", M + "in", "ent", M + "m", M + "p", "ve", "ly", M + "Once", "up",
+             M + "up", M + "upon", "im", "ime", M + "time", "ow", M + "d", M + "l"]
+    normal = []
+    for c in chars:
+        normal.append(c)
+    for w in words:
+        if w not in normal:
+            normal.append(w)
+    pieces += normal
+    ids = {p: i for i, p in enumerate(pieces)}
+    merges = []
+    for p in normal:
+        local = []
+        for k in range(1, len(p)):
+            a, b = p[:k], p[k:]
+            if a in ids and b in ids and ids[a] >= 259 and ids[b] >= 259:
+                local.append((ids[a], ids[b], a, b))
+        local.sort()
+        merges += [(a, b) for _, _, a, b in local]
+    return pieces, merges
+
+
+def spm_tokenizer_json(pieces, merges):
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": c, "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True}
+                         for i, c in enumerate(["<unk>", "<s>", "</s>"])],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": M},
+            {"type": "Replace", "pattern": {"String": " "}, "content": M}]},
+        "pre_tokenizer": None,
+        "post_processor": {"type": "TemplateProcessing", "single": [
+            {"SpecialToken": {"id": "<s>", "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}}]},
+        "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": M}, "content": " "},
+            {"type": "ByteFallback"}, {"type": "Fuse"},
+            {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>",
+                  "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "fuse_unk": True, "byte_fallback": True,
+                  "vocab": {p: i for i, p in enumerate(pieces)},
+                  "merges": [f"{a} {b}" for a, b in merges]},
+    }
+
+
+def write_gguf(path, cfg, tensors, pieces):
+    """GGUF v3: llama metadata, a "llama" vocabulary (scores -id, SentencePiece
+    token types) and F32 tensors under llama.cpp's names (q/k rows already in
+    Meta's interleaved order, as convert_hf_to_gguf.py permutes them)."""
+    def s(x):
+        b = x.encode()
+        return struct.pack("<Q", len(b)) + b
+    kv = [s("general.architecture") + struct.pack("<I", 8) + s("llama")]
+
+    def u32(k, v):
+        kv.append(s(k) + struct.pack("<II", 4, v))
+
+    def f32(k, v):
+        kv.append(s(k) + struct.pack("<If", 6, v))
+    u32("llama.embedding_length", cfg["hidden_size"])
+    u32("llama.block_count", cfg["num_hidden_layers"])
+    u32("llama.feed_forward_length", cfg["intermediate_size"])
+    u32("llama.attention.head_count", cfg["num_attention_heads"])
+    u32("llama.attention.head_count_kv", cfg["num_key_value_heads"])
+    u32("llama.context_length", cfg["max_position_embeddings"])
+    u32("llama.rope.dimension_count", cfg["head_dim"])
+    f32("llama.rope.freq_base", cfg["rope_theta"])
+    f32("llama.attention.layer_norm_rms_epsilon", cfg["rms_norm_eps"])
+    kv.append(s("tokenizer.ggml.model") + struct.pack("<I", 8) + s("llama"))
+    kv.append(s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, len(pieces)) +
+              b"".join(s(p) for p in pieces))
+    kv.append(s("tokenizer.ggml.scores") + struct.pack("<IIQ", 9, 6, len(pieces)) +
+              b"".join(struct.pack("<f", -float(i) if i >= 259 else 0.0)
+                       for i in range(len(pieces))))
+    types = [2, 3, 3] + [6] * 256 + [1] * (len(pieces) - 259)
+    kv.append(s("tokenizer.ggml.token_type") + struct.pack("<IIQ", 9, 5, len(pieces)) +
+              b"".join(struct.pack("<i", t) for t in types))
+    u32("tokenizer.ggml.bos_token_id", 1)
+    u32("tokenizer.ggml.eos_token_id", 2)
+    u32("tokenizer.ggml.unknown_token_id", 0)
+    gg = {"tok_embd": "token_embd.weight", "output_norm": "output_norm.weight",
+          "output": "output.weight"}
+    info, data = b"", b""
+    for name, t in tensors:
+        gname = gg.get(name, name + ".weight")
+        b = t.to(torch.float32).contiguous().numpy().tobytes()
+        while len(data) % 32:
+            data += b"\0"
+        dims = list(reversed(t.shape))
+        info += s(gname) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d)
+                                                                    for d in dims)
+        info += struct.pack("<IQ", 0, len(data))
+        data += b
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv)) + b"".join(kv) + info
+    while len(out) % 32:
+        out += b"\0"
+    with open(path, "wb") as f:
+        f.write(out + data)
+
+
 def make_variant(root, name, v, gen):
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
     for f in os.listdir(d):
         os.remove(os.path.join(d, f))
+    if v.get("spm_tokenizer"):
+        pieces, merges = spm_vocab()
+        v = {**v, "vocab": len(pieces)}
     dim, L, H, KV, F, V = v["dim"], v["layers"], v["heads"], v["kv_heads"], v["ffn"], v["vocab"]
     hd = dim // H
     dt = TORCH_DTYPE[v["dtype"]]
@@ -136,7 +269,7 @@ def make_variant(root, name, v, gen):
 
     hf, exp = [], []
     emb = rnd(V, dim, scale=1.0)
-    hf.append(("model.embed_tokens.weight", emb))
+    hf.append((v.get("tied_name", "model.embed_tokens.weight"), emb))
     exp.append(("tok_embd", emb))
     for l in range(L):
         p, b = f"model.layers.{l}.", f"blk.{l}."
@@ -190,6 +323,14 @@ def make_variant(root, name, v, gen):
                                                           "f16": "float16"}[v["dtype"]],
         "bos_token_id": 1, "eos_token_id": 2,
     }
+    if v.get("plain_rope"):
+        del cfg["rope_scaling"]
+        cfg["rope_theta"] = 10000.0
+        cfg["max_position_embeddings"] = 2048
+    if v.get("spm_tokenizer"):
+        with open(os.path.join(d, "tokenizer.json"), "w") as f:
+            json.dump(spm_tokenizer_json(pieces, merges), f, ensure_ascii=False, indent=1)
+        write_gguf(os.path.join(root, name + ".gguf"), cfg, exp, pieces)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
     with open(os.path.join(d, "generation_config.json"), "w") as f:

@@ -1,13 +1,14 @@
 // Whole-model cross-tier exactness through the public C API only: for every
-// kernel tier this CPU has (neon, dotprod, i8mm, sve), the logits of a prefill
-// batch and of single-token decode steps are bit-identical (memcmp) to the ref
-// tier's with 1 thread, for every weight scheme (q4, q8, f32, bf16, LoRA,
-// SpinQuant Hadamard), KV f32 and f16, 1 and 3 threads.
+// kernel tier this CPU has (neon, dotprod, i8mm, sve on aarch64; avx2,
+// avxvnni, avx512vnni on x86-64), the logits of a prefill batch and of
+// single-token decode steps are bit-identical (memcmp) to the ref tier's with
+// 1 thread, for every weight scheme (q4 — the converter's q4g layout —, q8,
+// f32, bf16, LoRA, SpinQuant Hadamard), KV f32 and f16, 1, 2 and 4 threads on
+// x86-64 (1 and 3 under QEMU, to keep that run short).
 //
-// On an x86 host only the ref tier exists: the test then still checks ref with
-// 3 threads against ref with 1 thread. The cross-tier comparison itself runs in
-// the aarch64 suite (ctest runs lamina_tests under `qemu-aarch64 -cpu max`,
-// which has every tier), where fewer than one non-ref tier is a failure.
+// On aarch64 the suite runs under `qemu-aarch64 -cpu max` (every Arm tier),
+// where fewer than one non-ref tier is a failure; on x86-64 every x86 tier
+// the host CPU has (kern::TierAvailable) must have run.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "lamina/lamina.h"
 #include "tests/engine_test_models.h"
 #include "tests/testutil.h"
@@ -132,7 +134,11 @@ std::vector<Variant> Variants() {
 
 TEST(Tiers, WholeModelLogitsBitIdenticalAcrossTiersAndThreads) {
   const std::string dir = TestDataDir("tiers");
-  const int threads[] = {1, TestThreads(3)};
+#if defined(__x86_64__)
+  const int threads[] = {1, TestThreads(2), TestThreads(4)};
+#else
+  const int threads[] = {1, TestThreads(3)};  // under QEMU: keep the run short
+#endif
   const lamina_kv_type kvs[] = {LAMINA_KV_F32, LAMINA_KV_F16};
   int tiers_compared = 0;  // non-ref tiers that ran (counted on the first model)
   std::string tiers_seen;
@@ -159,7 +165,8 @@ TEST(Tiers, WholeModelLogitsBitIdenticalAcrossTiersAndThreads) {
     // The KV type matters (else the f16 runs would not test anything new).
     EXPECT_NE(std::memcmp(want[0].data(), want[1].data(), want[0].size() * 4), 0);
 
-    for (const char* tier : {"ref", "neon", "dotprod", "i8mm", "sve"}) {
+    for (const char* tier :
+         {"ref", "neon", "dotprod", "i8mm", "sve", "avx2", "avxvnni", "avx512vnni"}) {
       mp.kernels = tier;
       raw = nullptr;
       const lamina_status st = lamina_model_load(path.c_str(), &mp, &raw);
@@ -195,8 +202,14 @@ TEST(Tiers, WholeModelLogitsBitIdenticalAcrossTiersAndThreads) {
 #if defined(__aarch64__)
   // Every aarch64 CPU has NEON: at least the neon tier must have run.
   EXPECT_GE(tiers_compared, 1) << "no non-ref kernel tier ran on this aarch64 CPU";
+#elif defined(__x86_64__)
+  // Every x86 tier the CPU has must have run.
+  int expected = 0;
+  for (kern::Tier t : {kern::Tier::kAvx2, kern::Tier::kAvxVnni, kern::Tier::kAvx512Vnni})
+    expected += kern::TierAvailable(t) ? 1 : 0;
+  EXPECT_EQ(tiers_compared, expected);
 #else
-  // Only ref is compiled on this host; ref 3 threads vs ref 1 thread ran above.
+  // Only ref is compiled on this host; ref 2/4 threads vs ref 1 thread ran above.
   EXPECT_EQ(tiers_compared, 0);
 #endif
 }

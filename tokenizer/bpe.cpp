@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <mutex>
+#include <unordered_map>
 
 #include "loader/json.h"
 #include "tokenizer/internal.h"
@@ -745,8 +746,26 @@ std::unique_ptr<Tokenizer> LoadHfJson(const std::string& path, std::string* err)
   if (!model || !model->is_object()) return bad("missing 'model'");
   const json::Value* type = model->Find("type");
   if (!type || !type->is_string() || type->as_string() != "BPE")
-    return bad("model.type is not \"BPE\" (only byte-level BPE tokenizer.json is supported)");
+    return bad("model.type '" + (type && type->is_string() ? type->as_string() : std::string()) +
+               "' is not supported (supported: BPE, byte-level as Llama 3 or SentencePiece-style "
+               "as Llama 2 / Mistral; lamina-convert --tokenizer none converts without one)");
   const json::Value* pre = root.Find("pre_tokenizer");
+  // No ByteLevel anywhere (pre-tokenizer or decoder): SentencePiece style.
+  bool any_byte_level = false;
+  for (const char* key : {"pre_tokenizer", "decoder"}) {
+    std::vector<const json::Value*> stack = {root.Find(key)};
+    while (!stack.empty()) {
+      const json::Value* p = stack.back();
+      stack.pop_back();
+      if (!p || !p->is_object()) continue;
+      const json::Value* t = p->Find("type");
+      if (t && t->is_string() && t->as_string() == "ByteLevel") any_byte_level = true;
+      for (const char* list : {"pretokenizers", "decoders"})
+        if (const json::Value* seq = p->Find(list); seq && seq->is_array())
+          for (const auto& x : seq->items()) stack.push_back(&x);
+    }
+  }
+  if (!any_byte_level) return LoadHfSpmBpe(path, root, err);
   bool byte_level = false, llama3_regex = false;
   if (pre && pre->is_object()) {
     std::vector<const json::Value*> stack = {pre};
@@ -819,27 +838,23 @@ std::unique_ptr<Tokenizer> LoadHfJson(const std::string& path, std::string* err)
   map.Build(tokens.size(), key_of, &ordinary);
   std::vector<std::pair<int32_t, int32_t>> mlist;
   mlist.reserve(merges->size());
+  std::unordered_map<uint64_t, size_t> seen;  // (a, b) -> first index: repeats are an error
+  seen.reserve(merges->size());
   std::string lb, rb;
   for (size_t i = 0; i < merges->items().size(); ++i) {
-    const json::Value& m = merges->items()[i];
     std::string_view l, r;
-    if (m.is_string()) {
-      const std::string& s = m.as_string();
-      const size_t sp = s.find(' ');
-      if (sp == std::string::npos) return bad("merges[" + std::to_string(i) + "]: no space");
-      l = std::string_view(s).substr(0, sp);
-      r = std::string_view(s).substr(sp + 1);
-    } else if (m.is_array() && m.size() == 2 && m.items()[0].is_string() &&
-               m.items()[1].is_string()) {
-      l = m.items()[0].as_string();
-      r = m.items()[1].as_string();
-    } else {
-      return bad("merges[" + std::to_string(i) + "]: neither \"a b\" nor [a, b]");
-    }
+    std::string what;
+    if (!SplitMerge(merges->items()[i], &l, &r, &what))
+      return bad("merges[" + std::to_string(i) + "]: " + what);
     if (!UnmapBytes(l, &lb) || !UnmapBytes(r, &rb))
       return bad("merges[" + std::to_string(i) + "]: not in byte-to-unicode form");
     const int32_t a = map.Find(lb, key_of), b = map.Find(rb, key_of);
     if (a < 0 || b < 0) return bad("merges[" + std::to_string(i) + "]: token not in vocab");
+    const auto ins = seen.emplace(
+        (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b), i);
+    if (!ins.second)
+      return bad("merges[" + std::to_string(i) + "] repeats merges[" +
+                 std::to_string(ins.first->second) + "]");
     mlist.emplace_back(a, b);
   }
   return Finish(path, std::move(tokens), std::move(special), mlist, -1, -1, err);

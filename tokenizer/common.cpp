@@ -297,6 +297,9 @@ std::unique_ptr<Tokenizer> Tokenizer::Deserialize(const uint8_t* data, size_t si
     case tok::Kind::kSentencePiece:
       t = tok::DeserializeSentencePiece(&r, &e);
       break;
+    case tok::Kind::kHfSpmBpe:
+      t = tok::DeserializeHfSpmBpe(&r, &e);
+      break;
     case tok::Kind::kBytes:
       t = tok::MakeBytes();
       break;
@@ -306,6 +309,28 @@ std::unique_ptr<Tokenizer> Tokenizer::Deserialize(const uint8_t* data, size_t si
   if (!t) return fail(e.empty() ? r.error() : e);
   if (r.ok() && r.remaining() != 0) return fail("trailing bytes in payload");
   return t;
+}
+
+bool tok::SplitMerge(const json::Value& m, std::string_view* l, std::string_view* r,
+                     std::string* what) {
+  if (m.is_string()) {
+    const std::string& s = m.as_string();
+    const size_t sp = s.find(' ');
+    if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
+      *what = "not two tokens separated by one space";
+      return false;
+    }
+    *l = std::string_view(s).substr(0, sp);
+    *r = std::string_view(s).substr(sp + 1);
+    return true;
+  }
+  if (m.is_array() && m.size() == 2 && m.items()[0].is_string() && m.items()[1].is_string()) {
+    *l = m.items()[0].as_string();
+    *r = m.items()[1].as_string();
+    return true;
+  }
+  *what = "neither \"a b\" nor [a, b]";
+  return false;
 }
 
 std::string Tokenizer::ApplyChatTemplate(const std::vector<ChatMessage>& messages,

@@ -10,6 +10,10 @@
 
 #include "tokenizer/tokenizer.h"
 
+namespace lamina::json {
+class Value;
+}
+
 namespace lamina::tok {
 
 // ------------------------------------------------------------ serialization
@@ -17,7 +21,29 @@ namespace lamina::tok {
 // u64 payload_hash, then the kind's payload. Every read is bounds-checked.
 inline constexpr char kBlobMagic[4] = {'L', 'T', 'O', 'K'};
 inline constexpr uint32_t kBlobVersion = 1;
-enum class Kind : uint32_t { kByteBpe = 1, kScored = 2, kSentencePiece = 3, kBytes = 4 };
+enum class Kind : uint32_t {
+  kByteBpe = 1,
+  kScored = 2,
+  kSentencePiece = 3,
+  kBytes = 4,
+  kHfSpmBpe = 5,  // SentencePiece-style Hugging Face tokenizer.json (hf_spm.cpp)
+};
+
+/// The byte of a SentencePiece byte piece "<0xNN>" (uppercase hex), else -1.
+inline int ParseBytePiece(std::string_view p) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (p.size() != 6 || p.substr(0, 3) != "<0x" || p[5] != '>') return -1;
+  const int h = hex(p[3]), l = hex(p[4]);
+  return h < 0 || l < 0 ? -1 : h * 16 + l;
+}
+
+/// One entry of tokenizer.json's model.merges: "a b" (exactly one space) or
+/// ["a", "b"]. False + *what when it is neither.
+bool SplitMerge(const json::Value& m, std::string_view* l, std::string_view* r, std::string* what);
 
 /// Fast 64-bit hash (8 bytes at a time), used for the blob checksum and the
 /// vocabulary hash tables.
@@ -183,6 +209,11 @@ std::unique_ptr<Tokenizer> LoadTiktoken(const std::string& path, const std::stri
 std::unique_ptr<Tokenizer> LoadHfJson(const std::string& path, std::string* err);
 std::unique_ptr<Tokenizer> LoadGgufGpt2(const GgufVocab& v, std::string* err);
 std::unique_ptr<Tokenizer> DeserializeByteBpe(BlobReader* r, std::string* err);
+/// SentencePiece-style tokenizer.json (Prepend/Replace normalizer or Metaspace,
+/// BPE with byte fallback): `root` is the parsed file at `path`.
+std::unique_ptr<Tokenizer> LoadHfSpmBpe(const std::string& path, const json::Value& root,
+                                        std::string* err);
+std::unique_ptr<Tokenizer> DeserializeHfSpmBpe(BlobReader* r, std::string* err);
 
 std::unique_ptr<Tokenizer> LoadLlama2cBin(const std::string& path, const std::string& data,
                                           std::string* err);

@@ -34,17 +34,6 @@ constexpr char kSpaceMark[] = "\xE2\x96\x81";  // U+2581
 
 enum class Mode : uint8_t { kSentencePiece = 0, kLlama2c = 1 };
 
-int ParseBytePiece(std::string_view p) {
-  auto hex = [](char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  if (p.size() != 6 || p.substr(0, 3) != "<0x" || p[5] != '>') return -1;
-  const int h = hex(p[3]), l = hex(p[4]);
-  return h < 0 || l < 0 ? -1 : h * 16 + l;
-}
-
 class ScoredTokenizer : public Tokenizer {
  public:
   bool Init(std::vector<std::string> pieces, std::vector<float> scores, std::vector<uint8_t> types,

@@ -2,7 +2,9 @@
 // .lamina file (docs/FORMAT.md).
 //
 //   lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]
-//                  [--group-size 32] [--tokenizer PATH] [--quiet]
+//                  [--group-size 32] [--tokenizer PATH|none] [--quiet]
+//                  [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]
+//                  [--no-act-order] [--calib-damp D]]
 //   lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] -o <out.lamina>
 //   lamina-convert --info <model.lamina>      (validate and describe a file)
 //   lamina-convert -hf ORG/REPO[:FILE] [-o <out.lamina>] [--weights ...]
@@ -12,7 +14,10 @@
 // <input> is detected: a directory with config.json (Hugging Face), a
 // directory with params.json or consolidated.00.pth (Meta), a GGUF file, or a
 // llama2.c .bin checkpoint.
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,8 +26,10 @@
 #include <string>
 
 #include "loader/model_file.h"
+#include "tools/convert/calibrate.h"
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
+#include "tools/convert/quantize.h"
 #ifdef LAMINA_WITH_HUB
 #include "tools/hub/hf_hub.h"
 #endif
@@ -67,6 +74,35 @@ int Info(const std::string& path) {
   std::printf("\ntokenizer: %s\n", m->tokenizer_size()
                                        ? (std::to_string(m->tokenizer_size()) + " bytes").c_str()
                                        : "none (drive with token ids)");
+  // The q4 method lamina-convert recorded in the scheme ("q4-search", ...).
+  const std::string scheme = h.weight_scheme;
+  const size_t dash = scheme.rfind('-');
+  const std::string method = scheme.rfind("q4-", 0) == 0 && dash != std::string::npos
+                                 ? scheme.substr(dash + 1)
+                             : scheme == "q4" ? "rtn (before method tags)"
+                                              : "n/a (" + scheme + ")";
+  std::printf("q4 method: %s; rotations: none\n", method.c_str());
+  // Bits per weight by type (stored bytes x 8 / logical elements).
+  uint64_t bytes[5] = {}, elems[5] = {}, all_b = 0, all_e = 0;
+  for (size_t i = 0; i < m->n_tensors(); ++i) {
+    const auto& t = m->tensor(i);
+    uint64_t e = 1;
+    for (uint32_t d = 0; d < t.n_dims; ++d) e *= t.shape[d];
+    if (t.dtype < 5) {
+      bytes[t.dtype] += t.size;
+      elems[t.dtype] += e;
+    }
+    all_b += t.size;
+    all_e += e;
+  }
+  std::printf("bits per weight:");
+  for (uint32_t d = 0; d < 5; ++d)
+    if (elems[d])
+      std::printf(" %s %.3f (%.2f MiB),", DTypeName(d),
+                  8.0 * static_cast<double>(bytes[d]) / static_cast<double>(elems[d]),
+                  static_cast<double>(bytes[d]) / (1 << 20));
+  std::printf(" all tensors %.3f\n",
+              all_e ? 8.0 * static_cast<double>(all_b) / static_cast<double>(all_e) : 0.0);
   std::printf("%zu tensors:\n", m->n_tensors());
   for (size_t i = 0; i < m->n_tensors(); ++i) {
     const auto& t = m->tensor(i);
@@ -83,7 +119,9 @@ int Info(const std::string& path) {
 void Usage(FILE* f) {
   std::fprintf(f,
                "usage: lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]\n"
-               "                      [--group-size 32] [--tokenizer PATH] [--quiet]\n"
+               "                      [--group-size 32] [--tokenizer PATH|none] [--quiet]\n"
+               "                      [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]\n"
+               "                      [--no-act-order] [--calib-damp D]]\n"
                "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
                "[--weights ...] -o <out.lamina>\n"
                "       lamina-convert --info <model.lamina>\n"
@@ -95,7 +133,46 @@ void Usage(FILE* f) {
                "downloaded and converted once into $LAMINA_CACHE or ~/.cache/lamina (HF_ENDPOINT,\n"
                "HF_TOKEN for gated repos); prints the cached .lamina path, copied to -o if given.\n"
                "--weights: q4 (default: q4g group 32 linears, q8c embedding/output), q8 (q8c\n"
-               "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n");
+               "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n"
+               "--tokenizer: embed this tokenizer file (tokenizer.json, tokenizer.model,\n"
+               "tokenizer.bin) instead of the one found beside the input; 'none' embeds no\n"
+               "tokenizer (e.g. for an unsupported tokenizer.json): drive the model with\n"
+               "llama-run --tokens.\n"
+
+               "--quant search|rtn: how q4 group scales are chosen without data: search\n"
+               "(default: the f16 scale of least squared error among candidates) or rtn\n"
+               "(round-to-nearest, scale amax/7.5).\n"
+               "--calib TEXT.txt: GPTQ, calibrated on TEXT (UTF-8, tokenized with the model's\n"
+               "tokenizer, windows of 512 tokens) through lamina's own forward pass, block by\n"
+               "block. --calib-tokens N: use at most N tokens of it (default all).\n"
+               "GPTQ runs in act-order (columns by decreasing input energy, static groups);\n"
+               "--no-act-order: in column order.\n"
+               "--calib-damp D: GPTQ dampening, D x mean diag(H) (default 0.01).\n");
+}
+
+// Records the q4 method in the header's informational weight_scheme
+// ("q4" -> "q4-search" / "q4-rtn" / "q4-gptq") of a file lamina-convert
+// quantized itself (other schemes: pre-quantized inputs, left alone).
+bool StampScheme(const std::string& path, const std::string& method, std::string* err) {
+  lamina::format::FileHeader h;
+  FILE* f = std::fopen(path.c_str(), "r+b");
+  if (!f || std::fread(&h, sizeof(h), 1, f) != 1) {
+    if (f) std::fclose(f);
+    *err = "cannot reopen " + path;
+    return false;
+  }
+  bool ok = true;
+  if (std::string(h.weight_scheme, strnlen(h.weight_scheme, sizeof(h.weight_scheme))) == "q4") {
+    char s[sizeof(h.weight_scheme)] = {};
+    std::snprintf(s, sizeof(s), "q4-%s", method.c_str());
+    ok = std::fseek(f, offsetof(lamina::format::FileHeader, weight_scheme), SEEK_SET) == 0 &&
+         std::fwrite(s, sizeof(s), 1, f) == 1;
+  }
+  if (std::fclose(f) != 0 || !ok) {
+    *err = "cannot write " + path;
+    return false;
+  }
+  return true;
 }
 
 bool HasMagic(const std::string& path, const char* magic, size_t n) {
@@ -147,7 +224,8 @@ int FromHub(const std::string& spec, const lamina::convert::ConvertOptions& o,
 int Main(int argc, char** argv) {
   using namespace lamina::convert;
   ConvertOptions o;
-  std::string input, out, synthetic, hf;
+  std::string input, out, synthetic, hf, calib;
+  CalibOptions copts;
   uint64_t seed = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -166,6 +244,38 @@ int Main(int argc, char** argv) {
       o.group_size = std::atoi(value("--group-size"));
     } else if (a == "--tokenizer") {
       o.tokenizer_path = value("--tokenizer");
+      if (o.tokenizer_path == "none") {
+        o.tokenizer_path.clear();
+        o.no_tokenizer = true;
+      }
+    } else if (a == "--quant") {
+      const std::string m = value("--quant");
+      if (!ParseQ4Method(m, &o.q4_method)) {
+        std::fprintf(stderr, "lamina-convert: --quant: expected search or rtn, got '%s'\n",
+                     m.c_str());
+        return 2;
+      }
+    } else if (a == "--calib") {
+      calib = value("--calib");
+    } else if (a == "--no-act-order") {
+      copts.act_order = false;
+    } else if (a == "--calib-damp") {
+      char* end = nullptr;
+      const char* s = value("--calib-damp");
+      copts.damp = std::strtod(s, &end);
+      if (!end || *end || !(copts.damp > 0) || copts.damp > 10) {
+        std::fprintf(stderr, "lamina-convert: bad --calib-damp '%s' (0 < damp <= 10)\n", s);
+        return 2;
+      }
+    } else if (a == "--calib-tokens") {
+      char* end = nullptr;
+      const char* s = value("--calib-tokens");
+      const long v = std::strtol(s, &end, 10);
+      if (!end || *end || v <= 0 || v > (1L << 30)) {
+        std::fprintf(stderr, "lamina-convert: bad --calib-tokens '%s'\n", s);
+        return 2;
+      }
+      copts.max_tokens = static_cast<int>(v);
     } else if (a == "--quiet" || a == "-q") {
       o.quiet = true;
     } else if (a == "-hf" || a == "--hf-repo") {
@@ -202,36 +312,60 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "lamina-convert: -hf takes no <input> or --synthetic\n");
       return 2;
     }
+    if (!calib.empty()) {
+      std::fprintf(stderr, "lamina-convert: -hf does not take --calib (convert the download)\n");
+      return 2;
+    }
     return FromHub(hf, o, out);
   }
   if (out.empty() || (input.empty() == synthetic.empty())) {
     Usage(stderr);
     return 2;
   }
+  // One conversion of the input under `co` to `dst`.
+  auto convert = [&](const ConvertOptions& co, const std::string& dst, std::string* e) -> bool {
+    if (!synthetic.empty()) return ConvertSynthetic(synthetic, seed, dst, co, e);
+    if (IsDir(input)) {
+      if (IsFile(input + "/config.json")) return ConvertHf(input, dst, co, e);
+      if (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth"))
+        return ConvertMeta(input, dst, co, e);
+      *e = input + ": not a Hugging Face (config.json) or Meta (params.json) checkpoint directory";
+      return false;
+    }
+    if (IsFile(input)) {
+      if (HasMagic(input, "GGUF", 4)) return ConvertGguf(input, dst, co, e);
+      if (HasMagic(input, "PK\x03\x04", 4)) return ConvertMeta(DirName(input), dst, co, e);
+      return ConvertLlama2c(input, dst, co, e);
+    }
+    *e = input + ": no such file or directory";
+    return false;
+  };
   std::string err;
   bool ok;
-  if (!synthetic.empty()) {
-    ok = ConvertSynthetic(synthetic, seed, out, o, &err);
-  } else if (IsDir(input)) {
-    if (IsFile(input + "/config.json")) {
-      ok = ConvertHf(input, out, o, &err);
-    } else if (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth")) {
-      ok = ConvertMeta(input, out, o, &err);
-    } else {
-      err = input + ": not a Hugging Face (config.json) or Meta (params.json) checkpoint directory";
-      ok = false;
-    }
-  } else if (IsFile(input)) {
-    if (HasMagic(input, "GGUF", 4)) {
-      ok = ConvertGguf(input, out, o, &err);
-    } else if (HasMagic(input, "PK\x03\x04", 4)) {
-      ok = ConvertMeta(DirName(input), out, o, &err);
-    } else {
-      ok = ConvertLlama2c(input, out, o, &err);
-    }
+  if (!calib.empty() && o.weights != "q4") {
+    std::fprintf(stderr, "lamina-convert: --calib needs --weights q4\n");
+    return 2;
+  }
+  if (calib.empty()) {
+    ok = convert(o, out, &err) &&
+         (!synthetic.empty() || StampScheme(out, Q4MethodName(o.q4_method), &err));
   } else {
-    err = input + ": no such file or directory";
-    ok = false;
+    // GPTQ: the float model first (a temporary file beside the output), then
+    // block by block through the engine, then the real conversion with the
+    // GPTQ values.
+    const std::string tmp = out + ".calib-f32.tmp";
+    ConvertOptions fo = o;
+    fo.weights = "f32";
+    fo.quiet = true;
+    copts.quiet = o.quiet;
+    Q4Plan plan;
+    ok = convert(fo, tmp, &err) && CalibrateGptq(tmp, calib, copts, &plan, &err);
+    ::unlink(tmp.c_str());
+    if (ok) {
+      ConvertOptions qo = o;
+      qo.q4_plan = &plan;
+      ok = convert(qo, out, &err) && (!synthetic.empty() || StampScheme(out, "gptq", &err));
+    }
   }
   if (!ok) {
     std::fprintf(stderr, "lamina-convert: %s\n", err.c_str());

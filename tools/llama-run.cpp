@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,8 @@ void Usage(FILE* f) {
       "  --min-p P           (default 0.05; 0 = off)\n"
       "  --repeat-penalty R  (default 1.0 = off), over the last --repeat-last-n tokens (64)\n"
       "  --seed S            RNG seed (default: time-based, printed)\n"
+      "  --stop STR          stop when STR occurs in the output (repeatable); the text from\n"
+      "                      STR on is not printed, even when it spans tokens\n"
       "  --chat              interactive chat (Llama 3 template); Ctrl-C stops a reply, Ctrl-D "
       "exits\n"
       "  --system TEXT       system prompt for --chat\n"
@@ -70,9 +73,17 @@ void Usage(FILE* f) {
       "                      common prefix of the prompt with its tokens (evaluate only the\n"
       "                      rest); save the context (prompt + output) to FILE at the end\n"
       "  --dump-logits FILE  write the logits of every prompt position (f32 LE [n x vocab]), exit\n"
-      "  --kernels TIER      ref|neon|dotprod|i8mm|sve|auto (also $LAMINA_KERNELS)\n"
+      "  --kernels TIER      auto (default: the best the CPU has), ref, or a SIMD tier:\n"
+      "                      neon|dotprod|i8mm|sve (aarch64), avx2|avxvnni|avx512vnni\n"
+      "                      (x86-64); also $LAMINA_KERNELS\n"
       "  --kv f16|f32        KV cache type (default f16)\n"
       "  --no-bos            do not prepend BOS to -p/-f prompts\n"
+      "speculative decoding (greedy output identical to plain decoding; stats on stderr):\n"
+      "  --lookup            draft by prompt lookup (continuation of the last n-gram's\n"
+      "                      most recent earlier occurrence)\n"
+      "  --lookup-ngram N    longest n-gram matched (default 3)\n"
+      "  --draft FILE        draft model (.lamina, same vocabulary; lookup first if both)\n"
+      "  --draft-max N       most tokens drafted per target pass (default 8, 1..64)\n"
       "benchmark mode:\n"
       "  --bench             load, then per repetition: clear the KV cache, prefill N_PROMPT\n"
       "                      synthetic ids ((i*7919) %% vocab), decode N_GEN tokens greedily;\n"
@@ -88,13 +99,18 @@ struct Args {
   std::string hf;  // -hf ORG/REPO[:FILE]
   std::string model, prompt, prompt_file, tokens, dump_logits, kernels, system, session;
   long keep = -2;  // --keep: -2 off, -1 the whole prompt, else a token count
+  // speculative decoding
+  bool lookup = false;
+  std::string draft;
+  long lookup_ngram = 3, draft_max = 8;
   bool have_prompt = false, chat = false, no_bos = false, have_seed = false;
   bool have_n = false;
   long n_predict = 128, n_ctx = 0, n_threads = 0, n_batch = 0;
   // --bench
   bool bench = false, json = false, have_reps = false;
   long bench_prompt = 64, reps = 3;
-  std::string sampling_flag;  // the last sampling option given (--bench is greedy)
+  std::string sampling_flag;      // the last sampling option given (--bench is greedy)
+  std::vector<std::string> stop;  // --stop (repeatable)
   lamina_kv_type kv = LAMINA_KV_F16;
   lamina_sampler_params sp = lamina_sampler_default_params();
 };
@@ -147,6 +163,8 @@ int ParseArgs(int argc, char** argv, Args* a) {
       a->bench = true;
     } else if (f == "--json") {
       a->json = true;
+    } else if (f == "--lookup") {
+      a->lookup = true;
     } else if (!need(&v)) {
       return BadUsage(f.rfind("-", 0) == 0 ? "unknown option or missing value: " + f
                                            : "unexpected argument: " + f);
@@ -173,6 +191,12 @@ int ParseArgs(int argc, char** argv, Args* a) {
       a->session = v;
     } else if (f == "--keep") {
       if (!ParseLong(v, -1, 1L << 24, &a->keep)) return BadUsage("--keep: expected N >= -1");
+    } else if (f == "--draft") {
+      a->draft = v;
+    } else if (f == "--lookup-ngram") {
+      if (!ParseLong(v, 1, 64, &a->lookup_ngram)) return BadUsage("--lookup-ngram: expected 1..64");
+    } else if (f == "--draft-max") {
+      if (!ParseLong(v, 1, 64, &a->draft_max)) return BadUsage("--draft-max: expected 1..64");
     } else if (f == "-n" || f == "--n-predict") {
       if (!ParseLong(v, 0, 1L << 30, &a->n_predict)) return BadUsage("-n: expected a count >= 0");
       a->have_n = true;
@@ -210,6 +234,14 @@ int ParseArgs(int argc, char** argv, Args* a) {
       if (errno || end == v || *end) return BadUsage("--seed: expected an unsigned integer");
       a->sp.seed = s;
       a->have_seed = true;
+    } else if (f == "--stop") {
+      if (!*v) return BadUsage("--stop: expected a non-empty string");
+      if (std::strlen(v) > LAMINA_MAX_STOP_STRING_BYTES)
+        return BadUsage("--stop: at most " + std::to_string(LAMINA_MAX_STOP_STRING_BYTES) +
+                        " bytes");
+      if (a->stop.size() >= LAMINA_MAX_STOP_STRINGS)
+        return BadUsage("--stop: at most " + std::to_string(LAMINA_MAX_STOP_STRINGS) + " strings");
+      a->stop.push_back(v);
     } else if (f == "--kv") {
       if (std::strcmp(v, "f16") == 0) {
         a->kv = LAMINA_KV_F16;
@@ -230,9 +262,9 @@ int ParseArgs(int argc, char** argv, Args* a) {
     if (a->have_reps) return BadUsage("-r/--reps needs --bench");
   } else {
     if (a->chat || !a->prompt_file.empty() || !a->tokens.empty() || !a->dump_logits.empty() ||
-        !a->system.empty() || a->no_bos)
+        !a->system.empty() || a->no_bos || !a->stop.empty())
       return BadUsage(
-          "--bench takes none of --chat, -f, --tokens, --dump-logits, --system, --no-bos "
+          "--bench takes none of --chat, -f, --tokens, --dump-logits, --system, --no-bos, --stop "
           "(its prompt is -p N synthetic token ids)");
     if (a->have_prompt && !ParseLong(a->prompt.c_str(), 1, 1L << 24, &a->bench_prompt))
       return BadUsage("-p: with --bench, expected the prompt length in tokens (>= 1), got '" +
@@ -247,9 +279,89 @@ int ParseArgs(int argc, char** argv, Args* a) {
     return BadUsage("--chat takes no -p/-f/--tokens/--dump-logits");
   if ((a->chat || !a->dump_logits.empty() || a->bench) && (!a->session.empty() || a->keep != -2))
     return BadUsage("--session and --keep apply to -p/-f/--tokens generation only");
+  if (a->keep != -2 && (a->lookup || !a->draft.empty()))
+    return BadUsage("--keep (context shift) does not combine with --lookup/--draft");
   if (!a->dump_logits.empty() && sources == 0)
     return BadUsage("--dump-logits needs a prompt (--tokens, -p or -f)");
+  if ((a->lookup || !a->draft.empty()) && !a->dump_logits.empty())
+    return BadUsage("--lookup/--draft generate; --dump-logits does not");
+  if ((a->lookup || !a->draft.empty()) && !a->stop.empty())
+    return BadUsage("--stop does not combine with --lookup/--draft yet");
   return 0;
+}
+
+bool Speculative(const Args& a) { return a.lookup || !a.draft.empty(); }
+
+// Speculative decoding state of a run: the draft model and context (if any),
+// the parameters, and the statistics summed over every generation.
+struct Spec {
+  lamina_model* model = nullptr;
+  lamina_context* ctx = nullptr;
+  lamina_speculative_params params = lamina_speculative_default_params();
+  lamina_speculative_stats total{};
+  ~Spec() {
+    lamina_context_free(ctx);
+    lamina_model_free(model);
+  }
+};
+
+int Fail(const char* what, lamina_status st);
+
+/// Loads the draft model and creates its context as the target's (-c, -t, -b,
+/// --kv, --kernels). Returns 0 or the exit code.
+int SetUpSpec(const Args& a, const lamina_context_info& target, Spec* sp) {
+  sp->params.lookup = a.lookup ? 1 : 0;
+  sp->params.lookup_ngram = static_cast<int32_t>(a.lookup_ngram);
+  sp->params.draft_max = static_cast<int32_t>(a.draft_max);
+  if (a.draft.empty()) return 0;
+  lamina_model_params mp = lamina_model_default_params();
+  if (!a.kernels.empty()) mp.kernels = a.kernels.c_str();
+  lamina_status st = lamina_model_load(a.draft.c_str(), &mp, &sp->model);
+  if (st != LAMINA_OK) return Fail("loading the draft model", st);
+  lamina_context_params cp = lamina_context_default_params();
+  cp.n_ctx = target.n_ctx;
+  cp.n_threads = target.n_threads;
+  cp.n_batch = target.n_batch;
+  cp.kv_type = target.kv_type;
+  lamina_model_info di;
+  lamina_model_get_info(sp->model, &di);
+  if (cp.n_ctx > di.max_context) cp.n_ctx = di.max_context;
+  st = lamina_context_create(sp->model, &cp, &sp->ctx);
+  if (st != LAMINA_OK) return Fail("creating the draft context", st);
+  sp->params.draft = sp->ctx;
+  return 0;
+}
+
+/// lamina_generate, or its speculative form when --lookup/--draft is given.
+lamina_status Generate(Spec* sp, lamina_context* ctx, lamina_sampler* smp, const int32_t* ids,
+                       size_t n, size_t max_tokens, lamina_token_callback cb, void* user,
+                       lamina_generate_result* res) {
+  if (!sp) return lamina_generate(ctx, smp, ids, n, max_tokens, cb, user, res);
+  lamina_speculative_stats st;
+  const lamina_status s =
+      lamina_generate_speculative(ctx, smp, ids, n, max_tokens, &sp->params, cb, user, res, &st);
+  if (s == LAMINA_OK) {
+    sp->total.generated += st.generated;
+    sp->total.drafted += st.drafted;
+    sp->total.accepted += st.accepted;
+    sp->total.target_passes += st.target_passes;
+    sp->total.draft_passes += st.draft_passes;
+    sp->total.ms += st.ms;
+  }
+  return s;
+}
+
+void PrintSpecStats(const lamina_speculative_stats& t) {
+  std::fprintf(
+      stderr,
+      "[llama-run] speculative: generated %llu, drafted %llu, accepted %llu (%.1f%%), "
+      "target passes %llu (%.3f per generated token), draft passes %llu, %.2f tok/s\n",
+      static_cast<unsigned long long>(t.generated), static_cast<unsigned long long>(t.drafted),
+      static_cast<unsigned long long>(t.accepted), t.drafted ? 100.0 * t.accepted / t.drafted : 0.0,
+      static_cast<unsigned long long>(t.target_passes),
+      t.generated ? static_cast<double>(t.target_passes) / t.generated : 0.0,
+      static_cast<unsigned long long>(t.draft_passes),
+      t.ms > 0 ? 1000.0 * t.generated / t.ms : 0.0);
 }
 
 int Fail(const char* what, lamina_status st) {
@@ -420,7 +532,19 @@ int RenderChat(lamina_model* model, std::vector<lamina_chat_message>* msgs,
   return Tokenize(model, text, false, ids) ? 0 : 1;
 }
 
-int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Args& a) {
+int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Args& a, Spec* sp) {
+  {  // Say at once when the model cannot chat (e.g. a Llama 2 / Mistral tokenizer).
+    const lamina_chat_message probe = {"user", "hi"};
+    size_t n = 0;
+    char buf[1];
+    const lamina_status st = lamina_chat_apply_template(model, &probe, 1, 1, buf, 0, &n);
+    if (st == LAMINA_ERR_NO_CHAT_TEMPLATE) {
+      std::fprintf(stderr,
+                   "llama-run: --chat: this model's tokenizer has no chat template (lamina "
+                   "renders the Llama 3.x instruct template only); use -p PROMPT instead\n");
+      return 1;
+    }
+  }
   std::vector<lamina_chat_message> msgs;
   std::vector<std::string> store;  // owns message texts (stable: reserved)
   store.reserve(1 << 16);
@@ -527,9 +651,9 @@ int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Ar
       return g_interrupted ? 1 : 0;
     };
     lamina_generate_result res;
-    const lamina_status st = lamina_generate(
-        ctx, smp, ids.data() + keep, ids.size() - keep,
-        static_cast<size_t>(a.n_predict > 0 ? a.n_predict : 1 << 30), cb, &reply, &res);
+    const lamina_status st =
+        Generate(sp, ctx, smp, ids.data() + keep, ids.size() - keep,
+                 static_cast<size_t>(a.n_predict > 0 ? a.n_predict : 1 << 30), cb, &reply, &res);
     if (st != LAMINA_OK) return Fail("generate", st);
     if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "\n[interrupted]");
     if (res.reason == LAMINA_STOP_CONTEXT_FULL)
@@ -620,6 +744,11 @@ int Bench(const Args& a) {
 
   std::vector<double> pre_tps, dec_tps;
   int rc = 0;
+  std::unique_ptr<Spec> spec;
+  if (Speculative(a)) {
+    spec.reset(new Spec());
+    rc = SetUpSpec(a, ci, spec.get());
+  }
   for (long r = 0; r < a.reps && rc == 0; ++r) {
     lamina_kv_clear(ctx);
     Clock::time_point t0 = Clock::now();
@@ -630,7 +759,19 @@ int Bench(const Args& a) {
       break;
     }
     t0 = Clock::now();
-    for (long g = 0; g < n_gen; ++g) {
+    long generated = n_gen;
+    if (spec && n_gen > 0) {
+      // Speculative: up to n_gen tokens (a stop token may end it earlier).
+      lamina_generate_result res;
+      st = Generate(spec.get(), ctx, smp, nullptr, 0, static_cast<size_t>(n_gen), nullptr, nullptr,
+                    &res);
+      if (st != LAMINA_OK) {
+        rc = Fail("decode", st);
+        break;
+      }
+      generated = static_cast<long>(res.n_generated);
+    }
+    for (long g = 0; !spec && g < n_gen; ++g) {
       int32_t tok = 0;
       st = lamina_sample(smp, ctx, &tok);
       if (st == LAMINA_OK) st = lamina_eval(ctx, &tok, 1);
@@ -641,7 +782,7 @@ int Bench(const Args& a) {
     }
     const double dec_ms = ms_since(t0);
     pre_tps.push_back(pre_ms > 0 ? 1000.0 * n_prompt / pre_ms : 0);
-    dec_tps.push_back(n_gen > 0 && dec_ms > 0 ? 1000.0 * n_gen / dec_ms : 0);
+    dec_tps.push_back(generated > 0 && dec_ms > 0 ? 1000.0 * generated / dec_ms : 0);
     if (!a.json)
       std::fprintf(stderr, "[llama-run] bench rep %ld/%ld: prefill %.2f tok/s, decode %.2f tok/s\n",
                    r + 1, a.reps, pre_tps.back(), dec_tps.back());
@@ -676,6 +817,18 @@ int Bench(const Args& a) {
     j += buf;
     j += "\"prefill_tok_s_runs\": " + JsonArray(pre_tps) +
          ", \"decode_tok_s_runs\": " + JsonArray(dec_tps);
+    if (spec) {
+      const lamina_speculative_stats& t = spec->total;
+      std::snprintf(buf, sizeof(buf),
+                    ", \"spec_generated\": %llu, \"spec_drafted\": %llu, \"spec_accepted\": %llu, "
+                    "\"spec_target_passes\": %llu, \"spec_draft_passes\": %llu",
+                    static_cast<unsigned long long>(t.generated),
+                    static_cast<unsigned long long>(t.drafted),
+                    static_cast<unsigned long long>(t.accepted),
+                    static_cast<unsigned long long>(t.target_passes),
+                    static_cast<unsigned long long>(t.draft_passes));
+      j += buf;
+    }
     std::snprintf(buf, sizeof(buf), ", \"peak_rss_bytes\": %llu}\n",
                   static_cast<unsigned long long>(stats.peak_rss_bytes));
     j += buf;
@@ -697,6 +850,7 @@ int Bench(const Args& a) {
     std::printf("%-10s %ld tokens: %10.2f tok/s  (median of %ld)\n", "decode", n_gen, dec, a.reps);
     std::printf("%-10s %.1f MiB\n", "peak RSS", stats.peak_rss_bytes / 1048576.0);
   }
+  if (spec) PrintSpecStats(spec->total);
   std::fflush(stdout);
   lamina_model_free(model);
   return 0;
@@ -821,7 +975,13 @@ int main(int argc, char** argv) {
   }
 
   int rc = 0;
-  if (!a.dump_logits.empty()) {
+  std::unique_ptr<Spec> spec;
+  if (Speculative(a)) {
+    spec.reset(new Spec());
+    rc = SetUpSpec(a, ci, spec.get());
+  }
+  if (rc != 0) {
+  } else if (!a.dump_logits.empty()) {
     rc = DumpLogits(ctx, ids, mi.vocab_size, ci.n_batch, a.dump_logits);
   } else {
     lamina_sampler* smp = nullptr;
@@ -836,12 +996,23 @@ int main(int argc, char** argv) {
       sa.sa_flags = 0;  // no SA_RESTART: Ctrl-C at the chat prompt ends the read
       sigaction(SIGINT, &sa, nullptr);
       if (a.chat) {
-        rc = Chat(model, ctx, smp, a);
+        rc = Chat(model, ctx, smp, a, spec.get());
       } else {
         const size_t reuse = a.session.empty() ? 0 : LoadSession(ctx, a.session, ids);
         lamina_generate_result res;
-        st = lamina_generate(ctx, smp, ids.data() + reuse, ids.size() - reuse,
-                             static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
+        if (a.stop.empty()) {
+          st = Generate(spec.get(), ctx, smp, ids.data() + reuse, ids.size() - reuse,
+                        static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
+        } else {
+          std::vector<const char*> stop;
+          for (const std::string& s : a.stop) stop.push_back(s.c_str());
+          lamina_generate_params gp = lamina_generate_default_params();
+          gp.max_tokens = static_cast<size_t>(a.n_predict);
+          gp.stop = stop.data();
+          gp.n_stop = stop.size();
+          gp.callback = OnToken;
+          st = lamina_generate_ex(ctx, smp, ids.data() + reuse, ids.size() - reuse, &gp, &res);
+        }
         if (st != LAMINA_OK) {
           rc = Fail("generate", st);
         } else {
@@ -852,6 +1023,7 @@ int main(int argc, char** argv) {
                          "instead)\n",
                          ci.n_ctx);
           if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "[llama-run] interrupted\n");
+          if (res.reason == LAMINA_STOP_STRING) std::fprintf(stderr, "[llama-run] stop string\n");
           if (!a.session.empty()) {
             st = lamina_state_save(ctx, a.session.c_str(), nullptr);
             if (st != LAMINA_OK)
@@ -866,6 +1038,8 @@ int main(int argc, char** argv) {
     }
   }
   if (rc == 0) PrintStats(ctx);
+  if (rc == 0 && spec) PrintSpecStats(spec->total);
+  spec.reset();
   lamina_context_free(ctx);
   lamina_model_free(model);
   return rc;

@@ -63,13 +63,19 @@ installed() {
 HOST_PKGS=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
            libsentencepiece-dev)
 HOST_PKGS+=(libcurl4-openssl-dev)  # llama-run/lamina-convert -hf (tools/hub; not liblamina.a)
+HOST_PKGS+=(libeigen3-dev)  # lamina-convert --calib (GPTQ): Eigen, tools only
 FULL_PKGS=(g++-aarch64-linux-gnu qemu-user python3-torch python3-numpy unicode-data
            libglib2.0-dev)
 ARM_PKGS=(libgtest-dev:arm64 libbenchmark-dev:arm64)
+# libFuzzer harnesses and the ThreadSanitizer test (tools/test.sh fuzz/tsan phases).
+SANITIZER_PKGS=(clang-14 libclang-rt-14-dev)
+# lamina-server: HTTP (cpp-httplib) and JSON (nlohmann); host build only.
+SERVER_PKGS=(libcpp-httplib-dev nlohmann-json3-dev)
 
-want=("${HOST_PKGS[@]}")
+want=("${HOST_PKGS[@]}" "${SERVER_PKGS[@]}")
 if [ "$HOST_ONLY" -eq 0 ]; then
   want+=("${FULL_PKGS[@]}")
+  want+=("${SANITIZER_PKGS[@]}")
   if [ "$NATIVE" != arm64 ]; then
     want+=("${ARM_PKGS[@]}")
   fi

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Command 2 (README): install what is missing, build host and aarch64, run every
 # test natively and under QEMU, then an AddressSanitizer pass over the
-# robustness tests (ctest label "asan"). Ends with ctest's summaries and one
+# robustness tests (ctest label "asan"), the libFuzzer harnesses for a short
+# fixed time each (preset fuzz, label "fuzz") and the ThreadSanitizer
+# multi-context test (preset tsan). Ends with ctest's summaries and one
 # "N passed, N failed" line; exits non-zero on any failure. CI runs exactly
 # this (.ci/run).
 #
 #   tools/test.sh [--no-deps] [--no-host] [--no-arm] [--no-asan] [--asan-all]
+#                 [--no-fuzz] [--no-tsan]
 #
 # Environment: LAMINA_JOBS (default: nproc) parallel compile and test jobs.
 set -uo pipefail
@@ -13,7 +16,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 JOBS="${LAMINA_JOBS:-$(nproc)}"
-DO_DEPS=1 DO_HOST=1 DO_ARM=1 DO_ASAN=1 ASAN_ALL=0
+DO_DEPS=1 DO_HOST=1 DO_ARM=1 DO_ASAN=1 ASAN_ALL=0 DO_FUZZ=1 DO_TSAN=1
 for arg in "$@"; do
   case "$arg" in
     --no-deps) DO_DEPS=0 ;;
@@ -21,7 +24,9 @@ for arg in "$@"; do
     --no-arm) DO_ARM=0 ;;
     --no-asan) DO_ASAN=0 ;;
     --asan-all) ASAN_ALL=1 ;;
-    -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-fuzz) DO_FUZZ=0 ;;
+    --no-tsan) DO_TSAN=0 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -131,6 +136,26 @@ if [ "$DO_ASAN" -eq 1 ]; then
     }
     phase asan-test asan_test
   fi
+fi
+
+if [ "$DO_FUZZ" -eq 1 ]; then
+  # Only the harnesses and lamina-convert (it writes the seed models).
+  fuzz_build() {
+    cmake --preset fuzz >"$LOGDIR/configure-fuzz.log" 2>&1 || {
+      cat "$LOGDIR/configure-fuzz.log"; return 1; }
+    local targets=(lamina-convert)
+    mapfile -t -O 1 targets < <(sed -nE 's/^build (fuzz_[a-z0-9_]+): .*/\1/p' build/fuzz/build.ninja)
+    cmake --build --preset fuzz --parallel "$JOBS" --target "${targets[@]}" -- -k 0
+  }
+  phase fuzz-build fuzz_build
+  # Each harness runs LAMINA_FUZZ_SECONDS (15 s); a crash leaves its reproducer
+  # in build/fuzz/artifacts/.
+  phase fuzz-test run_ctest fuzz "$LOGDIR/ctest-fuzz.log" -L fuzz
+fi
+
+if [ "$DO_TSAN" -eq 1 ]; then
+  phase tsan-build build tsan
+  phase tsan-test run_ctest tsan "$LOGDIR/ctest-tsan.log" -L tsan
 fi
 
 banner "summary  ($(now))"

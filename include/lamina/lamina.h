@@ -64,9 +64,9 @@ typedef enum lamina_status {
   LAMINA_ERR_NO_CHAT_TEMPLATE = 11, /* the tokenizer has no chat template */
   LAMINA_ERR_NUMERIC = 12, /* NaN or Inf in the forward pass (corrupt weights); the message
                              names the layer; the context is as before the call */
-  LAMINA_ERR_SESSION = 13  /* session file unreadable, truncated, corrupt, or saved with another
-                              model / KV type / a larger context (lamina_state_load), or not
-                              writable (lamina_state_save) */
+  LAMINA_ERR_SESSION = 13 /* session file unreadable, truncated, corrupt, or saved with another
+                             model / KV type / a larger context (lamina_state_load), or not
+                             writable (lamina_state_save) */
 } lamina_status;
 
 /** Static name of a status ("LAMINA_OK", ...). Thread-safe. */
@@ -83,7 +83,8 @@ typedef struct lamina_model lamina_model;
 typedef struct lamina_model_params {
   int populate;        /* nonzero: fault every page in at load (MAP_POPULATE) */
   int mlock;           /* nonzero: lock the mapping in RAM (failure is an error) */
-  const char* kernels; /* kernel tier "ref"|"neon"|"dotprod"|"i8mm"|"sve"|"auto";
+  const char* kernels; /* kernel tier "ref"|"auto", aarch64 "neon"|"dotprod"|"i8mm"|"sve",
+                          x86-64 "avx2"|"avxvnni"|"avx512vnni";
                           NULL: $LAMINA_KERNELS, else the best tier of this CPU */
 } lamina_model_params;
 
@@ -288,10 +289,11 @@ typedef int (*lamina_token_callback)(int32_t token, const char* piece, size_t pi
 
 typedef enum lamina_stop_reason {
   LAMINA_STOP_NONE = 0,
-  LAMINA_STOP_EOS = 1,         /* a stop token was sampled (not emitted, not evaluated) */
-  LAMINA_STOP_LENGTH = 2,      /* max_tokens emitted */
-  LAMINA_STOP_CALLBACK = 3,    /* the callback returned nonzero */
-  LAMINA_STOP_CONTEXT_FULL = 4 /* the KV cache is full */
+  LAMINA_STOP_EOS = 1,          /* a stop token was sampled (not emitted, not evaluated) */
+  LAMINA_STOP_LENGTH = 2,       /* max_tokens emitted */
+  LAMINA_STOP_CALLBACK = 3,     /* the callback returned nonzero */
+  LAMINA_STOP_CONTEXT_FULL = 4, /* the KV cache is full */
+  LAMINA_STOP_STRING = 5        /* a stop string occurred (lamina_generate_ex) */
 } lamina_stop_reason;
 
 typedef struct lamina_generate_result {
@@ -315,12 +317,100 @@ lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int3
                               size_t n_prompt, size_t max_tokens, lamina_token_callback cb,
                               void* user, lamina_generate_result* result);
 
+/* Stop strings (lamina_generate_ex)
+ *   A stop string ends the generation as soon as it occurs in the generated
+ *   text, even when it spans several tokens. Text is never emitted past the
+ *   start of a stop string: the callback's pieces hold back the longest tail
+ *   that could still become a stop string (so a piece may be empty and a later
+ *   piece may carry held text); the held tail is delivered when it cannot
+ *   match any more, or at the end by the final token == -1 call. On a match
+ *   the callback receives the text before the stop string, the rest is
+ *   dropped, and the result's reason is LAMINA_STOP_STRING. Matching is on the
+ *   UTF-8 bytes of the detokenized text (the streaming detokenizer's output,
+ *   which never splits a UTF-8 sequence). The token that completes a stop
+ *   string counts as generated and is evaluated into the context, like every
+ *   emitted token. Stop tokens (lamina_model_info.stop_ids) still apply. */
+
+/** Generation parameters for lamina_generate_ex. */
+typedef struct lamina_generate_params {
+  size_t max_tokens;              /* at most this many tokens are emitted. Default 128 */
+  const char* const* stop;        /* n_stop NUL-terminated, non-empty strings (at most
+                                     LAMINA_MAX_STOP_STRINGS, each at most
+                                     LAMINA_MAX_STOP_STRING_BYTES bytes); copied,
+                                     need not outlive the call. NULL if n_stop == 0 */
+  size_t n_stop;                  /* number of stop strings. Default 0 */
+  lamina_token_callback callback; /* may be NULL. Default NULL */
+  void* user;                     /* passed to callback. Default NULL */
+} lamina_generate_params;
+
+#define LAMINA_MAX_STOP_STRINGS 64
+#define LAMINA_MAX_STOP_STRING_BYTES 1024
+
+/** Defaults: max_tokens 128, no stop strings, no callback. */
+lamina_generate_params lamina_generate_default_params(void);
+
+/** lamina_generate with stop strings: same contract as lamina_generate (params
+ *  carries max_tokens, callback and user). Stop strings need a tokenizer
+ *  (LAMINA_ERR_NO_TOKENIZER otherwise); a NULL, empty or too long stop string,
+ *  or too many, is LAMINA_ERR_INVALID_ARG. params may be NULL (defaults).
+ *  lamina_generate(ctx, s, p, n, max, cb, user, r) is exactly
+ *  lamina_generate_ex with {max, NULL, 0, cb, user}. */
+lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
+                                 size_t n_prompt, const lamina_generate_params* params,
+                                 lamina_generate_result* result);
+
+/* ------------------------------------------------------ speculative decoding */
+
+/** Speculative decoding: a drafter proposes up to draft_max tokens, the target
+ *  verifies them in ONE batched pass (one read of its weights for several
+ *  tokens), keeps the longest accepted prefix and rewinds its KV cache past the
+ *  rest. Greedy (temperature <= 0): the output is exactly plain greedy
+ *  decoding's, bit for bit. Sampling: the standard rejection rule keeps every
+ *  token's distribution exactly the sampler's (the draws differ from
+ *  lamina_generate's for the same seed; the same seed gives the same tokens).
+ *  Drafters: prompt lookup (the continuation of the most recent earlier
+ *  occurrence of the context's last n-gram; no second model) and/or a draft
+ *  model (a context on a smaller model with the same vocabulary; lookup is
+ *  tried first when both are set). The draft length adapts to the acceptance
+ *  rate and drafting pauses (plain decoding) while it does not pay. */
+typedef struct lamina_speculative_params {
+  int32_t lookup;        /* nonzero: prompt-lookup drafting */
+  int32_t lookup_ngram;  /* longest n-gram matched, then shorter down to 1 (default 3) */
+  int32_t draft_max;     /* most tokens drafted per target pass, 1..64 (default 8; also
+                            at most the target's n_batch - 1) */
+  lamina_context* draft; /* draft-model context, or NULL; not ctx itself. Used from the
+                            calling thread; its cache is synced to ctx's tokens */
+} lamina_speculative_params;
+
+/** Defaults: lookup 0, lookup_ngram 3, draft_max 8, draft NULL. */
+lamina_speculative_params lamina_speculative_default_params(void);
+
+typedef struct lamina_speculative_stats {
+  uint64_t generated;     /* tokens emitted */
+  uint64_t drafted;       /* tokens proposed */
+  uint64_t accepted;      /* proposed tokens the target accepted */
+  uint64_t target_passes; /* target forward passes (plain decoding: one per token) */
+  uint64_t draft_passes;  /* draft-model forward passes */
+  double ms;              /* wall time of the generation */
+} lamina_speculative_stats;
+
+/** lamina_generate with speculative decoding (same prompt, callback, stop and
+ *  result contract). LAMINA_ERR_INVALID_ARG when neither drafter is set, for a
+ *  draft context on a model whose vocabulary differs from ctx's (the message
+ *  names the first differing token) or for draft == ctx. stats may be NULL. */
+lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s,
+                                          const int32_t* prompt, size_t n_prompt, size_t max_tokens,
+                                          const lamina_speculative_params* params,
+                                          lamina_token_callback cb, void* user,
+                                          lamina_generate_result* result,
+                                          lamina_speculative_stats* stats);
+
 /* ---------------------------------------------------------------- sessions */
 
 /** Saves ctx's cached tokens, their KV rows (only the n_past used positions),
  *  the last logits (if any) and, if s is not NULL, s's random generator state
- *  to path. The file is bound to the model (a hash of its header and tensor
- *  directory) and to the KV type, and carries a checksum. Written atomically:
+ *  to path. The file is bound to the model (a hash of its header, tensor
+ *  directory and the first 4 KiB of each tensor) and to the KV type, and carries a checksum. Written atomically:
  *  a temporary file next to path, fsync'ed, renamed over path (a failure
  *  leaves path as it was). LAMINA_ERR_SESSION (+ message) if it cannot be
  *  written. Same threading rule as the context (and s). */

@@ -3,7 +3,11 @@
 // registers (FMLA, fused, i ascending); then v = acc0 + acc4.. (FADD) and two
 // FADDP give ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)); the K % 8 tail is scalar
 // fma in order. f16 -> f32 (FCVTL) and bf16 -> f32 (SHLL #16) are exact.
-// Four rows per pass share the x loads.
+// One token: four rows per pass share the x loads. Several tokens (prefill,
+// speculative verification): 2 rows x 4 tokens per pass, then one tile of the
+// 2 or 3 tokens left, so every weight is loaded once per 4 tokens (16
+// accumulators + 8 x + 2 w registers); each (token, row) keeps ref's order, so
+// the result does not depend on M.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif
@@ -62,10 +66,66 @@ void Rows(const float* x, const W& w, int K, int n, float* y) {
   }
 }
 
+// R rows x T tokens: y[t*ldy + n + r] for t < T, r < R.
+template <int R, int T, typename W>
+void RowsTokens(const float* x, size_t ldx, const W& w, int K, int n, float* y, size_t ldy) {
+  const int K8 = K / 8 * 8;
+  float32x4_t a0[R][T], a1[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) a0[r][t] = a1[r][t] = vdupq_n_f32(0.f);
+  for (int k = 0; k < K8; k += 8) {
+    float32x4_t x0[T], x1[T];
+    for (int t = 0; t < T; ++t) {
+      x0[t] = vld1q_f32(x + t * ldx + k);
+      x1[t] = vld1q_f32(x + t * ldx + k + 4);
+    }
+    for (int r = 0; r < R; ++r) {
+      const size_t row = static_cast<size_t>(n + r) * K;
+      const float32x4_t w0 = w.Load(row + k), w1 = w.Load(row + k + 4);
+      for (int t = 0; t < T; ++t) {
+        a0[r][t] = vfmaq_f32(a0[r][t], w0, x0[t]);
+        a1[r][t] = vfmaq_f32(a1[r][t], w1, x1[t]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const size_t row = static_cast<size_t>(n + r) * K;
+    for (int t = 0; t < T; ++t) {
+      const float* xt = x + t * ldx;
+      float s = Reduce(a0[r][t], a1[r][t]);
+      for (int k = K8; k < K; ++k) s = std::fma(w.Scalar(row + k), xt[k], s);
+      y[t * ldy + n + r] = s;
+    }
+  }
+}
+
+// Tokens [m0, m0 + T) over rows [n0, n1): 2 rows at a time.
+template <int T, typename W>
+void Tile(const float* x, size_t ldx, const W& w, int K, int n0, int n1, float* y, size_t ldy,
+          int m0) {
+  const float* xm = x + static_cast<size_t>(m0) * ldx;
+  float* ym = y + static_cast<size_t>(m0) * ldy;
+  int n = n0;
+  for (; n + 2 <= n1; n += 2) RowsTokens<2, T>(xm, ldx, w, K, n, ym, ldy);
+  for (; n < n1; ++n) RowsTokens<1, T>(xm, ldx, w, K, n, ym, ldy);
+}
+
 template <typename W>
 void Impl(const float* x, size_t ldx, int M, const W& w, int K, int n0, int n1, float* y,
           size_t ldy) {
-  for (int m = 0; m < M; ++m) {
+  int m0 = 0;
+  for (; m0 + 4 <= M; m0 += 4) Tile<4>(x, ldx, w, K, n0, n1, y, ldy, m0);
+  switch (M - m0) {  // 2 or 3 tokens left: one more tile, still one weight pass
+    case 3:
+      Tile<3>(x, ldx, w, K, n0, n1, y, ldy, m0);
+      return;
+    case 2:
+      Tile<2>(x, ldx, w, K, n0, n1, y, ldy, m0);
+      return;
+    default:
+      break;
+  }
+  for (int m = m0; m < M; ++m) {
     const float* xr = x + static_cast<size_t>(m) * ldx;
     float* yr = y + static_cast<size_t>(m) * ldy;
     int n = n0;

@@ -8,9 +8,10 @@ interleaved-RoPE order) and writes golden logits, raw little-endian f32
 [n_tokens x vocab], for
 
   --out-float FILE  the float model, computed in float64 (the ground truth);
-  --out-q4 FILE     lamina's default q4 scheme simulated exactly ("8da4w"):
+  --out-q4 FILE     lamina's RTN q4 scheme simulated exactly ("8da4w"):
                     every block linear int4 group-32 symmetric weights
-                    (scale = max(amax/7.5, eps), q = clamp(round_half_even(w/scale), -8, 7)),
+                    (scale = the smallest f16 >= max(amax/7.5, eps), as lamina-convert
+                    --quant rtn; q = clamp(round_half_even(w/scale), -8, 7)),
                     embedding and output int8 per-row symmetric
                     (scale = max(amax/127, eps), q = clamp(round_half_even(w/scale), -127, 127)),
                     and before every quantized linear the input quantized per token,
@@ -30,6 +31,7 @@ import json
 import math
 import sys
 
+import numpy as np
 import torch
 
 EPS32 = torch.finfo(torch.float32).eps
@@ -92,6 +94,11 @@ def quant_q4(w):
     g = wp.reshape(n, kp // 32, 32)
     amax = g.abs().amax(dim=-1, keepdim=True)
     scale = torch.clamp(amax / 7.5, min=EPS32)
+    # lamina-convert --quant rtn stores f16 scales: the smallest f16 >= scale.
+    sn = scale.numpy()
+    h = sn.astype(np.float16)
+    h = np.where(h.astype(np.float32) < sn, np.nextafter(h, np.float16(np.inf)), h)
+    scale = torch.from_numpy(h.astype(np.float32))
     q = torch.clamp(torch.round(g / scale), -8, 7)
     return q, scale  # [n, G, 32], [n, G, 1]
 

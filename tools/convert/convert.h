@@ -8,6 +8,7 @@
 
 #include "loader/format.h"
 #include "loader/model_writer.h"
+#include "tools/convert/quantize.h"
 
 namespace lamina::convert {
 
@@ -15,7 +16,12 @@ struct ConvertOptions {
   std::string weights = "q4";  // q4 | q8 | bf16 | f32 (ignored for pre-quantized inputs)
   int group_size = 32;         // q4 group size (only 32 is supported by the kernels)
   std::string tokenizer_path;  // override / supply a tokenizer file
+  bool no_tokenizer = false;   // --tokenizer none: embed no tokenizer (driven by token ids)
   bool quiet = false;          // no progress output
+  // q4 quality (tools/convert/quantize.h): the data-free group quantizer, and
+  // quantizations computed ahead of time (GPTQ, --calib) by tensor name.
+  Q4Method q4_method = Q4Method::kSearch;
+  const Q4Plan* q4_plan = nullptr;
 };
 
 /// What a float tensor is, which decides its type under the scheme:

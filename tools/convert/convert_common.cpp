@@ -16,6 +16,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
+#include "tools/convert/quantize.h"
 
 namespace lamina::convert {
 
@@ -213,14 +214,9 @@ bool EmitMatrix(ModelWriter& w, Stats* stats, const std::string& name, Role role
         ParallelBlocks((n + 3) / 4, K, [&](uint64_t b0, uint64_t b1) {
           for (uint64_t b = 4 * b0; b < std::min(n, 4 * b1); b += 4) {
             const uint64_t nb = std::min<uint64_t>(4, n - b);
-            for (uint64_t i = b; i < b + nb; ++i)
-              for (uint64_t g = 0; g < G; ++g) {
-                // The last group of a K that is not a multiple of 32 is
-                // quantized over its real values (= zero padding: the padded
-                // zeros change neither amax nor any value).
-                const int len = static_cast<int>(std::min<uint64_t>(32, K - g * 32));
-                sc[i * G + g] = pack::QuantizeGroupQ4(&f[i * K + g * 32], len, &q[i * K + g * 32]);
-              }
+            // Values and f16-representable scales: tools/convert/quantize.h.
+            QuantizeRowsQ4(opts.q4_method, opts.q4_plan, name, r + b, nb, K, &f[b * K], &q[b * K],
+                           &sc[b * G]);
             pack::PackQ4G(&q[b * K], &sc[b * G], static_cast<int>(nb), Ki,
                           out.data() + (r + b) / 4 * bb);
           }

@@ -122,7 +122,8 @@ void CheckTensor(const ModelFile& m, const std::string& name, const std::vector<
       float amax = 0;
       for (int k = g * 32; k < std::min(K, g * 32 + 32); ++k)
         amax = std::max(amax, std::fabs(w[n * K + k]));
-      const float s = std::max(amax / 7.5f, FLT_EPSILON);
+      // The RTN quantizer (--quant rtn; callers set it): f16 scale, rounded up.
+      const float s = F16ScaleUp(std::max(amax / 7.5f, FLT_EPSILON));
       ASSERT_EQ(pack::Q4GScale(p, N, K, n, g), s) << n << " g" << g;
       int wsum = 0;
       for (int k = g * 32; k < g * 32 + 32; ++k) {
@@ -177,6 +178,7 @@ class HfRoundTrip : public ::testing::Test {
     const std::string dir = root_ + "/" + variant;
     const std::string out = root_ + "/" + variant + "_" + scheme + ".lamina";
     ConvertOptions o;
+    o.q4_method = Q4Method::kRtn;  // the checks below are RTN's
     o.weights = scheme;
     o.quiet = true;
     std::string err;
@@ -227,6 +229,112 @@ TEST_F(HfRoundTrip, UntiedF32Sharded) {
 TEST_F(HfRoundTrip, UntiedF16ShardsWithoutIndex) {
   REQUIRE_GENERATOR();
   for (const char* s : {"f32", "bf16", "q4", "q8"}) RoundTrip("untied_f16", s, false);
+}
+
+// A tied checkpoint stored once as lm_head.weight (shared-tensor
+// deduplication kept that name): it becomes the embedding and the output.
+TEST_F(HfRoundTrip, TiedStoredAsLmHeadOnly) {
+  REQUIRE_GENERATOR();
+  for (const char* s : {"f32", "q4"}) RoundTrip("tied_lm_head_only", s, true);
+  // Not tied: lm_head.weight alone is no embedding.
+  const std::string dir = root_ + "/untied_lm_head_only";
+  ASSERT_EQ(test::Run("rm -rf '" + dir + "' && cp -r '" + root_ + "/tied_lm_head_only' '" + dir +
+                      "' && sed -i 's/\"tie_word_embeddings\": true/\"tie_word_embeddings\": "
+                      "false/' '" +
+                      dir + "/config.json'"),
+            0);
+  ConvertOptions o;
+  o.quiet = true;
+  std::string err;
+  EXPECT_FALSE(ConvertHf(dir, root_ + "/untied_lm_head_only.lamina", o, &err));
+  EXPECT_NE(err.find("model.embed_tokens.weight missing"), std::string::npos) << err;
+}
+
+// A Hugging Face directory with a SentencePiece-style tokenizer.json
+// (Mistral's): it is embedded, encodes as the file does, and llama-run
+// tokenizes and decodes through it; --chat says there is no template.
+TEST_F(HfRoundTrip, SentencePieceTokenizerJson) {
+  REQUIRE_GENERATOR();
+  LAMINA_REQUIRE_SHARED("tokenizers/mistral/tokenizer.json");
+  ASSERT_TRUE(gen_ok_);
+  const std::string dir = root_ + "/spm_vocab32000";
+  const std::string tok_dir = test::SharedDir() + "/tokenizers/mistral";
+  ASSERT_EQ(test::Run("cp '" + tok_dir + "/tokenizer.json' '" + tok_dir +
+                      "/tokenizer_config.json' '" + dir + "/'"),
+            0);
+  const std::string out = root_ + "/spm_vocab32000.lamina";
+  ConvertOptions o;
+  o.quiet = true;
+  std::string err;
+  ASSERT_TRUE(ConvertHf(dir, out, o, &err)) << err;
+  auto m = ModelFile::Open(out, LoadOptions{}, &err);
+  ASSERT_TRUE(m) << err;
+  ASSERT_GT(m->tokenizer_size(), 0u);
+  auto embedded = Tokenizer::Deserialize(m->tokenizer_data(), m->tokenizer_size(), &err);
+  ASSERT_TRUE(embedded) << err;
+  auto file = Tokenizer::FromFile(dir + "/tokenizer.json", &err);
+  ASSERT_TRUE(file) << err;
+  EXPECT_TRUE(embedded->Serialize() == file->Serialize());
+  std::vector<int32_t> ids;
+  ASSERT_TRUE(embedded->Encode("Hello world", true, true, &ids, &err));
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 22557, 1526}));
+  // llama-run: the prompt goes through the embedded tokenizer and back.
+  const std::string log = root_ + "/spm_run.txt";
+  ASSERT_EQ(test::Run(test::Tool("llama-run") + " -m '" + out +
+                      "' -p 'Hello world' -n 3 --temp 0 > '" + log + "' 2>&1"),
+            0);
+  const auto text = ReadAll(log);
+  EXPECT_NE(std::string(text.begin(), text.end()).find("prompt 3 tokens"), std::string::npos);
+  // lamina-tokenize through the embedded blob: ids and text back.
+  ASSERT_EQ(
+      test::Run(test::Tool("lamina-tokenize") + " --tokenizer '" + out +
+                "' -p 'Hello world' --bos > '" + log + "' && " + test::Tool("lamina-tokenize") +
+                " --tokenizer '" + out + "' --decode 1,22557,1526 >> '" + log + "'"),
+      0);
+  const auto tk = ReadAll(log);
+  EXPECT_EQ(std::string(tk.begin(), tk.end()).substr(0, 26), "1,22557,1526\nHello world\n");
+  EXPECT_NE(test::Run(test::Tool("llama-run") + " -m '" + out + "' --chat < /dev/null > '" + log +
+                      "' 2>&1"),
+            0);
+  const auto chat = ReadAll(log);
+  EXPECT_NE(std::string(chat.begin(), chat.end()).find("has no chat template"), std::string::npos)
+      << std::string(chat.begin(), chat.end());
+  // --tokenizer none: no tokenizer embedded.
+  o.no_tokenizer = true;
+  ASSERT_TRUE(ConvertHf(dir, out, o, &err)) << err;
+  m = ModelFile::Open(out, LoadOptions{}, &err);
+  ASSERT_TRUE(m) << err;
+  EXPECT_EQ(m->tokenizer_size(), 0u);
+}
+
+// A small Llama 2-style model (tests/gen_hf_model.py spm_small: its own
+// SentencePiece-style tokenizer.json) converted from its Hugging Face
+// directory and from the same weights as a GGUF with a "llama" vocabulary:
+// same prompt ids, same greedy text.
+TEST_F(HfRoundTrip, SentencePieceHfDirGreedyEqualsGguf) {
+  REQUIRE_GENERATOR();
+  ASSERT_TRUE(gen_ok_);
+  ConvertOptions o;
+  o.quiet = true;
+  o.weights = "f32";
+  std::string err;
+  const std::string a = root_ + "/spm_small_hf.lamina", b = root_ + "/spm_small_gguf.lamina";
+  ASSERT_TRUE(ConvertHf(root_ + "/spm_small", a, o, &err)) << err;
+  ASSERT_TRUE(ConvertGguf(root_ + "/spm_small.gguf", b, o, &err)) << err;
+  std::string out[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string m = i ? b : a, log = m + ".txt";
+    ASSERT_EQ(test::Run(test::Tool("lamina-tokenize") + " --tokenizer '" + m +
+                        "' -p 'Once upon a time, the cat sat.' --bos > '" + log + "' && " +
+                        test::Tool("llama-run") + " -m '" + m +
+                        "' -p 'Once upon a time' -n 24 --temp 0 >> '" + log + "' 2>/dev/null"),
+              0);
+    const auto t = ReadAll(log);
+    out[i].assign(t.begin(), t.end());
+  }
+  EXPECT_GT(out[0].size(), 40u) << out[0];
+  EXPECT_EQ(out[0], out[1]);
+  EXPECT_EQ(out[0].substr(0, 6), "1,259,");  // <s> ▁ ...
 }
 
 // Atomicity: a conversion that fails half-way leaves neither the output nor
@@ -342,6 +450,7 @@ TEST(ConvertHelpers, EmitFloatTensorQuantizesByScheme) {
     std::string err;
     ASSERT_TRUE(mw.Open(path, &err)) << err;
     ConvertOptions o;
+    o.q4_method = Q4Method::kRtn;  // the checks below are RTN's
     o.weights = scheme;
     ASSERT_TRUE(EmitFloatTensor(mw, "blk.0.ffn_down", Role::kLinear, w.data(), {N, K}, o, &err))
         << err;
@@ -382,9 +491,11 @@ TEST(ConvertHelpers, EmitFloatTensorQuantizesByScheme) {
                 Expected("tok_embd", scheme));
     if (scheme == "q4") {
       const auto* t = m->Find("blk.0.ffn_down");
-      EXPECT_FLOAT_EQ(pack::Q4GScale(m->Data(*t), N, K, 0, 0), 0.1f);
+      EXPECT_EQ(pack::Q4GScale(m->Data(*t), N, K, 0, 0), F16ScaleUp(0.1f));
       EXPECT_EQ(pack::Q4GValue(m->Data(*t), N, K, 0, 1), 2);
-      EXPECT_EQ(pack::Q4GValue(m->Data(*t), N, K, 0, 2), -8);
+      // -0.75 / f16 scale 0.100037 = -7.497: the f16 scale rounded up moves
+      // RTN's -7.5 tie to -7.
+      EXPECT_EQ(pack::Q4GValue(m->Data(*t), N, K, 0, 2), -7);
       EXPECT_EQ(pack::Q4GScale(m->Data(*t), N, K, 5, 0), FLT_EPSILON);
     }
   }
@@ -504,6 +615,7 @@ TEST_P(Llama2cStories, ConvertsAndMatchesSource) {
   const std::string scheme = GetParam();
   const std::string out = test::TestDataDir("convert") + "/stories260K_" + scheme + ".lamina";
   ConvertOptions o;
+  o.q4_method = Q4Method::kRtn;  // the checks below are RTN's
   o.weights = scheme;
   o.quiet = true;
   std::string err;

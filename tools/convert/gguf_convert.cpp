@@ -545,7 +545,8 @@ bool ConvertGguf(const std::string& path, const std::string& out, const ConvertO
   if (!w.Open(out, err)) return false;
   Stats stats(o.quiet);
   bool have_tok = false;
-  if (!o.tokenizer_path.empty()) {
+  if (o.no_tokenizer) {
+  } else if (!o.tokenizer_path.empty()) {
     if (!EmbedTokenizerFile(w, o.tokenizer_path, &hp, false, err)) return false;
     have_tok = true;
   } else {

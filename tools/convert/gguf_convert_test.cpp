@@ -267,6 +267,8 @@ bool Convert(const std::string& in, const std::string& out, const std::string& w
   convert::ConvertOptions o;
   o.quiet = true;
   o.weights = weights;
+  // Re-quantized tensors are checked against RTN's bound (half a step).
+  o.q4_method = convert::Q4Method::kRtn;
   return convert::ConvertGguf(in, out, o, err);
 }
 

@@ -346,7 +346,7 @@ bool ConvertHf(const std::string& dir, const std::string& out, const ConvertOpti
   if (!w.Open(out, err)) return false;
   // Tokenizer: explicit path, tokenizer.json, tokenizer.model, original/tokenizer.model.
   std::string tok_path = o.tokenizer_path;
-  if (tok_path.empty()) {
+  if (tok_path.empty() && !o.no_tokenizer) {
     for (const char* c : {"tokenizer.json", "tokenizer.model", "original/tokenizer.model"})
       if (IsFile(dir + "/" + c)) {
         tok_path = dir + "/" + c;
@@ -356,7 +356,7 @@ bool ConvertHf(const std::string& dir, const std::string& out, const ConvertOpti
   if (!tok_path.empty()) {
     const bool have_ids = hp.bos_id != 0xFFFFFFFFu && hp.n_stop_ids > 0;
     if (!EmbedTokenizerFile(w, tok_path, &hp, have_ids, err)) return false;
-  } else if (!o.quiet) {
+  } else if (!o.quiet && !o.no_tokenizer) {
     st.Warn(dir +
             ": no tokenizer.json or tokenizer.model; the model will be driven by token ids "
             "(llama-run --tokens)");
@@ -415,8 +415,12 @@ bool ConvertHf(const std::string& dir, const std::string& out, const ConvertOpti
   const uint64_t d = hp.dim, qd = uint64_t{hp.n_heads} * hp.head_dim,
                  kvd = uint64_t{hp.n_kv_heads} * hp.head_dim, f = hp.ffn_dim;
   st.Begin(1 + 9 * hp.n_layers + 1 + (tied ? 0 : 1));
-  if (!matrix("model.embed_tokens.weight", "tok_embd", Role::kEmbedding, hp.vocab_size, d, 0))
-    return false;
+  // Tied checkpoints saved with shared-tensor deduplication hold the matrix
+  // once, as either name: use the one present.
+  std::string embd_name = "model.embed_tokens.weight";
+  if (tied && !tensors.count(embd_name) && tensors.count("lm_head.weight"))
+    embd_name = "lm_head.weight";
+  if (!matrix(embd_name, "tok_embd", Role::kEmbedding, hp.vocab_size, d, 0)) return false;
   for (uint32_t l = 0; l < hp.n_layers; ++l) {
     const std::string s = "model.layers." + std::to_string(l) + ".";
     const std::string b = "blk." + std::to_string(l) + ".";

@@ -96,7 +96,7 @@ bool ConvertLlama2c(const std::string& bin, const std::string& out, const Conver
   if (!w.Open(out, err)) return false;
   Stats st(o.quiet);
   std::string tok_path = o.tokenizer_path;
-  if (tok_path.empty()) {
+  if (tok_path.empty() && !o.no_tokenizer) {
     const std::string dir = DirName(bin);
     for (const std::string& c : {std::string("tokenizer.bin"), "tok" + std::to_string(V) + ".bin"})
       if (IsFile(dir + "/" + c)) {

@@ -499,7 +499,8 @@ bool ConvertMeta(const std::string& input, const std::string& out, const Convert
   std::unique_ptr<Tokenizer> tok;
   const std::string tok_path =
       o.tokenizer_path.empty() ? dir + "/tokenizer.model" : o.tokenizer_path;
-  if (Exists(tok_path)) {
+  if (o.no_tokenizer) {
+  } else if (Exists(tok_path)) {
     tok = Tokenizer::FromFile(tok_path, err);
     if (!tok) return false;
     if (tok->vocab_size() > vocab) {

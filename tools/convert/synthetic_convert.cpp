@@ -197,7 +197,8 @@ bool ConvertSynthetic(const std::string& preset, uint64_t seed, const std::strin
 
   ModelWriter w;
   if (!w.Open(out, err)) return false;
-  if (!o.tokenizer_path.empty()) {
+  if (o.no_tokenizer) {
+  } else if (!o.tokenizer_path.empty()) {
     if (!EmbedTokenizerFile(w, o.tokenizer_path, &hp, p->byte_tokenizer ? false : true, err))
       return false;
   } else if (p->byte_tokenizer) {

@@ -1,0 +1,412 @@
+// Speculative decoding: greedy output identical to plain decoding (every
+// drafter, draft length, thread count), the cache left exactly as a plain run
+// leaves it, the rejection rule's distribution (chi-square), and bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/speculative.h"
+#include "lamina/lamina.h"
+#include "tests/engine_test_models.h"
+#include "tests/testutil.h"
+#include "tools/convert/convert.h"
+
+namespace lamina::test {
+namespace {
+
+using engine::AcceptOrResample;
+using engine::LookupDraft;
+using engine::Pcg32;
+using engine::Sampler;
+
+// ------------------------------------------------------------- the pieces
+
+TEST(SpecLookup, LongestMostRecentNgram) {
+  // ... 5 6 7 | 1 2 3 9 | 1 2 3 4 5 | 1 2 3  -> "1 2 3" last seen before "4 5"
+  const std::vector<int32_t> s = {5, 6, 7, 1, 2, 3, 9, 1, 2, 3, 4, 5, 1, 2, 3};
+  EXPECT_EQ(LookupDraft(s, 1, 3, 4), (std::vector<int32_t>{4, 5, 1, 2}));
+  EXPECT_EQ(LookupDraft(s, 1, 3, 1), (std::vector<int32_t>{4}));
+  // Only unigram matches: the token after the most recent earlier "8".
+  EXPECT_EQ(LookupDraft({8, 1, 8, 2, 7, 8}, 1, 3, 2), (std::vector<int32_t>{2, 7}));
+  EXPECT_TRUE(LookupDraft({1, 2, 3, 4}, 1, 3, 4).empty());  // no repeat
+  EXPECT_TRUE(LookupDraft({1}, 1, 3, 4).empty());
+  EXPECT_TRUE(LookupDraft(s, 1, 3, 0).empty());
+  // ngram_min 2: a unigram match alone does not count.
+  EXPECT_TRUE(LookupDraft({8, 1, 8, 2, 7, 8}, 2, 3, 2).empty());
+}
+
+// Chi-square of counts against probabilities (cells with expectation >= 5).
+double ChiSquare(const std::vector<double>& p, const std::vector<int>& counts, int n, int* df) {
+  double chi = 0;
+  *df = -1;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double e = p[i] * n;
+    if (e < 5) continue;
+    chi += (counts[i] - e) * (counts[i] - e) / e;
+    ++*df;
+  }
+  return chi;
+}
+
+TEST(SpecRejection, OutputIsDistributedAsTarget) {
+  // Target p over 6 ids; drafts from a deterministic drafter (q = 1 at d) and
+  // from a draft distribution q: the result must follow p either way.
+  const int kV = 6;
+  Sampler::Cand cands[kV];
+  const float p[kV] = {0.4f, 0.25f, 0.15f, 0.1f, 0.06f, 0.04f};
+  for (int i = 0; i < kV; ++i) cands[i] = {0.f, (i * 5 + 2) % kV};  // ids in any order
+  const float q_dense[kV] = {0.05f, 0.5f, 0.1f, 0.2f, 0.05f, 0.1f};
+  std::vector<float> scratch;
+  const int n = 200000;
+  for (int mode = 0; mode < 2; ++mode) {
+    Pcg32 rng(7 + mode), pick(99);
+    std::vector<int> counts(kV, 0);
+    for (int it = 0; it < n; ++it) {
+      int32_t d;
+      if (mode == 0) {
+        d = static_cast<int32_t>(pick.Next() % kV);  // any deterministic proposal
+      } else {                                       // d ~ q
+        const float u = pick.Uniform();
+        float c = 0;
+        d = kV - 1;
+        for (int i = 0; i < kV; ++i)
+          if (u < (c += q_dense[i])) {
+            d = i;
+            break;
+          }
+      }
+      const int32_t t = AcceptOrResample(cands, p, kV, d, mode ? q_dense : nullptr, rng, &scratch);
+      ASSERT_GE(t, 0);
+      ASSERT_LT(t, kV);
+      for (int i = 0; i < kV; ++i)
+        if (cands[i].id == t) ++counts[i];
+    }
+    std::vector<double> pd(p, p + kV);
+    int df = 0;
+    const double chi = ChiSquare(pd, counts, n, &df);
+    // df = 5: P(chi2 > 25.7) = 1e-4. A wrong rule (e.g. accepting every
+    // draft) gives chi-square in the tens of thousands here.
+    EXPECT_LT(chi, 25.7) << "mode " << mode;
+  }
+}
+
+// ------------------------------------------------------------ whole models
+
+struct Loaded {
+  lamina_model* m = nullptr;
+  ~Loaded() { lamina_model_free(m); }
+};
+
+std::string MakeModel(const std::string& name, TestModelSpec s) {
+  const std::string path = TestDataDir("spec") + "/" + name + ".lamina";
+  std::string err;
+  EXPECT_TRUE(WriteTestModel(s, path, &err)) << err;
+  return path;
+}
+
+lamina_context* NewContext(lamina_model* m, int threads, int n_ctx = 512) {
+  lamina_context_params cp = lamina_context_default_params();
+  cp.n_ctx = n_ctx;
+  cp.n_threads = TestThreads(threads);
+  cp.n_batch = 32;
+  lamina_context* c = nullptr;
+  EXPECT_EQ(lamina_context_create(m, &cp, &c), LAMINA_OK) << lamina_last_error();
+  return c;
+}
+
+int Collect(int32_t tok, const char*, size_t, void* u) {
+  if (tok >= 0) static_cast<std::vector<int32_t>*>(u)->push_back(tok);
+  return 0;
+}
+
+struct GenRun {
+  std::vector<int32_t> tokens;
+  lamina_generate_result res{};
+  lamina_speculative_stats stats{};
+  std::vector<float> next_logits;  // after evaluating one more token (cache check)
+};
+
+// Plain (params == nullptr) or speculative generation from `prompt`.
+GenRun Generate(lamina_model* m, const std::vector<int32_t>& prompt, size_t n, float temp,
+                uint64_t seed, const lamina_speculative_params* params, int threads = 1) {
+  GenRun r;
+  lamina_context* c = NewContext(m, threads);
+  lamina_sampler_params sp = lamina_sampler_default_params();
+  sp.temperature = temp;
+  sp.seed = seed;
+  lamina_sampler* s = nullptr;
+  EXPECT_EQ(lamina_sampler_create(m, &sp, &s), LAMINA_OK);
+  if (params) {
+    EXPECT_EQ(lamina_generate_speculative(c, s, prompt.data(), prompt.size(), n, params, Collect,
+                                          &r.tokens, &r.res, &r.stats),
+              LAMINA_OK)
+        << lamina_last_error();
+  } else {
+    EXPECT_EQ(lamina_generate(c, s, prompt.data(), prompt.size(), n, Collect, &r.tokens, &r.res),
+              LAMINA_OK);
+  }
+  // The cache must hold exactly prompt + emitted tokens: one more token gives
+  // bit-identical logits either way.
+  EXPECT_EQ(lamina_n_past(c), static_cast<int32_t>(prompt.size() + r.tokens.size()));
+  const int32_t extra = 7;
+  if (lamina_n_past(c) < 512 && lamina_eval(c, &extra, 1) == LAMINA_OK) {
+    lamina_model_info mi;
+    lamina_model_get_info(m, &mi);
+    const float* l = lamina_get_logits(c);
+    r.next_logits.assign(l, l + mi.vocab_size);
+  }
+  lamina_sampler_free(s);
+  lamina_context_free(c);
+  return r;
+}
+
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// A prompt with repeats (lookup has something to match).
+std::vector<int32_t> RepeatingPrompt() {
+  std::vector<int32_t> p = {256};  // BOS of the byte tokenizer
+  for (int r = 0; r < 3; ++r)
+    for (int32_t t : {72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100, 46, 32}) p.push_back(t);
+  return p;
+}
+
+TEST(SpecGreedy, LookupAndDraftModelMatchPlainExactly) {
+  TestModelSpec ts;
+  ts.scheme = "q4";
+  ts.seed = 11;
+  Loaded target, draft_same, draft_other;
+  ASSERT_EQ(lamina_model_load(MakeModel("target", ts).c_str(), nullptr, &target.m), LAMINA_OK);
+  TestModelSpec ds = ts;
+  ds.scheme = "q8";  // the same weights, quantized differently: high acceptance
+  ASSERT_EQ(lamina_model_load(MakeModel("draft-q8", ds).c_str(), nullptr, &draft_same.m),
+            LAMINA_OK);
+  ds.seed = 12;  // an unrelated model of the same vocabulary: low acceptance
+  ASSERT_EQ(lamina_model_load(MakeModel("draft-other", ds).c_str(), nullptr, &draft_other.m),
+            LAMINA_OK);
+  const auto prompt = RepeatingPrompt();
+  const size_t n = 80;
+  const GenRun plain = Generate(target.m, prompt, n, 0.f, 1, nullptr);
+  ASSERT_FALSE(plain.tokens.empty());
+  struct Cfg {
+    int which;  // 0 lookup, 1 q8 twin, 2 unrelated model, 3 lookup + q8 twin
+    int dmax, threads;
+  };
+  std::vector<Cfg> cfgs;
+  for (int which = 0; which < 4; ++which)
+    for (int dmax : {1, 3, 8}) cfgs.push_back({which, dmax, 1});
+  cfgs.push_back({0, 4, 3});
+  cfgs.push_back({1, 4, 3});
+  for (const Cfg& cfg : cfgs) {
+    lamina_speculative_params p = lamina_speculative_default_params();
+    p.draft_max = cfg.dmax;
+    lamina_context* dctx = nullptr;
+    if (cfg.which == 0) p.lookup = 1;
+    if (cfg.which >= 1) {
+      dctx = NewContext(cfg.which == 2 ? draft_other.m : draft_same.m, cfg.threads);
+      p.draft = dctx;
+      p.lookup = cfg.which == 3;  // lookup first, then the draft model
+    }
+    const GenRun spec = Generate(target.m, prompt, n, 0.f, 1, &p, cfg.threads);
+    EXPECT_EQ(spec.tokens, plain.tokens)
+        << "drafter " << cfg.which << " draft_max " << cfg.dmax << " threads " << cfg.threads;
+    EXPECT_EQ(spec.res.reason, plain.res.reason);
+    EXPECT_TRUE(SameBits(spec.next_logits, plain.next_logits)) << "drafter " << cfg.which;
+    EXPECT_EQ(spec.stats.generated, spec.tokens.size());
+    EXPECT_LE(spec.stats.accepted, spec.stats.drafted);
+    if (cfg.which == 1) {  // the q8 twin agrees almost always: far fewer passes
+      EXPECT_GT(spec.stats.accepted, spec.stats.drafted / 2);
+      EXPECT_LT(spec.stats.target_passes, spec.tokens.size());
+    }
+    lamina_context_free(dctx);
+  }
+}
+
+TEST(SpecSampling, SameSeedSameTokensAndTargetDistribution) {
+  TestModelSpec ts;
+  ts.seed = 21;
+  ts.n_layers = 1;
+  Loaded target, draft;
+  ASSERT_EQ(lamina_model_load(MakeModel("s-target", ts).c_str(), nullptr, &target.m), LAMINA_OK);
+  ts.seed = 22;
+  ASSERT_EQ(lamina_model_load(MakeModel("s-draft", ts).c_str(), nullptr, &draft.m), LAMINA_OK);
+  lamina_context* dctx = NewContext(draft.m, 1);
+  lamina_speculative_params p = lamina_speculative_default_params();
+  p.draft = dctx;
+  p.draft_max = 1;
+  const std::vector<int32_t> prompt = {256, 65, 66};
+  const GenRun a = Generate(target.m, prompt, 30, 1.f, 5, &p);
+  const GenRun b = Generate(target.m, prompt, 30, 1.f, 5, &p);
+  EXPECT_EQ(a.tokens, b.tokens);
+
+  // The second token of a 2-token generation comes from the rejection rule
+  // (draft_max 1: t, then the draft of the token after it). Its distribution
+  // given the first must be the target's: chi-square against the exact
+  // softmax of plain logits.
+  lamina_context* c = NewContext(target.m, 1);
+  lamina_sampler_params sp = lamina_sampler_default_params();
+  sp.temperature = 1.f;
+  sp.top_k = 0;
+  sp.top_p = 1.f;
+  sp.min_p = 0.f;
+  std::map<int32_t, std::vector<int32_t>> second;  // first token -> second tokens
+  const int runs = 2000;
+  for (int it = 0; it < runs; ++it) {
+    sp.seed = 1000 + it;
+    lamina_sampler* s = nullptr;
+    ASSERT_EQ(lamina_sampler_create(target.m, &sp, &s), LAMINA_OK);
+    lamina_kv_clear(c);
+    std::vector<int32_t> got;
+    lamina_generate_result res;
+    ASSERT_EQ(lamina_generate_speculative(c, s, prompt.data(), prompt.size(), 2, &p, Collect, &got,
+                                          &res, nullptr),
+              LAMINA_OK)
+        << lamina_last_error();
+    if (got.size() == 2) second[got[0]].push_back(got[1]);
+    lamina_sampler_free(s);
+  }
+  // The most frequent first token.
+  int32_t t0 = -1;
+  size_t best = 0;
+  for (auto& [t, v] : second)
+    if (v.size() > best) best = v.size(), t0 = t;
+  ASSERT_GE(best, 200u);
+  // Exact target distribution after prompt + t0 (all sampler filters off).
+  lamina_kv_clear(c);
+  std::vector<int32_t> ctx_tokens = prompt;
+  ctx_tokens.push_back(t0);
+  ASSERT_EQ(lamina_eval(c, ctx_tokens.data(), ctx_tokens.size()), LAMINA_OK);
+  lamina_model_info mi;
+  lamina_model_get_info(target.m, &mi);
+  const float* l = lamina_get_logits(c);
+  double mx = l[0];
+  for (int i = 1; i < mi.vocab_size; ++i) mx = std::max(mx, static_cast<double>(l[i]));
+  std::vector<double> pr(mi.vocab_size);
+  double sum = 0;
+  for (int i = 0; i < mi.vocab_size; ++i) sum += pr[i] = std::exp(l[i] - mx);
+  for (double& x : pr) x /= sum;
+  std::vector<int> counts(mi.vocab_size, 0);
+  for (int32_t t : second[t0]) ++counts[t];
+  // Merge the cells with small expectation into one (chi-square validity).
+  std::vector<double> pm;
+  std::vector<int> cm;
+  double rest_p = 0;
+  int rest_c = 0;
+  const int n = static_cast<int>(second[t0].size());
+  for (int i = 0; i < mi.vocab_size; ++i) {
+    if (pr[i] * n >= 5) {
+      pm.push_back(pr[i]);
+      cm.push_back(counts[i]);
+    } else {
+      rest_p += pr[i];
+      rest_c += counts[i];
+    }
+  }
+  pm.push_back(rest_p);
+  cm.push_back(rest_c);
+  int df = 0;
+  const double chi = ChiSquare(pm, cm, n, &df);
+  ASSERT_GE(df, 1);
+  // Wilson-Hilferty 1e-4 upper quantile of chi-square(df).
+  const double z = 3.719, k = df;
+  const double limit = k * std::pow(1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k)), 3);
+  EXPECT_LT(chi, limit) << "df " << df << " over " << n << " samples";
+  lamina_context_free(c);
+  lamina_context_free(dctx);
+}
+
+TEST(SpecMalformed, BadArgumentsAndOtherVocabularyAreRefused) {
+  TestModelSpec ts;
+  Loaded a, b;
+  ASSERT_EQ(lamina_model_load(MakeModel("v300", ts).c_str(), nullptr, &a.m), LAMINA_OK);
+  ts.vocab = 400;
+  ASSERT_EQ(lamina_model_load(MakeModel("v400", ts).c_str(), nullptr, &b.m), LAMINA_OK);
+  lamina_context* c = NewContext(a.m, 1);
+  lamina_context* other = NewContext(b.m, 1);
+  lamina_sampler* s = nullptr;
+  ASSERT_EQ(lamina_sampler_create(a.m, nullptr, &s), LAMINA_OK);
+  const int32_t prompt[2] = {256, 65};
+  lamina_speculative_params p = lamina_speculative_default_params();
+  EXPECT_EQ(lamina_generate_speculative(c, s, prompt, 2, 4, &p, nullptr, nullptr, nullptr, nullptr),
+            LAMINA_ERR_INVALID_ARG);  // no drafter
+  EXPECT_NE(std::string(lamina_last_error()).find("no drafter"), std::string::npos);
+  p.draft = other;
+  EXPECT_EQ(lamina_generate_speculative(c, s, prompt, 2, 4, &p, nullptr, nullptr, nullptr, nullptr),
+            LAMINA_ERR_INVALID_ARG);
+  EXPECT_NE(std::string(lamina_last_error()).find("vocabulary"), std::string::npos)
+      << lamina_last_error();
+  p.draft = c;
+  EXPECT_EQ(lamina_generate_speculative(c, s, prompt, 2, 4, &p, nullptr, nullptr, nullptr, nullptr),
+            LAMINA_ERR_INVALID_ARG);
+  p.draft = nullptr;
+  p.lookup = 1;
+  p.draft_max = 0;
+  EXPECT_EQ(lamina_generate_speculative(c, s, prompt, 2, 4, &p, nullptr, nullptr, nullptr, nullptr),
+            LAMINA_ERR_INVALID_ARG);
+  p.draft_max = 4;
+  EXPECT_EQ(
+      lamina_generate_speculative(c, s, prompt, 2, 4, nullptr, nullptr, nullptr, nullptr, nullptr),
+      LAMINA_ERR_INVALID_ARG);
+  EXPECT_EQ(lamina_n_past(c), 0);  // nothing evaluated
+  lamina_sampler_free(s);
+  lamina_context_free(other);
+  lamina_context_free(c);
+}
+
+// ------------------------------------------------------------- stories260K
+
+constexpr const char* kStories = "models/stories260K";
+
+std::string ConvertStories(const std::string& weights) {
+  const std::string out = TestDataDir("spec-stories") + "/stories-" + weights + ".lamina";
+  convert::ConvertOptions o;
+  o.weights = weights;
+  o.quiet = true;
+  o.tokenizer_path = SharedDir() + "/" + kStories + "/tok512.bin";
+  std::string err;
+  EXPECT_TRUE(
+      convert::ConvertLlama2c(SharedDir() + "/" + kStories + "/stories260K.bin", out, o, &err))
+      << err;
+  return out;
+}
+
+TEST(SpecStories260K, GreedyTextIdenticalWithLookupAndDraft) {
+  LAMINA_REQUIRE_SHARED(std::string(kStories) + "/stories260K.bin");
+  Loaded f32, q8;
+  ASSERT_EQ(lamina_model_load(ConvertStories("f32").c_str(), nullptr, &f32.m), LAMINA_OK);
+  ASSERT_EQ(lamina_model_load(ConvertStories("q8").c_str(), nullptr, &q8.m), LAMINA_OK);
+  for (const char* text : {"Once upon a time", "Lily and Ben", "The dog"}) {
+    int32_t ids[64];
+    size_t n = 0;
+    ASSERT_EQ(lamina_tokenize(f32.m, text, std::strlen(text), 1, 0, ids, 64, &n), LAMINA_OK);
+    const std::vector<int32_t> prompt(ids, ids + n);
+    const GenRun plain = Generate(f32.m, prompt, 200, 0.f, 1, nullptr);
+    lamina_speculative_params p = lamina_speculative_default_params();
+    p.lookup = 1;
+    const GenRun look = Generate(f32.m, prompt, 200, 0.f, 1, &p);
+    EXPECT_EQ(look.tokens, plain.tokens) << text;
+    EXPECT_TRUE(SameBits(look.next_logits, plain.next_logits)) << text;
+    lamina_context* d = NewContext(q8.m, 1);
+    p.draft = d;
+    const GenRun both = Generate(f32.m, prompt, 200, 0.f, 1, &p);
+    EXPECT_EQ(both.tokens, plain.tokens) << text;
+    EXPECT_LT(both.stats.target_passes, both.tokens.size()) << text;
+    lamina_context_free(d);
+    std::printf(
+        "[spec] \"%s\": %zu tokens; lookup: %llu passes, %llu/%llu accepted; "
+        "lookup+q8 draft: %llu passes, %llu/%llu accepted\n",
+        text, plain.tokens.size(), static_cast<unsigned long long>(look.stats.target_passes),
+        static_cast<unsigned long long>(look.stats.accepted),
+        static_cast<unsigned long long>(look.stats.drafted),
+        static_cast<unsigned long long>(both.stats.target_passes),
+        static_cast<unsigned long long>(both.stats.accepted),
+        static_cast<unsigned long long>(both.stats.drafted));
+  }
+}
+
+}  // namespace
+}  // namespace lamina::test
