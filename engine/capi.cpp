@@ -11,6 +11,7 @@
 
 #include "engine/engine.h"
 #include "engine/sampler.h"
+#include "engine/session.h"
 #include "engine/speculative.h"
 #include "engine/stop_strings.h"
 #include "lamina/lamina.h"
@@ -64,6 +65,16 @@ lamina_status CopyOut(const std::string& s, char* buf, size_t cap, size_t* n) {
   return LAMINA_OK;
 }
 
+// Context-shift policy of lamina_generate: makes room for `need` more tokens by
+// keeping the first n_keep and dropping at least half of the rest. False if the
+// policy is off or no shift can make room.
+bool ShiftForRoom(Context& c, int need) {
+  if (!c.context_shift() || need > c.n_ctx() - std::min(c.n_keep(), c.n_past())) return false;
+  const int keep = std::min(c.n_keep(), c.n_past());
+  const int discard = std::max((c.n_past() - keep) / 2, c.n_past() + need - c.n_ctx());
+  return discard >= 1 && discard <= c.n_past() - keep && c.Shift(keep, discard);
+}
+
 uint64_t PeakRssBytes() {
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
@@ -104,6 +115,8 @@ const char* lamina_status_string(lamina_status s) {
       return "LAMINA_ERR_NO_CHAT_TEMPLATE";
     case LAMINA_ERR_NUMERIC:
       return "LAMINA_ERR_NUMERIC";
+    case LAMINA_ERR_SESSION:
+      return "LAMINA_ERR_SESSION";
   }
   return "LAMINA_ERR_UNKNOWN";
 }
@@ -283,6 +296,8 @@ lamina_context_params lamina_context_default_params(void) {
   p.kv_type = LAMINA_KV_F16;
   p.n_batch = 0;
   p.logits_all = 0;
+  p.context_shift = 0;
+  p.n_keep = 0;
   return p;
 }
 
@@ -301,6 +316,8 @@ lamina_status lamina_context_create(const lamina_model* model, const lamina_cont
         p.kv_type == LAMINA_KV_F32 ? lamina::kern::KvType::kF32 : lamina::kern::KvType::kF16;
     o.n_batch = p.n_batch;
     o.logits_all = p.logits_all != 0;
+    o.context_shift = p.context_shift != 0;
+    o.n_keep = p.n_keep;
     std::string err;
     std::unique_ptr<Context> c = Context::Create(*model->m, o, &err);
     if (!c)
@@ -382,6 +399,61 @@ lamina_status lamina_kv_rewind(lamina_context* ctx, int32_t n) {
 
 void lamina_kv_clear(lamina_context* ctx) {
   if (ctx) ctx->c->Clear();
+}
+
+lamina_status lamina_kv_tokens(const lamina_context* ctx, int32_t* tokens, size_t capacity,
+                               size_t* n_tokens) {
+  return Guard([&]() -> lamina_status {
+    if (!ctx || !n_tokens || (!tokens && capacity))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_kv_tokens: NULL argument");
+    const std::vector<int32_t>& h = ctx->c->history();
+    *n_tokens = h.size();
+    if (h.size() > capacity)
+      return Fail(LAMINA_ERR_BUFFER_TOO_SMALL, "lamina_kv_tokens: capacity " +
+                                                   std::to_string(capacity) + ", need " +
+                                                   std::to_string(h.size()));
+    std::copy(h.begin(), h.end(), tokens);
+    return LAMINA_OK;
+  });
+}
+
+lamina_status lamina_kv_shift(lamina_context* ctx, int32_t n_keep, int32_t n_discard) {
+  return Guard([&]() -> lamina_status {
+    if (!ctx) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_kv_shift: NULL context");
+    if (!ctx->c->Shift(n_keep, n_discard))
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_kv_shift: n_keep = " + std::to_string(n_keep) +
+                      ", n_discard = " + std::to_string(n_discard) + " not within n_past = " +
+                      std::to_string(ctx->c->n_past()) + " (need n_keep >= 0, n_discard >= 1)");
+    return LAMINA_OK;
+  });
+}
+
+lamina_status lamina_state_save(const lamina_context* ctx, const char* path,
+                                const lamina_sampler* s) {
+  return Guard([&]() -> lamina_status {
+    if (!ctx || !path || !*path)
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_state_save: NULL context or path");
+    std::string err;
+    if (!lamina::engine::SaveSession(*ctx->c, s ? &s->s->rng() : nullptr, path, &err))
+      return Fail(LAMINA_ERR_SESSION, "lamina_state_save: " + err);
+    return LAMINA_OK;
+  });
+}
+
+lamina_status lamina_state_load(lamina_context* ctx, const char* path, lamina_sampler* s) {
+  return Guard([&]() -> lamina_status {
+    if (!ctx || !path || !*path)
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_state_load: NULL context or path");
+    if (s && s->s->n_vocab() != ctx->c->model().config().vocab)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_state_load: sampler and context belong to models of different "
+                  "vocabularies");
+    std::string err;
+    if (!lamina::engine::LoadSession(ctx->c.get(), s ? &s->s->rng() : nullptr, path, &err))
+      return Fail(LAMINA_ERR_SESSION, "lamina_state_load: " + err);
+    return LAMINA_OK;
+  });
 }
 
 lamina_sampler_params lamina_sampler_default_params(void) {
@@ -494,6 +566,9 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
                                                  c.model().tokenizer_error());
     }
     if (n_prompt > 0) {
+      if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
+          n_prompt <= static_cast<size_t>(c.n_ctx()))
+        ShiftForRoom(c, static_cast<int>(n_prompt));
       const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
       if (st != LAMINA_OK) return st;
     }
@@ -506,7 +581,7 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
     const bool filter_on = !stop_strings.empty();
     lamina::engine::StopStringFilter filter(std::move(stop_strings));
     while (r.n_generated < p.max_tokens) {
-      if (c.n_past() >= c.n_ctx()) {
+      if (c.n_past() >= c.n_ctx() && !ShiftForRoom(c, 1)) {
         r.reason = LAMINA_STOP_CONTEXT_FULL;
         break;
       }

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <system_error>
 
 #include "engine/rope.h"
+#include "kernels/ref/fp16.h"
 
 namespace lamina::engine {
 namespace {
@@ -39,6 +42,24 @@ std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& 
   }
   m->load_ms_ = MsSince(t0);
   return m;
+}
+
+uint64_t Model::fingerprint() const {
+  std::call_once(fp_once_, [this] {
+    uint64_t h = 0xcbf29ce484222325ull;
+    auto mix = [&h](const void* p, size_t n) {
+      const uint8_t* b = static_cast<const uint8_t*>(p);
+      for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+    };
+    mix(&file_->header(), sizeof(format::FileHeader));
+    for (size_t i = 0; i < file_->n_tensors(); ++i) {
+      const format::TensorEntry& t = file_->tensor(i);
+      mix(&t, sizeof(t));
+      mix(file_->Data(t), std::min<uint64_t>(t.size, 4096));
+    }
+    fingerprint_ = h;
+  });
+  return fingerprint_;
 }
 
 const Tokenizer* Model::tokenizer() const {
@@ -89,6 +110,13 @@ std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o
   s.n_ctx_ = o.n_ctx > 0 ? o.n_ctx : std::min(8192, c.max_context);
   s.n_batch_ = std::min(o.n_batch > 0 ? o.n_batch : 64, s.n_ctx_);
   s.logits_all_ = o.logits_all;
+  if (o.n_keep < 0 || o.n_keep >= s.n_ctx_) {
+    *err = "n_keep " + std::to_string(o.n_keep) + " out of range (0.." +
+           std::to_string(s.n_ctx_ - 1) + ", below n_ctx)";
+    return nullptr;
+  }
+  s.context_shift_ = o.context_shift;
+  s.n_keep_ = o.n_keep;
   s.kv_type_ = o.kv_type;
   const int nt = o.n_threads > 0 ? o.n_threads : DefaultThreadCount();
   const size_t B = static_cast<size_t>(s.n_batch_);
@@ -206,6 +234,69 @@ bool Context::Rewind(int n) {
   history_.resize(static_cast<size_t>(n));
   n_logits_ = 0;  // the logits no longer describe the last cached token
   return true;
+}
+
+bool Context::Shift(int n_keep, int n_discard) {
+  if (n_keep < 0 || n_discard <= 0 || n_keep > n_past_ || n_discard > n_past_ - n_keep)
+    return false;
+  const int src = n_keep + n_discard, n_move = n_past_ - src;
+  const int kvd = cfg_.kv_dim, hd = cfg_.head_dim, half = hd / 2;
+  // Rotation by -n_discard * freq_j, exact in double then rounded once.
+  const std::vector<double> f = RopeFrequencies(cfg_);
+  std::vector<float> dc(half), ds(half);
+  for (int j = 0; j < half; ++j) {
+    const double a = -static_cast<double>(n_discard) * f[j];
+    dc[j] = static_cast<float>(std::cos(a));
+    ds[j] = static_cast<float>(std::sin(a));
+  }
+  const size_t row = static_cast<size_t>(kvd) * kv_elt_;
+  const int n_kv_heads = kvd / hd;
+  for (int l = 0; l < cfg_.n_layers; ++l) {
+    uint8_t* kc = kv_rows(l, 0);
+    uint8_t* vc = kv_rows(l, 1);
+    // Rows move down (dst < src): a forward memmove per block is safe.
+    std::memmove(vc + n_keep * row, vc + src * row, static_cast<size_t>(n_move) * row);
+    std::memmove(kc + n_keep * row, kc + src * row, static_cast<size_t>(n_move) * row);
+    auto rotate = [&](int tid, int nt) {
+      int p0, p1;
+      SplitRange(n_move, 1, tid, nt, &p0, &p1);
+      for (int p = n_keep + p0; p < n_keep + p1; ++p) {
+        for (int h = 0; h < n_kv_heads; ++h) {
+          const size_t off = static_cast<size_t>(p) * kvd + static_cast<size_t>(h) * hd;
+          for (int j = 0; j < half; ++j) {
+            float a, b;
+            if (kv_type_ == kern::KvType::kF32) {
+              float* k = reinterpret_cast<float*>(kc) + off;
+              a = k[2 * j];
+              b = k[2 * j + 1];
+              k[2 * j] = a * dc[j] - b * ds[j];
+              k[2 * j + 1] = a * ds[j] + b * dc[j];
+            } else {
+              uint16_t* k = reinterpret_cast<uint16_t*>(kc) + off;
+              a = F16ToF32(k[2 * j]);
+              b = F16ToF32(k[2 * j + 1]);
+              k[2 * j] = F32ToF16(a * dc[j] - b * ds[j]);
+              k[2 * j + 1] = F32ToF16(a * ds[j] + b * dc[j]);
+            }
+          }
+        }
+      }
+    };
+    pool_->RunF(rotate);
+  }
+  history_.erase(history_.begin() + n_keep, history_.begin() + src);
+  n_past_ -= n_discard;
+  return true;
+}
+
+void Context::RestoreTokens(const int32_t* tokens, int n, const float* logits) {
+  n_past_ = n;
+  history_.assign(tokens, tokens + n);
+  n_logits_ = 0;
+  if (logits) {
+    std::memcpy(logits_.data(), logits, sizeof(float) * cfg_.vocab);
+    n_logits_ = 1;
+  }
 }
 
 }  // namespace lamina::engine

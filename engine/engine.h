@@ -43,6 +43,11 @@ class Model {
   bool has_tokenizer() const { return file_->tokenizer_size() > 0; }
   const std::string& tokenizer_error() const;
   double load_ms() const { return load_ms_; }
+  /// Binds saved sessions to the model they were made with: FNV-1a 64 of the
+  /// file's header, its tensor directory and the first 4 KiB of every tensor
+  /// (so two fine-tunes of one architecture differ). Computed once, on first
+  /// use (one page per tensor is read). Thread-safe.
+  uint64_t fingerprint() const;
 
  private:
   Model() = default;
@@ -54,6 +59,8 @@ class Model {
   mutable std::unique_ptr<Tokenizer> tok_;
   mutable std::string tok_err_;
   double load_ms_ = 0;
+  mutable std::once_flag fp_once_;
+  mutable uint64_t fingerprint_ = 0;
 };
 
 struct ContextOptions {
@@ -62,6 +69,10 @@ struct ContextOptions {
   kern::KvType kv_type = kern::KvType::kF16;
   int n_batch = 64;         // max tokens per forward pass (prefill chunk)
   bool logits_all = false;  // keep the logits of every position of an Eval (<= n_batch tokens)
+  // Context-full policy of lamina_generate: false = stop (LAMINA_STOP_CONTEXT_FULL),
+  // true = Shift(n_keep, half of the rest) and continue.
+  bool context_shift = false;
+  int n_keep = 0;  // tokens Shift never drops (e.g. BOS + system prompt)
 };
 
 // kNumeric: the forward pass produced NaN or +-Inf (corrupt weights); the
@@ -109,6 +120,32 @@ class Context {
   bool Rewind(int n);
   void Clear() { Rewind(0); }
 
+  /// Context shift: forgets cached positions [n_keep, n_keep + n_discard) and
+  /// moves the later ones down by n_discard. Values are moved as they are; keys
+  /// are re-rotated by the position delta (RoPE rotates pair j of a key at
+  /// position p by p*freq_j, so a key moved from p to p - d is rotated by
+  /// -d*freq_j, cos/sin computed in double). With f16 KV each moved key picks
+  /// up one more f16 rounding (<= 1 ulp of f16 per shift; measured in
+  /// engine/shift_test.cpp). The last logits stay available (they describe the
+  /// same last token). False if the range is not within [0, n_past).
+  bool Shift(int n_keep, int n_discard);
+  bool context_shift() const { return context_shift_; }
+  int n_keep() const { return n_keep_; }
+
+  /// KV cache rows of one layer: which 0 = keys, 1 = values; [n_ctx][kv_dim]
+  /// elements of kv_elt() bytes (f16 or f32 per kv_type()).
+  uint8_t* kv_rows(int layer, int which) {
+    return kv_.get() + static_cast<size_t>(2 * layer + which) * kv_layer_bytes_;
+  }
+  const uint8_t* kv_rows(int layer, int which) const {
+    return kv_.get() + static_cast<size_t>(2 * layer + which) * kv_layer_bytes_;
+  }
+  size_t kv_elt() const { return kv_elt_; }
+  /// Sets the cached tokens after their KV rows were written into kv_rows()
+  /// (session restore); logits (vocab floats) become the last logits, or none
+  /// if nullptr. n <= n_ctx required.
+  void RestoreTokens(const int32_t* tokens, int n, const float* logits);
+
   size_t kv_bytes() const { return kv_bytes_; }
   size_t state_bytes() const { return state_bytes_; }
   const Model& model() const { return model_; }
@@ -145,6 +182,8 @@ class Context {
   std::unique_ptr<ThreadPool> pool_;
   int n_ctx_ = 0, n_batch_ = 0, n_past_ = 0, n_logits_ = 0;
   bool logits_all_ = false;
+  bool context_shift_ = false;
+  int n_keep_ = 0;
   kern::KvType kv_type_ = kern::KvType::kF16;
 
   // KV cache: per layer [n_ctx][kv_dim] keys and values (f16 or f32).

@@ -38,6 +38,9 @@ class Pcg32 {
   }
   /// Uniform in [0, 1) with 24 random bits (exact in f32).
   float Uniform() { return static_cast<float>(Next() >> 8) * (1.0f / 16777216.0f); }
+  /// The whole generator state (saved in session files).
+  uint64_t state() const { return state_; }
+  void set_state(uint64_t s) { state_ = s; }
 
  private:
   static constexpr uint64_t kInc = 0xda3e39cb94b95bdbULL;

@@ -6,7 +6,11 @@
 //   llama-run -m M --tokens 128000,9906,1917 --dump-logits out.f32
 //       evaluates exactly these ids and writes the logits of every position as raw
 //       little-endian f32, row-major [n_tokens x vocab] (a stable validation interface)
-//   llama-run -m M --chat [--system "..."]           interactive Llama 3 chat
+//   llama-run -m M --chat [--system "..."]           interactive Llama 3 chat; when the
+//       context fills up, the oldest whole turns are dropped (the system prompt stays)
+//   llama-run -m M -p "..." -n 4000 --keep N         generate past the context: context
+//       shift (keep the first N tokens, drop the oldest half of the rest)
+//   llama-run -m M -p "..." --session FILE           prompt cache: reuse the saved prefix
 //   llama-run -m M --bench [-p N_PROMPT] [-n N_GEN] [-t T] [-r REPS] [--json]
 //       benchmark: load time, median prefill and decode tokens/s over REPS runs
 //       (synthetic token ids, greedy decoding, no tokenizer), peak RSS; an aligned
@@ -60,6 +64,14 @@ void Usage(FILE* f) {
       "  --chat              interactive chat (Llama 3 template); Ctrl-C stops a reply, Ctrl-D "
       "exits\n"
       "  --system TEXT       system prompt for --chat\n"
+      "                      (--chat drops the oldest whole turns when the context is full,\n"
+      "                      keeping the system prompt, and says so)\n"
+      "  --keep N            when generation fills the context, shift it: keep the first N\n"
+      "                      tokens (-1: the whole prompt), drop the oldest half of the rest,\n"
+      "                      continue (default: stop at a full context)\n"
+      "  --session FILE      prompt cache: if FILE exists, load it and reuse the longest\n"
+      "                      common prefix of the prompt with its tokens (evaluate only the\n"
+      "                      rest); save the context (prompt + output) to FILE at the end\n"
       "  --dump-logits FILE  write the logits of every prompt position (f32 LE [n x vocab]), exit\n"
       "  --kernels TIER      auto (default: the best the CPU has), ref, or a SIMD tier:\n"
       "                      neon|dotprod|i8mm|sve (aarch64), avx2|avxvnni|avx512vnni\n"
@@ -85,7 +97,8 @@ void Usage(FILE* f) {
 
 struct Args {
   std::string hf;  // -hf ORG/REPO[:FILE]
-  std::string model, prompt, prompt_file, tokens, dump_logits, kernels, system;
+  std::string model, prompt, prompt_file, tokens, dump_logits, kernels, system, session;
+  long keep = -2;  // --keep: -2 off, -1 the whole prompt, else a token count
   // speculative decoding
   bool lookup = false;
   std::string draft;
@@ -173,6 +186,11 @@ int ParseArgs(int argc, char** argv, Args* a) {
       a->kernels = v;
     } else if (f == "--system") {
       a->system = v;
+    } else if (f == "--session") {
+      if (!*v) return BadUsage("--session: expected a file name");
+      a->session = v;
+    } else if (f == "--keep") {
+      if (!ParseLong(v, -1, 1L << 24, &a->keep)) return BadUsage("--keep: expected N >= -1");
     } else if (f == "--draft") {
       a->draft = v;
     } else if (f == "--lookup-ngram") {
@@ -259,6 +277,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
   if (sources > 1) return BadUsage("give at most one of -p, -f, --tokens");
   if (a->chat && (sources > 0 || !a->dump_logits.empty()))
     return BadUsage("--chat takes no -p/-f/--tokens/--dump-logits");
+  if ((a->chat || !a->dump_logits.empty() || a->bench) && (!a->session.empty() || a->keep != -2))
+    return BadUsage("--session and --keep apply to -p/-f/--tokens generation only");
+  if (a->keep != -2 && (a->lookup || !a->draft.empty()))
+    return BadUsage("--keep (context shift) does not combine with --lookup/--draft");
   if (!a->dump_logits.empty() && sources == 0)
     return BadUsage("--dump-logits needs a prompt (--tokens, -p or -f)");
   if ((a->lookup || !a->draft.empty()) && !a->dump_logits.empty())
@@ -351,7 +373,7 @@ int Fail(const char* what, lamina_status st) {
 /// Creates the context the flags ask for (-c, -t, -b, --kv); on failure prints
 /// why, frees `model` and returns the exit code (0 on success).
 int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi, bool logits_all,
-                  lamina_context** ctx) {
+                  lamina_context** ctx, long n_keep = -1) {
   if (a.n_ctx > mi.max_context) {
     std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
                  mi.max_context);
@@ -364,6 +386,10 @@ int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& m
   cp.n_batch = static_cast<int32_t>(a.n_batch);
   cp.kv_type = a.kv;
   cp.logits_all = logits_all ? 1 : 0;
+  if (n_keep >= 0) {
+    cp.context_shift = 1;
+    cp.n_keep = static_cast<int32_t>(n_keep);
+  }
   const lamina_status st = lamina_context_create(model, &cp, ctx);
   if (st != LAMINA_OK) {
     lamina_model_free(model);
@@ -462,6 +488,50 @@ int DumpLogits(lamina_context* ctx, const std::vector<int32_t>& ids, int32_t voc
   return 0;
 }
 
+/// --session: loads FILE into ctx if it exists and rewinds it to the longest
+/// common prefix with ids (at least one prompt token is left to evaluate, for
+/// fresh logits). Returns the number of prompt tokens reused (0 when the file
+/// is absent or unusable: then a warning, and it is overwritten at the end).
+size_t LoadSession(lamina_context* ctx, const std::string& path, const std::vector<int32_t>& ids) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return 0;  // no session yet
+  std::fclose(f);
+  const lamina_status st = lamina_state_load(ctx, path.c_str(), nullptr);
+  if (st != LAMINA_OK) {
+    std::fprintf(stderr, "llama-run: ignoring session %s: %s\n", path.c_str(), lamina_last_error());
+    return 0;
+  }
+  std::vector<int32_t> saved(static_cast<size_t>(lamina_n_past(ctx)));
+  size_t n = 0;
+  lamina_kv_tokens(ctx, saved.data(), saved.size(), &n);
+  size_t keep = 0;
+  while (keep < n && keep < ids.size() && saved[keep] == ids[keep]) ++keep;
+  if (keep == ids.size() && keep > 0) --keep;
+  lamina_kv_rewind(ctx, static_cast<int32_t>(keep));
+  std::fprintf(stderr, "[llama-run] session %s: reused %zu of %zu prompt tokens (%zu saved)\n",
+               path.c_str(), keep, ids.size(), n);
+  return keep;
+}
+
+/// Renders msgs (contents re-pointed at store) with the chat template and
+/// tokenizes the text; 0 or the exit code.
+int RenderChat(lamina_model* model, std::vector<lamina_chat_message>* msgs,
+               const std::vector<std::string>& store, std::vector<int32_t>* ids) {
+  for (size_t i = 0; i < msgs->size(); ++i) (*msgs)[i].content = store[i].c_str();
+  size_t n = 0;
+  std::string text(1024, '\0');
+  lamina_status st =
+      lamina_chat_apply_template(model, msgs->data(), msgs->size(), 1, &text[0], text.size(), &n);
+  if (st == LAMINA_ERR_BUFFER_TOO_SMALL) {
+    text.assign(n, '\0');
+    st =
+        lamina_chat_apply_template(model, msgs->data(), msgs->size(), 1, &text[0], text.size(), &n);
+  }
+  if (st != LAMINA_OK) return Fail("chat template", st);
+  text.resize(n);
+  return Tokenize(model, text, false, ids) ? 0 : 1;
+}
+
 int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Args& a, Spec* sp) {
   {  // Say at once when the model cannot chat (e.g. a Llama 2 / Mistral tokenizer).
     const lamina_chat_message probe = {"user", "hi"};
@@ -507,41 +577,65 @@ int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Ar
     }
     store.push_back(line);
     msgs.push_back({"user", nullptr});
-    for (size_t i = 0; i < msgs.size(); ++i) msgs[i].content = store[i].c_str();
     // Render the whole conversation, reuse the cached prefix, evaluate the rest.
-    size_t n = 0;
-    std::string text(1024, '\0');
-    lamina_status st =
-        lamina_chat_apply_template(model, msgs.data(), msgs.size(), 1, &text[0], text.size(), &n);
-    if (st == LAMINA_ERR_BUFFER_TOO_SMALL) {
-      text.assign(n, '\0');
-      st =
-          lamina_chat_apply_template(model, msgs.data(), msgs.size(), 1, &text[0], text.size(), &n);
-    }
-    if (st != LAMINA_OK) return Fail("chat template", st);
-    text.resize(n);
     std::vector<int32_t> ids;
-    if (!Tokenize(model, text, false, &ids)) return 1;
+    if (const int rc = RenderChat(model, &msgs, store, &ids)) return rc;
+    lamina_context_info ci;
+    lamina_context_get_info(ctx, &ci);
+    // Context full: drop the oldest whole turns (the system prompt stays) until
+    // the conversation leaves a quarter of the context for the reply.
+    const size_t first = a.system.empty() ? 0 : 1;
+    const size_t room = static_cast<size_t>(ci.n_ctx) - static_cast<size_t>(ci.n_ctx) / 4;
+    int dropped = 0;
+    const std::vector<int32_t> ids0 = ids;  // the render before dropping turns
+    while (ids.size() > room && msgs.size() > first + 1) {
+      // The oldest turn: a user message and the assistant reply after it.
+      const size_t n =
+          msgs.size() > first + 2 && std::strcmp(msgs[first + 1].role, "assistant") == 0 ? 2 : 1;
+      msgs.erase(msgs.begin() + first, msgs.begin() + first + n);
+      store.erase(store.begin() + first, store.begin() + first + n);
+      ++dropped;
+      if (const int rc = RenderChat(model, &msgs, store, &ids)) return rc;
+    }
+    if (ids.size() > static_cast<size_t>(ci.n_ctx)) {
+      std::fprintf(stderr,
+                   "llama-run: this message does not fit the context (%zu tokens > %d); "
+                   "not sent (use a larger -c)\n",
+                   ids.size(), ci.n_ctx);
+      msgs.pop_back();
+      store.pop_back();
+      continue;
+    }
     // Common prefix with what the cache holds (the context only ever holds
     // tokens of this conversation).
     size_t keep = 0;
     while (keep < cached.size() && keep < ids.size() && cached[keep] == ids[keep]) ++keep;
+    if (dropped > 0) {
+      // The cache = system prompt + dropped turns + kept turns: drop the dropped
+      // turns' tokens from the cache by a context shift instead of re-evaluating
+      // the kept turns (when the kept part is token-for-token unchanged).
+      // d = the dropped turns' tokens; usable when the cache holds exactly
+      // those tokens right after the kept prefix (it matches the old render).
+      size_t p0 = 0;
+      while (p0 < cached.size() && p0 < ids0.size() && cached[p0] == ids0[p0]) ++p0;
+      const size_t d = ids0.size() - ids.size();
+      size_t shifted = 0;
+      if (d > 0 && p0 >= keep + d && keep + d < cached.size() &&
+          lamina_kv_shift(ctx, static_cast<int32_t>(keep), static_cast<int32_t>(d)) == LAMINA_OK) {
+        cached.erase(cached.begin() + keep, cached.begin() + keep + d);
+        shifted = d;
+      }
+      std::fprintf(stderr,
+                   "[llama-run] context full: dropped the oldest %d turn%s (%zu tokens)%s; %s\n",
+                   dropped, dropped == 1 ? "" : "s", ids0.size() - ids.size(),
+                   a.system.empty() ? "" : ", kept the system prompt",
+                   shifted ? "cache shifted" : "re-reading the kept turns");
+      keep = 0;
+      while (keep < cached.size() && keep < ids.size() && cached[keep] == ids[keep]) ++keep;
+    }
     if (keep == ids.size()) --keep;  // always evaluate at least one token
     lamina_kv_rewind(ctx, static_cast<int32_t>(keep));
     cached.resize(keep);
-    lamina_context_info ci;
-    lamina_context_get_info(ctx, &ci);
-    if (ids.size() > static_cast<size_t>(ci.n_ctx)) {
-      std::fprintf(stderr,
-                   "llama-run: the conversation (%zu tokens) no longer fits the context (%d); "
-                   "starting over (use a larger -c)\n",
-                   ids.size(), ci.n_ctx);
-      lamina_kv_clear(ctx);
-      cached.clear();
-      msgs.resize(a.system.empty() ? 0 : 1);
-      store.resize(msgs.size());
-      continue;
-    }
     struct Reply {
       std::string text;
       std::vector<int32_t> ids;
@@ -557,19 +651,13 @@ int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Ar
       return g_interrupted ? 1 : 0;
     };
     lamina_generate_result res;
-    st = Generate(sp, ctx, smp, ids.data() + keep, ids.size() - keep,
-                  static_cast<size_t>(a.n_predict > 0 ? a.n_predict : 1 << 30), cb, &reply, &res);
-    if (st == LAMINA_ERR_CONTEXT_FULL) {
-      std::fprintf(stderr, "\nllama-run: context full; starting over\n");
-      lamina_kv_clear(ctx);
-      cached.clear();
-      msgs.resize(a.system.empty() ? 0 : 1);
-      store.resize(msgs.size());
-      continue;
-    }
+    const lamina_status st =
+        Generate(sp, ctx, smp, ids.data() + keep, ids.size() - keep,
+                 static_cast<size_t>(a.n_predict > 0 ? a.n_predict : 1 << 30), cb, &reply, &res);
     if (st != LAMINA_OK) return Fail("generate", st);
     if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "\n[interrupted]");
-    if (res.reason == LAMINA_STOP_CONTEXT_FULL) std::fprintf(stderr, "\n[context full]");
+    if (res.reason == LAMINA_STOP_CONTEXT_FULL)
+      std::fprintf(stderr, "\n[context full: reply cut; the next turn drops the oldest turns]");
     std::fprintf(stdout, "\n");
     std::fflush(stdout);
     cached.assign(ids.begin(), ids.end());
@@ -858,7 +946,18 @@ int main(int argc, char** argv) {
   }
 
   lamina_context* ctx = nullptr;
-  if (const int rc = CreateContext(a, model, mi, !a.dump_logits.empty(), &ctx)) return rc;
+  long n_keep = -1;  // context shift off
+  if (a.keep != -2) {
+    const long n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min<long>(8192, mi.max_context);
+    n_keep = a.keep == -1 ? static_cast<long>(ids.size()) : a.keep;
+    if (n_keep >= n_ctx) {
+      std::fprintf(stderr, "llama-run: --keep keeps %ld tokens, not below the context (%ld; -c)\n",
+                   n_keep, n_ctx);
+      lamina_model_free(model);
+      return 2;
+    }
+  }
+  if (const int rc = CreateContext(a, model, mi, !a.dump_logits.empty(), &ctx, n_keep)) return rc;
   lamina_context_info ci;
   lamina_context_get_info(ctx, &ci);
   std::fprintf(stderr,
@@ -899,9 +998,10 @@ int main(int argc, char** argv) {
       if (a.chat) {
         rc = Chat(model, ctx, smp, a, spec.get());
       } else {
+        const size_t reuse = a.session.empty() ? 0 : LoadSession(ctx, a.session, ids);
         lamina_generate_result res;
         if (a.stop.empty()) {
-          st = Generate(spec.get(), ctx, smp, ids.data(), ids.size(),
+          st = Generate(spec.get(), ctx, smp, ids.data() + reuse, ids.size() - reuse,
                         static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
         } else {
           std::vector<const char*> stop;
@@ -911,16 +1011,27 @@ int main(int argc, char** argv) {
           gp.stop = stop.data();
           gp.n_stop = stop.size();
           gp.callback = OnToken;
-          st = lamina_generate_ex(ctx, smp, ids.data(), ids.size(), &gp, &res);
+          st = lamina_generate_ex(ctx, smp, ids.data() + reuse, ids.size() - reuse, &gp, &res);
         }
         if (st != LAMINA_OK) {
           rc = Fail("generate", st);
         } else {
           std::fprintf(stdout, "\n");
           if (res.reason == LAMINA_STOP_CONTEXT_FULL)
-            std::fprintf(stderr, "[llama-run] stopped: context full (%d tokens)\n", ci.n_ctx);
+            std::fprintf(stderr,
+                         "[llama-run] stopped: context full (%d tokens; --keep N shifts it "
+                         "instead)\n",
+                         ci.n_ctx);
           if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "[llama-run] interrupted\n");
           if (res.reason == LAMINA_STOP_STRING) std::fprintf(stderr, "[llama-run] stop string\n");
+          if (!a.session.empty()) {
+            st = lamina_state_save(ctx, a.session.c_str(), nullptr);
+            if (st != LAMINA_OK)
+              rc = Fail("saving the session", st);
+            else
+              std::fprintf(stderr, "[llama-run] session: saved %d tokens to %s\n",
+                           lamina_n_past(ctx), a.session.c_str());
+          }
         }
       }
       lamina_sampler_free(smp);

@@ -25,10 +25,14 @@
  *   function.
  *
  * Context-full policy
- *   lamina never shifts or drops cached tokens on its own: evaluating tokens
- *   that would exceed n_ctx fails with LAMINA_ERR_CONTEXT_FULL and evaluates
- *   none of them (the context is unchanged). The caller may lamina_kv_rewind()
- *   / lamina_kv_clear() and continue.
+ *   By default lamina never shifts or drops cached tokens on its own:
+ *   evaluating tokens that would exceed n_ctx fails with LAMINA_ERR_CONTEXT_FULL
+ *   and evaluates none of them (the context is unchanged), and lamina_generate
+ *   stops with LAMINA_STOP_CONTEXT_FULL. The caller may lamina_kv_rewind() /
+ *   lamina_kv_clear() / lamina_kv_shift() and continue. With
+ *   lamina_context_params.context_shift set, lamina_generate shifts instead
+ *   (keeps the first n_keep tokens, drops the oldest half of the rest) and
+ *   goes on; lamina_eval keeps failing.
  */
 #ifndef LAMINA_LAMINA_H_
 #define LAMINA_LAMINA_H_
@@ -58,8 +62,11 @@ typedef enum lamina_status {
   LAMINA_ERR_NO_LOGITS = 9,        /* no logits available (nothing evaluated since rewind) */
   LAMINA_ERR_INTERNAL = 10,        /* unexpected internal failure (a bug) */
   LAMINA_ERR_NO_CHAT_TEMPLATE = 11, /* the tokenizer has no chat template */
-  LAMINA_ERR_NUMERIC = 12 /* NaN or Inf in the forward pass (corrupt weights); the message
+  LAMINA_ERR_NUMERIC = 12, /* NaN or Inf in the forward pass (corrupt weights); the message
                              names the layer; the context is as before the call */
+  LAMINA_ERR_SESSION = 13 /* session file unreadable, truncated, corrupt, or saved with another
+                             model / KV type / a larger context (lamina_state_load), or not
+                             writable (lamina_state_save) */
 } lamina_status;
 
 /** Static name of a status ("LAMINA_OK", ...). Thread-safe. */
@@ -178,6 +185,11 @@ typedef struct lamina_context_params {
   int32_t n_batch;        /* tokens per forward pass (prefill chunk), 0: 64 */
   int32_t logits_all;     /* nonzero: keep every evaluated position's logits
                              (then lamina_eval takes at most n_batch tokens per call) */
+  /* Appended in 0.x (context shift); the defaults keep the old behaviour. */
+  int32_t context_shift; /* nonzero: lamina_generate shifts the cache when it is full
+                            (see lamina_kv_shift) instead of stopping. Default 0 */
+  int32_t n_keep;        /* tokens the shift never drops (BOS + system prompt);
+                            0 <= n_keep < n_ctx. Default 0 */
 } lamina_context_params;
 
 lamina_context_params lamina_context_default_params(void);
@@ -221,8 +233,25 @@ int32_t lamina_n_past(const lamina_context* ctx);
 /** Keeps the first n cached tokens (n <= n_past), forgetting the rest; the
  *  next eval continues at position n. Logits become unavailable. */
 lamina_status lamina_kv_rewind(lamina_context* ctx, int32_t n);
+/** Copies the cached tokens (n_past of them, in order) to tokens; *n_tokens
+ *  receives n_past. LAMINA_ERR_BUFFER_TOO_SMALL if capacity < n_past. */
+lamina_status lamina_kv_tokens(const lamina_context* ctx, int32_t* tokens, size_t capacity,
+                               size_t* n_tokens);
 /** Forgets every cached token (= rewind to 0). */
 void lamina_kv_clear(lamina_context* ctx);
+
+/** Context shift: forgets cached positions [n_keep, n_keep + n_discard) and
+ *  moves the later tokens down by n_discard, so that n_past drops by
+ *  n_discard and evaluation continues. Values move unchanged; keys are
+ *  re-rotated to their new positions (RoPE by the position delta, angles in
+ *  double). The result equals a fresh evaluation at the new positions up to
+ *  rounding: f32 KV within a few f32 ulps, f16 KV within one extra f16
+ *  rounding of each moved key (measured in engine/shift_test.cpp) -- apart from
+ *  the approximation inherent to any context shift: the kept tokens' cached
+ *  states were computed while the dropped tokens were visible. The last
+ *  logits stay available. LAMINA_ERR_INVALID_ARG unless n_keep >= 0,
+ *  n_discard >= 1 and n_keep + n_discard <= n_past. */
+lamina_status lamina_kv_shift(lamina_context* ctx, int32_t n_keep, int32_t n_discard);
 
 /* ---------------------------------------------------------------- sampling */
 
@@ -279,7 +308,11 @@ typedef struct lamina_generate_result {
  *  returns, so the context holds prompt + emitted tokens (stop tokens are not
  *  evaluated). A prompt that does not fit fails with LAMINA_ERR_CONTEXT_FULL;
  *  running out of context during generation is a normal stop. result may be
- *  NULL; cb may be NULL. */
+ *  NULL; cb may be NULL. With context_shift (lamina_context_params), a full
+ *  context is shifted instead (first n_keep tokens kept, the oldest half of the
+ *  rest dropped, see lamina_kv_shift), before the prompt if it does not fit
+ *  (then at least enough is dropped for it) and during generation; the context
+ *  then holds the kept tokens + the rest. */
 lamina_status lamina_generate(lamina_context* ctx, lamina_sampler* s, const int32_t* prompt,
                               size_t n_prompt, size_t max_tokens, lamina_token_callback cb,
                               void* user, lamina_generate_result* result);
@@ -371,6 +404,29 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
                                           lamina_token_callback cb, void* user,
                                           lamina_generate_result* result,
                                           lamina_speculative_stats* stats);
+
+/* ---------------------------------------------------------------- sessions */
+
+/** Saves ctx's cached tokens, their KV rows (only the n_past used positions),
+ *  the last logits (if any) and, if s is not NULL, s's random generator state
+ *  to path. The file is bound to the model (a hash of its header, tensor
+ *  directory and the first 4 KiB of each tensor) and to the KV type, and carries a checksum. Written atomically:
+ *  a temporary file next to path, fsync'ed, renamed over path (a failure
+ *  leaves path as it was). LAMINA_ERR_SESSION (+ message) if it cannot be
+ *  written. Same threading rule as the context (and s). */
+lamina_status lamina_state_save(const lamina_context* ctx, const char* path,
+                                const lamina_sampler* s);
+
+/** Replaces ctx's cache with a session saved by lamina_state_save: n_past,
+ *  tokens, KV rows and the last logits (generation can continue at once), and
+ *  s's random generator state if s is not NULL and the file has one (so a
+ *  sampled continuation is identical to an uninterrupted run). The file is
+ *  fully validated first (size, checksum, model, KV type, token ids); any
+ *  failure returns LAMINA_ERR_SESSION with a message (missing, truncated or
+ *  corrupt file; "saved with another model"; other KV type; more tokens than
+ *  ctx's n_ctx) and leaves ctx and s unchanged. ctx may have a different
+ *  n_ctx, n_batch or thread count than the saving context. */
+lamina_status lamina_state_load(lamina_context* ctx, const char* path, lamina_sampler* s);
 
 /* ------------------------------------------------------------------- stats */
 
