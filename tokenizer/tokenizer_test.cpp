@@ -1107,10 +1107,15 @@ TEST(HfSpmTokenizer, MalformedDuplicateMerges) {
   }
 }
 
-// Peak RSS of that rejection <= 2x the file + 64 MiB. The JSON DOM itself
-// dominates (about 27x the text before the bounded reader of issue 11's
-// finding 4, loader/json.cpp): enable once that reader is merged.
-TEST(HfSpmTokenizer, DISABLED_MalformedDuplicateMergesPeakRss) {
+// Peak RSS of that rejection <= 2x the file + 64 MiB (the bounded JSON reader,
+// loader/json.cpp, keeps the DOM small; measured 76 MiB for the 12 MiB file).
+// Host only, and not under ASan (its shadow memory is RSS too).
+TEST(HfSpmTokenizer, MalformedDuplicateMergesPeakRss) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "RSS bound not meaningful under AddressSanitizer";
+#endif
+  const char* emu = std::getenv("LAMINA_EMULATOR");
+  if (emu && *emu) GTEST_SKIP() << "host only (RSS under qemu-user is the emulator's)";
   size_t file_kb = 0;
   const std::string path = WriteDuplicateMergesJson(&file_kb);
   long kb = 0;
