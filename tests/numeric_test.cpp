@@ -90,6 +90,7 @@ const float kInf = std::numeric_limits<float>::infinity();
 TEST(EngineNumeric, CorruptQ4ScaleNamesTheLayer) {
   TestModelSpec s;
   s.scheme = "q4";
+  s.q4_scales = "f32";  // the f32-scale layout: group 0's row-0 scale at byte 64
   s.n_layers = 3;
   // blk.1.ffn_down, row block 0, group 0: scale of row 0 at byte 64.
   const std::string path = PatchedModel("q4_scale_nan", s, "blk.1.ffn_down", 64, kNaN);
@@ -171,6 +172,7 @@ TEST(EngineNumeric, CorruptNormWeightsFailAtLoad) {
 TEST(EngineNumeric, LlamaRunExitsNonZeroOnCorruptWeights) {
   TestModelSpec s;
   s.scheme = "q4";
+  s.q4_scales = "f32";  // group 0's row-0 scale at byte 64
   const std::string path = PatchedModel("cli", s, "blk.0.ffn_up", 64, kNaN);
   const std::string out = TestDataDir("numeric") + "/cli.out";
   const int rc = ::lamina::test::Run(Tool("llama-run") + " -m " + path +

@@ -1101,10 +1101,9 @@ TEST(HfSpmTokenizer, MalformedDuplicateMerges) {
   const std::string path = WriteDuplicateMergesJson(&file_kb);
   std::string err;
   EXPECT_EQ(Tokenizer::FromFile(path, &err), nullptr);
-  EXPECT_FALSE(err.empty());
-  if (err.find("merges") != std::string::npos) {
-    EXPECT_NE(err.find("merges[1] ('\u2581 a') repeats merges[0]"), std::string::npos) << err;
-  }
+  const bool repeat = err.find("merges[1] ('\u2581 a') repeats merges[0]") != std::string::npos;
+  const bool budget = err.find("memory to parse") != std::string::npos;
+  EXPECT_TRUE(repeat || budget) << err;
 }
 
 // Peak RSS of that rejection <= 2x the file + 64 MiB (the bounded JSON reader,
