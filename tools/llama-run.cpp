@@ -30,6 +30,10 @@
 
 namespace {
 
+const char* KvName(lamina_kv_type t) {
+  return t == LAMINA_KV_F32 ? "f32" : t == LAMINA_KV_Q8 ? "q8" : "f16";
+}
+
 volatile std::sig_atomic_t g_interrupted = 0;
 void OnSigint(int) { g_interrupted = 1; }
 
@@ -59,7 +63,7 @@ void Usage(FILE* f) {
       "  --system TEXT       system prompt for --chat\n"
       "  --dump-logits FILE  write the logits of every prompt position (f32 LE [n x vocab]), exit\n"
       "  --kernels TIER      ref|neon|dotprod|i8mm|sve|auto (also $LAMINA_KERNELS)\n"
-      "  --kv f16|f32        KV cache type (default f16)\n"
+      "  --kv f16|f32|q8     KV cache type (default f16; q8: int8 + f16 scale per head)\n"
       "  --no-bos            do not prepend BOS to -p/-f prompts\n"
       "benchmark mode:\n"
       "  --bench             load, then per repetition: clear the KV cache, prefill N_PROMPT\n"
@@ -197,8 +201,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
         a->kv = LAMINA_KV_F16;
       } else if (std::strcmp(v, "f32") == 0) {
         a->kv = LAMINA_KV_F32;
+      } else if (std::strcmp(v, "q8") == 0) {
+        a->kv = LAMINA_KV_Q8;
       } else {
-        return BadUsage("--kv: expected f16 or f32");
+        return BadUsage("--kv: expected f16, f32 or q8");
       }
     } else {
       return BadUsage("unknown option: " + f);
@@ -240,8 +246,8 @@ int Fail(const char* what, lamina_status st) {
 
 /// Creates the context the flags ask for (-c, -t, -b, --kv); on failure prints
 /// why, frees `model` and returns the exit code (0 on success).
-int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi,
-                  bool logits_all, lamina_context** ctx) {
+int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi, bool logits_all,
+                  lamina_context** ctx) {
   if (a.n_ctx > mi.max_context) {
     std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
                  mi.max_context);
@@ -571,7 +577,7 @@ int Bench(const Args& a) {
     return rc;
   }
   const double pre = Median(pre_tps), dec = Median(dec_tps);
-  const char* kv = ci.kv_type == LAMINA_KV_F32 ? "f32" : "f16";
+  const char* kv = KvName(ci.kv_type);
   if (a.json) {
     std::string j = "{\"model\": ";
     AppendJsonString(&j, a.model);
@@ -714,8 +720,7 @@ int main(int argc, char** argv) {
                "[llama-run] %s: dim %d, %d layers, vocab %d, weights %s | context %d, KV %s "
                "%.1f MiB | threads %d | kernels %s\n",
                a.model.c_str(), mi.dim, mi.n_layers, mi.vocab_size, mi.weight_scheme, ci.n_ctx,
-               ci.kv_type == LAMINA_KV_F32 ? "f32" : "f16", ci.kv_bytes / 1048576.0, ci.n_threads,
-               mi.kernel_tier);
+               KvName(ci.kv_type), ci.kv_bytes / 1048576.0, ci.n_threads, mi.kernel_tier);
   if (ids.size() > static_cast<size_t>(ci.n_ctx)) {
     std::fprintf(stderr, "llama-run: the prompt has %zu tokens, more than the context (%d; -c)\n",
                  ids.size(), ci.n_ctx);
