@@ -329,6 +329,25 @@ void GroupScores(const float* q, const void* k_cache, size_t kv_stride, int n_po
     ScoresHP<kKv, kH, 1, kN>(qi, q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
 }
 
+/// o[i * head_dim + d] = sum over p ascending of fma(s[i][p], V row p value
+/// d): the ·V half of a pass, kH heads, V rows at base + p * kv_stride.
+template <int kKv, int kH>
+void WeightedSum(float* const* s, const void* v_cache, size_t kv_stride, int n_pos, int head_dim,
+                 size_t base, float* o) {
+  int d = 0;
+  for (; d + 16 <= head_dim; d += 16)
+    WeightedSumHR<kKv, kH, 4>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+  for (; d + 4 <= head_dim; d += 4)
+    WeightedSumHR<kKv, kH, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+  for (; d < head_dim; ++d)
+    for (int i = 0; i < kH; ++i) {
+      float acc = 0.f;
+      for (int pp = 0; pp < n_pos; ++pp)
+        acc = std::fma(s[i][pp], Load1<kKv>(v_cache, pp * kv_stride + base + d), acc);
+      o[static_cast<size_t>(i) * head_dim + d] = acc;
+    }
+}
+
 /// kH consecutive heads of one group: q [kH, head_dim], out [kH, head_dim],
 /// score rows s[0..kH) of n_pos floats each.
 template <int kKv, int kH>
@@ -342,18 +361,7 @@ void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t 
     GroupScores<kKv, kH, 0>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
   }
   for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
-  int d = 0;
-  for (; d + 16 <= head_dim; d += 16)
-    WeightedSumHR<kKv, kH, 4>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
-  for (; d + 4 <= head_dim; d += 4)
-    WeightedSumHR<kKv, kH, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
-  for (; d < head_dim; ++d)
-    for (int i = 0; i < kH; ++i) {
-      float acc = 0.f;
-      for (int pp = 0; pp < n_pos; ++pp)
-        acc = std::fma(s[i][pp], Load1<kKv>(v_cache, pp * kv_stride + base + d), acc);
-      o[static_cast<size_t>(i) * head_dim + d] = acc;
-    }
+  WeightedSum<kKv, kH>(s, v_cache, kv_stride, n_pos, head_dim, base, o);
 }
 
 // ---- int8 cache (KvType::kQ8): integer QK --------------------------------
@@ -427,35 +435,14 @@ template <int kH>
 void Q8Pass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride, int n_pos,
             int n_kv_heads, int head_dim, int kvh, float scale, float* const* s, float* o) {
   int16_t qw[kH * 1024];  // head_dim <= 1024
-  int8_t qq[1024];
   float c[4] = {0.f, 0.f, 0.f, 0.f};
-  for (int i = 0; i < kH; ++i) {
-    c[i] = ref::QuantizeSym8(q + static_cast<size_t>(i) * head_dim, head_dim, false, qq) * scale;
-    for (int d = 0; d < head_dim; ++d) qw[i * head_dim + d] = qq[d];
-  }
+  ref::QuantizeQueryQ8(q, kH, head_dim, scale, qw, c);
   Q8Scores<kH>(qw, static_cast<const uint8_t*>(k_cache), kv_stride, n_pos, head_dim, n_kv_heads,
                kvh, c, s);
-  const uint8_t* vb = static_cast<const uint8_t*>(v_cache);
   for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
-  for (int p = 0; p < n_pos; ++p) {
-    const float vd =
-        ref::KvQ8Scale(vb + static_cast<size_t>(p) * kv_stride, n_kv_heads, head_dim, kvh);
-#pragma GCC unroll 4
-    for (int i = 0; i < kH; ++i) s[i][p] *= vd;
-  }
-  const size_t base = static_cast<size_t>(kvh) * head_dim;
-  int d = 0;
-  for (; d + 16 <= head_dim; d += 16)
-    WeightedSumHR<kKvQ8, kH, 4>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
-  for (; d + 4 <= head_dim; d += 4)
-    WeightedSumHR<kKvQ8, kH, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
-  for (; d < head_dim; ++d)
-    for (int i = 0; i < kH; ++i) {
-      float acc = 0.f;
-      for (int pp = 0; pp < n_pos; ++pp)
-        acc = std::fma(s[i][pp], Load1<kKvQ8>(v_cache, pp * kv_stride + base + d), acc);
-      o[static_cast<size_t>(i) * head_dim + d] = acc;
-    }
+  ref::ScaleByKvQ8Scales(s, kH, v_cache, kv_stride, n_pos, n_kv_heads, head_dim, kvh);
+  WeightedSum<kKvQ8, kH>(s, v_cache, kv_stride, n_pos, head_dim,
+                         static_cast<size_t>(kvh) * head_dim, o);
 }
 
 template <int kKv>

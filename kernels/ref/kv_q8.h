@@ -63,6 +63,18 @@ inline float QuantizeSym8(const float* x, int n, bool f16_scale, int8_t* q) {
   return d;
 }
 
+/// The queries of nh heads (q [nh, head_dim]) as the SIMD Q8 attention
+/// kernels take them: per head QuantizeSym8 (f32 scale) widened to int16 in
+/// qw [nh, head_dim], and c[i] = d_i * scale (ref::Attention's c).
+inline void QuantizeQueryQ8(const float* q, int nh, int head_dim, float scale, int16_t* qw,
+                            float* c) {
+  int8_t qq[1024];  // head_dim <= 1024
+  for (int i = 0; i < nh; ++i) {
+    c[i] = QuantizeSym8(q + static_cast<size_t>(i) * head_dim, head_dim, false, qq) * scale;
+    for (int d = 0; d < head_dim; ++d) qw[i * head_dim + d] = qq[d];
+  }
+}
+
 /// Writes one Q8 cache row (layout above) from x [n_kv_heads * head_dim].
 inline void StoreKvQ8Row(const float* x, int n_kv_heads, int head_dim, uint8_t* row) {
   int8_t* data = reinterpret_cast<int8_t*>(row);
@@ -90,6 +102,17 @@ inline float KvQ8Scale(const void* row, int n_kv_heads, int head_dim, int h) {
                   2 * static_cast<size_t>(h),
               2);
   return F16ToF32(s);
+}
+
+/// s[i][p] *= the V scale of row p (kv head kvh), i < nh, p < n_pos: the ·V
+/// weights w = s[p] * vd_p of ref::Attention's Q8 path.
+inline void ScaleByKvQ8Scales(float* const* s, int nh, const void* v_cache, size_t kv_stride,
+                              int n_pos, int n_kv_heads, int head_dim, int kvh) {
+  const uint8_t* vb = static_cast<const uint8_t*>(v_cache);
+  for (int p = 0; p < n_pos; ++p) {
+    const float vd = KvQ8Scale(vb + static_cast<size_t>(p) * kv_stride, n_kv_heads, head_dim, kvh);
+    for (int i = 0; i < nh; ++i) s[i][p] *= vd;
+  }
 }
 
 }  // namespace lamina::ref

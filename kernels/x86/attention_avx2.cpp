@@ -286,22 +286,12 @@ template <int kH>
 void Q8Pass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride, int n_pos,
             int n_kv_heads, int head_dim, int kvh, float scale, float* const* s, float* o) {
   int16_t qw[kH * 1024];  // head_dim <= 1024
-  int8_t qq[1024];
   float c[4] = {0.f, 0.f, 0.f, 0.f};
-  for (int i = 0; i < kH; ++i) {
-    c[i] = ref::QuantizeSym8(q + static_cast<size_t>(i) * head_dim, head_dim, false, qq) * scale;
-    for (int d = 0; d < head_dim; ++d) qw[i * head_dim + d] = qq[d];
-  }
+  ref::QuantizeQueryQ8(q, kH, head_dim, scale, qw, c);
   Q8Scores<kH>(qw, static_cast<const uint8_t*>(k_cache), kv_stride, n_pos, head_dim, n_kv_heads,
                kvh, c, s);
   for (int i = 0; i < kH; ++i) SoftmaxAvx2(s[i], n_pos);
-  const uint8_t* vb = static_cast<const uint8_t*>(v_cache);
-  for (int p = 0; p < n_pos; ++p) {
-    const float vd =
-        ref::KvQ8Scale(vb + static_cast<size_t>(p) * kv_stride, n_kv_heads, head_dim, kvh);
-#pragma GCC unroll 4
-    for (int i = 0; i < kH; ++i) s[i][p] *= vd;
-  }
+  ref::ScaleByKvQ8Scales(s, kH, v_cache, kv_stride, n_pos, n_kv_heads, head_dim, kvh);
   WeightedSum<kKvQ8, kH>(s, v_cache, kv_stride, n_pos, head_dim,
                          static_cast<size_t>(kvh) * head_dim, o);
 }
