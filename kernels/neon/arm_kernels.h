@@ -72,6 +72,21 @@ void MatmulFloatNeon(const float* x, size_t ldx, int M, const void* w, int wtype
 // ------------------------------------------------------------ other ops
 /// RMSNorm / attention, NEON, EXACT (ref order; attention's softmax is SoftmaxNeon).
 void RmsNormNeon(float* out, const float* x, const float* w, int n, float eps);
+/// Q8 KV scores of nh (1..4) heads of one group, as ref::Attention's Q8 path:
+/// s[i][p] = (float)dot(qq_i, K row p) * (kd_p * c[i]); qq int8 [nh, n].
+using Q8ScoresFn = void (*)(const int8_t* qq, const uint8_t* k, size_t stride, int n_pos, int n,
+                            int n_kv_heads, int kvh, int nh, const float* c, float* const* s);
+/// The f16 scale of kv head h in a Q8 row, as f32 (exact, FCVT).
+float Q8Scale(const uint8_t* row, int n_kv_heads, int head_dim, int h);
+/// AttentionNeon for KvType::kQ8 with the QK scores from `scores` (nullptr:
+/// the ARMv8.0 SMLAL scorer). Bit-identical to ref::Attention either way.
+void AttentionQ8Neon(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+                     int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
+                     float* scratch, float* out, Q8ScoresFn scores);
+/// AttentionNeon with SDOT Q8 scores (dotprod and later tiers).
+void AttentionDotprod(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
+                      size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim,
+                      int h0, int h1, float* scratch, float* out);
 void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
                    size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
                    int h1, float* scratch, float* out);

@@ -366,6 +366,16 @@ void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t 
 
 // ---- int8 cache (KvType::kQ8): integer QK --------------------------------
 
+}  // namespace
+
+float Q8Scale(const uint8_t* row, int n_kv_heads, int head_dim, int h) {
+  uint16_t u;
+  std::memcpy(&u, row + static_cast<size_t>(n_kv_heads) * head_dim + 2 * static_cast<size_t>(h), 2);
+  return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(u))), 0);  // exact
+}
+
+namespace {
+
 /// s[i][p] = (float)(int dot of qq_i and K row p) * (kd_p * c[i]) for heads
 /// i < kH and all positions (ref::Attention's Q8 scores; the int32 dot is
 /// exact, so its order is free). qw: the kH int8 queries widened to int16,
@@ -410,7 +420,7 @@ void Q8Scores(const int16_t* qw, const uint8_t* k, size_t stride, int n_pos, int
     for (; d < n; ++d)
 #pragma GCC unroll 4
       for (int i = 0; i < kH; ++i) tail[i] += static_cast<int32_t>(qw[i * n + d]) * kp[d];
-    const float kd = ref::KvQ8Scale(row, n_kv_heads, n, kvh);
+    const float kd = Q8Scale(row, n_kv_heads, n, kvh);
     if constexpr (kH == 4) {
       const int32x4_t sums = vaddq_s32(
           vpaddq_s32(vpaddq_s32(acc[0], acc[1]), vpaddq_s32(acc[2], acc[3])), vld1q_s32(tail));
@@ -433,14 +443,37 @@ void Q8Scores(const int16_t* qw, const uint8_t* k, size_t stride, int n_pos, int
 /// path on the raw int8 values (WeightedSumHR, kKvQ8 loads).
 template <int kH>
 void Q8Pass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride, int n_pos,
-            int n_kv_heads, int head_dim, int kvh, float scale, float* const* s, float* o) {
+            int n_kv_heads, int head_dim, int kvh, float scale, float* const* s, float* o,
+            Q8ScoresFn scores) {
   int16_t qw[kH * 1024];  // head_dim <= 1024
+  int8_t qq[kH * 1024];
   float c[4] = {0.f, 0.f, 0.f, 0.f};
-  ref::QuantizeQueryQ8(q, kH, head_dim, scale, qw, c);
-  Q8Scores<kH>(qw, static_cast<const uint8_t*>(k_cache), kv_stride, n_pos, head_dim, n_kv_heads,
-               kvh, c, s);
+  ref::QuantizeQueryQ8(q, kH, head_dim, scale, qw, qq, c);
+  if (scores) {
+    scores(qq, static_cast<const uint8_t*>(k_cache), kv_stride, n_pos, head_dim, n_kv_heads, kvh,
+           kH, c, s);
+  } else {
+    Q8Scores<kH>(qw, static_cast<const uint8_t*>(k_cache), kv_stride, n_pos, head_dim, n_kv_heads,
+                 kvh, c, s);
+  }
   for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
-  ref::ScaleByKvQ8Scales(s, kH, v_cache, kv_stride, n_pos, n_kv_heads, head_dim, kvh);
+  // w = s * vd (ref order); 4 positions' f16 scales per FCVTL.
+  const uint8_t* vb = static_cast<const uint8_t*>(v_cache) +
+                      static_cast<size_t>(n_kv_heads) * head_dim + 2 * static_cast<size_t>(kvh);
+  int p = 0;
+  for (; p + 4 <= n_pos; p += 4) {
+    uint16_t u[4];
+    for (int j = 0; j < 4; ++j) std::memcpy(&u[j], vb + static_cast<size_t>(p + j) * kv_stride, 2);
+    const float32x4_t vd = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(u)));
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) vst1q_f32(s[i] + p, vmulq_f32(vld1q_f32(s[i] + p), vd));
+  }
+  for (; p < n_pos; ++p) {
+    const float vd =
+        Q8Scale(static_cast<const uint8_t*>(v_cache) + static_cast<size_t>(p) * kv_stride,
+                n_kv_heads, head_dim, kvh);
+    for (int i = 0; i < kH; ++i) s[i][p] *= vd;
+  }
   WeightedSum<kKvQ8, kH>(s, v_cache, kv_stride, n_pos, head_dim,
                          static_cast<size_t>(kvh) * head_dim, o);
 }
@@ -448,7 +481,7 @@ void Q8Pass(const float* q, const void* k_cache, const void* v_cache, size_t kv_
 template <int kKv>
 void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                 int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
-                float* scratch, float* out) {
+                float* scratch, float* out, Q8ScoresFn q8_scores = nullptr) {
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   float* s[kMaxPassHeads];
   for (int i = 0; i < kMaxPassHeads; ++i) s[i] = scratch + static_cast<size_t>(i) * n_pos;
@@ -458,7 +491,8 @@ void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t
     const float* qh = q + static_cast<size_t>(h) * head_dim;
     float* o = out + static_cast<size_t>(h) * head_dim;
     if constexpr (kKv == kKvQ8) {
-      Q8Pass<kH>(qh, k_cache, v_cache, kv_stride, n_pos, n_kv_heads, head_dim, kvh, scale, s, o);
+      Q8Pass<kH>(qh, k_cache, v_cache, kv_stride, n_pos, n_kv_heads, head_dim, kvh, scale, s, o,
+                 q8_scores);
     } else if constexpr (kH == 1) {
       OneHead<kKv>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, scratch, o);
     } else {
@@ -468,6 +502,13 @@ void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t
 }
 
 }  // namespace
+
+void AttentionQ8Neon(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+                     int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
+                     float* scratch, float* out, Q8ScoresFn scores) {
+  AttentionT<kKvQ8>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
+                    scratch, out, scores);
+}
 
 void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
                    size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,

@@ -65,13 +65,14 @@ inline float QuantizeSym8(const float* x, int n, bool f16_scale, int8_t* q) {
 
 /// The queries of nh heads (q [nh, head_dim]) as the SIMD Q8 attention
 /// kernels take them: per head QuantizeSym8 (f32 scale) widened to int16 in
-/// qw [nh, head_dim], and c[i] = d_i * scale (ref::Attention's c).
+/// qw [nh, head_dim] (and as int8 in qq [nh, head_dim]), and c[i] = d_i *
+/// scale (ref::Attention's c).
 inline void QuantizeQueryQ8(const float* q, int nh, int head_dim, float scale, int16_t* qw,
-                            float* c) {
-  int8_t qq[1024];  // head_dim <= 1024
+                            int8_t* qq, float* c) {
   for (int i = 0; i < nh; ++i) {
-    c[i] = QuantizeSym8(q + static_cast<size_t>(i) * head_dim, head_dim, false, qq) * scale;
-    for (int d = 0; d < head_dim; ++d) qw[i * head_dim + d] = qq[d];
+    int8_t* qi = qq + static_cast<size_t>(i) * head_dim;
+    c[i] = QuantizeSym8(q + static_cast<size_t>(i) * head_dim, head_dim, false, qi) * scale;
+    for (int d = 0; d < head_dim; ++d) qw[i * head_dim + d] = qi[d];
   }
 }
 

@@ -286,8 +286,9 @@ template <int kH>
 void Q8Pass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride, int n_pos,
             int n_kv_heads, int head_dim, int kvh, float scale, float* const* s, float* o) {
   int16_t qw[kH * 1024];  // head_dim <= 1024
+  int8_t qq[kH * 1024];
   float c[4] = {0.f, 0.f, 0.f, 0.f};
-  ref::QuantizeQueryQ8(q, kH, head_dim, scale, qw, c);
+  ref::QuantizeQueryQ8(q, kH, head_dim, scale, qw, qq, c);
   Q8Scores<kH>(qw, static_cast<const uint8_t*>(k_cache), kv_stride, n_pos, head_dim, n_kv_heads,
                kvh, c, s);
   for (int i = 0; i < kH; ++i) SoftmaxAvx2(s[i], n_pos);
