@@ -420,20 +420,7 @@ void Q8Scores(const int16_t* qw, const uint8_t* k, size_t stride, int n_pos, int
     for (; d < n; ++d)
 #pragma GCC unroll 4
       for (int i = 0; i < kH; ++i) tail[i] += static_cast<int32_t>(qw[i * n + d]) * kp[d];
-    const float kd = Q8Scale(row, n_kv_heads, n, kvh);
-    if constexpr (kH == 4) {
-      const int32x4_t sums = vaddq_s32(
-          vpaddq_s32(vpaddq_s32(acc[0], acc[1]), vpaddq_s32(acc[2], acc[3])), vld1q_s32(tail));
-      const float32x4_t r = vmulq_f32(vcvtq_f32_s32(sums), vmulq_n_f32(cv, kd));
-      vst1q_lane_f32(s[0] + p, r, 0);
-      vst1q_lane_f32(s[1] + p, r, 1);
-      vst1q_lane_f32(s[2] + p, r, 2);
-      vst1q_lane_f32(s[3] + p, r, 3);
-    } else {
-#pragma GCC unroll 4
-      for (int i = 0; i < kH; ++i)
-        s[i][p] = static_cast<float>(vaddvq_s32(acc[i]) + tail[i]) * (kd * c[i]);
-    }
+    StoreQ8Scores<kH>(acc, tail, Q8Scale(row, n_kv_heads, n, kvh), c, cv, s, p);
   }
 }
 
