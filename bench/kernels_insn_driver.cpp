@@ -6,7 +6,7 @@
 // allocation and weight filling exactly (the kernels are data-independent).
 //
 // usage: lamina_kernels_insn [--tier T] [--model 1b|3b] [--decode N | --prefill M --batches B]
-//                            [--ctx P] [--ops linears|all] [--q4 f16s|f32]
+//                            [--ctx P] [--ops linears|all] [--q4 f16s|f32] [--kv f32|f16|q8]
 //   --decode N     N decode steps (M = 1), each all layers + output layer.
 //   --prefill M    batches of M tokens: all layers with GEMM (M rows), then the
 //                  output layer for the last token only (as an engine does).
@@ -16,6 +16,8 @@
 //         all      + rmsnorm, rope, attention, silu_mul (tier's kernels).
 //   --q4 f16s      q4g linears in Q4G_R4K8_F16S (f16 scales, lamina-convert's
 //                  default; matmul_q4g_f16s), or f32: Q4G_R4K8 (matmul_q4g).
+//   --kv T         KV cache type of the attention (default f32); each step
+//                  also writes its K / V rows as the engine does.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +25,8 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/ref/fp16.h"
+#include "kernels/ref/kv_q8.h"
 #include "loader/format.h"
 #include "loader/pack.h"
 
@@ -68,7 +72,7 @@ struct Q4 {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string tier_name, model = "1b", ops = "linears", q4_layout = "f16s";
+  std::string tier_name, model = "1b", ops = "linears", q4_layout = "f16s", kv_name = "f32";
   int decode = 0, prefill = 0, batches = 1, ctx = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -95,6 +99,8 @@ int main(int argc, char** argv) {
       ops = next();
     else if (a == "--q4")
       q4_layout = next();
+    else if (a == "--kv")
+      kv_name = next();
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
@@ -103,6 +109,15 @@ int main(int argc, char** argv) {
   Shape s{2048, 16, 32, 8, 8192, 128256};
   if (model == "3b") s = {3072, 28, 24, 8, 8192, 128256};
   const bool all_ops = ops == "all";
+  kern::KvType kv = kern::KvType::kF32;
+  if (kv_name == "f16") {
+    kv = kern::KvType::kF16;
+  } else if (kv_name == "q8") {
+    kv = kern::KvType::kQ8;
+  } else if (kv_name != "f32") {
+    std::fprintf(stderr, "--kv: expected f32, f16 or q8\n");
+    return 2;
+  }
   const int head_dim = s.dim / s.n_heads, kv_dim = s.n_kv_heads * head_dim;
 
   kern::Tier tier;
@@ -113,9 +128,9 @@ int main(int argc, char** argv) {
   }
   const kern::KernelSet& ks = kern::Kernels(tier);
   const bool f16s = q4_layout != "f32";
-  std::fprintf(stderr, "tier %s model %s decode %d prefill %d x %d ctx %d ops %s q4 %s\n",
+  std::fprintf(stderr, "tier %s model %s decode %d prefill %d x %d ctx %d ops %s q4 %s kv %s\n",
                kern::TierName(tier), model.c_str(), decode, prefill, batches, ctx, ops.c_str(),
-               f16s ? "f16s" : "f32");
+               f16s ? "f16s" : "f32", kv_name.c_str());
 
   // One layer's weights, reused by every layer (identical instruction count).
   Q4 wq(s.dim, s.dim, 1, f16s), wk(kv_dim, s.dim, 2, f16s), wv(kv_dim, s.dim, 3, f16s),
@@ -133,9 +148,37 @@ int main(int argc, char** argv) {
   Aligned qdata(ks.quantize_acts.data_bytes(M, maxk));
   std::vector<float> qscale(M), qzp(M);
   const int max_pos = ctx + M + 1;
-  std::vector<float> kc(static_cast<size_t>(max_pos) * kv_dim, 0.01f),
-      vc(static_cast<size_t>(max_pos) * kv_dim, 0.02f),
-      scratch(static_cast<size_t>(max_pos) * kern::kAttentionScratchRows),
+  // KV cache rows as the engine stores them (engine/forward.cpp): f32, f16, or
+  // Q8 (kernels/ref/kv_q8.h); each step writes its rows with the engine's
+  // conversion, then attends.
+  const size_t kv_row = kv == kern::KvType::kQ8    ? ref::KvQ8RowBytes(s.n_kv_heads, head_dim)
+                        : kv == kern::KvType::kF16 ? kv_dim * 2u
+                                                   : kv_dim * 4u;
+  const size_t kv_stride = kv == kern::KvType::kQ8 ? kv_row : static_cast<size_t>(kv_dim);
+  std::vector<uint8_t> kc(static_cast<size_t>(max_pos) * kv_row),
+      vc(static_cast<size_t>(max_pos) * kv_row);
+  auto store_kv = [&](const float* k, const float* v, int pos) {
+    uint8_t* kd = kc.data() + static_cast<size_t>(pos) * kv_row;
+    uint8_t* vd = vc.data() + static_cast<size_t>(pos) * kv_row;
+    if (kv == kern::KvType::kQ8) {
+      ref::StoreKvQ8Row(k, s.n_kv_heads, head_dim, kd);
+      ref::StoreKvQ8Row(v, s.n_kv_heads, head_dim, vd);
+    } else if (kv == kern::KvType::kF16) {
+      for (int i = 0; i < kv_dim; ++i) {
+        const uint16_t a = F32ToF16(k[i]), b = F32ToF16(v[i]);
+        std::memcpy(kd + 2 * i, &a, 2);
+        std::memcpy(vd + 2 * i, &b, 2);
+      }
+    } else {
+      std::memcpy(kd, k, kv_row);
+      std::memcpy(vd, v, kv_row);
+    }
+  };
+  {
+    std::vector<float> k0(kv_dim, 0.01f), v0(kv_dim, 0.02f);
+    for (int pos = 0; pos < max_pos; ++pos) store_kv(k0.data(), v0.data(), pos);
+  }
+  std::vector<float> scratch(static_cast<size_t>(max_pos) * kern::kAttentionScratchRows),
       att(static_cast<size_t>(M) * s.dim), rc(head_dim, 0.5f), rs(head_dim, 0.5f);
 
   auto quant = [&](const float* src, int rows, int K) -> kern::QActs {
@@ -163,8 +206,9 @@ int main(int argc, char** argv) {
           float* row = qkv.data() + m * ld;
           ks.rope.run(row, s.n_heads, head_dim, rc.data(), rs.data());
           ks.rope.run(row + s.dim, s.n_kv_heads, head_dim, rc.data(), rs.data());
-          ks.attention.run(row, kc.data(), vc.data(), kern::KvType::kF32, kv_dim, ctx + m + 1,
-                           s.n_heads, s.n_kv_heads, head_dim, 0, s.n_heads, scratch.data(),
+          store_kv(row + s.dim, row + s.dim + kv_dim, ctx + m);
+          ks.attention.run(row, kc.data(), vc.data(), kv, kv_stride, ctx + m + 1, s.n_heads,
+                           s.n_kv_heads, head_dim, 0, s.n_heads, scratch.data(),
                            att.data() + m * s.dim);
         }
       }

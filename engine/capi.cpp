@@ -307,13 +307,14 @@ lamina_status lamina_context_create(const lamina_model* model, const lamina_cont
     if (!model || !out) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_create: NULL");
     *out = nullptr;
     const lamina_context_params p = params ? *params : lamina_context_default_params();
-    if (p.kv_type != LAMINA_KV_F16 && p.kv_type != LAMINA_KV_F32)
-      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_create: kv_type must be F16 or F32");
+    if (p.kv_type != LAMINA_KV_F16 && p.kv_type != LAMINA_KV_F32 && p.kv_type != LAMINA_KV_Q8)
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_create: kv_type must be F16, F32 or Q8");
     lamina::engine::ContextOptions o;
     o.n_ctx = p.n_ctx;
     o.n_threads = p.n_threads;
-    o.kv_type =
-        p.kv_type == LAMINA_KV_F32 ? lamina::kern::KvType::kF32 : lamina::kern::KvType::kF16;
+    o.kv_type = p.kv_type == LAMINA_KV_F32  ? lamina::kern::KvType::kF32
+                : p.kv_type == LAMINA_KV_Q8 ? lamina::kern::KvType::kQ8
+                                            : lamina::kern::KvType::kF16;
     o.n_batch = p.n_batch;
     o.logits_all = p.logits_all != 0;
     o.context_shift = p.context_shift != 0;
@@ -338,7 +339,9 @@ lamina_status lamina_context_get_info(const lamina_context* ctx, lamina_context_
     info->n_ctx = c.n_ctx();
     info->n_batch = c.n_batch();
     info->n_threads = c.n_threads();
-    info->kv_type = c.kv_type() == lamina::kern::KvType::kF32 ? LAMINA_KV_F32 : LAMINA_KV_F16;
+    info->kv_type = c.kv_type() == lamina::kern::KvType::kF32  ? LAMINA_KV_F32
+                    : c.kv_type() == lamina::kern::KvType::kQ8 ? LAMINA_KV_Q8
+                                                               : LAMINA_KV_F16;
     info->kv_bytes = c.kv_bytes();
     info->state_bytes = c.state_bytes();
     info->n_past = c.n_past();

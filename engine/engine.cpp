@@ -10,6 +10,7 @@
 
 #include "engine/rope.h"
 #include "kernels/ref/fp16.h"
+#include "kernels/ref/kv_q8.h"
 
 namespace lamina::engine {
 namespace {
@@ -121,8 +122,13 @@ std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o
   const int nt = o.n_threads > 0 ? o.n_threads : DefaultThreadCount();
   const size_t B = static_cast<size_t>(s.n_batch_);
   try {
-    s.kv_elt_ = o.kv_type == kern::KvType::kF32 ? 4 : 2;
-    s.kv_layer_bytes_ = static_cast<size_t>(s.n_ctx_) * c.kv_dim * s.kv_elt_;
+    // One cache row per position: kv_dim f32 / f16, or (Q8) kv_dim int8 +
+    // an f16 scale per kv head (kernels/ref/kv_q8.h).
+    s.kv_row_bytes_ =
+        o.kv_type == kern::KvType::kQ8
+            ? ref::KvQ8RowBytes(c.n_kv_heads, c.head_dim)
+            : static_cast<size_t>(c.kv_dim) * (o.kv_type == kern::KvType::kF32 ? 4 : 2);
+    s.kv_layer_bytes_ = static_cast<size_t>(s.n_ctx_) * s.kv_row_bytes_;
     s.kv_bytes_ = s.kv_layer_bytes_ * 2 * c.n_layers;
     s.kv_.reset(static_cast<uint8_t*>(std::calloc(s.kv_bytes_, 1)));
     if (!s.kv_) throw std::bad_alloc();

@@ -194,7 +194,7 @@ class Context {
     void operator()(uint8_t* p) const { std::free(p); }
   };
   std::unique_ptr<uint8_t[], FreeDeleter> kv_;
-  size_t kv_layer_bytes_ = 0, kv_bytes_ = 0, kv_elt_ = 2;
+  size_t kv_layer_bytes_ = 0, kv_bytes_ = 0, kv_row_bytes_ = 0;
   // RoPE tables [n_ctx][head_dim/2].
   std::vector<float> rope_cos_, rope_sin_;
 

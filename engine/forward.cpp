@@ -9,6 +9,7 @@
 #include "engine/engine.h"
 #include "kernels/ref/fp16.h"
 #include "loader/finite.h"
+#include "kernels/ref/kv_q8.h"
 #include "loader/pack.h"
 
 namespace lamina::engine {
@@ -224,7 +225,11 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
         ks.rope.run(qm, c.n_heads, hd, cs, sn);
         ks.rope.run(km, c.n_kv_heads, hd, cs, sn);
         const size_t off = static_cast<size_t>(pos) * kvd;
-        if (kv_type_ == kern::KvType::kF32) {
+        if (kv_type_ == kern::KvType::kQ8) {
+          const size_t row = static_cast<size_t>(pos) * kv_row_bytes_;
+          ref::StoreKvQ8Row(km, c.n_kv_heads, hd, kc + row);
+          ref::StoreKvQ8Row(vm, c.n_kv_heads, hd, vc + row);
+        } else if (kv_type_ == kern::KvType::kF32) {
           std::memcpy(reinterpret_cast<float*>(kc) + off, km, sizeof(float) * kvd);
           std::memcpy(reinterpret_cast<float*>(vc) + off, vm, sizeof(float) * kvd);
         } else {
@@ -249,8 +254,9 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
           const int m = i0 / c.n_heads, h0 = i0 % c.n_heads;
           const int h1 = (i1 - m * c.n_heads) < c.n_heads ? i1 - m * c.n_heads : c.n_heads;
           ks.attention.run(q_.data() + static_cast<size_t>(m) * qd, kc, vc, kv_type_,
-                           static_cast<size_t>(kvd), p0 + m + 1, c.n_heads, c.n_kv_heads, hd, h0,
-                           h1, scratch, att_.data() + static_cast<size_t>(m) * qd);
+                           kv_type_ == kern::KvType::kQ8 ? kv_row_bytes_ : static_cast<size_t>(kvd),
+                           p0 + m + 1, c.n_heads, c.n_kv_heads, hd, h0, h1, scratch,
+                           att_.data() + static_cast<size_t>(m) * qd);
           i0 = m * c.n_heads + h1;
         }
       };

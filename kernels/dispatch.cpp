@@ -98,6 +98,7 @@ const KernelSet& DotprodKernels() {
   static const KernelSet k = [] {
     KernelSet s = NeonKernels();
     s.tier = Tier::kDotprod;
+    s.attention = {arm::AttentionDotprod};  // SDOT scores for the Q8 KV cache
     s.matmul_q4g = {arm::MatmulQ4GDotprod};
     s.matmul_q4g_f16s = {arm::MatmulQ4GF16SDotprod};
     s.matmul_q8c = {arm::MatmulQ8CDotprod};

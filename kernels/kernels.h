@@ -105,7 +105,9 @@ struct HadamardKernel {
   void (*run)(float* x, int n);
 };
 
-enum class KvType : int { kF32 = 0, kF16 = 1 };
+/// kQ8: int8 with an f16 scale per (position, kv head); layout and math in
+/// kernels/ref/kv_q8.h and ref::Attention (kv_stride counts bytes).
+enum class KvType : int { kF32 = 0, kF16 = 1, kQ8 = 2 };
 
 /// Score rows an attention kernel may keep at once (AttentionKernel scratch is
 /// this many rows of n_pos floats). Why 4: the NEON kernel shares each K / V

@@ -20,6 +20,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ref/fp16.h"
+#include "kernels/ref/kv_q8.h"
 #include "kernels/ref/ref.h"
 #include "loader/format.h"
 #include "loader/pack.h"
@@ -747,7 +748,7 @@ TEST_P(TierTest, ElementwiseOpsExact) {
 TEST_P(TierTest, AttentionExact) {
   std::mt19937 rng(70);
   std::normal_distribution<float> nd(0.f, 1.f);
-  for (KvType kt : {KvType::kF32, KvType::kF16})
+  for (KvType kt : {KvType::kF32, KvType::kF16, KvType::kQ8})
     for (int head_dim : {64, 36, 13})
       for (int n_pos : {1, 5, 33}) {
         const int n_heads = 4, n_kv = 2, kv_stride = n_kv * head_dim + 3;
@@ -757,16 +758,26 @@ TEST_P(TierTest, AttentionExact) {
         for (auto& v : vf) v = nd(rng);
         std::vector<uint16_t> kh(kf.size()), vh(vf.size());
         for (size_t i = 0; i < kf.size(); ++i) kh[i] = F32ToF16(kf[i]), vh[i] = F32ToF16(vf[i]);
-        const void* kc = kt == KvType::kF32 ? static_cast<const void*>(kf.data()) : kh.data();
-        const void* vc = kt == KvType::kF32 ? static_cast<const void*>(vf.data()) : vh.data();
+        const size_t q8_stride = ref::KvQ8RowBytes(n_kv, head_dim) + 1;
+        std::vector<uint8_t> k8(n_pos * q8_stride), v8(n_pos * q8_stride);
+        ref::StoreKvQ8Rows(kf.data(), kv_stride, n_pos, n_kv, head_dim, k8.data(), q8_stride);
+        ref::StoreKvQ8Rows(vf.data(), kv_stride, n_pos, n_kv, head_dim, v8.data(), q8_stride);
+        const bool q8 = kt == KvType::kQ8;
+        const size_t stride = q8 ? q8_stride : static_cast<size_t>(kv_stride);
+        const void* kc = kt == KvType::kF32 ? static_cast<const void*>(kf.data())
+                         : q8               ? static_cast<const void*>(k8.data())
+                                            : kh.data();
+        const void* vc = kt == KvType::kF32 ? static_cast<const void*>(vf.data())
+                         : q8               ? static_cast<const void*>(v8.data())
+                                            : vh.data();
         std::vector<float> sr(n_pos * kAttentionScratchRows), st(n_pos * kAttentionScratchRows),
             outr(n_heads * head_dim), outt(n_heads * head_dim, -7.f);
-        ref::Attention(q.data(), kc, vc, kt, kv_stride, n_pos, n_heads, n_kv, head_dim, 0, n_heads,
+        ref::Attention(q.data(), kc, vc, kt, stride, n_pos, n_heads, n_kv, head_dim, 0, n_heads,
                        sr.data(), outr.data());
-        ks().attention.run(q.data(), kc, vc, kt, kv_stride, n_pos, n_heads, n_kv, head_dim, 0, 1,
+        ks().attention.run(q.data(), kc, vc, kt, stride, n_pos, n_heads, n_kv, head_dim, 0, 1,
                            st.data(), outt.data());
-        ks().attention.run(q.data(), kc, vc, kt, kv_stride, n_pos, n_heads, n_kv, head_dim, 1,
-                           n_heads, st.data(), outt.data());
+        ks().attention.run(q.data(), kc, vc, kt, stride, n_pos, n_heads, n_kv, head_dim, 1, n_heads,
+                           st.data(), outt.data());
         ASSERT_TRUE(SameBits(outt.data(), outr.data(), outt.size()))
             << "kv=" << static_cast<int>(kt) << " head_dim=" << head_dim << " n_pos=" << n_pos;
       }

@@ -355,6 +355,41 @@ TEST(Engine, KvF16CloseToF32) {
   EXPECT_FALSE(BitEqual(a, b));  // the cache type does matter
 }
 
+TEST(Engine, KvQ8BatchEqualsIncrementalAndHalvesKvBytes) {
+  TestModelSpec s = Q4Spec();
+  s.scheme = "f32";
+  ModelPtr m = Load(MakeModel("f32", s));
+  ASSERT_TRUE(m);
+  const std::vector<int32_t> t = SomeTokens(16, 300, 9);
+  // One batch of 16 == 16 single-token evaluations, bit for bit (the rows are
+  // quantized when written, before any attention reads them).
+  const std::vector<float> a = AllLogits(m.get(), t, 16, 1, 64, LAMINA_KV_Q8);
+  const std::vector<float> b = AllLogits(m.get(), t, 1, 2, 64, LAMINA_KV_Q8);
+  const std::vector<float> f = AllLogits(m.get(), t, 16, 1, 64, LAMINA_KV_F32);
+  EXPECT_TRUE(BitEqual(a, b));
+  EXPECT_FALSE(BitEqual(a, f));
+  double md = 0;
+  for (size_t i = 0; i < a.size(); ++i) md = std::max(md, std::fabs(double(a[i]) - f[i]));
+  EXPECT_LT(md, 0.5);
+  lamina_model_info mi;
+  ASSERT_EQ(lamina_model_get_info(m.get(), &mi), LAMINA_OK);
+  CtxPtr c8 = NewCtx(m.get(), 100, 1, 16, false, LAMINA_KV_Q8);
+  CtxPtr c16 = NewCtx(m.get(), 100, 1, 16, false, LAMINA_KV_F16);
+  lamina_context_info i8, i16;
+  ASSERT_EQ(lamina_context_get_info(c8.get(), &i8), LAMINA_OK);
+  ASSERT_EQ(lamina_context_get_info(c16.get(), &i16), LAMINA_OK);
+  EXPECT_EQ(i8.kv_type, LAMINA_KV_Q8);
+  const uint64_t hd = mi.head_dim;
+  // Per layer, position and K / V: n_kv_heads * (head_dim int8 + f16 scale).
+  EXPECT_EQ(i8.kv_bytes, 2ull * mi.n_layers * 100 * mi.n_kv_heads * (hd + 2));
+  EXPECT_EQ(i16.kv_bytes, 2ull * mi.n_layers * 100 * mi.n_kv_heads * hd * 2);
+  lamina_context_params p = lamina_context_default_params();
+  p.kv_type = static_cast<lamina_kv_type>(3);
+  lamina_context* bad = nullptr;
+  EXPECT_EQ(lamina_context_create(m.get(), &p, &bad), LAMINA_ERR_INVALID_ARG);
+  EXPECT_EQ(bad, nullptr);
+}
+
 TEST(Engine, LoraAndHadamardPaths) {
   TestModelSpec s = Q4Spec();
   s.ffn = 128;

@@ -5,7 +5,10 @@
 // held above a floor.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -109,6 +112,100 @@ std::vector<int32_t> RunC(lamina_model* m, const std::string& prompt, int steps,
   lamina_sampler_free(s);
   lamina_context_free(ctx);
   return out;
+}
+
+// Logits of every position of `ids` (one batch) with KV cache type kv.
+std::vector<float> AllLogits(lamina_model* m, const std::vector<int32_t>& ids, lamina_kv_type kv,
+                             int vocab, uint64_t* kv_bytes) {
+  lamina_context_params cp = lamina_context_default_params();
+  cp.n_ctx = static_cast<int32_t>(ids.size());
+  cp.n_batch = cp.n_ctx;
+  cp.n_threads = 1;
+  cp.logits_all = 1;
+  cp.kv_type = kv;
+  lamina_context* ctx = nullptr;
+  EXPECT_EQ(lamina_context_create(m, &cp, &ctx), LAMINA_OK) << lamina_last_error();
+  if (!ctx) return {};
+  lamina_context_info ci;
+  EXPECT_EQ(lamina_context_get_info(ctx, &ci), LAMINA_OK);
+  EXPECT_EQ(ci.kv_type, kv);
+  *kv_bytes = ci.kv_bytes;
+  EXPECT_EQ(lamina_eval(ctx, ids.data(), ids.size()), LAMINA_OK) << lamina_last_error();
+  std::vector<float> out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const float* l = lamina_get_logits_ith(ctx, static_cast<int32_t>(i));
+    EXPECT_NE(l, nullptr);
+    if (l) out.insert(out.end(), l, l + vocab);
+  }
+  lamina_context_free(ctx);
+  return out;
+}
+
+// KL(softmax(a) || softmax(b)) in double.
+double Kl(const float* a, const float* b, int n) {
+  double ma = a[0], mb = b[0];
+  for (int i = 1; i < n; ++i) ma = std::max<double>(ma, a[i]), mb = std::max<double>(mb, b[i]);
+  double sa = 0, sb = 0;
+  for (int i = 0; i < n; ++i) sa += std::exp(a[i] - ma), sb += std::exp(b[i] - mb);
+  const double la = ma + std::log(sa), lb = mb + std::log(sb);
+  double kl = 0;
+  for (int i = 0; i < n; ++i) {
+    const double lpa = a[i] - la, lpb = b[i] - lb;
+    kl += std::exp(lpa) * (lpa - lpb);
+  }
+  return kl;
+}
+
+// The int8 KV cache (--kv q8) against the f32 one on real text (run.c's three
+// stories, every position's next-token distribution): mean KL <= 1e-3
+// (docs/PERFORMANCE.md records the figure this prints).
+TEST(Stories260K, KvQ8KlFromF32OnStories) {
+  LAMINA_REQUIRE_SHARED(std::string(kDir) + "/stories260K.bin");
+  const std::vector<Case> cases =
+      ReadReference(SharedDir() + "/" + kDir + "/reference_greedy_runc.txt");
+  ASSERT_EQ(cases.size(), 3u);
+  lamina_model* m = nullptr;
+  ASSERT_EQ(lamina_model_load(Convert("f32").c_str(), nullptr, &m), LAMINA_OK)
+      << lamina_last_error();
+  std::unique_ptr<lamina_model, void (*)(lamina_model*)> own(m, lamina_model_free);
+  lamina_model_info mi;
+  ASSERT_EQ(lamina_model_get_info(m, &mi), LAMINA_OK);
+  const int vocab = mi.vocab_size;
+  double sum = 0, worst = 0, sum16 = 0;
+  size_t n = 0, agree = 0;
+  uint64_t b32 = 0, b8 = 0, b16 = 0;
+  for (const Case& c : cases) {
+    int32_t ids[1024];
+    size_t nt = 0;
+    ASSERT_EQ(lamina_tokenize(m, c.text.data(), c.text.size(), 1, 0, ids, 1024, &nt), LAMINA_OK);
+    const std::vector<int32_t> t(ids, ids + std::min<size_t>(nt, 512));
+    const std::vector<float> a = AllLogits(m, t, LAMINA_KV_F32, vocab, &b32);
+    const std::vector<float> b = AllLogits(m, t, LAMINA_KV_Q8, vocab, &b8);
+    const std::vector<float> h = AllLogits(m, t, LAMINA_KV_F16, vocab, &b16);
+    ASSERT_EQ(h.size(), a.size());
+    ASSERT_EQ(a.size(), t.size() * vocab);
+    ASSERT_EQ(b.size(), a.size());
+    EXPECT_NE(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << "q8 changed nothing";
+    for (size_t i = 0; i < t.size(); ++i) {
+      const float* pa = a.data() + i * vocab;
+      const float* pb = b.data() + i * vocab;
+      const double kl = Kl(pa, pb, vocab);
+      EXPECT_GE(kl, -1e-9);
+      sum += kl;
+      sum16 += Kl(pa, h.data() + i * vocab, vocab);
+      worst = std::max(worst, kl);
+      ++n;
+      agree += std::max_element(pa, pa + vocab) - pa == std::max_element(pb, pb + vocab) - pb;
+    }
+  }
+  const double mean = sum / static_cast<double>(n);
+  std::printf(
+      "[ kv q8    ] stories260K, %zu positions: mean KL(f32 || q8) %.3g (max %.3g; "
+      "f16: %.3g), argmax agrees at %zu/%zu; kv_bytes q8 / f16 %.4f, f32 / f16 %.1f\n",
+      n, mean, worst, sum16 / static_cast<double>(n), agree, n,
+      static_cast<double>(b8) / static_cast<double>(b16),
+      static_cast<double>(b32) / static_cast<double>(b16));
+  EXPECT_LE(mean, 1e-3);
 }
 
 TEST(Stories260K, F32GreedyMatchesRunC) {

@@ -152,7 +152,8 @@ TEST(Tiers, WholeModelLogitsBitIdenticalAcrossTiersAndThreads) {
 #else
   const int threads[] = {1, TestThreads(3)};  // under QEMU: keep the run short
 #endif
-  const lamina_kv_type kvs[] = {LAMINA_KV_F32, LAMINA_KV_F16};
+  const lamina_kv_type kvs[] = {LAMINA_KV_F32, LAMINA_KV_F16, LAMINA_KV_Q8};
+  const char* const kv_names[] = {"f32", "f16", "q8"};
   int tiers_compared = 0;  // non-ref tiers that ran (counted on the first model)
   std::string tiers_seen;
   bool first_model = true;
@@ -169,14 +170,15 @@ TEST(Tiers, WholeModelLogitsBitIdenticalAcrossTiersAndThreads) {
     ASSERT_EQ(lamina_model_load(path.c_str(), &mp, &raw), LAMINA_OK) << lamina_last_error();
     ModelPtr ref_model(raw);
     const int vocab = var.spec.vocab;
-    std::vector<float> want[2];
-    for (int k = 0; k < 2; ++k) {
+    std::vector<float> want[3];
+    for (int k = 0; k < 3; ++k) {
       ASSERT_TRUE(RunLogits(ref_model.get(), kvs[k], 1, &want[k], &err)) << err;
       ASSERT_EQ(want[k].size(), static_cast<size_t>(kPrefill + kDecode) * vocab);
       for (float x : want[k]) ASSERT_TRUE(x == x && x - x == 0) << "non-finite logit";
     }
     // The KV type matters (else the f16 runs would not test anything new).
     EXPECT_NE(std::memcmp(want[0].data(), want[1].data(), want[0].size() * 4), 0);
+    EXPECT_NE(std::memcmp(want[1].data(), want[2].data(), want[1].size() * 4), 0);
 
     for (const char* tier :
          {"ref", "neon", "dotprod", "i8mm", "sve", "avx2", "avxvnni", "avx512vnni"}) {
@@ -196,15 +198,15 @@ TEST(Tiers, WholeModelLogitsBitIdenticalAcrossTiersAndThreads) {
         ++tiers_compared;
         tiers_seen += std::string(" ") + tier;
       }
-      for (int k = 0; k < 2; ++k) {
+      for (int k = 0; k < 3; ++k) {
         for (int th : threads) {
           if (std::strcmp(tier, "ref") == 0 && th == 1) continue;  // that is the reference
           std::vector<float> got;
           ASSERT_TRUE(RunLogits(m.get(), kvs[k], th, &got, &err)) << err;
           EXPECT_TRUE(got.size() == want[k].size() &&
                       std::memcmp(got.data(), want[k].data(), got.size() * 4) == 0)
-              << var.name << " tier " << tier << " kv " << (k == 0 ? "f32" : "f16") << " threads "
-              << th << ": " << FirstDiff(want[k], got, vocab);
+              << var.name << " tier " << tier << " kv " << kv_names[k] << " threads " << th << ": "
+              << FirstDiff(want[k], got, vocab);
         }
       }
     }

@@ -5,8 +5,10 @@
 # dir containing lamina_kernels_insn (target built by tests/cmake/kernels.cmake).
 #
 # usage: tools/insn-report.sh BUILD_DIR [--tier T] [--model 1b|3b] [--prefill M]
-#                             [--ops linears|all] [--ctx P] [--cpu MODEL] [--mix] [--mem]
-#                             [--q4 f16s|f32]   (q4g layout: f16 scales, the default, or f32)
+#                             [--ops linears|all] [--ctx P] [--kv f32|f16|q8] [--cpu MODEL]
+#                             [--mix] [--mem] [--q4 f16s|f32]
+# --kv: the KV cache type of the attention (--ops all; default f32).
+# --q4: the q4g layout: f16 scales (the default) or f32.
 # Method: per decode token = (count(--decode 3) - count(--decode 1)) / 2;
 #         per prefill token = (count(2 batches of M) - count(1 batch)) / M
 #         (prefill batches end with the output layer for their last token only).
@@ -14,7 +16,7 @@
 set -euo pipefail
 build=${1:?usage: tools/insn-report.sh BUILD_DIR [options]}
 shift
-tier=auto model=1b prefill=32 ops=linears ctx=0 cpu=max mix=0 mem=0 q4=f16s
+tier=auto model=1b prefill=32 ops=linears ctx=0 kv=f32 cpu=max mix=0 mem=0 q4=f16s
 while [[ $# -gt 0 ]]; do
   case $1 in
     --tier) tier=$2; shift 2 ;;
@@ -22,6 +24,7 @@ while [[ $# -gt 0 ]]; do
     --prefill) prefill=$2; shift 2 ;;
     --ops) ops=$2; shift 2 ;;
     --ctx) ctx=$2; shift 2 ;;
+    --kv) kv=$2; shift 2 ;;
     --cpu) cpu=$2; shift 2 ;;
     --mix) mix=1; shift ;;
     --mem) mem=1; shift ;;
@@ -41,7 +44,7 @@ flags=()
 [[ $mem == 1 ]] && flags+=(--mem)
 run() {  # prints the plugin's lines (insns N, mem_*, mix ...)
   "$insncount" --cpu "$cpu" "${flags[@]}" -- "$driver" ${tier:+--tier $tier} --model "$model" \
-    --ops "$ops" --ctx "$ctx" --q4 "$q4" "$@" 2>&1 >/dev/null | grep -E '^(insns|mem_|mix|tier)'
+    --ops "$ops" --ctx "$ctx" --kv "$kv" --q4 "$q4" "$@" 2>&1 >/dev/null | grep -E '^(insns|mem_|mix|tier)'
 }
 val() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2" | head -1; }
 

@@ -35,6 +35,10 @@
 
 namespace {
 
+const char* KvName(lamina_kv_type t) {
+  return t == LAMINA_KV_F32 ? "f32" : t == LAMINA_KV_Q8 ? "q8" : "f16";
+}
+
 volatile std::sig_atomic_t g_interrupted = 0;
 void OnSigint(int) { g_interrupted = 1; }
 
@@ -76,7 +80,7 @@ void Usage(FILE* f) {
       "  --kernels TIER      auto (default: the best the CPU has), ref, or a SIMD tier:\n"
       "                      neon|dotprod|i8mm|sve (aarch64), avx2|avxvnni|avx512vnni\n"
       "                      (x86-64); also $LAMINA_KERNELS\n"
-      "  --kv f16|f32        KV cache type (default f16)\n"
+      "  --kv f16|f32|q8     KV cache type (default f16; q8: int8 + f16 scale per head)\n"
       "  --no-bos            do not prepend BOS to -p/-f prompts\n"
       "speculative decoding (greedy output identical to plain decoding; stats on stderr):\n"
       "  --lookup            draft by prompt lookup (continuation of the last n-gram's\n"
@@ -247,8 +251,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
         a->kv = LAMINA_KV_F16;
       } else if (std::strcmp(v, "f32") == 0) {
         a->kv = LAMINA_KV_F32;
+      } else if (std::strcmp(v, "q8") == 0) {
+        a->kv = LAMINA_KV_Q8;
       } else {
-        return BadUsage("--kv: expected f16 or f32");
+        return BadUsage("--kv: expected f16, f32 or q8");
       }
     } else {
       return BadUsage("unknown option: " + f);
@@ -797,7 +803,7 @@ int Bench(const Args& a) {
     return rc;
   }
   const double pre = Median(pre_tps), dec = Median(dec_tps);
-  const char* kv = ci.kv_type == LAMINA_KV_F32 ? "f32" : "f16";
+  const char* kv = KvName(ci.kv_type);
   if (a.json) {
     std::string j = "{\"model\": ";
     AppendJsonString(&j, a.model);
@@ -964,8 +970,7 @@ int main(int argc, char** argv) {
                "[llama-run] %s: dim %d, %d layers, vocab %d, weights %s | context %d, KV %s "
                "%.1f MiB | threads %d | kernels %s\n",
                a.model.c_str(), mi.dim, mi.n_layers, mi.vocab_size, mi.weight_scheme, ci.n_ctx,
-               ci.kv_type == LAMINA_KV_F32 ? "f32" : "f16", ci.kv_bytes / 1048576.0, ci.n_threads,
-               mi.kernel_tier);
+               KvName(ci.kv_type), ci.kv_bytes / 1048576.0, ci.n_threads, mi.kernel_tier);
   if (ids.size() > static_cast<size_t>(ci.n_ctx)) {
     std::fprintf(stderr, "llama-run: the prompt has %zu tokens, more than the context (%d; -c)\n",
                  ids.size(), ci.n_ctx);

@@ -175,13 +175,19 @@ lamina_status lamina_chat_apply_template(const lamina_model* model,
 
 typedef struct lamina_context lamina_context;
 
-typedef enum lamina_kv_type { LAMINA_KV_F16 = 0, LAMINA_KV_F32 = 1 } lamina_kv_type;
+/* LAMINA_KV_Q8: int8 keys and values with an f16 scale per (position, kv
+ * head), about half the bytes of F16 (kernels/ref/kv_q8.h). */
+typedef enum lamina_kv_type {
+  LAMINA_KV_F16 = 0,
+  LAMINA_KV_F32 = 1,
+  LAMINA_KV_Q8 = 2
+} lamina_kv_type;
 
 typedef struct lamina_context_params {
   int32_t n_ctx;          /* KV cache positions; 0: min(8192, model max_context);
                              at most the model's max_context */
   int32_t n_threads;      /* 0: the number of performance cores */
-  lamina_kv_type kv_type; /* LAMINA_KV_F16 (default) or LAMINA_KV_F32 */
+  lamina_kv_type kv_type; /* LAMINA_KV_F16 (default), LAMINA_KV_F32 or LAMINA_KV_Q8 */
   int32_t n_batch;        /* tokens per forward pass (prefill chunk), 0: 64 */
   int32_t logits_all;     /* nonzero: keep every evaluated position's logits
                              (then lamina_eval takes at most n_batch tokens per call) */

@@ -88,6 +88,41 @@ void MatmulFloatNeon(const float* x, size_t ldx, int M, const void* w, int wtype
 // ------------------------------------------------------------ other ops
 /// RMSNorm / attention, NEON, EXACT (ref order; attention's softmax is SoftmaxNeon).
 void RmsNormNeon(float* out, const float* x, const float* w, int n, float eps);
+/// Q8 KV scores of nh (1..4) heads of one group, as ref::Attention's Q8 path:
+/// s[i][p] = (float)dot(qq_i, K row p) * (kd_p * c[i]); qq int8 [nh, n].
+using Q8ScoresFn = void (*)(const int8_t* qq, const uint8_t* k, size_t stride, int n_pos, int n,
+                            int n_kv_heads, int kvh, int nh, const float* c, float* const* s);
+/// The f16 scale of kv head h in a Q8 row, as f32 (exact, FCVT).
+float Q8Scale(const uint8_t* row, int n_kv_heads, int head_dim, int h);
+/// s[i][p] = (float)(acc[i] lanes + tail[i]) * (kd * c[i]), i < kH (cv = c as
+/// a vector): the Q8 score of position p from the int32 dot partial sums.
+template <int kH>
+inline void StoreQ8Scores(const int32x4_t* acc, const int32_t* tail, float kd, const float* c,
+                          float32x4_t cv, float* const* s, int p) {
+  if constexpr (kH == 4) {
+    const int32x4_t sums = vaddq_s32(
+        vpaddq_s32(vpaddq_s32(acc[0], acc[1]), vpaddq_s32(acc[2], acc[3])), vld1q_s32(tail));
+    const float32x4_t r = vmulq_f32(vcvtq_f32_s32(sums), vmulq_n_f32(cv, kd));
+    vst1q_lane_f32(s[0] + p, r, 0);
+    vst1q_lane_f32(s[1] + p, r, 1);
+    vst1q_lane_f32(s[2] + p, r, 2);
+    vst1q_lane_f32(s[3] + p, r, 3);
+  } else {
+    (void)cv;
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i)
+      s[i][p] = static_cast<float>(vaddvq_s32(acc[i]) + tail[i]) * (kd * c[i]);
+  }
+}
+/// AttentionNeon for KvType::kQ8 with the QK scores from `scores` (nullptr:
+/// the ARMv8.0 SMLAL scorer). Bit-identical to ref::Attention either way.
+void AttentionQ8Neon(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+                     int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
+                     float* scratch, float* out, Q8ScoresFn scores);
+/// AttentionNeon with SDOT Q8 scores (dotprod and later tiers).
+void AttentionDotprod(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
+                      size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim,
+                      int h0, int h1, float* scratch, float* out);
 void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
                    size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
                    int h1, float* scratch, float* out);

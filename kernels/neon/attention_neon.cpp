@@ -37,23 +37,34 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 #include "kernels/attention_passes.h"
 #include "kernels/neon/arm_kernels.h"
 #include "kernels/neon/dot_neon.h"
 #include "kernels/ref/fp16.h"
+#include "kernels/ref/kv_q8.h"
 
 namespace lamina::kern::arm {
 namespace {
 
 constexpr int kMaxPassHeads = 4;
+// Cache element kinds (template argument kKv). Q8 values are loaded as the raw
+// int8 (exact in f32): the scales are applied to scores and weights.
+constexpr int kKvF32 = 0, kKvF16 = 1, kKvQ8 = 2;
 static_assert(kMaxPassHeads <= kAttentionScratchRows, "one scratch row per head of a pass");
 
 /// 4 cache values at element offset off, as f32 (f16: exact FCVTL).
-template <bool kF16>
+template <int kKv>
 inline float32x4_t Load4(const void* base, size_t off) {
-  if constexpr (kF16) {
+  if constexpr (kKv == kKvF16) {
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(static_cast<const uint16_t*>(base) + off)));
+  } else if constexpr (kKv == kKvQ8) {
+    int32_t b;
+    std::memcpy(&b, static_cast<const int8_t*>(base) + off, 4);
+    const int16x8_t w = vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(b)));
+    return vcvtq_f32_s32(vmovl_s16(vget_low_s16(w)));
   } else {
     return vld1q_f32(static_cast<const float*>(base) + off);
   }
@@ -61,13 +72,17 @@ inline float32x4_t Load4(const void* base, size_t off) {
 
 /// 8 cache values at element offset off as two f32 vectors (f16: one 16-byte
 /// load, FCVTL + FCVTL2, exact).
-template <bool kF16>
+template <int kKv>
 inline void Load8(const void* base, size_t off, float32x4_t* lo, float32x4_t* hi) {
-  if constexpr (kF16) {
+  if constexpr (kKv == kKvF16) {
     const float16x8_t h =
         vreinterpretq_f16_u16(vld1q_u16(static_cast<const uint16_t*>(base) + off));
     *lo = vcvt_f32_f16(vget_low_f16(h));
     *hi = vcvt_high_f32_f16(h);
+  } else if constexpr (kKv == kKvQ8) {
+    const int16x8_t w = vmovl_s8(vld1_s8(static_cast<const int8_t*>(base) + off));
+    *lo = vcvtq_f32_s32(vmovl_s16(vget_low_s16(w)));
+    *hi = vcvtq_f32_s32(vmovl_high_s16(w));
   } else {
     const float* p = static_cast<const float*>(base) + off;
     *lo = vld1q_f32(p);
@@ -75,10 +90,12 @@ inline void Load8(const void* base, size_t off, float32x4_t* lo, float32x4_t* hi
   }
 }
 
-template <bool kF16>
+template <int kKv>
 inline float Load1(const void* base, size_t off) {
-  if constexpr (kF16) {
+  if constexpr (kKv == kKvF16) {
     return F16ToF32(static_cast<const uint16_t*>(base)[off]);
+  } else if constexpr (kKv == kKvQ8) {
+    return static_cast<float>(static_cast<const int8_t*>(base)[off]);
   } else {
     return static_cast<const float*>(base)[off];
   }
@@ -87,7 +104,7 @@ inline float Load1(const void* base, size_t off) {
 // ---- one head per pass -----------------------------------------------------
 
 /// s[j] = Dot(q, k at off + j * stride, n) (ref::Dot order) * scale, j < kP.
-template <bool kF16, int kP>
+template <int kKv, int kP>
 inline void ScoresP(const float* q, const void* k, size_t off, size_t stride, int n, float scale,
                     float* s) {
   const int n8 = n / 8 * 8;
@@ -98,20 +115,20 @@ inline void ScoresP(const float* q, const void* k, size_t off, size_t stride, in
     const float32x4_t q0 = vld1q_f32(q + d), q1 = vld1q_f32(q + d + 4);
 #pragma GCC unroll 4
     for (int j = 0; j < kP; ++j) {
-      a0[j] = vfmaq_f32(a0[j], q0, Load4<kF16>(k, off + j * stride + d));
-      a1[j] = vfmaq_f32(a1[j], q1, Load4<kF16>(k, off + j * stride + d + 4));
+      a0[j] = vfmaq_f32(a0[j], q0, Load4<kKv>(k, off + j * stride + d));
+      a1[j] = vfmaq_f32(a1[j], q1, Load4<kKv>(k, off + j * stride + d + 4));
     }
   }
 #pragma GCC unroll 4
   for (int j = 0; j < kP; ++j) {
     float r = Reduce8(a0[j], a1[j]);
-    for (int d = n8; d < n; ++d) r = std::fma(q[d], Load1<kF16>(k, off + j * stride + d), r);
+    for (int d = n8; d < n; ++d) r = std::fma(q[d], Load1<kKv>(k, off + j * stride + d), r);
     s[j] = r * scale;
   }
 }
 
 /// o[0, 4 * kR) = sum over p ascending of fma(w[p], v at off + p * stride).
-template <bool kF16, int kR>
+template <int kKv, int kR>
 inline void WeightedSumR(const float* w, const void* v, size_t off, size_t stride, int n_pos,
                          float* o) {
   float32x4_t acc[kR];
@@ -120,31 +137,31 @@ inline void WeightedSumR(const float* w, const void* v, size_t off, size_t strid
   for (int p = 0; p < n_pos; ++p, off += stride) {
     const float32x4_t wv = vdupq_n_f32(w[p]);
 #pragma GCC unroll 8
-    for (int r = 0; r < kR; ++r) acc[r] = vfmaq_f32(acc[r], wv, Load4<kF16>(v, off + 4 * r));
+    for (int r = 0; r < kR; ++r) acc[r] = vfmaq_f32(acc[r], wv, Load4<kKv>(v, off + 4 * r));
   }
 #pragma GCC unroll 8
   for (int r = 0; r < kR; ++r) vst1q_f32(o + 4 * r, acc[r]);
 }
 
 /// One head: q [head_dim], K/V rows at base + p * kv_stride, scores in s.
-template <bool kF16>
+template <int kKv>
 void OneHead(const float* qh, const void* k_cache, const void* v_cache, size_t kv_stride, int n_pos,
              int head_dim, size_t base, float scale, float* s, float* o) {
   int p = 0;
   for (; p + 4 <= n_pos; p += 4)
-    ScoresP<kF16, 4>(qh, k_cache, p * kv_stride + base, kv_stride, head_dim, scale, s + p);
+    ScoresP<kKv, 4>(qh, k_cache, p * kv_stride + base, kv_stride, head_dim, scale, s + p);
   for (; p < n_pos; ++p)
-    ScoresP<kF16, 1>(qh, k_cache, p * kv_stride + base, kv_stride, head_dim, scale, s + p);
+    ScoresP<kKv, 1>(qh, k_cache, p * kv_stride + base, kv_stride, head_dim, scale, s + p);
   SoftmaxNeon(s, n_pos);
   int d = 0;
   for (; d + 32 <= head_dim; d += 32)
-    WeightedSumR<kF16, 8>(s, v_cache, base + d, kv_stride, n_pos, o + d);
+    WeightedSumR<kKv, 8>(s, v_cache, base + d, kv_stride, n_pos, o + d);
   for (; d + 4 <= head_dim; d += 4)
-    WeightedSumR<kF16, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d);
+    WeightedSumR<kKv, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d);
   for (; d < head_dim; ++d) {
     float acc = 0.f;
     for (int pp = 0; pp < n_pos; ++pp)
-      acc = std::fma(s[pp], Load1<kF16>(v_cache, pp * kv_stride + base + d), acc);
+      acc = std::fma(s[pp], Load1<kKv>(v_cache, pp * kv_stride + base + d), acc);
     o[d] = acc;
   }
 }
@@ -152,14 +169,25 @@ void OneHead(const float* qh, const void* k_cache, const void* v_cache, size_t k
 // ---- kH heads of one group per pass ----------------------------------------
 
 /// 4kR cache values at off (pairs: one 16-byte f16 load + FCVTL/FCVTL2).
-template <bool kF16, int kR>
+template <int kKv, int kR>
 inline void LoadRow(const void* v, size_t off, float32x4_t* vv) {
-  if constexpr (kR % 2 == 0) {
+  if constexpr (kKv == kKvQ8 && kR % 4 == 0) {
+    // 16 int8 per LDR q: SXTL, SXTL2, 4x SXTL(2) to int32, 4x SCVTF (exact).
 #pragma GCC unroll 4
-    for (int r = 0; r < kR; r += 2) Load8<kF16>(v, off + 4 * r, &vv[r], &vv[r + 1]);
+    for (int r = 0; r < kR; r += 4) {
+      const int8x16_t b = vld1q_s8(static_cast<const int8_t*>(v) + off + 4 * r);
+      const int16x8_t w0 = vmovl_s8(vget_low_s8(b)), w1 = vmovl_high_s8(b);
+      vv[r] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(w0)));
+      vv[r + 1] = vcvtq_f32_s32(vmovl_high_s16(w0));
+      vv[r + 2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(w1)));
+      vv[r + 3] = vcvtq_f32_s32(vmovl_high_s16(w1));
+    }
+  } else if constexpr (kR % 2 == 0) {
+#pragma GCC unroll 4
+    for (int r = 0; r < kR; r += 2) Load8<kKv>(v, off + 4 * r, &vv[r], &vv[r + 1]);
   } else {
 #pragma GCC unroll 4
-    for (int r = 0; r < kR; ++r) vv[r] = Load4<kF16>(v, off + 4 * r);
+    for (int r = 0; r < kR; ++r) vv[r] = Load4<kKv>(v, off + 4 * r);
   }
 }
 
@@ -182,7 +210,7 @@ inline float32x4_t FmaLane(float32x4_t acc, float32x4_t x, float32x4_t w, int la
 /// qi: the heads' q interleaved by 8 (qi[(d / 8) * 8kH + 8i + d % 8], d < n8,
 /// so one step's q of all heads is 2kH consecutive vectors: LDP, immediate
 /// offsets); q: [kH, n] for the n % 8 tail. kN: n at compile time (0: n_rt).
-template <bool kF16, int kH, int kP, int kN>
+template <int kKv, int kH, int kP, int kN>
 inline void ScoresHP(const float* qi, const float* q, const void* k, size_t off, size_t stride,
                      int n_rt, float scale, float* const* s, int p) {
   const int n = kN > 0 ? kN : n_rt;
@@ -200,7 +228,7 @@ inline void ScoresHP(const float* qi, const float* q, const void* k, size_t off,
   for (int d = 0; d < n8; d += 8) {
     float32x4_t k0[kP], k1[kP];
 #pragma GCC unroll 4
-    for (int j = 0; j < kP; ++j) Load8<kF16>(k, off + j * stride + d, &k0[j], &k1[j]);
+    for (int j = 0; j < kP; ++j) Load8<kKv>(k, off + j * stride + d, &k0[j], &k1[j]);
     const float* qd = qi + d * kH;
 #pragma GCC unroll 4
     for (int i = 0; i < kH; ++i) {
@@ -236,7 +264,7 @@ inline void ScoresHP(const float* qi, const float* q, const void* k, size_t off,
     for (int j = 0; j < kP; ++j) {
       float r = Reduce8(a0[i][j], a1[i][j]);
       for (int d = n8; d < n; ++d)
-        r = std::fma(q[i * n + d], Load1<kF16>(k, off + j * stride + d), r);
+        r = std::fma(q[i * n + d], Load1<kKv>(k, off + j * stride + d), r);
       s[i][p + j] = r * scale;
     }
 }
@@ -244,7 +272,7 @@ inline void ScoresHP(const float* qi, const float* q, const void* k, size_t off,
 /// o[i * o_stride + 4r] (r < kR, i < kH) = sum over p ascending of
 /// fma(s[i][p], v at off + p * stride + 4r); each V row loaded once for all kH
 /// heads; 4 positions per weight load (one LDR q per head, FMLA by lane).
-template <bool kF16, int kH, int kR>
+template <int kKv, int kH, int kR>
 inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t stride, int n_pos,
                           float* o, int o_stride) {
   float32x4_t acc[kH][kR];
@@ -260,7 +288,7 @@ inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t str
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       float32x4_t vv[kR];
-      LoadRow<kF16, kR>(v, off + j * stride, vv);
+      LoadRow<kKv, kR>(v, off + j * stride, vv);
 #pragma GCC unroll 4
       for (int i = 0; i < kH; ++i)
 #pragma GCC unroll 4
@@ -269,7 +297,7 @@ inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t str
   }
   for (; p < n_pos; ++p, off += stride) {
     float32x4_t vv[kR];
-    LoadRow<kF16, kR>(v, off, vv);
+    LoadRow<kKv, kR>(v, off, vv);
 #pragma GCC unroll 4
     for (int i = 0; i < kH; ++i) {
       const float32x4_t w = vld1q_dup_f32(s[i] + p);
@@ -285,7 +313,7 @@ inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t str
 }
 
 /// QK of kH heads (q [kH, n]) over all positions into score rows s[0..kH).
-template <bool kF16, int kH, int kN>
+template <int kKv, int kH, int kN>
 void GroupScores(const float* q, const void* k_cache, size_t kv_stride, int n_pos, int n_rt,
                  size_t base, float scale, float* const* s) {
   const int n = kN > 0 ? kN : n_rt;
@@ -296,42 +324,151 @@ void GroupScores(const float* q, const void* k_cache, size_t kv_stride, int n_po
       for (int e = 0; e < 8; ++e) qi[d * kH + 8 * i + e] = q[i * n + d + e];
   int p = 0;
   for (; p + 2 <= n_pos; p += 2)
-    ScoresHP<kF16, kH, 2, kN>(qi, q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
+    ScoresHP<kKv, kH, 2, kN>(qi, q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
   for (; p < n_pos; ++p)
-    ScoresHP<kF16, kH, 1, kN>(qi, q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
+    ScoresHP<kKv, kH, 1, kN>(qi, q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
 }
 
-/// kH consecutive heads of one group: q [kH, head_dim], out [kH, head_dim],
-/// score rows s[0..kH) of n_pos floats each.
-template <bool kF16, int kH>
-void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
-               int n_pos, int head_dim, size_t base, float scale, float* const* s, float* o) {
-  if (head_dim == 64) {
-    GroupScores<kF16, kH, 64>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
-  } else if (head_dim == 128) {
-    GroupScores<kF16, kH, 128>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
-  } else {
-    GroupScores<kF16, kH, 0>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
-  }
-  for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
+/// o[i * head_dim + d] = sum over p ascending of fma(s[i][p], V row p value
+/// d): the ·V half of a pass, kH heads, V rows at base + p * kv_stride.
+template <int kKv, int kH>
+void WeightedSum(float* const* s, const void* v_cache, size_t kv_stride, int n_pos, int head_dim,
+                 size_t base, float* o) {
   int d = 0;
   for (; d + 16 <= head_dim; d += 16)
-    WeightedSumHR<kF16, kH, 4>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+    WeightedSumHR<kKv, kH, 4>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
   for (; d + 4 <= head_dim; d += 4)
-    WeightedSumHR<kF16, kH, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+    WeightedSumHR<kKv, kH, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
   for (; d < head_dim; ++d)
     for (int i = 0; i < kH; ++i) {
       float acc = 0.f;
       for (int pp = 0; pp < n_pos; ++pp)
-        acc = std::fma(s[i][pp], Load1<kF16>(v_cache, pp * kv_stride + base + d), acc);
+        acc = std::fma(s[i][pp], Load1<kKv>(v_cache, pp * kv_stride + base + d), acc);
       o[static_cast<size_t>(i) * head_dim + d] = acc;
     }
 }
 
-template <bool kF16>
+/// kH consecutive heads of one group: q [kH, head_dim], out [kH, head_dim],
+/// score rows s[0..kH) of n_pos floats each.
+template <int kKv, int kH>
+void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+               int n_pos, int head_dim, size_t base, float scale, float* const* s, float* o) {
+  if (head_dim == 64) {
+    GroupScores<kKv, kH, 64>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+  } else if (head_dim == 128) {
+    GroupScores<kKv, kH, 128>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+  } else {
+    GroupScores<kKv, kH, 0>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+  }
+  for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
+  WeightedSum<kKv, kH>(s, v_cache, kv_stride, n_pos, head_dim, base, o);
+}
+
+// ---- int8 cache (KvType::kQ8): integer QK --------------------------------
+
+}  // namespace
+
+float Q8Scale(const uint8_t* row, int n_kv_heads, int head_dim, int h) {
+  uint16_t u;
+  std::memcpy(&u, row + static_cast<size_t>(n_kv_heads) * head_dim + 2 * static_cast<size_t>(h), 2);
+  return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(u))), 0);  // exact
+}
+
+namespace {
+
+/// s[i][p] = (float)(int dot of qq_i and K row p) * (kd_p * c[i]) for heads
+/// i < kH and all positions (ref::Attention's Q8 scores; the int32 dot is
+/// exact, so its order is free). qw: the kH int8 queries widened to int16,
+/// [kH, n]; each K row is loaded and widened (SXTL) once for the kH heads,
+/// then SMLAL / SMLAL2 per head.
+template <int kH>
+void Q8Scores(const int16_t* qw, const uint8_t* k, size_t stride, int n_pos, int n, int n_kv_heads,
+              int kvh, const float* c, float* const* s) {
+  const size_t base = static_cast<size_t>(kvh) * n;
+  const int n16 = n / 16 * 16, n8 = n / 8 * 8;
+  [[maybe_unused]] const float32x4_t cv = vld1q_f32(c);
+  for (int p = 0; p < n_pos; ++p) {
+    const uint8_t* row = k + static_cast<size_t>(p) * stride;
+    const int8_t* kp = reinterpret_cast<const int8_t*>(row) + base;
+    int32x4_t acc[kH];
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) acc[i] = vdupq_n_s32(0);
+    int d = 0;
+    for (; d < n16; d += 16) {
+      const int8x16_t b = vld1q_s8(kp + d);
+      const int16x8_t k0 = vmovl_s8(vget_low_s8(b)), k1 = vmovl_high_s8(b);
+#pragma GCC unroll 4
+      for (int i = 0; i < kH; ++i) {
+        const int16x8_t q0 = vld1q_s16(qw + i * n + d), q1 = vld1q_s16(qw + i * n + d + 8);
+        acc[i] = vmlal_s16(acc[i], vget_low_s16(k0), vget_low_s16(q0));
+        acc[i] = vmlal_high_s16(acc[i], k0, q0);
+        acc[i] = vmlal_s16(acc[i], vget_low_s16(k1), vget_low_s16(q1));
+        acc[i] = vmlal_high_s16(acc[i], k1, q1);
+      }
+    }
+    if (d < n8) {
+      const int16x8_t k0 = vmovl_s8(vld1_s8(kp + d));
+#pragma GCC unroll 4
+      for (int i = 0; i < kH; ++i) {
+        const int16x8_t q0 = vld1q_s16(qw + i * n + d);
+        acc[i] = vmlal_s16(acc[i], vget_low_s16(k0), vget_low_s16(q0));
+        acc[i] = vmlal_high_s16(acc[i], k0, q0);
+      }
+      d += 8;
+    }
+    int32_t tail[4] = {0, 0, 0, 0};
+    for (; d < n; ++d)
+#pragma GCC unroll 4
+      for (int i = 0; i < kH; ++i) tail[i] += static_cast<int32_t>(qw[i * n + d]) * kp[d];
+    StoreQ8Scores<kH>(acc, tail, Q8Scale(row, n_kv_heads, n, kvh), c, cv, s, p);
+  }
+}
+
+/// kH consecutive heads of one group over a Q8 cache (ref::Attention, kQ8):
+/// q [kH, head_dim] quantized per head (ref::QuantizeSym8), integer scores,
+/// softmax, weights * the V row scales, then the f32 ·V sweep of the f16/f32
+/// path on the raw int8 values (WeightedSumHR, kKvQ8 loads).
+template <int kH>
+void Q8Pass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride, int n_pos,
+            int n_kv_heads, int head_dim, int kvh, float scale, float* const* s, float* o,
+            Q8ScoresFn scores) {
+  int16_t qw[kH * 1024];  // head_dim <= 1024
+  int8_t qq[kH * 1024];
+  float c[4] = {0.f, 0.f, 0.f, 0.f};
+  ref::QuantizeQueryQ8(q, kH, head_dim, scale, qw, qq, c);
+  if (scores) {
+    scores(qq, static_cast<const uint8_t*>(k_cache), kv_stride, n_pos, head_dim, n_kv_heads, kvh,
+           kH, c, s);
+  } else {
+    Q8Scores<kH>(qw, static_cast<const uint8_t*>(k_cache), kv_stride, n_pos, head_dim, n_kv_heads,
+                 kvh, c, s);
+  }
+  for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
+  // w = s * vd (ref order); 4 positions' f16 scales per FCVTL.
+  const uint8_t* vb = static_cast<const uint8_t*>(v_cache) +
+                      static_cast<size_t>(n_kv_heads) * head_dim + 2 * static_cast<size_t>(kvh);
+  int p = 0;
+  for (; p + 4 <= n_pos; p += 4) {
+    uint16_t u[4];
+    for (int j = 0; j < 4; ++j) std::memcpy(&u[j], vb + static_cast<size_t>(p + j) * kv_stride, 2);
+    const float32x4_t vd = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(u)));
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) vst1q_f32(s[i] + p, vmulq_f32(vld1q_f32(s[i] + p), vd));
+  }
+  for (; p < n_pos; ++p) {
+    const float vd =
+        Q8Scale(static_cast<const uint8_t*>(v_cache) + static_cast<size_t>(p) * kv_stride,
+                n_kv_heads, head_dim, kvh);
+    for (int i = 0; i < kH; ++i) s[i][p] *= vd;
+  }
+  WeightedSum<kKvQ8, kH>(s, v_cache, kv_stride, n_pos, head_dim,
+                         static_cast<size_t>(kvh) * head_dim, o);
+}
+
+template <int kKv>
 void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                 int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
-                float* scratch, float* out) {
+                float* scratch, float* out, Q8ScoresFn q8_scores = nullptr) {
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   float* s[kMaxPassHeads];
   for (int i = 0; i < kMaxPassHeads; ++i) s[i] = scratch + static_cast<size_t>(i) * n_pos;
@@ -340,25 +477,38 @@ void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t
     const size_t base = static_cast<size_t>(kvh) * head_dim;
     const float* qh = q + static_cast<size_t>(h) * head_dim;
     float* o = out + static_cast<size_t>(h) * head_dim;
-    if constexpr (kH == 1) {
-      OneHead<kF16>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, scratch, o);
+    if constexpr (kKv == kKvQ8) {
+      Q8Pass<kH>(qh, k_cache, v_cache, kv_stride, n_pos, n_kv_heads, head_dim, kvh, scale, s, o,
+                 q8_scores);
+    } else if constexpr (kH == 1) {
+      OneHead<kKv>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, scratch, o);
     } else {
-      GroupPass<kF16, kH>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
+      GroupPass<kKv, kH>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
     }
   });
 }
 
 }  // namespace
 
+void AttentionQ8Neon(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+                     int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
+                     float* scratch, float* out, Q8ScoresFn scores) {
+  AttentionT<kKvQ8>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
+                    scratch, out, scores);
+}
+
 void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
                    size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
                    int h1, float* scratch, float* out) {
-  if (kv_type == KvType::kF16) {
-    AttentionT<true>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
-                     scratch, out);
-  } else {
-    AttentionT<false>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
+  if (kv_type == KvType::kQ8) {
+    AttentionT<kKvQ8>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
                       scratch, out);
+  } else if (kv_type == KvType::kF16) {
+    AttentionT<kKvF16>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
+                       scratch, out);
+  } else {
+    AttentionT<kKvF32>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
+                       scratch, out);
   }
 }
 

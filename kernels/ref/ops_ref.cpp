@@ -3,6 +3,7 @@
 
 #include "kernels/ref/expf_ref.h"
 #include "kernels/ref/fp16.h"
+#include "kernels/ref/kv_q8.h"
 #include "kernels/ref/ref.h"
 
 namespace lamina::ref {
@@ -63,9 +64,50 @@ void Hadamard(float* x, int n) {
   for (int i = 0; i < n; ++i) x[i] *= s;
 }
 
+namespace {
+
+void AttentionQ8(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+                 int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
+                 float* scratch, float* out) {
+  const int group = n_heads / n_kv_heads;
+  const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+  const uint8_t* kb = static_cast<const uint8_t*>(k_cache);
+  const uint8_t* vb = static_cast<const uint8_t*>(v_cache);
+  int8_t qq[1024];  // head_dim <= 1024 (validated by the loader)
+  for (int h = h0; h < h1; ++h) {
+    const int kvh = h / group;
+    const size_t base = static_cast<size_t>(kvh) * head_dim;
+    const float c =
+        QuantizeSym8(q + static_cast<size_t>(h) * head_dim, head_dim, false, qq) * scale;
+    for (int p = 0; p < n_pos; ++p) {
+      const uint8_t* row = kb + static_cast<size_t>(p) * kv_stride;
+      const int8_t* kq = reinterpret_cast<const int8_t*>(row) + base;
+      int32_t acc = 0;
+      for (int d = 0; d < head_dim; ++d) acc += static_cast<int32_t>(qq[d]) * kq[d];
+      scratch[p] = static_cast<float>(acc) * (KvQ8Scale(row, n_kv_heads, head_dim, kvh) * c);
+    }
+    Softmax(scratch, n_pos);
+    float* o = out + static_cast<size_t>(h) * head_dim;
+    for (int d = 0; d < head_dim; ++d) o[d] = 0.f;
+    for (int p = 0; p < n_pos; ++p) {
+      const uint8_t* row = vb + static_cast<size_t>(p) * kv_stride;
+      const int8_t* vq = reinterpret_cast<const int8_t*>(row) + base;
+      const float w = scratch[p] * KvQ8Scale(row, n_kv_heads, head_dim, kvh);
+      for (int d = 0; d < head_dim; ++d) o[d] = std::fma(w, static_cast<float>(vq[d]), o[d]);
+    }
+  }
+}
+
+}  // namespace
+
 void Attention(const float* q, const void* k_cache, const void* v_cache, kern::KvType kv_type,
                size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
                int h1, float* scratch, float* out) {
+  if (kv_type == kern::KvType::kQ8) {
+    AttentionQ8(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
+                scratch, out);
+    return;
+  }
   const int group = n_heads / n_kv_heads;
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   float kbuf[1024];  // head_dim <= 1024 (validated by the loader)

@@ -93,6 +93,15 @@ void Softmax(float* x, int n);
 void Hadamard(float* x, int n);
 /// Per head: s[p] = Dot(q_h, k_p) * (1 / sqrtf(head_dim)); Softmax(s);
 /// out = 0; for p ascending: out[d] = fma(s[p], v_p[d], out[d]).
+/// KvType::kQ8 (layout: kernels/ref/kv_q8.h; kv_stride in bytes): per head,
+///   qd = QuantizeSym8(q_h, head_dim, f32 scale, qq) (int8 query);
+///   c = qd * (1 / sqrtf(head_dim));
+///   s[p] = (float)(sum_d (int32)qq[d] * kq_p[d]) * (kd_p * c)   (exact int dot);
+///   Softmax(s); out = 0; for p ascending:
+///   w = s[p] * vd_p; out[d] = fma(w, (float)vq_p[d], out[d]).
+/// kd_p / vd_p: the f16 scales of K / V row p for this kv head. The integer
+/// dot is exact (|sum| <= 127^2 * 1024 < 2^24), so any summation order gives
+/// it: the SIMD tiers reproduce s[p] and out bit for bit.
 void Attention(const float* q, const void* k_cache, const void* v_cache, kern::KvType kv_type,
                size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
                int h1, float* scratch, float* out);

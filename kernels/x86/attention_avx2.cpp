@@ -33,9 +33,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/attention_passes.h"
 #include "kernels/ref/fp16.h"
+#include "kernels/ref/kv_q8.h"
 #include "kernels/x86/dot_avx2_inl.h"
 #include "kernels/x86/x86_ops.h"
 
@@ -43,6 +45,9 @@ namespace lamina::x86 {
 namespace {
 
 constexpr int kMaxPassHeads = 4;
+// Cache element kinds (template argument kKv). Q8 values are loaded as the raw
+// int8 (exact in f32): the scales are applied to scores and weights.
+constexpr int kKvF32 = 0, kKvF16 = 1, kKvQ8 = 2;
 static_assert(kMaxPassHeads <= kern::kAttentionScratchRows, "one scratch row per head of a pass");
 // Why 64: 64 positions of a 128-float head slice (f32) are 32 KB, L1-sized.
 constexpr int kPosBlock = 64;
@@ -54,20 +59,25 @@ constexpr int kPosBlock = 64;
 constexpr int kPrefetchRows = 16;
 
 /// 8 cache values at element offset off as f32 (f16: exact VCVTPH2PS).
-template <bool kF16>
+template <int kKv>
 inline __m256 Load8(const void* base, size_t off) {
-  if constexpr (kF16) {
+  if constexpr (kKv == kKvF16) {
     return _mm256_cvtph_ps(_mm_loadu_si128(
         reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + off)));
+  } else if constexpr (kKv == kKvQ8) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const int8_t*>(base) + off))));
   } else {
     return _mm256_loadu_ps(static_cast<const float*>(base) + off);
   }
 }
 
-template <bool kF16>
+template <int kKv>
 inline float Load1(const void* base, size_t off) {
-  if constexpr (kF16) {
+  if constexpr (kKv == kKvF16) {
     return F16ToF32(static_cast<const uint16_t*>(base)[off]);
+  } else if constexpr (kKv == kKvQ8) {
+    return static_cast<float>(static_cast<const int8_t*>(base)[off]);
   } else {
     return static_cast<const float*>(base)[off];
   }
@@ -77,19 +87,20 @@ inline float Load1(const void* base, size_t off) {
 /// j < kP; K row p + j at element offset off + j * stride; q: [kH, n].
 /// Prefetches the n cache values at element offset off (one head's slice of
 /// a K or V row) into L1.
-template <bool kF16>
+template <int kKv>
 inline void PrefetchSlice(const void* base, size_t off, int n) {
-  const char* p = static_cast<const char*>(base) + off * (kF16 ? 2 : 4);
-  const int bytes = n * (kF16 ? 2 : 4);
+  constexpr int kElt = kKv == kKvQ8 ? 1 : kKv == kKvF16 ? 2 : 4;
+  const char* p = static_cast<const char*>(base) + off * kElt;
+  const int bytes = n * kElt;
   for (int b = 0; b < bytes; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
 }
 
-template <bool kF16, int kH, int kP>
+template <int kKv, int kH, int kP>
 inline void ScoresHP(const float* q, const void* k, size_t off, size_t stride, int n, float scale,
                      float* const* s, int p) {
   const int n8 = n / 8 * 8;
 #pragma GCC unroll 8
-  for (int j = 0; j < kP; ++j) PrefetchSlice<kF16>(k, off + (j + kPrefetchRows) * stride, n);
+  for (int j = 0; j < kP; ++j) PrefetchSlice<kKv>(k, off + (j + kPrefetchRows) * stride, n);
   __m256 acc[kH][kP];
 #pragma GCC unroll 8
   for (int i = 0; i < kH; ++i)
@@ -98,7 +109,7 @@ inline void ScoresHP(const float* q, const void* k, size_t off, size_t stride, i
   for (int d = 0; d < n8; d += 8) {
     __m256 kv[kP];
 #pragma GCC unroll 8
-    for (int j = 0; j < kP; ++j) kv[j] = Load8<kF16>(k, off + j * stride + d);
+    for (int j = 0; j < kP; ++j) kv[j] = Load8<kKv>(k, off + j * stride + d);
 #pragma GCC unroll 4
     for (int i = 0; i < kH; ++i) {
       const __m256 qv = _mm256_loadu_ps(q + static_cast<size_t>(i) * n + d);
@@ -133,29 +144,29 @@ inline void ScoresHP(const float* q, const void* k, size_t off, size_t stride, i
     for (int j = 0; j < kP; ++j) {
       float r = Reduce8(acc[i][j]);
       for (int d = n8; d < n; ++d)
-        r = std::fma(q[static_cast<size_t>(i) * n + d], Load1<kF16>(k, off + j * stride + d), r);
+        r = std::fma(q[static_cast<size_t>(i) * n + d], Load1<kKv>(k, off + j * stride + d), r);
       s[i][p + j] = r * scale;
     }
 }
 
 /// QK of kH heads (q [kH, n]) over all positions into score rows s[0..kH).
-template <bool kF16, int kH>
+template <int kKv, int kH>
 void GroupScores(const float* q, const void* k_cache, size_t kv_stride, int n_pos, int n,
                  size_t base, float scale, float* const* s) {
   // kH * kP accumulators (<= 8) + kP K vectors + q fit the 16 ymm.
   constexpr int kP = kH == 1 ? 8 : kH == 2 ? 4 : 2;
   int p = 0;
   for (; p + kP <= n_pos; p += kP)
-    ScoresHP<kF16, kH, kP>(q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
+    ScoresHP<kKv, kH, kP>(q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
   for (; p < n_pos; ++p)
-    ScoresHP<kF16, kH, 1>(q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
+    ScoresHP<kKv, kH, 1>(q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
 }
 
 /// o[i * o_stride + 8r] (r < kR, i < kH) = fma chain over positions [p0, p1)
 /// ascending of s[i][p] * V row p (at off + p * stride + 8r), continuing from
 /// the partial sums already in o when p0 > 0. prefetch_n > 0: also prefetches
 /// that many values of the row kPrefetchRows ahead.
-template <bool kF16, int kH, int kR>
+template <int kKv, int kH, int kR>
 inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t stride, int p0, int p1,
                           float* o, int o_stride, int prefetch_n) {
   __m256 acc[kH][kR];
@@ -167,10 +178,10 @@ inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t str
                           : _mm256_loadu_ps(o + static_cast<size_t>(i) * o_stride + 8 * r);
   off += static_cast<size_t>(p0) * stride;
   for (int p = p0; p < p1; ++p, off += stride) {
-    if (prefetch_n > 0) PrefetchSlice<kF16>(v, off + kPrefetchRows * stride, prefetch_n);
+    if (prefetch_n > 0) PrefetchSlice<kKv>(v, off + kPrefetchRows * stride, prefetch_n);
     __m256 vv[kR];
 #pragma GCC unroll 8
-    for (int r = 0; r < kR; ++r) vv[r] = Load8<kF16>(v, off + 8 * r);
+    for (int r = 0; r < kR; ++r) vv[r] = Load8<kKv>(v, off + 8 * r);
 #pragma GCC unroll 4
     for (int i = 0; i < kH; ++i) {
       const __m256 w = _mm256_broadcast_ss(s[i] + p);
@@ -187,11 +198,23 @@ inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t str
 
 /// kH consecutive heads of one group: q [kH, head_dim], out [kH, head_dim],
 /// score rows s[0..kH) of n_pos floats each.
-template <bool kF16, int kH>
+template <int kKv, int kH>
+void WeightedSum(float* const* s, const void* v_cache, size_t kv_stride, int n_pos, int head_dim,
+                 size_t base, float* o);
+
+template <int kKv, int kH>
 void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                int n_pos, int head_dim, size_t base, float scale, float* const* s, float* o) {
-  GroupScores<kF16, kH>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+  GroupScores<kKv, kH>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
   for (int i = 0; i < kH; ++i) SoftmaxAvx2(s[i], n_pos);
+  WeightedSum<kKv, kH>(s, v_cache, kv_stride, n_pos, head_dim, base, o);
+}
+
+/// o[i * head_dim + d] = fma chain over positions ascending of s[i][p] *
+/// V row p value d (the ·V half of a pass), i < kH.
+template <int kKv, int kH>
+void WeightedSum(float* const* s, const void* v_cache, size_t kv_stride, int n_pos, int head_dim,
+                 size_t base, float* o) {
   // kH * kR accumulators (<= 8) + kR V vectors + a broadcast weight.
   constexpr int kR = kH == 1 ? 8 : kH == 2 ? 4 : 2;
   const int d8 = head_dim / 8 * 8;
@@ -199,22 +222,83 @@ void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t 
     const int p1 = std::min(n_pos, p0 + kPosBlock);
     int d = 0;
     for (; d + 8 * kR <= head_dim; d += 8 * kR)
-      WeightedSumHR<kF16, kH, kR>(s, v_cache, base + d, kv_stride, p0, p1, o + d, head_dim,
-                                  d == 0 ? head_dim : 0);
-    for (; d < d8; d += 8)
-      WeightedSumHR<kF16, kH, 1>(s, v_cache, base + d, kv_stride, p0, p1, o + d, head_dim,
+      WeightedSumHR<kKv, kH, kR>(s, v_cache, base + d, kv_stride, p0, p1, o + d, head_dim,
                                  d == 0 ? head_dim : 0);
+    for (; d < d8; d += 8)
+      WeightedSumHR<kKv, kH, 1>(s, v_cache, base + d, kv_stride, p0, p1, o + d, head_dim,
+                                d == 0 ? head_dim : 0);
   }
   for (int d = d8; d < head_dim; ++d)
     for (int i = 0; i < kH; ++i) {
       float acc = 0.f;
       for (int p = 0; p < n_pos; ++p)
-        acc = std::fma(s[i][p], Load1<kF16>(v_cache, p * kv_stride + base + d), acc);
+        acc = std::fma(s[i][p], Load1<kKv>(v_cache, p * kv_stride + base + d), acc);
       o[static_cast<size_t>(i) * head_dim + d] = acc;
     }
 }
 
-template <bool kF16>
+// ---- int8 cache (KvType::kQ8): integer QK --------------------------------
+
+/// s[i][p] = (float)(int dot of qq_i and K row p) * (kd_p * c[i]) for heads
+/// i < kH and all positions (ref::Attention's Q8 scores; the int32 dot is
+/// exact, so its order is free). qw: the kH int8 queries widened to int16,
+/// [kH, n]; each K row chunk is widened (VPMOVSXBW) once for the kH heads,
+/// then VPMADDWD + VPADDD per head.
+template <int kH>
+void Q8Scores(const int16_t* qw, const uint8_t* k, size_t stride, int n_pos, int n, int n_kv_heads,
+              int kvh, const float* c, float* const* s) {
+  const size_t base = static_cast<size_t>(kvh) * n;
+  const int n16 = n / 16 * 16;
+  for (int p = 0; p < n_pos; ++p) {
+    const uint8_t* row = k + static_cast<size_t>(p) * stride;
+    const int8_t* kp = reinterpret_cast<const int8_t*>(row) + base;
+    PrefetchSlice<kKvQ8>(k, (p + kPrefetchRows) * stride + base, n);
+    __m256i acc[kH];
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) acc[i] = _mm256_setzero_si256();
+    for (int d = 0; d < n16; d += 16) {
+      const __m256i kv =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kp + d)));
+#pragma GCC unroll 4
+      for (int i = 0; i < kH; ++i)
+        acc[i] = _mm256_add_epi32(
+            acc[i], _mm256_madd_epi16(
+                        kv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qw + i * n + d))));
+    }
+    const float kd = ref::KvQ8Scale(row, n_kv_heads, n, kvh);
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) {
+      __m128i x =
+          _mm_add_epi32(_mm256_castsi256_si128(acc[i]), _mm256_extracti128_si256(acc[i], 1));
+      x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4E));
+      x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0xB1));
+      int32_t sum = _mm_cvtsi128_si32(x);
+      for (int d = n16; d < n; ++d) sum += static_cast<int32_t>(qw[i * n + d]) * kp[d];
+      s[i][p] = static_cast<float>(sum) * (kd * c[i]);
+    }
+  }
+}
+
+/// kH consecutive heads of one group over a Q8 cache (ref::Attention, kQ8):
+/// q [kH, head_dim] quantized per head (ref::QuantizeSym8), integer scores,
+/// softmax, weights * the V row scales, then the f32 ·V sweep of the f16/f32
+/// path on the raw int8 values.
+template <int kH>
+void Q8Pass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride, int n_pos,
+            int n_kv_heads, int head_dim, int kvh, float scale, float* const* s, float* o) {
+  int16_t qw[kH * 1024];  // head_dim <= 1024
+  int8_t qq[kH * 1024];
+  float c[4] = {0.f, 0.f, 0.f, 0.f};
+  ref::QuantizeQueryQ8(q, kH, head_dim, scale, qw, qq, c);
+  Q8Scores<kH>(qw, static_cast<const uint8_t*>(k_cache), kv_stride, n_pos, head_dim, n_kv_heads,
+               kvh, c, s);
+  for (int i = 0; i < kH; ++i) SoftmaxAvx2(s[i], n_pos);
+  ref::ScaleByKvQ8Scales(s, kH, v_cache, kv_stride, n_pos, n_kv_heads, head_dim, kvh);
+  WeightedSum<kKvQ8, kH>(s, v_cache, kv_stride, n_pos, head_dim,
+                         static_cast<size_t>(kvh) * head_dim, o);
+}
+
+template <int kKv>
 void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                 int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
                 float* scratch, float* out) {
@@ -222,9 +306,15 @@ void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t
   float* s[kMaxPassHeads];
   for (int i = 0; i < kMaxPassHeads; ++i) s[i] = scratch + static_cast<size_t>(i) * n_pos;
   kern::ForEachGroupPass<kMaxPassHeads>(n_heads, n_kv_heads, h0, h1, [&](auto nh, int h, int kvh) {
-    GroupPass<kF16, decltype(nh)::value>(
-        q + static_cast<size_t>(h) * head_dim, k_cache, v_cache, kv_stride, n_pos, head_dim,
-        static_cast<size_t>(kvh) * head_dim, scale, s, out + static_cast<size_t>(h) * head_dim);
+    if constexpr (kKv == kKvQ8) {
+      Q8Pass<decltype(nh)::value>(q + static_cast<size_t>(h) * head_dim, k_cache, v_cache,
+                                  kv_stride, n_pos, n_kv_heads, head_dim, kvh, scale, s,
+                                  out + static_cast<size_t>(h) * head_dim);
+    } else {
+      GroupPass<kKv, decltype(nh)::value>(
+          q + static_cast<size_t>(h) * head_dim, k_cache, v_cache, kv_stride, n_pos, head_dim,
+          static_cast<size_t>(kvh) * head_dim, scale, s, out + static_cast<size_t>(h) * head_dim);
+    }
   });
 }
 
@@ -233,12 +323,15 @@ void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t
 void AttentionAvx2(const float* q, const void* k_cache, const void* v_cache, kern::KvType kv_type,
                    size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
                    int h1, float* scratch, float* out) {
-  if (kv_type == kern::KvType::kF16) {
-    AttentionT<true>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
-                     scratch, out);
-  } else {
-    AttentionT<false>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
+  if (kv_type == kern::KvType::kQ8) {
+    AttentionT<kKvQ8>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
                       scratch, out);
+  } else if (kv_type == kern::KvType::kF16) {
+    AttentionT<kKvF16>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
+                       scratch, out);
+  } else {
+    AttentionT<kKvF32>(q, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0, h1,
+                       scratch, out);
   }
 }
 

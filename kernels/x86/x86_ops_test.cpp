@@ -17,6 +17,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ref/fp16.h"
+#include "kernels/ref/kv_q8.h"
 #include "kernels/ref/ref.h"
 #include "kernels/x86/x86_ops.h"
 
@@ -349,23 +350,35 @@ void CheckSlices(const AttnCase& c, const std::vector<std::pair<int, int>>& slic
                            vf = Normal(c.n_pos * kv_stride, 1.f, rng);
   std::vector<uint16_t> kh(kf.size()), vh(vf.size());
   for (size_t i = 0; i < kf.size(); ++i) kh[i] = F32ToF16(kf[i]), vh[i] = F32ToF16(vf[i]);
-  const bool f16 = c.kv == kern::KvType::kF16;
-  const void* kc = f16 ? static_cast<const void*>(kh.data()) : kf.data();
-  const void* vc = f16 ? static_cast<const void*>(vh.data()) : vf.data();
+  const bool f16 = c.kv == kern::KvType::kF16, q8 = c.kv == kern::KvType::kQ8;
+  const size_t q8_stride = ref::KvQ8RowBytes(c.n_kv, c.head_dim) + 3;
+  std::vector<uint8_t> k8(c.n_pos * q8_stride), v8(c.n_pos * q8_stride);
+  ref::StoreKvQ8Rows(kf.data(), kv_stride, c.n_pos, c.n_kv, c.head_dim, k8.data(), q8_stride);
+  ref::StoreKvQ8Rows(vf.data(), kv_stride, c.n_pos, c.n_kv, c.head_dim, v8.data(), q8_stride);
+  const void* kc = q8    ? static_cast<const void*>(k8.data())
+                   : f16 ? static_cast<const void*>(kh.data())
+                         : kf.data();
+  const void* vc = q8    ? static_cast<const void*>(v8.data())
+                   : f16 ? static_cast<const void*>(vh.data())
+                         : vf.data();
+  const size_t stride = q8 ? q8_stride : kv_stride;
   const size_t out_n = static_cast<size_t>(c.n_heads) * c.head_dim;
   const size_t scr_n = static_cast<size_t>(kern::kAttentionScratchRows) * c.n_pos;
   std::vector<float> sr(scr_n), outr(out_n);
-  ref::Attention(q.data(), kc, vc, c.kv, kv_stride, c.n_pos, c.n_heads, c.n_kv, c.head_dim, 0,
+  ref::Attention(q.data(), kc, vc, c.kv, stride, c.n_pos, c.n_heads, c.n_kv, c.head_dim, 0,
                  c.n_heads, sr.data(), outr.data());
   constexpr size_t kGuard = 16;
   const float kSentinel = -12345.f;
   std::vector<float> scr(scr_n + 2 * kGuard, kSentinel), out(out_n);
   for (const auto& [h0, h1] : slices) {
     std::fill(out.begin(), out.end(), kSentinel);
-    AttentionAvx2(q.data(), kc, vc, c.kv, kv_stride, c.n_pos, c.n_heads, c.n_kv, c.head_dim, h0, h1,
+    AttentionAvx2(q.data(), kc, vc, c.kv, stride, c.n_pos, c.n_heads, c.n_kv, c.head_dim, h0, h1,
                   scr.data() + kGuard, out.data());
     const size_t a = static_cast<size_t>(h0) * c.head_dim, b = static_cast<size_t>(h1) * c.head_dim;
-    const std::string what = "kv=" + std::string(f16 ? "f16" : "f32") +
+    const std::string what = "kv=" +
+                             std::string(q8    ? "q8"
+                                         : f16 ? "f16"
+                                               : "f32") +
                              " head_dim=" + std::to_string(c.head_dim) +
                              " heads=" + std::to_string(c.n_heads) + "/" + std::to_string(c.n_kv) +
                              " n_pos=" + std::to_string(c.n_pos) + " slice=[" + std::to_string(h0) +
@@ -393,7 +406,7 @@ std::vector<std::pair<int, int>> AllSlices(int n_heads) {
 TEST(X86Ops, AttentionExactAllSlices) {
   REQUIRE_AVX2();
   std::mt19937 rng(10);
-  for (kern::KvType kv : {kern::KvType::kF32, kern::KvType::kF16})
+  for (kern::KvType kv : {kern::KvType::kF32, kern::KvType::kF16, kern::KvType::kQ8})
     for (int head_dim : {1, 7, 8, 13, 16, 24, 36, 64, 100, 128})
       for (int group : {1, 2, 3, 4, 5, 8})
         for (int n_pos : {1, 2, 7, 9, 33, 70}) {
@@ -409,7 +422,7 @@ TEST(X86Ops, AttentionExactLongContext) {
   REQUIRE_AVX2();
   std::mt19937 rng(11);
   const std::vector<std::pair<int, int>> slices = {{0, 32}, {0, 5}, {5, 19}, {19, 32}, {31, 32}};
-  for (kern::KvType kv : {kern::KvType::kF32, kern::KvType::kF16})
+  for (kern::KvType kv : {kern::KvType::kF32, kern::KvType::kF16, kern::KvType::kQ8})
     for (int n_pos : {129, 1000, 3001}) {
       CheckSlices({kv, 64, 32, 8, n_pos, 1.f}, slices, &rng);               // 1B: group 4
       CheckSlices({kv, 64, 32, 8, n_pos, 8.f}, slices, &rng);               // peaked softmax
