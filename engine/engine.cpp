@@ -255,7 +255,7 @@ bool Context::Shift(int n_keep, int n_discard) {
     dc[j] = static_cast<float>(std::cos(a));
     ds[j] = static_cast<float>(std::sin(a));
   }
-  const size_t row = static_cast<size_t>(kvd) * kv_elt_;
+  const size_t row = kv_row_bytes_;
   const int n_kv_heads = kvd / hd;
   for (int l = 0; l < cfg_.n_layers; ++l) {
     uint8_t* kc = kv_rows(l, 0);
@@ -266,26 +266,44 @@ bool Context::Shift(int n_keep, int n_discard) {
     auto rotate = [&](int tid, int nt) {
       int p0, p1;
       SplitRange(n_move, 1, tid, nt, &p0, &p1);
+      std::vector<float> kf;  // Q8: one dequantized key row
+      if (kv_type_ == kern::KvType::kQ8) kf.resize(static_cast<size_t>(kvd));
       for (int p = n_keep + p0; p < n_keep + p1; ++p) {
+        uint8_t* krow = kc + static_cast<size_t>(p) * row;
+        if (kv_type_ == kern::KvType::kQ8) {  // dequantize, rotate, quantize again
+          const int8_t* q = reinterpret_cast<const int8_t*>(krow);
+          for (int h = 0; h < n_kv_heads; ++h) {
+            const float d = ref::KvQ8Scale(krow, n_kv_heads, hd, h);
+            for (int i = 0; i < hd; ++i)
+              kf[static_cast<size_t>(h) * hd + i] = static_cast<float>(q[h * hd + i]) * d;
+          }
+        }
         for (int h = 0; h < n_kv_heads; ++h) {
-          const size_t off = static_cast<size_t>(p) * kvd + static_cast<size_t>(h) * hd;
+          const size_t off = static_cast<size_t>(h) * hd;
           for (int j = 0; j < half; ++j) {
             float a, b;
             if (kv_type_ == kern::KvType::kF32) {
-              float* k = reinterpret_cast<float*>(kc) + off;
+              float* k = reinterpret_cast<float*>(krow) + off;
               a = k[2 * j];
               b = k[2 * j + 1];
               k[2 * j] = a * dc[j] - b * ds[j];
               k[2 * j + 1] = a * ds[j] + b * dc[j];
-            } else {
-              uint16_t* k = reinterpret_cast<uint16_t*>(kc) + off;
+            } else if (kv_type_ == kern::KvType::kF16) {
+              uint16_t* k = reinterpret_cast<uint16_t*>(krow) + off;
               a = F16ToF32(k[2 * j]);
               b = F16ToF32(k[2 * j + 1]);
               k[2 * j] = F32ToF16(a * dc[j] - b * ds[j]);
               k[2 * j + 1] = F32ToF16(a * ds[j] + b * dc[j]);
+            } else {
+              float* k = kf.data() + off;
+              a = k[2 * j];
+              b = k[2 * j + 1];
+              k[2 * j] = a * dc[j] - b * ds[j];
+              k[2 * j + 1] = a * ds[j] + b * dc[j];
             }
           }
         }
+        if (kv_type_ == kern::KvType::kQ8) ref::StoreKvQ8Row(kf.data(), n_kv_heads, hd, krow);
       }
     };
     pool_->RunF(rotate);

@@ -132,15 +132,15 @@ class Context {
   bool context_shift() const { return context_shift_; }
   int n_keep() const { return n_keep_; }
 
-  /// KV cache rows of one layer: which 0 = keys, 1 = values; [n_ctx][kv_dim]
-  /// elements of kv_elt() bytes (f16 or f32 per kv_type()).
+  /// KV cache rows of one layer: which 0 = keys, 1 = values; n_ctx rows of
+  /// kv_row_bytes() each (kv_dim f32 / f16, or the Q8 row of kernels/ref/kv_q8.h).
   uint8_t* kv_rows(int layer, int which) {
     return kv_.get() + static_cast<size_t>(2 * layer + which) * kv_layer_bytes_;
   }
   const uint8_t* kv_rows(int layer, int which) const {
     return kv_.get() + static_cast<size_t>(2 * layer + which) * kv_layer_bytes_;
   }
-  size_t kv_elt() const { return kv_elt_; }
+  size_t kv_row_bytes() const { return kv_row_bytes_; }
   /// Sets the cached tokens after their KV rows were written into kv_rows()
   /// (session restore); logits (vocab floats) become the last logits, or none
   /// if nullptr. n <= n_ctx required.

@@ -40,7 +40,7 @@ std::vector<Section> Sections(const uint8_t* tokens, const uint8_t* logits, size
   std::vector<Section> s;
   s.push_back({tokens, sizeof(int32_t) * static_cast<size_t>(n_tokens)});
   if (logits) s.push_back({logits, logits_bytes});
-  const size_t rows = static_cast<size_t>(n_tokens) * c.model().config().kv_dim * c.kv_elt();
+  const size_t rows = static_cast<size_t>(n_tokens) * c.kv_row_bytes();
   for (int l = 0; l < c.model().config().n_layers; ++l)
     for (int w = 0; w < 2; ++w)
       s.push_back(
@@ -185,7 +185,7 @@ bool LoadSession(Context* c, Pcg32* rng, const std::string& path, std::string* e
     return false;
   }
   const uint64_t n = h.n_tokens;
-  const uint64_t rows = n * cfg.kv_dim * c->kv_elt();
+  const uint64_t rows = n * c->kv_row_bytes();
   const uint64_t logits_bytes = h.has_logits ? sizeof(float) * uint64_t(cfg.vocab) : 0;
   const uint64_t body = 4 * n + logits_bytes + rows * 2 * cfg.n_layers;
   const uint64_t want = sizeof(h) + body + 8;

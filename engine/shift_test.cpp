@@ -102,7 +102,7 @@ void CheckShiftAgainstFresh(const ShiftCase& sc) {
   EXPECT_EQ(a->history(), kept);
   ASSERT_NE(a->logits(), nullptr);  // still the last token's logits
   // The same move without re-rotation (what a shift that forgets RoPE does).
-  const size_t row = static_cast<size_t>(kvd) * naive->kv_elt();
+  const size_t row = naive->kv_row_bytes();
   for (int l = 0; l < cfg.n_layers; ++l)
     for (int w = 0; w < 2; ++w)
       std::memmove(naive->kv_rows(l, w) + keep * row, naive->kv_rows(l, w) + (keep + discard) * row,
