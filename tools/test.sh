@@ -117,7 +117,8 @@ if [ "$DO_ASAN" -eq 1 ]; then
       cmake --preset asan >"$LOGDIR/configure-asan.log" 2>&1 || {
         cat "$LOGDIR/configure-asan.log"; return 1; }
       local targets=()
-      for t in lamina_tests lamina-convert llama-run lamina-tokenize; do
+      for t in lamina_tests lamina_kernel_tests lamina_server_tests lamina_hub_tests lamina-convert \
+               llama-run lamina-tokenize lamina-perplexity lamina-server; do
         grep -q "^build $t:" build/asan/build.ninja 2>/dev/null && targets+=("$t")
       done
       [ ${#targets[@]} -eq 0 ] && return 0
