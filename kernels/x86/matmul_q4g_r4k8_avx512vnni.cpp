@@ -9,8 +9,10 @@
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its
 // -W(maybe-)uninitialized misreport at -O3 (GCC bug 105593); nothing here reads
 // an uninitialized value.
+#if defined(__GNUC__) && !defined(__clang__)  // GCC only (clang has no such warning group)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 #include "kernels/x86/q_x86_inl.h"
 
