@@ -633,7 +633,7 @@ bool ConvertGguf(const std::string& path, const std::string& out, const ConvertO
     }
   }
   // Every tensor must have been used (biases, MoE, etc. would be silently wrong).
-  const size_t used = 2 + (tied ? 0 : 1) + 9 * n_layers + (used_rope_freqs ? 1 : 0);
+  const size_t used = 2 + (tied || untie ? 0 : 1) + 9 * n_layers + (used_rope_freqs ? 1 : 0);
   if (f.tensors().size() != used) {
     std::string extra;
     for (const auto& t : f.tensors()) {
