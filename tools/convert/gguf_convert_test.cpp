@@ -197,7 +197,8 @@ struct SynthModel {
 
 // A llama3-shaped GGUF: Q8_0 embedding/output, Q4_0 linears except one F16,
 // one BF16 and one Q8_0 linear, F32 norms, rope_freqs for llama3 scaling.
-SynthModel MakeSynth(const Synth& s, uint32_t seed, bool with_rope_freqs = true) {
+SynthModel MakeSynth(const Synth& s, uint32_t seed, bool with_rope_freqs = true,
+                     bool with_output = true) {
   std::mt19937 rng(seed);
   GgufWriter w;
   w.Str("general.architecture", "llama");
@@ -226,7 +227,7 @@ SynthModel MakeSynth(const Synth& s, uint32_t seed, bool with_rope_freqs = true)
     w.Tensor(gname, {static_cast<uint64_t>(s.dim)}, gguf::kGgmlF32, F32Bytes(v));
   };
   mat("token_embd.weight", "tok_embd", s.vocab, s.dim, gguf::kGgmlQ8_0);
-  mat("output.weight", "output", s.vocab, s.dim, gguf::kGgmlQ8_0);
+  if (with_output) mat("output.weight", "output", s.vocab, s.dim, gguf::kGgmlQ8_0);
   norm("output_norm.weight");
   if (with_rope_freqs) {  // llama.cpp's generate_extra_tensors for llama3 scaling
     const int hd = s.dim / s.heads;
@@ -373,6 +374,29 @@ TEST(GgufConvert, Q4_0MapsExactlyOntoQ4gAndOthersFollowTheScheme) {
 
 // ------------------------------------------------------------- stories260K
 const char* kStories = "models/stories260K/stories260K.gguf";
+
+// A tied GGUF (no output.weight) stays tied by default; with an --output type other than the
+// embedding's it becomes two tensors, and the missing "output" is not counted as unused.
+TEST(GgufConvert, TiedFileConvertsTiedAndUntiedWithADifferentOutputType) {
+  const std::string dir = test::TestDataDir("gguf_tied");
+  const SynthModel m = MakeSynth(Synth{}, 11, true, /*with_output=*/false);
+  test::WriteFileBytes(dir + "/tied.gguf", m.bytes);
+  for (const char* output : {"", "q8", "q4", "f32"}) {
+    SCOPED_TRACE(std::string("--output ") + output);
+    convert::ConvertOptions o;
+    o.quiet = true;
+    o.weights = "q4";
+    o.output = output;
+    const std::string out = dir + "/tied_" + (*output ? output : "default") + ".lamina";
+    std::string err;
+    ASSERT_TRUE(convert::ConvertGguf(dir + "/tied.gguf", out, o, &err)) << err;
+    auto mf = ModelFile::Open(out, {}, &err);
+    ASSERT_NE(mf, nullptr) << err;
+    const bool untied = *output && std::string(output) != "q8";
+    EXPECT_EQ(mf->tied_embeddings(), !untied);
+    EXPECT_EQ(mf->Find("output") != nullptr, untied);
+  }
+}
 
 TEST(GgufConvert, Stories260KEqualsTheLlama2cBinTensorByTensor) {
   LAMINA_REQUIRE_SHARED(kStories);
