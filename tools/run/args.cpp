@@ -84,15 +84,6 @@ int BadUsage(const std::string& msg) {
 
 }  // namespace
 
-bool ParseLong(const char* s, long lo, long hi, long* out) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
 int ParseArgs(int argc, char** argv, Args* a) {
   for (int i = 1; i < argc; ++i) {
     const std::string f = argv[i];

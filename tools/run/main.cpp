@@ -152,4 +152,6 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace lamina::run
 
-int main(int argc, char** argv) { return lamina::run::Main(argc, argv); }
+int main(int argc, char** argv) {
+  return lamina::tools::RunMain("llama-run", lamina::run::Main, argc, argv);
+}

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "lamina/lamina.h"
+#include "tools/common/cli.h"
 
 namespace lamina::run {
 
@@ -57,7 +58,7 @@ struct Args {
 /// Parses argv into *a; returns 0 on success, else the exit code (usage
 /// errors print a message and return 2; --help prints the usage and exits).
 int ParseArgs(int argc, char** argv, Args* a);
-bool ParseLong(const char* s, long lo, long hi, long* out);
+using lamina::tools::ParseLong;
 bool Speculative(const Args& a);
 
 const char* KvName(lamina_kv_type t);
