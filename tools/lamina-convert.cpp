@@ -27,6 +27,7 @@
 #include <string>
 
 #include "loader/model_file.h"
+#include "tools/common/cli.h"
 #include "tools/convert/calibrate.h"
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
@@ -427,12 +428,5 @@ int Main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return Main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lamina-convert: error: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "lamina-convert: error: unknown exception\n");
-  }
-  return 1;
+  return lamina::tools::RunMain("lamina-convert", Main, argc, argv);
 }

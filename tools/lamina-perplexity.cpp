@@ -30,9 +30,12 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "tools/common/cli.h"
 #include "tools/convert/calibrate.h"
 
 namespace {
+
+using lamina::tools::ParseInt;
 
 using lamina::engine::Context;
 using lamina::engine::ContextOptions;
@@ -75,15 +78,6 @@ int BadUsage(const std::string& msg) {
   std::fprintf(stderr, "lamina-perplexity: %s\n", msg.c_str());
   Usage(stderr);
   return 2;
-}
-
-bool ParseInt(const char* s, int lo, int hi, int* out) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(s, &end, 10);
-  if (!*s || !end || *end || errno || v < lo || v > hi) return false;
-  *out = static_cast<int>(v);
-  return true;
 }
 
 // 0 on success; else the exit code (usage errors print their message).
@@ -334,12 +328,5 @@ int Main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return Main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lamina-perplexity: error: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "lamina-perplexity: error: unknown exception\n");
-  }
-  return 1;
+  return lamina::tools::RunMain("lamina-perplexity", Main, argc, argv);
 }

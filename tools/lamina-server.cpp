@@ -15,9 +15,12 @@
 #include <string>
 
 #include "lamina/lamina.h"
+#include "tools/common/cli.h"
 #include "tools/server/server.h"
 
 namespace {
+
+using lamina::tools::ParseLong;
 
 void Usage(FILE* f) {
   std::fprintf(
@@ -65,15 +68,6 @@ void Usage(FILE* f) {
       "stream_options.include_usage, n (1 only), response_format (text only for now).\n");
 }
 
-bool ParseInt(const char* s, long lo, long hi, long* out) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
 int BadUsage(const std::string& msg) {
   std::fprintf(stderr, "lamina-server: %s\n(run lamina-server --help for the options)\n",
                msg.c_str());
@@ -106,40 +100,40 @@ int ParseArgs(int argc, char** argv, lamina::server::Options* o) {
     } else if (f == "--host") {
       o->host = v;
     } else if (f == "--port") {
-      if (!ParseInt(v, 0, 65535, &l)) return BadUsage("--port: expected 0..65535");
+      if (!ParseLong(v, 0, 65535, &l)) return BadUsage("--port: expected 0..65535");
       o->port = static_cast<int>(l);
     } else if (f == "--api-key") {
       if (!*v) return BadUsage("--api-key: empty key");
       o->api_key = v;
     } else if (f == "-np" || f == "--parallel") {
-      if (!ParseInt(v, 1, 256, &l)) return BadUsage("--parallel: expected 1..256");
+      if (!ParseLong(v, 1, 256, &l)) return BadUsage("--parallel: expected 1..256");
       o->parallel = static_cast<int>(l);
     } else if (f == "-t" || f == "--threads") {
-      if (!ParseInt(v, 1, 1024, &l)) return BadUsage("-t: expected 1..1024");
+      if (!ParseLong(v, 1, 1024, &l)) return BadUsage("-t: expected 1..1024");
       o->threads = static_cast<int>(l);
     } else if (f == "-c" || f == "--ctx-size") {
-      if (!ParseInt(v, 2, 1L << 24, &l)) return BadUsage("-c: expected a length >= 2");
+      if (!ParseLong(v, 2, 1L << 24, &l)) return BadUsage("-c: expected a length >= 2");
       o->n_ctx = static_cast<int>(l);
     } else if (f == "-b" || f == "--batch") {
-      if (!ParseInt(v, 1, 4096, &l)) return BadUsage("-b: expected 1..4096");
+      if (!ParseLong(v, 1, 4096, &l)) return BadUsage("-b: expected 1..4096");
       o->n_batch = static_cast<int>(l);
     } else if (f == "--kv") {
       if (std::strcmp(v, "f16") && std::strcmp(v, "f32")) return BadUsage("--kv: f16 or f32");
       o->kv_f32 = std::strcmp(v, "f32") == 0;
     } else if (f == "--max-body") {
-      if (!ParseInt(v, 1024, 1L << 30, &l)) return BadUsage("--max-body: expected 1024..2^30");
+      if (!ParseLong(v, 1024, 1L << 30, &l)) return BadUsage("--max-body: expected 1024..2^30");
       o->max_body = static_cast<size_t>(l);
     } else if (f == "--max-tokens") {
-      if (!ParseInt(v, 1, 1L << 24, &l)) return BadUsage("--max-tokens: expected >= 1");
+      if (!ParseLong(v, 1, 1L << 24, &l)) return BadUsage("--max-tokens: expected >= 1");
       o->max_tokens = static_cast<size_t>(l);
     } else if (f == "--timeout") {
-      if (!ParseInt(v, 1, 86400 * 7, &l)) return BadUsage("--timeout: expected seconds >= 1");
+      if (!ParseLong(v, 1, 86400 * 7, &l)) return BadUsage("--timeout: expected seconds >= 1");
       o->timeout_s = static_cast<int>(l);
     } else if (f == "--http-threads") {
-      if (!ParseInt(v, 1, 4096, &l)) return BadUsage("--http-threads: expected 1..4096");
+      if (!ParseLong(v, 1, 4096, &l)) return BadUsage("--http-threads: expected 1..4096");
       o->http_threads = static_cast<int>(l);
     } else if (f == "--load-delay") {
-      if (!ParseInt(v, 0, 600000, &l)) return BadUsage("--load-delay: expected 0..600000 ms");
+      if (!ParseLong(v, 0, 600000, &l)) return BadUsage("--load-delay: expected 0..600000 ms");
       o->load_delay_ms = static_cast<int>(l);
     } else {
       return BadUsage("unknown option: " + f);
@@ -151,10 +145,14 @@ int ParseArgs(int argc, char** argv, lamina::server::Options* o) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   lamina::server::Options o;
   if (const int rc = ParseArgs(argc, argv, &o)) return rc;
   return lamina::server::Serve(o);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return lamina::tools::RunMain("lamina-server", Main, argc, argv);
 }

@@ -13,6 +13,7 @@
 #include "loader/json.h"
 #include "loader/model_file.h"
 #include "tokenizer/tokenizer.h"
+#include "tools/common/cli.h"
 
 namespace {
 
@@ -215,12 +216,5 @@ int Main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return Main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lamina-tokenize: error: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "lamina-tokenize: error: unknown exception\n");
-  }
-  return 1;
+  return lamina::tools::RunMain("lamina-tokenize", Main, argc, argv);
 }

@@ -1,18 +1,12 @@
 // A small, strict reader for PyTorch's torch.save zip archives holding a
 // state dict (Meta's consolidated.00.pth): the zip central directory (stored
-// entries only, ZIP64 aware), and the pickle (protocol 2) subset torch.save
-// writes for {name: tensor}. Tensors are views into the mmapped file.
+// entries only, ZIP64 aware; pth_zip.h), and the pickle (protocol 2) subset
+// torch.save writes for {name: tensor} (pth_pickle.h). Tensors are views into
+// the mmapped file.
 //
-// What is accepted (anything else is a clear error naming the file):
-//   zip: stored (method 0) entries, ZIP64 sizes/offsets, one archive prefix;
-//   pickle opcodes: PROTO FRAME STOP MARK EMPTY_DICT EMPTY_TUPLE EMPTY_LIST
-//     TUPLE TUPLE1 TUPLE2 TUPLE3 BINUNICODE SHORT_BINUNICODE BININT BININT1
-//     BININT2 LONG1 BINFLOAT NEWFALSE NEWTRUE NONE GLOBAL REDUCE BINPERSID
-//     SETITEM SETITEMS APPEND APPENDS BUILD BINGET LONG_BINGET BINPUT
-//     LONG_BINPUT MEMOIZE;
-//   callables: collections.OrderedDict, torch._utils._rebuild_tensor_v2,
-//     torch._utils._rebuild_parameter; storages torch.<T>Storage (typed) and
-//     dtype globals torch.<dtype>.
+// What is accepted (anything else is a clear error naming the file): the zip
+// subset of pth_zip.h, the pickle opcodes and callables of pth_pickle.h, and
+// contiguous little-endian tensors inside their storages.
 #pragma once
 
 #include <cstddef>
@@ -21,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/convert/mapped_file.h"
+#include "tools/convert/pth_zip.h"
 
 namespace lamina::pth {
 
@@ -40,42 +34,6 @@ struct Tensor {
     for (int64_t d : shape) n *= d;
     return n;
   }
-};
-
-/// A stored zip archive mapped read-only. Entry data are views into the map.
-class ZipArchive {
- public:
-  ZipArchive() = default;
-  ~ZipArchive();
-  ZipArchive(const ZipArchive&) = delete;
-  ZipArchive& operator=(const ZipArchive&) = delete;
-
-  /// Maps `path` and reads its central directory. False + *err on any problem.
-  bool Open(const std::string& path, std::string* err);
-  /// Same, over caller-owned memory (tests); `data` must outlive the archive.
-  bool OpenMemory(const uint8_t* data, size_t size, const std::string& label, std::string* err);
-
-  struct Entry {
-    std::string name;
-    uint64_t offset = 0;  // of the data, from file start
-    uint64_t size = 0;
-  };
-  const std::vector<Entry>& entries() const { return entries_; }
-  const Entry* Find(const std::string& name) const;
-  const uint8_t* base() const { return base_; }
-  const std::string& label() const { return label_; }
-  /// Drops the mapped pages of [p, p+n) from this process's memory (they are
-  /// re-read from the file if touched again): keeps a conversion's RSS bounded.
-  void Release(const uint8_t* p, size_t n) const;
-
- private:
-  bool Parse(std::string* err);
-  const uint8_t* base_ = nullptr;
-  size_t size_ = 0;
-  convert::MappedFile map_;  // Open(); unused by OpenMemory
-  std::string label_;
-  std::vector<Entry> entries_;
-  std::map<std::string, size_t> index_;
 };
 
 /// A torch.save'd state dict.
