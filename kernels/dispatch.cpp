@@ -1,29 +1,14 @@
-// Tier registry and run-time selection.
-//
-// Tiers (aarch64 only except ref), each a KernelSet; members a tier does not
-// specialise reuse a lower tier's or ref's:
-//   Every tier runs both q4g layouts (matmul_q4g: f32 group scales,
-//   matmul_q4g_f16s: f16 group scales widened with FCVTL) with the same kernels.
-//   neon    ARMv8.0 NEON: quantize (plain layout), q4g/q8c (SMULL/SADALP), float,
-//           rmsnorm, attention, hadamard, silu_mul and softmax (own exp,
-//           ref-exact); rope stays ref (tiny per token).
-//   dotprod + SDOT q4g GEMV/GEMM and q8c GEMV (plain activations).
-//   i8mm    + SMMLA q4g/q8c GEMM on "pairs" activations (its own quantizer);
-//           a lone token (decode) goes through the SDOT GEMV.
-//   sve     i8mm tier ("pairs" activations) + vector-length-agnostic SVE
-//           kernels: q4g SMMLA GEMM and SDOT GEMV with one row block per
-//           128-bit segment (64-bit gathers), q8c SDOT GEMV; the SVE GEMVs
-//           serve decode from 512-bit vectors on, the NEON SDOT GEMV below.
-//           Needs SVE + I8MM.
-// x86-64 tiers (x86-64 builds), all on the "plain + sums" activations of the
-// AVX2 quantizer (kernels/x86/x86_kernels.h):
-//   avx2        AVX2 + FMA + F16C: q4g (both layouts) GEMV/GEMM with
-//               VPMADDUBSW, q8c with VPMADDWD; float matmul, rmsnorm, rope,
-//               silu_mul, softmax, hadamard, attention (kernels/x86/x86_ops.h).
-//               The VNNI tiers reuse all of these but the q4g / q8c matmuls.
-//   avxvnni     + AVX-VNNI: q4g / q8c with VEX VPDPBUSD.
-//   avx512vnni  + AVX-512 F/BW/VL/VNNI: EVEX VPDPBUSD on 256-bit registers,
-//               8-token GEMM tiles (32 registers).
+// Tier registry and run-time selection: detect once (cpu_features.cpp), pick
+// once (AutoTier / SelectTier, $LAMINA_KERNELS or --kernels override), the
+// caller logs the tier. What each tier runs, and for which shape, is in ONE
+// file per tier, which also lists its KernelSet:
+//   neon        kernels/neon/tier_neon.cpp     ARMv8.0 NEON
+//   dotprod     kernels/neon/tier_dotprod.cpp  + SDOT
+//   i8mm        kernels/neon/tier_i8mm.cpp     + SMMLA ("pairs" activations)
+//   sve         kernels/sve/tier_sve.cpp       + SVE (vector-length agnostic)
+//   avx2        kernels/x86/tier_avx2.cpp      AVX2 + FMA + F16C
+//   avxvnni     kernels/x86/tier_avxvnni.cpp   + AVX-VNNI
+//   avx512vnni  kernels/x86/tier_avx512vnni.cpp + AVX-512 F/BW/VL/VNNI
 // Default ("auto", AutoTier): sve when SVE + I8MM with vectors of 256 bits or
 // more, else i8mm > dotprod > neon on aarch64; avx512vnni > avxvnni > avx2 on
 // x86-64; ref elsewhere.
@@ -40,7 +25,6 @@
 #endif
 #if defined(__x86_64__)
 #include "kernels/x86/x86_kernels.h"
-#include "kernels/x86/x86_ops.h"
 #endif
 
 namespace lamina::kern {
@@ -78,112 +62,6 @@ const KernelSet& RefKernels() {
   };
   return k;
 }
-
-#if defined(__aarch64__)
-namespace {
-
-const KernelSet& NeonKernels() {
-  static const KernelSet k = {
-      Tier::kNeon,          {arm::QuantizeActsBytes, arm::QuantizeActsPlainNeon},
-      {arm::MatmulQ4GNeon}, {arm::MatmulQ4GF16SNeon},
-      {arm::MatmulQ8CNeon}, {arm::MatmulFloatNeon},
-      {arm::RmsNormNeon},   {ref::Rope},
-      {arm::SiluMulNeon},   {arm::SoftmaxNeon},
-      {arm::HadamardNeon},  {arm::AttentionNeon},
-  };
-  return k;
-}
-
-const KernelSet& DotprodKernels() {
-  static const KernelSet k = [] {
-    KernelSet s = NeonKernels();
-    s.tier = Tier::kDotprod;
-    s.attention = {arm::AttentionDotprod};  // SDOT scores for the Q8 KV cache
-    s.matmul_q4g = {arm::MatmulQ4GDotprod};
-    s.matmul_q4g_f16s = {arm::MatmulQ4GF16SDotprod};
-    s.matmul_q8c = {arm::MatmulQ8CDotprod};
-    return s;
-  }();
-  return k;
-}
-
-const KernelSet& I8mmKernels() {
-  static const KernelSet k = [] {
-    KernelSet s = DotprodKernels();
-    s.tier = Tier::kI8mm;
-    s.quantize_acts = {arm::QuantizeActsBytes, arm::QuantizeActsPairsNeon};
-    s.matmul_q4g = {arm::MatmulQ4GI8mm};
-    s.matmul_q4g_f16s = {arm::MatmulQ4GF16SI8mm};
-    s.matmul_q8c = {arm::MatmulQ8CI8mm};
-    return s;
-  }();
-  return k;
-}
-
-const KernelSet& SveKernels() {
-  static const KernelSet k = [] {
-    KernelSet s = I8mmKernels();  // "pairs" activations
-    s.tier = Tier::kSve;
-    s.matmul_q4g = {arm::MatmulQ4GSveI8mm};
-    s.matmul_q4g_f16s = {arm::MatmulQ4GF16SSveI8mm};
-    s.matmul_q8c = {arm::MatmulQ8CSveI8mm};
-    return s;
-  }();
-  return k;
-}
-
-}  // namespace
-#endif
-
-#if defined(__x86_64__)
-namespace {
-
-const KernelSet& Avx2Kernels() {
-  static const KernelSet k = [] {
-    KernelSet s = RefKernels();
-    s.tier = Tier::kAvx2;
-    s.quantize_acts = {x86::QuantizeActsBytes, x86::QuantizeActsAvx2};
-    s.matmul_float = {lamina::x86::MatmulFloatAvx2};
-    s.rmsnorm = {lamina::x86::RmsNormAvx2};
-    s.rope = {lamina::x86::RopeAvx2};
-    s.silu_mul = {lamina::x86::SiluMulAvx2};
-    s.softmax = {lamina::x86::SoftmaxAvx2};
-    s.hadamard = {lamina::x86::HadamardAvx2};
-    s.attention = {lamina::x86::AttentionAvx2};
-    s.matmul_q4g = {x86::MatmulQ4GAvx2};
-    s.matmul_q4g_f16s = {x86::MatmulQ4GF16SAvx2};
-    s.matmul_q8c = {x86::MatmulQ8CAvx2};
-    return s;
-  }();
-  return k;
-}
-
-const KernelSet& AvxVnniKernels() {
-  static const KernelSet k = [] {
-    KernelSet s = Avx2Kernels();
-    s.tier = Tier::kAvxVnni;
-    s.matmul_q4g = {x86::MatmulQ4GAvxVnni};
-    s.matmul_q4g_f16s = {x86::MatmulQ4GF16SAvxVnni};
-    s.matmul_q8c = {x86::MatmulQ8CAvxVnni};
-    return s;
-  }();
-  return k;
-}
-
-const KernelSet& Avx512VnniKernels() {
-  static const KernelSet k = [] {
-    KernelSet s = Avx2Kernels();
-    s.tier = Tier::kAvx512Vnni;
-    s.matmul_q4g = {x86::MatmulQ4GAvx512Vnni};
-    s.matmul_q4g_f16s = {x86::MatmulQ4GF16SAvx512Vnni};
-    s.matmul_q8c = {x86::MatmulQ8CAvx512Vnni};
-    return s;
-  }();
-  return k;
-}
-
-}  // namespace
-#endif
 
 bool TierAvailable(Tier t) {
   const CpuFeatures& f = DetectCpu();
@@ -280,13 +158,13 @@ const KernelSet& Kernels(Tier t) {
 #if defined(__aarch64__)
   switch (t) {
     case Tier::kNeon:
-      return NeonKernels();
+      return arm::NeonKernels();
     case Tier::kDotprod:
-      return DotprodKernels();
+      return arm::DotprodKernels();
     case Tier::kI8mm:
-      return I8mmKernels();
+      return arm::I8mmKernels();
     case Tier::kSve:
-      return SveKernels();
+      return arm::SveKernels();
     default:
       break;
   }
@@ -294,11 +172,11 @@ const KernelSet& Kernels(Tier t) {
 #if defined(__x86_64__)
   switch (t) {
     case Tier::kAvx2:
-      return Avx2Kernels();
+      return x86::Avx2Kernels();
     case Tier::kAvxVnni:
-      return AvxVnniKernels();
+      return x86::AvxVnniKernels();
     case Tier::kAvx512Vnni:
-      return Avx512VnniKernels();
+      return x86::Avx512VnniKernels();
     default:
       break;
   }

@@ -1,7 +1,11 @@
-// Internal declarations of the Arm kernel variants (aarch64 builds only).
-// Each function lives in its own file, named after the variant (KleidiAI
-// style): <op>_<layout>_<gemv|gemm>_<isa>.cpp. dispatch.cpp assembles them
-// into the per-tier KernelSets. Shared inline helpers are plain ARMv8.0 NEON.
+// Internal declarations of the Arm kernel variants and tiers (aarch64 builds
+// only). Each variant lives in its own file, named after it (KleidiAI style):
+// <op>_<layout>_<tile>_<gemv|gemm>_<isa>.cpp, tile = <tokens>x<rows> per pass
+// ("vl": 32-bit lanes of an SVE vector, 4 rows per 128-bit segment); a file
+// holds the variant for both q4g scale layouts when the code is shared. Which
+// variant runs for which shape is decided in ONE file per tier, tier_<isa>.cpp
+// (kernels/neon/tier_{neon,dotprod,i8mm}.cpp, kernels/sve/tier_sve.cpp), which
+// also lists the tier's KernelSet. Shared inline helpers are plain ARMv8.0 NEON.
 #pragma once
 
 #if !defined(__aarch64__)
@@ -13,9 +17,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
 #include "kernels/kernels.h"
+#include "kernels/ref/q4g_layout.h"
+#include "kernels/ref/ref.h"
 
 namespace lamina::kern::arm {
 
@@ -34,52 +39,82 @@ void QuantizeActsPlainNeon(const float* x, size_t ldx, int m0, int m1, QActs* qa
 void QuantizeActsPairsNeon(const float* x, size_t ldx, int m0, int m1, QActs* qa);
 
 // ------------------------------------------------------------ matmul q4g
-// Signature of MatmulQ4GKernel::run / MatmulQ8CKernel::run.
-/// neon tier (v8.0: SMULL/SMLAL + SADALP), plain activations, any M.
-void MatmulQ4GNeon(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                   size_t ldy);
-/// One token (plain activation row q, Kp bytes) x Q4G_R4K8, SDOT by element.
-void Q4GGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+// Variants. Q4GF16S*: the same kernel on Q4G_R4K8_F16S (f16 group scales,
+// widened with FCVTL / FCVT: exact). Every variant computes output rows
+// [n0, n1) (MatmulQ4GKernel's constraints) for its tokens, bit-exact to ref.
+/// GEMV (q4g and q8c): one token, plain activation row q (Kp bytes), y[n0..n1).
+using GemvFn = void (*)(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                        int n1, float* y);
+void Q4GGemv1x8Neon(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
                     int n1, float* y);
-/// Up to 4 tokens (plain rows at q + t*Kp) x Q4G_R4K8, SDOT, weights unpacked once.
-void Q4GGemm4Dotprod(const int8_t* q, const float* ascale, const float* zp, int mt,
-                     const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy);
-/// dotprod tier: M == 1 -> GEMV, else GEMM by 4 tokens. Plain activations.
-void MatmulQ4GDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                      size_t ldy);
-/// i8mm tier: pairs activations; SMMLA for token pairs, SDOT GEMV for a lone token.
+void Q4GF16SGemv1x8Neon(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                        int n1, float* y);
+void Q4GGemv1x8Dotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                       int n1, float* y);
+void Q4GF16SGemv1x8Dotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                           int n1, float* y);
+/// SVE GEMV (any vector length).
+void Q4GGemv1xVlSve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                    int n1, float* y);
+void Q4GF16SGemv1xVlSve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                        int n1, float* y);
+/// SDOT GEMM: mt (2..4) tokens, plain rows at q + t*Kp, outputs at y + t*ldy.
+void Q4GGemm4x4Dotprod(const int8_t* q, const float* ascale, const float* zp, int mt,
+                       const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy);
+void Q4GF16SGemm4x4Dotprod(const int8_t* q, const float* ascale, const float* zp, int mt,
+                           const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy);
+/// SMMLA GEMMs on "pairs" activations: a fixed number of token pairs (6, 4,
+/// 1) starting at qa (pair p at qa + 2p*Kp), outputs at y + t*ldy. Kp >= 32
+/// for the 12x4 tile (its asm loop runs at least once).
+void Q4GGemm12x4I8mm(const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                     const uint8_t* w, int n0, int n1, float* y, size_t ldy);
+void Q4GF16SGemm12x4I8mm(const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                         const uint8_t* w, int n0, int n1, float* y, size_t ldy);
+void Q4GGemm8x4I8mm(const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                    const uint8_t* w, int n0, int n1, float* y, size_t ldy);
+void Q4GF16SGemm8x4I8mm(const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                        const uint8_t* w, int n0, int n1, float* y, size_t ldy);
+void Q4GGemm2x4I8mm(const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                    const uint8_t* w, int n0, int n1, float* y, size_t ldy);
+void Q4GF16SGemm2x4I8mm(const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                        const uint8_t* w, int n0, int n1, float* y, size_t ldy);
+/// SVE SMMLA GEMM on "pairs" activations: np (1..4) token pairs. The f16
+/// variant needs SveQ4G<true>::Fits(Kp) (32-bit gather offsets).
+void Q4GGemm8xVlSveI8mm(int np, const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                        const uint8_t* w, int n0, int n1, float* y, size_t ldy);
+void Q4GF16SGemm8xVlSveI8mm(int np, const int8_t* qa, size_t Kp, const float* ascale,
+                            const float* zp, const uint8_t* w, int n0, int n1, float* y,
+                            size_t ldy);
+
+// ------------------------------------------------------------ matmul q8c
+void Q8CGemv1x4Neon(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                    int n1, float* y);
+void Q8CGemv1x8Dotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                       int n1, float* y);
+void Q8CGemv1x8Sve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0, int n1,
+                   float* y);
+/// SMMLA GEMM on "pairs" activations: np (1..4) token pairs.
+void Q8CGemm8x4I8mm(int np, const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                    const uint8_t* w, int n0, int n1, float* y, size_t ldy);
+
+// ------------------------------------------------------------------ tiers
+// The KernelSet of each Arm tier (tier_<isa>.cpp; call only when the tier is
+// available) and the tiers' matmul entries (MatmulQ4GKernel::run /
+// MatmulQ8CKernel::run), which pick the variants above by shape.
+const KernelSet& NeonKernels();
+const KernelSet& DotprodKernels();
+const KernelSet& I8mmKernels();
+const KernelSet& SveKernels();
 void MatmulQ4GI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                    size_t ldy);
-
-// ------------------------------------------------- matmul q4g, f16 scales
-// The same kernels for Q4G_R4K8_F16S (f16 group scales after the nibbles,
-// widened with FCVTL; bit-exact to ref::MatmulQ4GF16S). Files
-// matmul_q4g_r4k8_f16s_<gemv|gemm>_<isa>.cpp; the code is shared with the
-// f32-scale variants through the *_inl.h templates.
-void MatmulQ4GF16SNeon(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                       size_t ldy);
-void Q4GF16SGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
-                        int n1, float* y);
-void Q4GF16SGemm4Dotprod(const int8_t* q, const float* ascale, const float* zp, int mt,
-                         const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy);
-void MatmulQ4GF16SDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                          size_t ldy);
 void MatmulQ4GF16SI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                        size_t ldy);
+void MatmulQ8CI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
+                   size_t ldy);
 
 // -------------------------------------------------------------- hadamard
 /// Fast Walsh–Hadamard transform (HadamardKernel::run), n a power of two. EXACT.
 void HadamardNeon(float* x, int n);
-
-// ------------------------------------------------------------ matmul q8c
-void MatmulQ8CNeon(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                   size_t ldy);
-void Q8CGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
-                    int n1, float* y);
-void MatmulQ8CDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                      size_t ldy);
-void MatmulQ8CI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                   size_t ldy);
 
 // ----------------------------------------------------------- matmul float
 void MatmulFloatNeon(const float* x, size_t ldx, int M, const void* w, int wtype, int N, int K,
@@ -135,27 +170,21 @@ void SiluMulNeon(float* gate, const float* up, int n);
 /// without NaN; with NaN inputs both give all-NaN rows, payloads may differ.
 void SoftmaxNeon(float* x, int n);
 
+/// A tier's KernelSet from what differs between the Arm tiers (quantizer
+/// layout, integer matmuls, attention); the other ops are the same NEON
+/// kernels on every Arm tier (rope stays ref: a few hundred FLOPs per token).
+constexpr KernelSet ArmKernelSet(Tier tier, QuantizeActsKernel quantize_acts,
+                                 MatmulQ4GKernel matmul_q4g, MatmulQ4GKernel matmul_q4g_f16s,
+                                 MatmulQ8CKernel matmul_q8c, AttentionKernel attention) {
+  return {tier,          quantize_acts,     matmul_q4g,     matmul_q4g_f16s,
+          matmul_q8c,    {MatmulFloatNeon}, {RmsNormNeon},  {ref::Rope},
+          {SiluMulNeon}, {SoftmaxNeon},     {HadamardNeon}, attention};
+}
+
 // -------------------------------------------------------------------- SVE
-/// SVE vector length in bytes (svcntb), from an SVE-compiled file; call only
-/// when HWCAP_SVE is set.
+/// SVE vector length in bytes (svcntb), from an SVE-compiled file
+/// (kernels/sve/tier_sve.cpp); call only when HWCAP_SVE is set.
 int SveVectorBytes();
-/// SVE q8c GEMV (plain rows; one token at a time).
-void MatmulQ8CSve(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                  size_t ldy);
-/// SVE q4g GEMV, one plain activation row (kernels/sve/matmul_q4g_r4k8_gemv_sve.cpp).
-void Q4GGemvSve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0, int n1,
-                float* y);
-/// sve tier (pairs activations, needs SVE + I8MM): q4g SVE SMMLA GEMM / SVE GEMV
-/// for a lone token; q8c SVE GEMV for M == 1, NEON SMMLA otherwise.
-void MatmulQ4GSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                      size_t ldy);
-/// Q4G_R4K8_F16S counterparts of Q4GGemvSve / MatmulQ4GSveI8mm.
-void Q4GF16SGemvSve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
-                    int n1, float* y);
-void MatmulQ4GF16SSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                          size_t ldy);
-void MatmulQ8CSveI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                      size_t ldy);
 
 // ---------------------------------------------------------------- helpers
 inline size_t Kp32(int K) { return (static_cast<size_t>(K) + 31) / 32 * 32; }
@@ -172,35 +201,23 @@ inline void Store4(float* y, int n, int n1, float32x4_t v) {
   }
 }
 
-/// Walks the token pairs of "pairs"-layout activations (a.M / 2 of them) in
-/// tiles of up to 4 pairs, calling tile(np, qp, ascale, zp, yp) with np a
-/// std::integral_constant<int, 1..4> (so the tile kernel can be a template),
-/// the tile's activations, per-token scales / zero points and first output
-/// row. The lone last token of an odd M is left to the caller (a GEMV).
-template <typename Tile>
-inline void ForEachPairTile4(const QActs& a, size_t Kp, float* y, size_t ldy, Tile&& tile) {
-  const int8_t* q = static_cast<const int8_t*>(a.data);
-  const int pairs = a.M / 2;
-  for (int p = 0; p < pairs; p += 4) {
-    const int8_t* qp = q + static_cast<size_t>(p) * 2 * Kp;
-    const float* as = a.scale + 2 * p;
-    const float* zp = a.zp + 2 * p;
-    float* yp = y + static_cast<size_t>(2 * p) * ldy;
-    switch (pairs - p) {
-      case 1:
-        tile(std::integral_constant<int, 1>{}, qp, as, zp, yp);
-        break;
-      case 2:
-        tile(std::integral_constant<int, 2>{}, qp, as, zp, yp);
-        break;
-      case 3:
-        tile(std::integral_constant<int, 3>{}, qp, as, zp, yp);
-        break;
-      default:
-        tile(std::integral_constant<int, 4>{}, qp, as, zp, yp);
-        break;
-    }
-  }
+/// Every token of plain-layout activations through `gemv`, one at a time.
+inline void GemvEachToken(GemvFn gemv, const QActs& a, const uint8_t* w, int K, int n0, int n1,
+                          float* y, size_t ldy) {
+  const size_t Kp = Kp32(K);
+  for (int m = 0; m < a.M; ++m)
+    gemv(static_cast<const int8_t*>(a.data) + static_cast<size_t>(m) * Kp, a.scale[m], a.zp[m], w,
+         K, n0, n1, y + static_cast<size_t>(m) * ldy);
+}
+
+/// The lone last token of "pairs"-layout activations with an odd M (stored
+/// plain at (M-1)*Kp) through `gemv`; nothing for an even M.
+inline void GemvLoneToken(GemvFn gemv, const QActs& a, const uint8_t* w, int K, int n0, int n1,
+                          float* y, size_t ldy) {
+  if (a.M % 2 == 0) return;
+  const int m = a.M - 1;
+  gemv(static_cast<const int8_t*>(a.data) + static_cast<size_t>(m) * Kp32(K), a.scale[m], a.zp[m],
+       w, K, n0, n1, y + static_cast<size_t>(m) * ldy);
 }
 
 inline float32x4_t LoadF32x4(const uint8_t* p) {
@@ -223,19 +240,19 @@ inline float32x4_t LoadF16x4(const uint8_t* p) {
   return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
 }
 
-/// Where the parts of a q4g row block are, for both layouts (format.h):
-/// Q4G_R4K8 (kF16 false: group g = 64 B nibbles + 16 B f32 scales at 80g) and
-/// Q4G_R4K8_F16S (kF16 true: nibbles at 64g, f16 scales at 64G + 8g).
+/// A q4g row block's layout (kernels/ref/q4g_layout.h) with the group stride
+/// as a constant and the scale loads of both layouts.
 template <bool kF16>
 struct Q4GBlock {
   static constexpr size_t kGroupStride = kF16 ? 64 : 80;  // nibbles of group g at kGroupStride*g
   size_t G, bb, scale_off, scale_stride, corr_off;
-  explicit Q4GBlock(size_t Kp)
-      : G(Kp / 32),
-        bb(kF16 ? Kp / 32 * 64 + (Kp / 32 * 8 + 15) / 16 * 16 + 16 : Kp / 32 * 80 + 16),
-        scale_off(kF16 ? Kp / 32 * 64 : 64),
-        scale_stride(kF16 ? 8 : 80),
-        corr_off(bb - 16) {}
+  explicit Q4GBlock(size_t Kp) : Q4GBlock(ref::MakeQ4GLayout<kF16>(Kp)) {}
+  explicit Q4GBlock(const ref::Q4GLayout& l)
+      : G(l.G),
+        bb(l.block_bytes),
+        scale_off(l.scale_off),
+        scale_stride(l.scale_stride),
+        corr_off(l.corr_off) {}
   /// The 4 rows' scales of group g of the block at blk, as f32.
   float32x4_t Scales(const uint8_t* blk, size_t g) const {
     const uint8_t* p = blk + scale_off + scale_stride * g;
@@ -246,10 +263,5 @@ struct Q4GBlock {
     }
   }
 };
-
-/// Per-token parameters from the row's min/max, exactly ref::ChooseQParams
-/// (mn <= 0 <= mx; NaN-propagating: a non-finite mn or mx gives
-/// kNonFiniteActScale, zp 0). Compiled without FP contraction.
-void QParamsFromMinMax(float mn, float mx, float* scale, float* zp);
 
 }  // namespace lamina::kern::arm

@@ -1,5 +1,5 @@
-// Inline SDOT building blocks for both q4g layouts (include only from
-// *_dotprod.cpp, *_i8mm.cpp or SVE files: needs __ARM_FEATURE_DOTPROD).
+// Inline SDOT building blocks for both q4g layouts, shared by the SDOT GEMVs and
+// GEMM (include only from *_dotprod.cpp files: needs __ARM_FEATURE_DOTPROD).
 #pragma once
 
 #if !defined(__ARM_FEATURE_DOTPROD)
@@ -51,67 +51,8 @@ inline void Q4GFinish1(const Q4GBlock<kF16>& L, const uint8_t* blk, float32x4_t 
          vmulq_n_f32(vfmsq_f32(f, LoadF32x4(blk + L.corr_off), vdupq_n_f32(zp)), ascale));
 }
 
-/// Up to 4 tokens (plain rows at q + t*Kp) x one q4g layout, SDOT: each
-/// 16-byte chunk is unpacked once and used by MT tokens; per token the chain is
-/// the ref chain (lane = row), as the GEMV.
-template <bool kF16, int MT>
-void Q4GGemmDotprodT(const int8_t* q, const float* ascale, const float* zp, const uint8_t* w, int K,
-                     int n0, int n1, float* y, size_t ldy) {
-  const size_t Kp = Kp32(K);
-  const Q4GBlock<kF16> L(Kp);
-  const uint8x16_t mask = vdupq_n_u8(0xF0);
-  for (int b = n0 / 4; b < (n1 + 3) / 4; ++b) {
-    const uint8_t* blk = w + static_cast<size_t>(b) * L.bb;
-    float32x4_t f[MT];
-    for (int t = 0; t < MT; ++t) f[t] = vdupq_n_f32(0.f);
-    for (size_t g = 0; g < L.G; ++g) {
-      const uint8x16x4_t wb = vld1q_u8_x4(blk + L.kGroupStride * g);
-      int32x4_t acc[MT];
-      for (int t = 0; t < MT; ++t) acc[t] = vdupq_n_s32(0);
-      for (int h = 0; h < 2; ++h) {
-        int8x16_t act[MT];
-        for (int t = 0; t < MT; ++t) act[t] = vld1q_s8(q + t * Kp + 32 * g + 16 * h);
-        const int8x16_t l0 = vreinterpretq_s8_u8(vshlq_n_u8(wb.val[2 * h], 4));
-        const int8x16_t h0 = vreinterpretq_s8_u8(vandq_u8(wb.val[2 * h], mask));
-        const int8x16_t l1 = vreinterpretq_s8_u8(vshlq_n_u8(wb.val[2 * h + 1], 4));
-        const int8x16_t h1 = vreinterpretq_s8_u8(vandq_u8(wb.val[2 * h + 1], mask));
-        for (int t = 0; t < MT; ++t) {
-          acc[t] = vdotq_laneq_s32(acc[t], l0, act[t], 0);
-          acc[t] = vdotq_laneq_s32(acc[t], h0, act[t], 1);
-          acc[t] = vdotq_laneq_s32(acc[t], l1, act[t], 2);
-          acc[t] = vdotq_laneq_s32(acc[t], h1, act[t], 3);
-        }
-      }
-      const float32x4_t s = L.Scales(blk, g);
-      for (int t = 0; t < MT; ++t) f[t] = vfmaq_f32(f[t], vcvtq_n_f32_s32(acc[t], 4), s);
-    }
-    for (int t = 0; t < MT; ++t) Q4GFinish1(L, blk, f[t], zp[t], ascale[t], b, n1, y + t * ldy);
-  }
-}
-
-/// Q4GGemm4Dotprod for either layout: mt == 1 goes to `gemv`.
-template <bool kF16, typename Gemv>
-inline void Q4GGemm4DotprodT(const int8_t* q, const float* ascale, const float* zp, int mt,
-                             const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy,
-                             Gemv gemv) {
-  switch (mt) {
-    case 1:
-      gemv(q, ascale[0], zp[0], w, K, n0, n1, y);
-      break;
-    case 2:
-      Q4GGemmDotprodT<kF16, 2>(q, ascale, zp, w, K, n0, n1, y, ldy);
-      break;
-    case 3:
-      Q4GGemmDotprodT<kF16, 3>(q, ascale, zp, w, K, n0, n1, y, ldy);
-      break;
-    default:
-      Q4GGemmDotprodT<kF16, 4>(q, ascale, zp, w, K, n0, n1, y, ldy);
-      break;
-  }
-}
-
-// One group of two row blocks in the asm GEMVs (matmul_q4g_r4k8_gemv_dotprod.cpp,
-// matmul_q4g_r4k8_f16s_gemv_dotprod.cpp): loads the 64 nibble bytes of each
+// One group of two row blocks in the asm GEMVs (matmul_q4g_r4k8_1x8_gemv_dotprod.cpp,
+// matmul_q4g_r4k8_f16s_1x8_gemv_dotprod.cpp): loads the 64 nibble bytes of each
 // block (post-indexed, %[p0] / %[p1]) and the group's 32 activations (%[q]),
 // and leaves 16*idot of block 0 in v26 and of block 1 in v27 (lane = row).
 // Unpack: lo = b << 4, hi = b & 0xF0 (%[m]), SDOT by element. Uses v0-v7,
@@ -154,23 +95,5 @@ inline void Q4GGemm4DotprodT(const int8_t* q, const float* ascale, const float* 
   "sdot v27.4s, v5.16b, v25.4b[1]\n"                         \
   "sdot v27.4s, v6.16b, v25.4b[2]\n"                         \
   "sdot v27.4s, v7.16b, v25.4b[3]\n"
-
-/// dotprod tier for either layout: M == 1 -> the GEMV, else the GEMM by 4
-/// tokens (plain activations).
-template <typename Gemv, typename Gemm4>
-inline void MatmulQ4GDotprodT(const QActs& a, const uint8_t* w, int K, int n0, int n1, float* y,
-                              size_t ldy, Gemv gemv, Gemm4 gemm4) {
-  const size_t Kp = Kp32(K);
-  const int8_t* q = static_cast<const int8_t*>(a.data);
-  if (a.M == 1) {
-    gemv(q, a.scale[0], a.zp[0], w, K, n0, n1, y);
-    return;
-  }
-  for (int m = 0; m < a.M; m += 4) {
-    const int mt = a.M - m < 4 ? a.M - m : 4;
-    gemm4(q + static_cast<size_t>(m) * Kp, a.scale + m, a.zp + m, mt, w, K, n0, n1,
-          y + static_cast<size_t>(m) * ldy, ldy);
-  }
-}
 
 }  // namespace lamina::kern::arm

@@ -13,10 +13,12 @@
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
 #include "kernels/neon/arm_kernels.h"
+#include "kernels/ref/ref.h"
 
 namespace lamina::kern::arm {
 
@@ -55,7 +57,7 @@ inline void QuantizeRow(const float* x, int K, int8_t* dst, size_t chunk_stride,
                         float* zp) {
   float mn, mx, s, z;
   RowMinMax(x, K, &mn, &mx);
-  QParamsFromMinMax(mn, mx, &s, &z);
+  ref::QParamsFromMinMax(mn, mx, std::isfinite(mn) && std::isfinite(mx), &s, &z);
   const int nchunks = static_cast<int>(Kp32(K) / 8);
   *scale = s;
   *zp = z;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernels/ref/fp16.h"
+#include "kernels/ref/q4g_layout.h"
 #include "kernels/ref/ref.h"
 #include "loader/format.h"
 
@@ -30,19 +31,14 @@ inline int32_t LoadI32(const uint8_t* p) {
 
 namespace {
 
-// Both q4g layouts: the nibbles of group g at group_stride * g, the 4 rows'
-// scales of group g at scale_off + scale_stride * g (f32 or f16), the 4 f32
-// corrections at corr_off.
+// Both q4g layouts (q4g_layout.h).
 template <bool kF16Scales>
 void MatmulQ4GImpl(const kern::QActs& a, const uint8_t* w, int K, int n0, int n1, float* y,
                    size_t ldy) {
   const size_t Kp = format::RoundUp(static_cast<uint64_t>(K), 32);
-  const size_t G = Kp / 32;
-  const size_t block_bytes = kF16Scales ? format::kQ4F16SBlockBytes(Kp) : format::kQ4BlockBytes(Kp);
-  const size_t group_stride = kF16Scales ? 64 : 80;
-  const size_t scale_off = kF16Scales ? format::kQ4F16SScaleOffset(Kp) : 64;
-  const size_t scale_stride = kF16Scales ? 8 : 80;
-  const size_t corr_off = kF16Scales ? format::kQ4F16SCorrOffset(Kp) : G * 80;
+  const Q4GLayout L = MakeQ4GLayout<kF16Scales>(Kp);
+  const size_t G = L.G, block_bytes = L.block_bytes, group_stride = L.group_stride;
+  const size_t scale_off = L.scale_off, scale_stride = L.scale_stride, corr_off = L.corr_off;
   for (int m = 0; m < a.M; ++m) {
     const int8_t* q = static_cast<const int8_t*>(a.data) + static_cast<size_t>(m) * Kp;
     for (int n = n0; n < n1; ++n) {

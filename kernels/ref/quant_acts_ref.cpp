@@ -21,6 +21,10 @@ void ChooseQParams(const float* x, int K, float* scale, float* zp) {
     mx = std::max(mx, x[k]);
     finite &= std::isfinite(x[k]);
   }
+  QParamsFromMinMax(mn, mx, finite, scale, zp);
+}
+
+void QParamsFromMinMax(float mn, float mx, bool finite, float* scale, float* zp) {
   if (!finite) {
     *scale = kern::kNonFiniteActScale;
     *zp = 0.f;

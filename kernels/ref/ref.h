@@ -33,6 +33,10 @@ void QuantizeActs(const float* x, size_t ldx, int m0, int m1, kern::QActs* qa);
 /// The exact per-token parameters (also used by tests and other tiers),
 /// non-finite rows included (scale NaN, zp 0).
 void ChooseQParams(const float* x, int K, float* scale, float* zp);
+/// ChooseQParams after its loop: the parameters from the row's min mn <= 0
+/// and max mx >= 0 (both include 0) and whether every value was finite. Every
+/// tier's quantizer finishes with it (its min/max loop is the SIMD part).
+void QParamsFromMinMax(float mn, float mx, bool finite, float* scale, float* zp);
 
 /// q4g x int8, Q4G_R4K8 weights. For each (m, n):
 ///   acc = 0.f

@@ -22,6 +22,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/neon/arm_kernels.h"
+
 namespace lamina::kern::arm {
 
 /// Gather offsets for S blocks: lane j -> (j / 2) * bb + (j % 2) * 8.
@@ -43,36 +45,30 @@ inline svfloat32_t GatherF32x4(svbool_t pg64, const uint8_t* p, svuint64_t offs)
       svld1_gather_u64offset_u64(pg64, reinterpret_cast<const uint64_t*>(p), offs));
 }
 
-/// Where the parts of a q4g row block are (both layouts, as arm::Q4GBlock),
-/// and how to gather them for S = VL/128 consecutive blocks (SVE vectors
-/// cannot be members: the gather offsets are made by Offs / Offs16 and passed).
+/// A q4g row block's layout (arm::Q4GBlock) and how to gather its parts for
+/// S = VL/128 consecutive blocks (SVE vectors cannot be members: the gather
+/// offsets are made by Offs / Offs16 and passed).
 template <bool kF16>
-struct SveQ4G {
-  static constexpr size_t kGroupStride = kF16 ? 64 : 80;
-  size_t G, bb, scale_off, scale_stride, corr_off;
-  explicit SveQ4G(size_t Kp)
-      : G(Kp / 32),
-        bb(kF16 ? Kp / 32 * 64 + (Kp / 32 * 8 + 15) / 16 * 16 + 16 : Kp / 32 * 80 + 16),
-        scale_off(kF16 ? Kp / 32 * 64 : 64),
-        scale_stride(kF16 ? 8 : 80),
-        corr_off(bb - 16) {}
+struct SveQ4G : Q4GBlock<kF16> {
+  using Q4GBlock<kF16>::Q4GBlock;
   /// Whether Offs16 holds for S <= 16 blocks (2048-bit vectors): 16 * bb <
   /// 2^32, i.e. K below ~100 M (every real model; callers fall back to NEON).
   static bool Fits(size_t Kp) { return Kp / 32 * 80 + 32 < (size_t{1} << 28); }
   /// 64-bit gather offsets of 16-byte chunks (BlockOffsets).
-  svuint64_t Offs() const { return BlockOffsets(bb); }
+  svuint64_t Offs() const { return BlockOffsets(this->bb); }
   /// f16 scales: 32-bit lane i -> (i / 4) * bb + 2 * (i % 4).
   svuint32_t Offs16() const {
     const svbool_t pt = svptrue_b32();
     const svuint32_t j = svindex_u32(0, 1);
-    return svadd_u32_x(pt, svmul_n_u32_x(pt, svlsr_n_u32_x(pt, j, 2), static_cast<uint32_t>(bb)),
+    return svadd_u32_x(pt,
+                       svmul_n_u32_x(pt, svlsr_n_u32_x(pt, j, 2), static_cast<uint32_t>(this->bb)),
                        svlsl_n_u32_x(pt, svand_n_u32_x(pt, j, 3), 1));
   }
   /// The 4 rows' scales of group g of the nb <= S blocks at blk (segment s =
   /// block s), as f32. pg64: 2*nb active 64-bit lanes; pg32: 4*nb 32-bit lanes.
   svfloat32_t Scales(svbool_t pg64, svbool_t pg32, const uint8_t* blk, size_t g, svuint64_t offs,
                      svuint32_t offs16) const {
-    const uint8_t* p = blk + scale_off + scale_stride * g;
+    const uint8_t* p = blk + this->scale_off + this->scale_stride * g;
     if constexpr (kF16) {
       (void)offs;
       // LD1H zero-extended into 32-bit lanes: the f16 is the bottom half of
@@ -87,7 +83,7 @@ struct SveQ4G {
     }
   }
   svfloat32_t Corr(svbool_t pg64, const uint8_t* blk, svuint64_t offs) const {
-    return GatherF32x4(pg64, blk + corr_off, offs);
+    return GatherF32x4(pg64, blk + this->corr_off, offs);
   }
 };
 

@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/ref/q4g_layout.h"
 #include "kernels/x86/x86_kernels.h"
 #include "loader/format.h"
 
@@ -75,19 +76,6 @@ inline __m256i Load2x16(const uint8_t* lo, const uint8_t* hi) {
       _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)), 1);
 }
 
-// Where the parts of a q4g row block are (kernels/ref/matmul_q_ref.cpp).
-struct Q4Layout {
-  size_t block_bytes, group_stride, scale_off, scale_stride, corr_off;
-};
-template <bool kF16>
-inline Q4Layout MakeQ4Layout(size_t Kp) {
-  const size_t G = Kp / 32;
-  if (kF16)
-    return {format::kQ4F16SBlockBytes(Kp), 64, format::kQ4F16SScaleOffset(Kp), 8,
-            format::kQ4F16SCorrOffset(Kp)};
-  return {format::kQ4BlockBytes(Kp), 80, 64, 80, G * 80};
-}
-
 /// The scales of group g of row blocks b0 (lanes 0-3) and b1 (lanes 4-7).
 template <bool kF16>
 inline __m256 Q4Scales(const uint8_t* s0, const uint8_t* s1) {
@@ -105,7 +93,7 @@ inline __m256 Q4Scales(const uint8_t* s0, const uint8_t* s1) {
 /// (b1 may equal b0 on an odd last block; then only 4 results are stored).
 template <class Isa, bool kF16, int MT>
 inline void Q4GTile(const int8_t* q, size_t Kp, const int32_t* qsum8, size_t G, const float* ascale,
-                    const float* zp, const uint8_t* b0, const uint8_t* b1, const Q4Layout& L,
+                    const float* zp, const uint8_t* b0, const uint8_t* b1, const ref::Q4GLayout& L,
                     float* y, size_t ldy, int nvalid) {
   const __m256i m0f = _mm256_set1_epi8(0x0F), x88 = _mm256_set1_epi8(static_cast<char>(0x88));
   __m256 facc[MT];
@@ -147,7 +135,7 @@ inline void Q4GTile(const int8_t* q, size_t Kp, const int32_t* qsum8, size_t G, 
 template <class Isa, bool kF16, int MT>
 inline void Q4GTileN(int mt, const int8_t* q, size_t Kp, const int32_t* qsum8, size_t G,
                      const float* ascale, const float* zp, const uint8_t* b0, const uint8_t* b1,
-                     const Q4Layout& L, float* y, size_t ldy, int nvalid) {
+                     const ref::Q4GLayout& L, float* y, size_t ldy, int nvalid) {
   if (mt == MT) {
     Q4GTile<Isa, kF16, MT>(q, Kp, qsum8, G, ascale, zp, b0, b1, L, y, ldy, nvalid);
   } else if constexpr (MT > 1) {
@@ -159,7 +147,7 @@ inline void Q4GTileN(int mt, const int8_t* q, size_t Kp, const int32_t* qsum8, s
 template <class Isa, bool kF16>
 void MatmulQ4GX86(const QActs& a, const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy) {
   const size_t Kp = XKp(K), G = Kp / 32;
-  const Q4Layout L = MakeQ4Layout<kF16>(Kp);
+  const ref::Q4GLayout L = ref::MakeQ4GLayout<kF16>(Kp);
   const int8_t* q = static_cast<const int8_t*>(a.data);
   const int32_t* qsum8 =
       reinterpret_cast<const int32_t*>(static_cast<const uint8_t*>(a.data) + QSumOffset(a.M, K));

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/ref/ref.h"
 #include "kernels/x86/x86_kernels.h"
 
 #if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
@@ -59,23 +60,6 @@ void MinMax(const float* x, int K, float* mn_out, float* mx_out, bool* finite_ou
   *finite_out = finite;
 }
 
-// ref::ChooseQParams after its loop, statement for statement.
-void ParamsFromMinMax(float mn, float mx, bool finite, float* scale, float* zp) {
-  if (!finite) {
-    *scale = kNonFiniteActScale;
-    *zp = 0.f;
-    return;
-  }
-  float s = (mx - mn) / 255.f;
-  if (!(s >= FLT_EPSILON)) s = FLT_EPSILON;
-  const float dmin = mn / s;
-  const float dmax = mx / s;
-  float z = ((-128.f + dmin) + (127.f + dmax) > 0.f) ? -128.f - dmin : 127.f - dmax;
-  z = std::min(std::max(z, -128.f), 127.f);
-  *scale = s;
-  *zp = std::nearbyint(z);
-}
-
 inline __m256i Quant8(const float* x, __m256 inv, __m256 z) {
   const __m256 lo = _mm256_set1_ps(-128.f), hi = _mm256_set1_ps(127.f);
   __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x), inv), z);
@@ -105,7 +89,7 @@ void QuantizeActsAvx2(const float* x, size_t ldx, int m0, int m1, QActs* qa) {
     float mn, mx, s, z;
     bool finite;
     MinMax(xr, K, &mn, &mx, &finite);
-    ParamsFromMinMax(mn, mx, finite, &s, &z);
+    ref::QParamsFromMinMax(mn, mx, finite, &s, &z);
     qa->scale[m] = s;
     qa->zp[m] = z;
     int32_t* qs = qsum8 + static_cast<size_t>(m) * G;

@@ -1,8 +1,9 @@
-// Internal declarations of the x86-64 quantized kernel variants (x86-64 builds
-// only). Each function lives in its own file named after the variant
-// (KleidiAI style): <op>_<layout>_<isa>.cpp, compiled with that ISA's flags
-// only (cmake/LaminaCompile.cmake). This header has no intrinsics: baseline
-// files (dispatch.cpp) include it.
+// Internal declarations of the x86-64 quantized kernel variants and tiers
+// (x86-64 builds only). Each variant lives in its own file named after it
+// (KleidiAI style): <op>_<layout>_<tile>_<isa>.cpp, tile = <tokens>x<rows> per
+// pass, compiled with that ISA's flags only (cmake/LaminaCompile.cmake). Each
+// tier's KernelSet is listed in tier_<isa>.cpp. This header has no intrinsics:
+// baseline files (dispatch.cpp) include it.
 #pragma once
 
 #if !defined(__x86_64__)
@@ -13,6 +14,7 @@
 #include <cstdint>
 
 #include "kernels/kernels.h"
+#include "kernels/x86/x86_ops.h"
 
 namespace lamina::kern::x86 {
 
@@ -41,6 +43,13 @@ size_t QuantizeActsBytes(int M, int K);
 /// AVX2 quantizer ("plain + sums" layout), used by every x86 tier. EXACT
 /// (same scale, zp and q as ref::QuantizeActs).
 void QuantizeActsAvx2(const float* x, size_t ldx, int m0, int m1, QActs* qa);
+
+// ------------------------------------------------------------------ tiers
+// The KernelSet of each x86 tier (tier_<isa>.cpp; call only when the tier is
+// available: the constant tables are compiled with the tier's ISA flags).
+const KernelSet& Avx2Kernels();
+const KernelSet& AvxVnniKernels();
+const KernelSet& Avx512VnniKernels();
 
 // ------------------------------------------------------------ matmul q4g
 // MatmulQ4GKernel::run over "plain + sums" activations: GEMM in tiles of
@@ -72,5 +81,25 @@ void MatmulQ8CAvxVnni(const QActs& a, const uint8_t* w, int N, int K, int n0, in
                       size_t ldy);
 void MatmulQ8CAvx512Vnni(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
                          size_t ldy);
+
+// ---------------------------------------------------------- tier tables
+/// A tier's KernelSet from its integer matmuls; everything else is the avx2
+/// tier's on every x86 tier: the AVX2 quantizer ("plain + sums") and the
+/// kernels/x86/*_avx2.cpp ops of x86_ops.h.
+constexpr KernelSet X86KernelSet(Tier tier, MatmulQ4GKernel matmul_q4g,
+                                 MatmulQ4GKernel matmul_q4g_f16s, MatmulQ8CKernel matmul_q8c) {
+  return {tier,
+          {QuantizeActsBytes, QuantizeActsAvx2},
+          matmul_q4g,
+          matmul_q4g_f16s,
+          matmul_q8c,
+          {lamina::x86::MatmulFloatAvx2},
+          {lamina::x86::RmsNormAvx2},
+          {lamina::x86::RopeAvx2},
+          {lamina::x86::SiluMulAvx2},
+          {lamina::x86::SoftmaxAvx2},
+          {lamina::x86::HadamardAvx2},
+          {lamina::x86::AttentionAvx2}};
+}
 
 }  // namespace lamina::kern::x86

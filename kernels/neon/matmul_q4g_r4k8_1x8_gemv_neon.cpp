@@ -1,15 +1,12 @@
-// q4g x int8 GEMV/GEMM for ARMv8.0 NEON (no SDOT), both q4g layouts: plain
-// activations, one token at a time, two row blocks per pass.
+// q4g x int8 GEMV for ARMv8.0 NEON (no SDOT), both q4g layouts: one token
+// (plain activation row) x 8 rows (two row blocks) per pass, then a lone block.
 // Unpack per 16-byte chunk: lo = SSHR(SHL(b, 4), 4), hi = SSHR(b, 4) (true
 // int4 values, sign-extended). The chunk's activations (4 bytes of k) are
 // broadcast with DUP (shared by the two blocks). SMULL/SMLAL(2) accumulate in
 // int16: each lane collects 8 products per group, |w*q| <= 8*128, so
 // |sum| <= 8192 (no overflow); SADDLP + ADDP give the per-row int32 idot.
 // Epilogue: SCVTF, FMLA by the group scale (the ref chain; f16 scales widened
-// with FCVTL), FMLS corr*zp, FMUL act scale. Include only from
-// matmul_q4g_r4k8_neon.cpp / matmul_q4g_r4k8_f16s_neon.cpp.
-#pragma once
-
+// with FCVTL), FMLS corr*zp, FMUL act scale.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif
@@ -79,20 +76,26 @@ void Blocks(const int8_t* q, float ascale, float zp, const uint8_t* w, const Q4G
   }
 }
 
-/// Both q4g layouts (Q4GBlock<kF16>), any M, one token at a time.
 template <bool kF16>
-void MatmulQ4GNeonT(const QActs& a, const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy) {
-  const size_t Kp = Kp32(K);
-  const Q4GBlock<kF16> L(Kp);
+void Gemv(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0, int n1,
+          float* y) {
+  const Q4GBlock<kF16> L(Kp32(K));
   const int b1 = (n1 + 3) / 4;
-  for (int m = 0; m < a.M; ++m) {
-    const int8_t* q = static_cast<const int8_t*>(a.data) + static_cast<size_t>(m) * Kp;
-    float* ym = y + static_cast<size_t>(m) * ldy;
-    int b = n0 / 4;
-    for (; b + 2 <= b1; b += 2) Blocks<kF16, 2>(q, a.scale[m], a.zp[m], w, L, b, n1, ym);
-    if (b < b1) Blocks<kF16, 1>(q, a.scale[m], a.zp[m], w, L, b, n1, ym);
-  }
+  int b = n0 / 4;
+  for (; b + 2 <= b1; b += 2) Blocks<kF16, 2>(q, ascale, zp, w, L, b, n1, y);
+  if (b < b1) Blocks<kF16, 1>(q, ascale, zp, w, L, b, n1, y);
 }
 
 }  // namespace
+
+void Q4GGemv1x8Neon(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                    int n1, float* y) {
+  Gemv<false>(q, ascale, zp, w, K, n0, n1, y);
+}
+
+void Q4GF16SGemv1x8Neon(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                        int n1, float* y) {
+  Gemv<true>(q, ascale, zp, w, K, n0, n1, y);
+}
+
 }  // namespace lamina::kern::arm

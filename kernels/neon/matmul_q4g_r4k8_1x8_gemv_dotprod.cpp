@@ -1,4 +1,5 @@
-// q4g (Q4G_R4K8) x int8 GEMV, one token, SDOT by element (ARMv8.2 dotprod).
+// q4g (Q4G_R4K8) x int8 GEMV, one token x 8 rows (two row blocks) per pass,
+// SDOT by element (ARMv8.2 dotprod).
 //
 // Per 16-byte chunk (4 rows x 8 k as nibbles): lo = b << 4, hi = b & 0xF0 are
 // int8 vectors holding 16*w (no sign extension needed), and are exactly SDOT-
@@ -19,8 +20,8 @@
 
 namespace lamina::kern::arm {
 
-void Q4GGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
-                    int n1, float* y) {
+void Q4GGemv1x8Dotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                       int n1, float* y) {
   const Q4GBlock<false> L(Kp32(K));
   const size_t G = L.G, bb = L.bb;
   const int b0 = n0 / 4, b1 = (n1 + 3) / 4;
@@ -58,12 +59,6 @@ void Q4GGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, i
     const uint8_t* blk = w + static_cast<size_t>(b) * bb;
     Q4GFinish1(L, blk, Q4GGroupsDot1(L, blk, q, 0, vdupq_n_f32(0.f)), zp, ascale, b, n1, y);
   }
-}
-
-void MatmulQ4GDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                      size_t ldy) {
-  (void)N;
-  MatmulQ4GDotprodT(a, w, K, n0, n1, y, ldy, Q4GGemvDotprod, Q4GGemm4Dotprod);
 }
 
 }  // namespace lamina::kern::arm

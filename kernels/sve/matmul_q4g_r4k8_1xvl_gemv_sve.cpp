@@ -1,8 +1,11 @@
-// q4g x int8 GEMV, one token (plain activation row), SVE SDOT by element,
-// vector-length agnostic, both q4g layouts (SveQ4G<kF16>). Include only from
-// matmul_q4g_r4k8_gemv_sve.cpp / matmul_q4g_r4k8_f16s_gemv_sve.cpp.
-#pragma once
-
+// q4g x int8 GEMV, SVE SDOT by element, both q4g layouts, vector-length
+// agnostic: one token (plain activation row) x vl rows per pass (vl = 32-bit
+// lanes per vector: S = VL/128 row blocks, one per 128-bit segment, see
+// sve_q4g_inl.h). Per chunk and S blocks: one gather, LSL + AND (16*w), two
+// SDOT-by-element against the replicated activations. The f16 scales of S
+// blocks are one LD1H gather into 32-bit lanes + FCVT (exact widening).
+// Exactness as the NEON dotprod GEMV (lane = row, groups in order, FMLA by
+// scale, FMLS corr*zp, FMUL act scale).
 #if !defined(__ARM_FEATURE_SVE) || !defined(__ARM_FEATURE_DOTPROD)
 #error "compile with -march=armv8.2-a+dotprod+sve"
 #endif
@@ -13,10 +16,11 @@
 #include "kernels/sve/sve_q4g_inl.h"
 
 namespace lamina::kern::arm {
+namespace {
 
 template <bool kF16>
-void Q4GGemvSveT(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0, int n1,
-                 float* y) {
+void Gemv(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0, int n1,
+          float* y) {
   const SveQ4G<kF16> L(Kp32(K));
   const size_t G = L.G, bb = L.bb;
   const svuint64_t offs = L.Offs();
@@ -52,6 +56,18 @@ void Q4GGemvSveT(const int8_t* q, float ascale, float zp, const uint8_t* w, int 
     f = svmul_n_f32_x(pt32, f, ascale);
     svst1_f32(svwhilelt_b32(4 * b, n1), y + 4 * b, f);
   }
+}
+
+}  // namespace
+
+void Q4GGemv1xVlSve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                    int n1, float* y) {
+  Gemv<false>(q, ascale, zp, w, K, n0, n1, y);
+}
+
+void Q4GF16SGemv1xVlSve(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                        int n1, float* y) {
+  Gemv<true>(q, ascale, zp, w, K, n0, n1, y);
 }
 
 }  // namespace lamina::kern::arm

@@ -1,4 +1,5 @@
-// q8c (Q8C_R4K4) x int8 GEMV/GEMM, SDOT by element (ARMv8.2 dotprod).
+// q8c (Q8C_R4K4) x int8 GEMV, one token x 8 rows (two row blocks) per pass,
+// SDOT by element (ARMv8.2 dotprod).
 // Each 16-byte chunk (4 rows x 4 k) is an SDOT-by-element operand: lane r =
 // row r, activation lane = the chunk's 4 bytes of k. Two row blocks per pass
 // share the activation loads; per 64 weights: 1 LD1x4 + 4 SDOT.
@@ -30,8 +31,8 @@ inline float32x4_t Finish(int32x4_t acc, const uint8_t* tail, int32x4_t zpv, flo
 
 }  // namespace
 
-void Q8CGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
-                    int n1, float* y) {
+void Q8CGemv1x8Dotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                       int n1, float* y) {
   const size_t Kp = Kp32(K), bb = Kp * 4 + 32;
   const int b1 = (n1 + 3) / 4;
   const int32x4_t zpv = vdupq_n_s32(static_cast<int32_t>(zp));
@@ -60,16 +61,6 @@ void Q8CGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, i
     }
     Store4(y, 4 * b, n1, Finish(vaddq_s32(a0, c0), p0 + 4 * Kp, zpv, ascale));
   }
-}
-
-void MatmulQ8CDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                      size_t ldy) {
-  (void)N;
-  const size_t Kp = Kp32(K);
-  const int8_t* q = static_cast<const int8_t*>(a.data);
-  for (int m = 0; m < a.M; ++m)
-    Q8CGemvDotprod(q + static_cast<size_t>(m) * Kp, a.scale[m], a.zp[m], w, K, n0, n1,
-                   y + static_cast<size_t>(m) * ldy);
 }
 
 }  // namespace lamina::kern::arm

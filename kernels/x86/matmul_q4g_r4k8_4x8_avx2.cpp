@@ -1,4 +1,5 @@
-// q4g (Q4G_R4K8 and Q4G_R4K8_F16S) x int8 activations, AVX2: VPMADDUBSW
+// q4g (Q4G_R4K8 and Q4G_R4K8_F16S) x int8 activations, AVX2: 4 tokens x 8
+// rows (two row blocks) per pass. VPMADDUBSW
 // (unsigned nibbles w + 8 x signed activations, pairs to int16) summed over a
 // group in int16, then VPMADDWD by 1 to int32. EXACT. Why int16 is safe: a
 // pair is at most 2 * 15 * 128 = 3840 in magnitude and a group adds 8 pairs
@@ -6,7 +7,7 @@
 #include "kernels/x86/q_x86_inl.h"
 
 #if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
-#error "matmul_q4g_r4k8_avx2.cpp needs -mavx2 -mfma -mf16c"
+#error "matmul_q4g_r4k8_4x8_avx2.cpp needs -mavx2 -mfma -mf16c"
 #endif
 
 namespace lamina::kern::x86 {

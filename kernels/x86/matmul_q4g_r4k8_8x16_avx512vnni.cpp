@@ -1,9 +1,10 @@
-// q4g (Q4G_R4K8 and Q4G_R4K8_F16S) x int8 activations, AVX-512 VNNI: EVEX
-// VPDPBUSD (unsigned nibbles w + 8 x signed activations, groups of 4 products
-// into int32 lanes). EXACT. The x86 scheme of kernels/x86/q_x86_inl.h on
-// 512-bit registers: chunk c of four row blocks in the four 128-bit lanes
-// (16 rows x 8 k per register), 8 tokens per tile (32 registers); a last run
-// of fewer than 4 row blocks goes through the 256-bit loop of the same file.
+// q4g (Q4G_R4K8 and Q4G_R4K8_F16S) x int8 activations, AVX-512 VNNI: 8 tokens
+// x 16 rows (four row blocks) per pass, EVEX VPDPBUSD (unsigned nibbles w + 8 x
+// signed activations, groups of 4 products into int32 lanes). EXACT. The x86
+// scheme of kernels/x86/q_x86_inl.h on 512-bit registers: chunk c of four row
+// blocks in the four 128-bit lanes (16 rows x 8 k per register), 8 tokens per
+// tile (32 registers); a last run of fewer than 4 row blocks goes through
+// q_x86_inl.h's 256-bit loop (8 tokens x 8 rows, vnni_inl.h's EVEX policy).
 // Why 512 bits: Zen 5 and Intel server cores execute VPDPBUSD zmm at the rate
 // of ymm, so the GEMM (prefill) does twice the work per instruction.
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its
@@ -14,26 +15,14 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
-#include "kernels/x86/q_x86_inl.h"
+#include "kernels/x86/vnni_inl.h"
 
 #if !defined(__AVX512VNNI__) || !defined(__AVX512VL__) || !defined(__AVX512BW__)
-#error "matmul_q4g_r4k8_avx512vnni.cpp needs -mavx512f -mavx512bw -mavx512vl -mavx512vnni"
+#error "matmul_q4g_r4k8_8x16_avx512vnni.cpp needs -mavx512f -mavx512bw -mavx512vl -mavx512vnni"
 #endif
 
 namespace lamina::kern::x86 {
 namespace {
-
-struct IsaAvx512Vnni {
-  // Why 8 tokens: AVX-512 has 32 registers (8 float + 8 int32 accumulators,
-  // the unpacked weights, constants).
-  static constexpr int kTile = 8;
-  using Acc = __m256i;  // int32 sums
-  static Acc Zero() { return _mm256_setzero_si256(); }
-  static Acc Dot(Acc acc, __m256i w_u8, __m256i a_s8) {
-    return _mm256_dpbusd_epi32(acc, w_u8, a_s8);
-  }
-  static __m256i Finish(Acc acc) { return acc; }
-};
 
 /// Four 16-byte loads as the four lanes of one register.
 inline __m512i Load4x16(const uint8_t* p0, const uint8_t* p1, const uint8_t* p2,
@@ -55,8 +44,8 @@ inline __m512 Q4Scales16(const uint8_t* s0, const uint8_t* s1, const uint8_t* s2
 /// MT tokens x 4 row blocks (blk[0..3]); nvalid <= 16 results per token stored.
 template <bool kF16, int MT>
 void Q4GTile16(const int8_t* q, size_t Kp, const int32_t* qsum8, size_t G, const float* ascale,
-               const float* zp, const uint8_t* const* blk, const Q4Layout& L, float* y, size_t ldy,
-               int nvalid) {
+               const float* zp, const uint8_t* const* blk, const ref::Q4GLayout& L, float* y,
+               size_t ldy, int nvalid) {
   const __m512i m0f = _mm512_set1_epi8(0x0F), x88 = _mm512_set1_epi8(static_cast<char>(0x88));
   __m512 facc[MT];
   for (int t = 0; t < MT; ++t) facc[t] = _mm512_setzero_ps();
@@ -96,8 +85,8 @@ void Q4GTile16(const int8_t* q, size_t Kp, const int32_t* qsum8, size_t G, const
 
 template <bool kF16, int MT>
 void Q4GTile16N(int mt, const int8_t* q, size_t Kp, const int32_t* qsum8, size_t G,
-                const float* ascale, const float* zp, const uint8_t* const* blk, const Q4Layout& L,
-                float* y, size_t ldy, int nvalid) {
+                const float* ascale, const float* zp, const uint8_t* const* blk,
+                const ref::Q4GLayout& L, float* y, size_t ldy, int nvalid) {
   if (mt == MT) {
     Q4GTile16<kF16, MT>(q, Kp, qsum8, G, ascale, zp, blk, L, y, ldy, nvalid);
   } else if constexpr (MT > 1) {
@@ -108,7 +97,7 @@ void Q4GTile16N(int mt, const int8_t* q, size_t Kp, const int32_t* qsum8, size_t
 template <bool kF16>
 void MatmulQ4G512(const QActs& a, const uint8_t* w, int K, int n0, int n1, float* y, size_t ldy) {
   const size_t Kp = XKp(K), G = Kp / 32;
-  const Q4Layout L = MakeQ4Layout<kF16>(Kp);
+  const ref::Q4GLayout L = ref::MakeQ4GLayout<kF16>(Kp);
   const int8_t* q = static_cast<const int8_t*>(a.data);
   const int32_t* qsum8 =
       reinterpret_cast<const int32_t*>(static_cast<const uint8_t*>(a.data) + QSumOffset(a.M, K));
@@ -118,13 +107,13 @@ void MatmulQ4G512(const QActs& a, const uint8_t* w, int K, int n0, int n1, float
     const uint8_t* blk[4];
     for (int i = 0; i < 4; ++i) blk[i] = w + static_cast<size_t>(b + i) * L.block_bytes;
     const int n = 4 * b, nvalid = std::min(16, n1 - n);
-    for (int m = 0; m < a.M; m += IsaAvx512Vnni::kTile) {
-      Q4GTile16N<kF16, IsaAvx512Vnni::kTile>(std::min(IsaAvx512Vnni::kTile, a.M - m), q + m * Kp,
-                                             Kp, qsum8 + m * G, G, a.scale + m, a.zp + m, blk, L,
-                                             y + static_cast<size_t>(m) * ldy + n, ldy, nvalid);
+    for (int m = 0; m < a.M; m += IsaVnni::kTile) {
+      Q4GTile16N<kF16, IsaVnni::kTile>(std::min(IsaVnni::kTile, a.M - m), q + m * Kp, Kp,
+                                       qsum8 + m * G, G, a.scale + m, a.zp + m, blk, L,
+                                       y + static_cast<size_t>(m) * ldy + n, ldy, nvalid);
     }
   }
-  if (b < nb1) MatmulQ4GX86<IsaAvx512Vnni, kF16>(a, w, K, 4 * b, n1, y, ldy);
+  if (b < nb1) MatmulQ4GX86<IsaVnni, kF16>(a, w, K, 4 * b, n1, y, ldy);
 }
 
 }  // namespace

@@ -1,20 +1,15 @@
-// q4g x int8 GEMM, SVE SMMLA (FEAT_I8MM), "pairs" activations,
-// vector-length agnostic: S = VL/128 row blocks per vector, one per segment
-// (sve_q4g_inl.h). Per chunk: one gather of S blocks, LSL + AND (16*w); the
-// whole-vector ZIP1/ZIP2 on 32-bit lanes yield, segment by segment, the 2x8
-// SMMLA operands (zip1: blocks [0, S/2) rows 01 / rows 23 alternating, zip2:
-// the rest; for S = 1 zip1 = rows 01, zip2 = rows 23); the token pair's
-// 16-byte chunk is replicated with LD1RQB. The group scales (gathered, then
-// ZIP1/ZIP2 with themselves; f16 scales: one LD1H gather + FCVT) line up lane
-// by lane; at the end UZP1/UZP2 of the
-// two halves give each token's outputs for 4*S consecutive rows.
-// Tile: S blocks x 4 token pairs (16 int32 + 16 f32 accumulators... as 8 + 8
-// vectors). Lone last token (odd M) and M == 1 (decode): the SVE GEMV from
-// 512-bit vectors on, the NEON SDOT GEMV below (SveGemvPays).
-// Both q4g layouts (SveQ4G<kF16>); include only from
-// matmul_q4g_r4k8_gemm_sve_i8mm.cpp / matmul_q4g_r4k8_f16s_gemm_sve_i8mm.cpp.
-#pragma once
-
+// q4g x int8 GEMM, SVE SMMLA (FEAT_I8MM), both q4g layouts, "pairs"
+// activations, vector-length agnostic: 1 to 4 token pairs (up to 8 tokens) x
+// vl rows per pass (vl = 32-bit lanes per vector: S = VL/128 row blocks, one
+// per 128-bit segment, sve_q4g_inl.h). Per chunk: one gather of S blocks,
+// LSL + AND (16*w); the whole-vector ZIP1/ZIP2 on 32-bit lanes yield, segment
+// by segment, the 2x8 SMMLA operands (zip1: blocks [0, S/2) rows 01 / rows 23
+// alternating, zip2: the rest; for S = 1 zip1 = rows 01, zip2 = rows 23); the
+// token pair's 16-byte chunk is replicated with LD1RQB. The group scales
+// (gathered, then ZIP1/ZIP2 with themselves; f16 scales: one LD1H gather +
+// FCVT, exact) line up lane by lane; at the end UZP1/UZP2 of the two halves
+// give each token's outputs for 4*S consecutive rows. 8 int32 + 8 f32
+// accumulator vectors.
 #if !defined(__ARM_FEATURE_SVE) || !defined(__ARM_FEATURE_SVE_MATMUL_INT8)
 #error "compile with -march=armv8.2-a+dotprod+i8mm+sve"
 #endif
@@ -26,12 +21,6 @@
 
 namespace lamina::kern::arm {
 namespace {
-
-// Why 512 bits: the SVE GEMVs fetch VL/128 row blocks per chunk with a 64-bit
-// gather and more predicate arithmetic than the NEON asm GEMV; measured per
-// 1B decode token (tools/insn-engine.sh): 256-bit SVE 210.9 M vs NEON 207.5 M,
-// 512-bit SVE 109.3 M. So decode stays on NEON below 512 bits.
-inline bool SveGemvPays() { return svcntb() >= 64; }
 
 inline void Finish(svfloat32_t fa, svfloat32_t fb, svfloat32_t ca, svfloat32_t cb,
                    const float* ascale, const float* zp, int row0, int n1, float* y0, float* y1) {
@@ -118,25 +107,36 @@ void Gemm(const int8_t* qa, size_t Kp, const float* ascale, const float* zp, con
   }
 }
 
-/// sve tier, either q4g layout: SVE SMMLA tiles of up to 4 token pairs; a
-/// lone last token through `sve_gemv` from 512-bit vectors on, else
-/// `neon_gemv` (SveGemvPays).
-template <bool kF16, typename SveGemv, typename NeonGemv>
-void MatmulQ4GSveI8mmT(const QActs& a, const uint8_t* w, int K, int n0, int n1, float* y,
-                       size_t ldy, SveGemv sve_gemv, NeonGemv neon_gemv) {
-  const size_t Kp = Kp32(K);
-  const int8_t* q = static_cast<const int8_t*>(a.data);
-  ForEachPairTile4(a, Kp, y, ldy,
-                   [&](auto np, const int8_t* qp, const float* as, const float* zp, float* yp) {
-                     Gemm<kF16, decltype(np)::value>(qp, Kp, as, zp, w, n0, n1, yp, ldy);
-                   });
-  if (a.M % 2 == 1) {
-    const int m = a.M - 1;
-    const auto gemv = SveGemvPays() ? sve_gemv : neon_gemv;
-    gemv(q + static_cast<size_t>(m) * Kp, a.scale[m], a.zp[m], w, K, n0, n1,
-         y + static_cast<size_t>(m) * ldy);
+template <bool kF16>
+void GemmNp(int np, const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+            const uint8_t* w, int n0, int n1, float* y, size_t ldy) {
+  switch (np) {
+    case 1:
+      Gemm<kF16, 1>(qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+      break;
+    case 2:
+      Gemm<kF16, 2>(qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+      break;
+    case 3:
+      Gemm<kF16, 3>(qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+      break;
+    default:
+      Gemm<kF16, 4>(qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+      break;
   }
 }
 
 }  // namespace
+
+void Q4GGemm8xVlSveI8mm(int np, const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                        const uint8_t* w, int n0, int n1, float* y, size_t ldy) {
+  GemmNp<false>(np, qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+}
+
+void Q4GF16SGemm8xVlSveI8mm(int np, const int8_t* qa, size_t Kp, const float* ascale,
+                            const float* zp, const uint8_t* w, int n0, int n1, float* y,
+                            size_t ldy) {
+  GemmNp<true>(np, qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+}
+
 }  // namespace lamina::kern::arm

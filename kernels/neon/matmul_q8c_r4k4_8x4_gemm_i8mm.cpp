@@ -1,9 +1,9 @@
-// q8c (Q8C_R4K4) x int8 GEMM with SMMLA (ARMv8.6 i8mm), "pairs" activations.
+// q8c (Q8C_R4K4) x int8 GEMM with SMMLA (ARMv8.6 i8mm), "pairs" activations:
+// 1 to 4 token pairs (up to 8 tokens) x 4 rows (one row block) per pass.
 // Two adjacent 16-byte chunks (4 rows x k 0..3, 4 rows x k 4..7) zip on 32-bit
 // lanes into the 2x8 operands [r0 k0..7 | r1 k0..7], [r2 | r3]; the pair's
 // chunk [t0 k0..7 | t1 k0..7] is the other; result lanes [rA tA, rA tB, rB tA,
 // rB tB]. Epilogue as ref (int32 MLS by zp*wsum, SCVTF, FMUL ws, FMUL as).
-// A lone last token (odd M) uses the SDOT GEMV.
 #if !defined(__ARM_FEATURE_MATMUL_INT8)
 #error "compile with -march=armv8.2-a+dotprod+i8mm"
 #endif
@@ -52,19 +52,21 @@ void Gemm(const int8_t* qa, size_t Kp, const float* ascale, const float* zp, con
 
 }  // namespace
 
-void MatmulQ8CI8mm(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                   size_t ldy) {
-  (void)N;
-  const size_t Kp = Kp32(K);
-  const int8_t* q = static_cast<const int8_t*>(a.data);
-  ForEachPairTile4(a, Kp, y, ldy,
-                   [&](auto np, const int8_t* qp, const float* as, const float* zp, float* yp) {
-                     Gemm<decltype(np)::value>(qp, Kp, as, zp, w, n0, n1, yp, ldy);
-                   });
-  if (a.M % 2 == 1) {
-    const int m = a.M - 1;
-    Q8CGemvDotprod(q + static_cast<size_t>(m) * Kp, a.scale[m], a.zp[m], w, K, n0, n1,
-                   y + static_cast<size_t>(m) * ldy);
+void Q8CGemm8x4I8mm(int np, const int8_t* qa, size_t Kp, const float* ascale, const float* zp,
+                    const uint8_t* w, int n0, int n1, float* y, size_t ldy) {
+  switch (np) {
+    case 1:
+      Gemm<1>(qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+      break;
+    case 2:
+      Gemm<2>(qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+      break;
+    case 3:
+      Gemm<3>(qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+      break;
+    default:
+      Gemm<4>(qa, Kp, ascale, zp, w, n0, n1, y, ldy);
+      break;
   }
 }
 

@@ -1,10 +1,9 @@
-// q4g (Q4G_R4K8_F16S: f16 group scales) x int8 GEMV, one token, SDOT by
-// element (ARMv8.2 dotprod). The unpack, SDOT and exactness argument are the
-// f32-scale GEMV's (matmul_q4g_r4k8_gemv_dotprod.cpp, LAMINA_Q4G_GEMV_GROUP2);
-// the scales of 4 groups x 4 rows of a block are one 32-byte LDP, widened per
-// group with FCVTL / FCVTL2 (exact), so the group loop is unrolled by 4.
-// Per group and 2 blocks: 2 LD1x4, LDP acts, 2 MOVI, 16 SHL/AND, 16 SDOT,
-// 2 SCVTF #4, 2 FCVTL(2), 2 FMLA = 43; per 4 groups + 2 LDP scales + SUBS +
+// q4g (Q4G_R4K8_F16S: f16 group scales) x int8 GEMV, one token x 8 rows (two
+// row blocks) per pass, SDOT by element (ARMv8.2 dotprod). The unpack, SDOT and exactness argument
+// are the f32-scale GEMV's (matmul_q4g_r4k8_1x8_gemv_dotprod.cpp, LAMINA_Q4G_GEMV_GROUP2); the
+// scales of 4 groups x 4 rows of a block are one 32-byte LDP, widened per group with FCVTL / FCVTL2
+// (exact), so the group loop is unrolled by 4. Per group and 2 blocks: 2 LD1x4, LDP acts, 2 MOVI,
+// 16 SHL/AND, 16 SDOT, 2 SCVTF #4, 2 FCVTL(2), 2 FMLA = 43; per 4 groups + 2 LDP scales + SUBS +
 // B.NE = 176 instructions per 2 x 128 weights, fewer than the f32-scale
 // GEMV's 4 x 45 = 180: the widening costs less than the loop overhead saved.
 // Groups beyond the last multiple of 4 run in C++ (same operations).
@@ -26,8 +25,8 @@ namespace lamina::kern::arm {
   "fmla %[f0].4s, v26.4s, v0.4s\n"                                      \
   "fmla %[f1].4s, v27.4s, v1.4s\n"
 
-void Q4GF16SGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
-                        int n1, float* y) {
+void Q4GF16SGemv1x8Dotprod(const int8_t* q, float ascale, float zp, const uint8_t* w, int K, int n0,
+                           int n1, float* y) {
   const Q4GBlock<true> L(Kp32(K));
   const size_t G4 = L.G / 4, bb = L.bb;
   const int b0 = n0 / 4, b1 = (n1 + 3) / 4;
@@ -69,11 +68,5 @@ void Q4GF16SGemvDotprod(const int8_t* q, float ascale, float zp, const uint8_t* 
 }
 
 #undef LAMINA_F16S_GROUP_EPILOGUE
-
-void MatmulQ4GF16SDotprod(const QActs& a, const uint8_t* w, int N, int K, int n0, int n1, float* y,
-                          size_t ldy) {
-  (void)N;
-  MatmulQ4GDotprodT(a, w, K, n0, n1, y, ldy, Q4GF16SGemvDotprod, Q4GF16SGemm4Dotprod);
-}
 
 }  // namespace lamina::kern::arm

@@ -1,4 +1,5 @@
-// q8c (Q8C_R4K4) x int8 activations, AVX2. EXACT. Why int16 and VPMADDWD:
+// q8c (Q8C_R4K4) x int8 activations, AVX2: 4 tokens x 8 rows (two row blocks)
+// per pass. EXACT. Why int16 and VPMADDWD:
 // VPMADDUBSW needs one unsigned operand, and an unsigned w + 128 (or q + 128)
 // times a signed int8 overflows its int16 pair sums (2 * 255 * 128 > 32767);
 // sign-extending both to int16 keeps every product exact. One 16-byte chunk
@@ -6,7 +7,7 @@
 #include "kernels/x86/q_x86_inl.h"
 
 #if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
-#error "matmul_q8c_r4k4_avx2.cpp needs -mavx2 -mfma -mf16c"
+#error "matmul_q8c_r4k4_4x8_avx2.cpp needs -mavx2 -mfma -mf16c"
 #endif
 
 namespace lamina::kern::x86 {
