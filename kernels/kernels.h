@@ -47,7 +47,7 @@ struct QActs {
 inline constexpr float kNonFiniteActScale = std::numeric_limits<float>::quiet_NaN();
 
 /// Per-token asymmetric int8 quantization (torchao choose_qparams_per_token_asymmetric
-/// + quantize_per_token). EXACT. See kernels/ref/quant_ref.cpp for the formula.
+/// + quantize_per_token). EXACT. See kernels/ref/quant_acts_ref.cpp for the formula.
 struct QuantizeActsKernel {
   /// Bytes of QActs::data for M rows of K values (K >= 1).
   size_t (*data_bytes)(int M, int K);
@@ -70,7 +70,7 @@ struct MatmulQ8CKernel {
 
 /// Float matmul, W row-major [N, K] in f32 / bf16 / f16 (`wtype` = format::DType
 /// value 0, 1 or 2). y[m*ldy + n] = W(n,:) . x(m,:). EXACT, summation order in
-/// kernels/ref/matmul_f32_ref.cpp. Same n0/n1 constraints as above (any n0 allowed).
+/// kernels/ref/matmul_float_ref.cpp. Same n0/n1 constraints as above (any n0 allowed).
 struct MatmulFloatKernel {
   void (*run)(const float* x, size_t ldx, int M, const void* w, int wtype, int N, int K, int n0,
               int n1, float* y, size_t ldy);

@@ -1,7 +1,9 @@
 // llama-run: what the modes share: contexts, tokenizing, speculative decoding,
 // statistics, -hf.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,26 +21,28 @@ const char* KvName(lamina_kv_type t) {
 volatile std::sig_atomic_t g_interrupted = 0;
 void OnSigint(int) { g_interrupted = 1; }
 
-int SetUpSpec(const Args& a, const lamina_context_info& target, Spec* sp) {
+int SetUpSpec(const Args& a, const lamina_context_info& target, std::unique_ptr<Spec>* out) {
+  if (!Speculative(a)) return 0;
+  out->reset(new Spec());
+  Spec* sp = out->get();
   sp->params.lookup = a.lookup ? 1 : 0;
   sp->params.lookup_ngram = static_cast<int32_t>(a.lookup_ngram);
   sp->params.draft_max = static_cast<int32_t>(a.draft_max);
   if (a.draft.empty()) return 0;
-  lamina_model_params mp = lamina_model_default_params();
-  if (!a.kernels.empty()) mp.kernels = a.kernels.c_str();
-  lamina_status st = lamina_model_load(a.draft.c_str(), &mp, &sp->model);
-  if (st != LAMINA_OK) return Fail("loading the draft model", st);
+  if (const int rc = LoadModel(a, a.draft, "loading the draft model", &sp->model)) return rc;
   lamina_context_params cp = lamina_context_default_params();
   cp.n_ctx = target.n_ctx;
   cp.n_threads = target.n_threads;
   cp.n_batch = target.n_batch;
   cp.kv_type = target.kv_type;
   lamina_model_info di;
-  lamina_model_get_info(sp->model, &di);
+  lamina_model_get_info(sp->model.get(), &di);
   if (cp.n_ctx > di.max_context) cp.n_ctx = di.max_context;
-  st = lamina_context_create(sp->model, &cp, &sp->ctx);
+  lamina_context* ctx = nullptr;
+  const lamina_status st = lamina_context_create(sp->model.get(), &cp, &ctx);
   if (st != LAMINA_OK) return Fail("creating the draft context", st);
-  sp->params.draft = sp->ctx;
+  sp->ctx.reset(ctx);
+  sp->params.draft = sp->ctx.get();
   return 0;
 }
 
@@ -79,12 +83,21 @@ int Fail(const char* what, lamina_status st) {
   return 1;
 }
 
-int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi, bool logits_all,
-                  lamina_context** ctx, long n_keep) {
+int LoadModel(const Args& a, const std::string& path, const char* what, ModelPtr* out) {
+  lamina_model_params mp = lamina_model_default_params();
+  if (!a.kernels.empty()) mp.kernels = a.kernels.c_str();
+  lamina_model* m = nullptr;
+  const lamina_status st = lamina_model_load(path.c_str(), &mp, &m);
+  if (st != LAMINA_OK) return Fail(what, st);
+  out->reset(m);
+  return 0;
+}
+
+int CreateContext(const Args& a, const lamina_model* model, const lamina_model_info& mi,
+                  bool logits_all, ContextPtr* ctx, long n_keep) {
   if (a.n_ctx > mi.max_context) {
     std::fprintf(stderr, "llama-run: -c %ld exceeds the model's maximum context %d\n", a.n_ctx,
                  mi.max_context);
-    lamina_model_free(model);
     return 2;
   }
   lamina_context_params cp = lamina_context_default_params();
@@ -97,12 +110,20 @@ int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& m
     cp.context_shift = 1;
     cp.n_keep = static_cast<int32_t>(n_keep);
   }
-  const lamina_status st = lamina_context_create(model, &cp, ctx);
-  if (st != LAMINA_OK) {
-    lamina_model_free(model);
-    return Fail("creating the context", st);
-  }
+  lamina_context* c = nullptr;
+  const lamina_status st = lamina_context_create(model, &cp, &c);
+  if (st != LAMINA_OK) return Fail("creating the context", st);
+  ctx->reset(c);
   return 0;
+}
+
+void CatchSigint() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnSigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: Ctrl-C at the chat prompt ends the read
+  sigaction(SIGINT, &sa, nullptr);
 }
 
 bool ParseTokens(const std::string& s, int32_t vocab, std::vector<int32_t>* out) {

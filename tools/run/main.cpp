@@ -2,7 +2,6 @@
 // mode (see run.h).
 #include <algorithm>
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -15,6 +14,55 @@
 namespace lamina::run {
 namespace {
 
+/// -f FILE: appends the file to a->prompt. 0 or the exit code.
+int ReadPromptFile(Args* a) {
+  FILE* f = std::fopen(a->prompt_file.c_str(), "rb");
+  if (!f) {
+    std::fprintf(stderr, "llama-run: cannot read prompt file %s: %s\n", a->prompt_file.c_str(),
+                 std::strerror(errno));
+    return 1;
+  }
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) a->prompt.append(buf, n);
+  std::fclose(f);
+  a->have_prompt = true;
+  return 0;
+}
+
+/// The prompt's token ids: --tokens, the tokenized -p/-f text, or BOS alone
+/// (unconditional generation; none for --chat). 0 or the exit code.
+int PromptIds(const Args& a, const lamina_model* model, const lamina_model_info& mi,
+              std::vector<int32_t>* ids) {
+  if (!a.tokens.empty()) return ParseTokens(a.tokens, mi.vocab_size, ids) ? 0 : 2;
+  if (a.have_prompt) {
+    if (!mi.has_tokenizer) {
+      std::fprintf(stderr, "llama-run: %s has no tokenizer; give the prompt with --tokens\n",
+                   a.model.c_str());
+      return 1;
+    }
+    if (!Tokenize(model, a.prompt, !a.no_bos, ids)) return 1;
+    if (ids->empty()) {
+      std::fprintf(stderr, "llama-run: the prompt is empty\n");
+      return 2;
+    }
+    return 0;
+  }
+  if (a.chat) {
+    if (!mi.has_tokenizer) {
+      std::fprintf(stderr, "llama-run: --chat needs a model with a tokenizer\n");
+      return 1;
+    }
+    return 0;
+  }
+  if (mi.bos_id < 0) {
+    std::fprintf(stderr, "llama-run: no prompt and the model has no BOS token\n");
+    return 2;
+  }
+  ids->push_back(mi.bos_id);
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   Args a;
   if (const int rc = ParseArgs(argc, argv, &a)) return rc;
@@ -26,65 +74,16 @@ int Main(int argc, char** argv) {
     if (a.sp.temperature > 0 && a.dump_logits.empty())
       std::fprintf(stderr, "[llama-run] seed %llu\n", static_cast<unsigned long long>(a.sp.seed));
   }
-  if (!a.prompt_file.empty()) {
-    FILE* f = std::fopen(a.prompt_file.c_str(), "rb");
-    if (!f) {
-      std::fprintf(stderr, "llama-run: cannot read prompt file %s: %s\n", a.prompt_file.c_str(),
-                   std::strerror(errno));
-      return 1;
-    }
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) a.prompt.append(buf, n);
-    std::fclose(f);
-    a.have_prompt = true;
-  }
+  if (!a.prompt_file.empty())
+    if (const int rc = ReadPromptFile(&a)) return rc;
 
-  lamina_model_params mp = lamina_model_default_params();
-  if (!a.kernels.empty()) mp.kernels = a.kernels.c_str();
-  lamina_model* model = nullptr;
-  lamina_status st = lamina_model_load(a.model.c_str(), &mp, &model);
-  if (st != LAMINA_OK) return Fail("loading the model", st);
+  ModelPtr model;
+  if (const int rc = LoadModel(a, a.model, "loading the model", &model)) return rc;
   lamina_model_info mi;
-  lamina_model_get_info(model, &mi);
-
+  lamina_model_get_info(model.get(), &mi);
   std::vector<int32_t> ids;
-  if (!a.tokens.empty()) {
-    if (!ParseTokens(a.tokens, mi.vocab_size, &ids)) {
-      lamina_model_free(model);
-      return 2;
-    }
-  } else if (a.have_prompt) {
-    if (!mi.has_tokenizer) {
-      std::fprintf(stderr, "llama-run: %s has no tokenizer; give the prompt with --tokens\n",
-                   a.model.c_str());
-      lamina_model_free(model);
-      return 1;
-    }
-    if (!Tokenize(model, a.prompt, !a.no_bos, &ids)) {
-      lamina_model_free(model);
-      return 1;
-    }
-    if (ids.empty()) {
-      std::fprintf(stderr, "llama-run: the prompt is empty\n");
-      lamina_model_free(model);
-      return 2;
-    }
-  } else if (!a.chat) {
-    if (mi.bos_id < 0) {
-      std::fprintf(stderr, "llama-run: no prompt and the model has no BOS token\n");
-      lamina_model_free(model);
-      return 2;
-    }
-    ids.push_back(mi.bos_id);  // unconditional generation
-  }
-  if (a.chat && !mi.has_tokenizer) {
-    std::fprintf(stderr, "llama-run: --chat needs a model with a tokenizer\n");
-    lamina_model_free(model);
-    return 1;
-  }
+  if (const int rc = PromptIds(a, model.get(), mi, &ids)) return rc;
 
-  lamina_context* ctx = nullptr;
   long n_keep = -1;  // context shift off
   if (a.keep != -2) {
     const long n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min<long>(8192, mi.max_context);
@@ -92,13 +91,14 @@ int Main(int argc, char** argv) {
     if (n_keep >= n_ctx) {
       std::fprintf(stderr, "llama-run: --keep keeps %ld tokens, not below the context (%ld; -c)\n",
                    n_keep, n_ctx);
-      lamina_model_free(model);
       return 2;
     }
   }
-  if (const int rc = CreateContext(a, model, mi, !a.dump_logits.empty(), &ctx, n_keep)) return rc;
+  ContextPtr ctx;
+  if (const int rc = CreateContext(a, model.get(), mi, !a.dump_logits.empty(), &ctx, n_keep))
+    return rc;
   lamina_context_info ci;
-  lamina_context_get_info(ctx, &ci);
+  lamina_context_get_info(ctx.get(), &ci);
   std::fprintf(stderr,
                "[llama-run] %s: dim %d, %d layers, vocab %d, weights %s | context %d, KV %s "
                "%.1f MiB | threads %d | kernels %s\n",
@@ -107,46 +107,27 @@ int Main(int argc, char** argv) {
   if (ids.size() > static_cast<size_t>(ci.n_ctx)) {
     std::fprintf(stderr, "llama-run: the prompt has %zu tokens, more than the context (%d; -c)\n",
                  ids.size(), ci.n_ctx);
-    lamina_context_free(ctx);
-    lamina_model_free(model);
     return 1;
   }
+  std::unique_ptr<Spec> spec;  // after ctx: the draft is freed first
+  if (const int rc = SetUpSpec(a, ci, &spec)) return rc;
 
   int rc = 0;
-  std::unique_ptr<Spec> spec;
-  if (Speculative(a)) {
-    spec.reset(new Spec());
-    rc = SetUpSpec(a, ci, spec.get());
-  }
-  if (rc != 0) {
-  } else if (!a.dump_logits.empty()) {
-    rc = DumpLogits(ctx, ids, mi.vocab_size, ci.n_batch, a.dump_logits);
+  if (!a.dump_logits.empty()) {
+    rc = DumpLogits(ctx.get(), ids, mi.vocab_size, ci.n_batch, a.dump_logits);
   } else {
-    lamina_sampler* smp = nullptr;
-    st = lamina_sampler_create(model, &a.sp, &smp);
-    if (st != LAMINA_OK) {
-      rc = Fail("sampler", st);
-    } else {
-      struct sigaction sa;
-      std::memset(&sa, 0, sizeof(sa));
-      sa.sa_handler = OnSigint;
-      sigemptyset(&sa.sa_mask);
-      sa.sa_flags = 0;  // no SA_RESTART: Ctrl-C at the chat prompt ends the read
-      sigaction(SIGINT, &sa, nullptr);
-      if (a.chat) {
-        rc = Chat(model, ctx, smp, a, spec.get());
-      } else {
-        rc = RunGenerate(a, ctx, smp, spec.get(), ids, ci);
-      }
-      lamina_sampler_free(smp);
-    }
+    lamina_sampler* s = nullptr;
+    const lamina_status st = lamina_sampler_create(model.get(), &a.sp, &s);
+    if (st != LAMINA_OK) return Fail("sampler", st);
+    SamplerPtr smp(s);
+    CatchSigint();
+    rc = a.chat ? Chat(model.get(), ctx.get(), smp.get(), a, spec.get())
+                : RunGenerate(a, ctx.get(), smp.get(), spec.get(), ids, ci);
   }
-  if (rc == 0) PrintStats(ctx);
-  if (rc == 0 && spec) PrintSpecStats(spec->total);
-  spec.reset();
-  lamina_context_free(ctx);
-  lamina_model_free(model);
-  return rc;
+  if (rc != 0) return rc;
+  PrintStats(ctx.get());
+  if (spec) PrintSpecStats(spec->total);
+  return 0;
 }
 
 }  // namespace

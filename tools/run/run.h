@@ -27,11 +27,13 @@
 
 #include <csignal>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "lamina/lamina.h"
 #include "tools/common/cli.h"
+#include "tools/common/handles.h"
 
 namespace lamina::run {
 
@@ -58,7 +60,10 @@ struct Args {
 /// Parses argv into *a; returns 0 on success, else the exit code (usage
 /// errors print a message and return 2; --help prints the usage and exits).
 int ParseArgs(int argc, char** argv, Args* a);
+using lamina::tools::ContextPtr;
+using lamina::tools::ModelPtr;
 using lamina::tools::ParseLong;
+using lamina::tools::SamplerPtr;
 bool Speculative(const Args& a);
 
 const char* KvName(lamina_kv_type t);
@@ -70,28 +75,31 @@ int Fail(const char* what, lamina_status st);
 // Speculative decoding state of a run: the draft model and context (if any),
 // the parameters, and the statistics summed over every generation.
 struct Spec {
-  lamina_model* model = nullptr;
-  lamina_context* ctx = nullptr;
+  ModelPtr model;
+  ContextPtr ctx;  // after model: freed first
   lamina_speculative_params params = lamina_speculative_default_params();
   lamina_speculative_stats total{};
-  ~Spec() {
-    lamina_context_free(ctx);
-    lamina_model_free(model);
-  }
 };
 
-/// Loads the draft model and creates its context as the target's (-c, -t, -b,
-/// --kv, --kernels). Returns 0 or the exit code.
-int SetUpSpec(const Args& a, const lamina_context_info& target, Spec* sp);
+/// With --lookup/--draft: the Spec of the run, with the draft model loaded and
+/// its context created as the target's (-c, -t, -b, --kv, --kernels); without
+/// them *out stays empty. Returns 0 or the exit code.
+int SetUpSpec(const Args& a, const lamina_context_info& target, std::unique_ptr<Spec>* out);
 /// lamina_generate, or its speculative form when --lookup/--draft is given.
 lamina_status Generate(Spec* sp, lamina_context* ctx, lamina_sampler* smp, const int32_t* ids,
                        size_t n, size_t max_tokens, lamina_token_callback cb, void* user,
                        lamina_generate_result* res);
 void PrintSpecStats(const lamina_speculative_stats& t);
-/// Creates the context the flags ask for (-c, -t, -b, --kv); on failure prints
-/// why, frees `model` and returns the exit code (0 on success).
-int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& mi, bool logits_all,
-                  lamina_context** ctx, long n_keep = -1);
+/// Loads the model at `path` with --kernels; on failure prints "WHAT: why"
+/// and returns the exit code (0 on success).
+int LoadModel(const Args& a, const std::string& path, const char* what, ModelPtr* out);
+/// Creates the context the flags ask for (-c, -t, -b, --kv; n_keep >= 0: context
+/// shift keeping n_keep tokens); on failure prints why and returns the exit
+/// code (0 on success).
+int CreateContext(const Args& a, const lamina_model* model, const lamina_model_info& mi,
+                  bool logits_all, ContextPtr* ctx, long n_keep = -1);
+/// Sends SIGINT (Ctrl-C) to OnSigint: generation stops at the next token.
+void CatchSigint();
 bool ParseTokens(const std::string& s, int32_t vocab, std::vector<int32_t>* out);
 bool Tokenize(const lamina_model* m, const std::string& text, bool add_bos,
               std::vector<int32_t>* out);
