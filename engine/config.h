@@ -35,7 +35,8 @@ struct Config {
   float lora_scale = 0.f;
 };
 
-/// Fills *c from hp; false + *err ("hparams.<field>: <why>") when invalid.
+/// Fills *c from hp; false + *err ("hparams.<field> = <v>: <why>",
+/// schema::ValidateHParams) when invalid.
 bool ConfigFromHParams(const format::HParams& hp, Config* c, std::string* err);
 
 /// A linear layer W [N out, K in] in one of the file's encodings, plus its
@@ -67,8 +68,9 @@ struct Weights {
   std::vector<LayerWeights> layers;
 };
 
-/// Binds every tensor the graph needs to views into `f` and checks dtype,
-/// layout and shape against `c` (the loader validates offsets and sizes).
+/// Binds every tensor of the schema (loader/llama_schema.h) to views into
+/// `f`. Only binds: ModelFile::Open validated presence, shapes, types, flags
+/// and LoRA pairs against the same table. `c` is ConfigFromHParams(f.hparams()).
 bool BindWeights(const ModelFile& f, const Config& c, Weights* w, std::string* err);
 
 }  // namespace lamina::engine

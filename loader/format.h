@@ -134,6 +134,27 @@ inline const char* DTypeName(DType d) {
   return "?";
 }
 
+/// "row_major", "q4g_r4k8", "q8c_r4k4", "q4g_r4k8_f16s", or "?".
+inline const char* LayoutName(Layout l) {
+  switch (l) {
+    case Layout::kRowMajor:
+      return "row_major";
+    case Layout::kQ4G_R4K8:
+      return "q4g_r4k8";
+    case Layout::kQ8C_R4K4:
+      return "q8c_r4k4";
+    case Layout::kQ4G_R4K8_F16S:
+      return "q4g_r4k8_f16s";
+  }
+  return "?";
+}
+
+/// F32, F16 or BF16 (row-major floats; read by the float matmul).
+inline bool IsFloat(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
+inline bool IsFloat(uint32_t d) { return IsFloat(static_cast<DType>(d)); }
+inline const char* DTypeName(uint32_t d) { return DTypeName(static_cast<DType>(d)); }
+inline const char* LayoutName(uint32_t l) { return LayoutName(static_cast<Layout>(l)); }
+
 enum class RopeScaling : uint32_t { kNone = 0, kLlama3 = 1 };
 
 // Bits of FileHeader.flags.
@@ -225,7 +246,9 @@ static_assert(sizeof(TensorEntry) == 256, "TensorEntry is 256 bytes on disk");
 //   blk.i.ffn_gate [ffn, dim] (w1), blk.i.ffn_up [ffn, dim] (w3),
 //   blk.i.ffn_down [dim, ffn] (w2)
 //   LoRA (hparams.lora_rank = r > 0): "<linear>.lora_a" [r, in] and
-//   "<linear>.lora_b" [out, r], F32 or BF16 row-major.
+//   "<linear>.lora_b" [out, r], F32, F16 or BF16 row-major.
+// The machine-readable form of this list (shapes, types, traits) is the table
+// in loader/llama_schema.h.
 inline constexpr const char* kLinearNames[7] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
                                                 "ffn_gate", "ffn_up", "ffn_down"};
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "loader/finite.h"
+#include "loader/llama_schema.h"
 #include "loader/model_writer.h"
 
 namespace lamina {
@@ -26,18 +27,8 @@ using format::HParams;
 using format::Layout;
 using format::TensorEntry;
 
-// Sanity limits: far above any Llama 3.x model, low enough that no product of
-// them overflows 64 bits and every index fits an int.
-constexpr uint32_t kMaxDim = 1u << 16;  // model width
-constexpr uint32_t kMaxFfn = 1u << 18;
-constexpr uint32_t kMaxVocab = 1u << 22;
-constexpr uint32_t kMaxLayers = 1024;
-constexpr uint32_t kMaxHeads = 1024;
-constexpr uint32_t kMaxHeadDim = 1024;
-constexpr uint32_t kMaxContext = 1u << 24;
-constexpr uint32_t kMaxLoraRank = 1024;
+// The hyperparameter limits and the graph live in loader/llama_schema.h.
 constexpr uint64_t kMaxTensors = 1u << 20;
-constexpr uint32_t kNoId = 0xFFFFFFFFu;  // bos/eos "none"
 
 // Largest K of a q8c tensor. Why: the q8c matmuls (kernels/ref MatmulQ8C and
 // every tier) sum idot = sum_k w[k] q[k] in int32, with w and q int8 (q is 0
@@ -47,7 +38,7 @@ constexpr uint32_t kNoId = 0xFFFFFFFFu;  // bos/eos "none"
 // point correction zp * wsum is computed in int64 on every tier, so the
 // file's wsum needs no check (reading it would touch every row block's page:
 // +8.6 ms CPU per 1B load, docs/PERFORMANCE.md). The output layer and the
-// embedding have K = dim <= kMaxDim = 2^16 anyway. q4g needs no cap: its int32
+// embedding have K = dim <= schema::kMaxDim = 2^16 anyway. q4g needs no cap: its int32
 // sums are per group of 32 (|sum| <= 32*8*128, x16 in the SDOT kernels: 2^19)
 // and then accumulate in float.
 constexpr uint64_t kMaxQ8CK = 1u << 16;
@@ -57,13 +48,8 @@ bool AddOk(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overfl
 bool MulOk(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
 
 std::string U(uint64_t v) { return std::to_string(v); }
-std::string F(float v) {
-  char b[32];
-  std::snprintf(b, sizeof(b), "%g", static_cast<double>(v));
-  return b;
-}
 
-const char* DTypeName(uint32_t d) { return format::DTypeName(static_cast<DType>(d)); }
+using format::DTypeName;
 
 std::string ShapeStr(const TensorEntry& t) {
   std::string s = "[";
@@ -170,58 +156,8 @@ class Validator {
   }
 
   bool CheckHParams() {
-    const HParams& p = h_.hparams;
-    auto bad = [&](const char* field, const std::string& v, const char* why) {
-      return Fail(std::string("hparams.") + field + " = " + v + ": " + why);
-    };
-    if (p.arch != static_cast<uint32_t>(format::Arch::kLlama))
-      return bad("arch", U(p.arch), "unknown architecture");
-    if (p.dim == 0 || p.dim > kMaxDim) return bad("dim", U(p.dim), "out of range");
-    if (p.n_layers == 0 || p.n_layers > kMaxLayers)
-      return bad("n_layers", U(p.n_layers), "out of range");
-    if (p.n_heads == 0 || p.n_heads > kMaxHeads)
-      return bad("n_heads", U(p.n_heads), "out of range");
-    if (p.n_kv_heads == 0 || p.n_kv_heads > p.n_heads || p.n_heads % p.n_kv_heads != 0)
-      return bad("n_kv_heads", U(p.n_kv_heads), "must divide n_heads");
-    if (p.head_dim == 0 || p.head_dim % 2 != 0 || p.head_dim > kMaxHeadDim)
-      return bad("head_dim", U(p.head_dim), "must be even and <= 1024");
-    if (static_cast<uint64_t>(p.n_heads) * p.head_dim != p.dim)
-      return bad("dim", U(p.dim), "!= n_heads * head_dim");
-    if (p.ffn_dim == 0 || p.ffn_dim > kMaxFfn) return bad("ffn_dim", U(p.ffn_dim), "out of range");
-    if (p.vocab_size == 0 || p.vocab_size > kMaxVocab)
-      return bad("vocab_size", U(p.vocab_size), "out of range");
-    if (p.max_context == 0 || p.max_context > kMaxContext)
-      return bad("max_context", U(p.max_context), "out of range");
-    if (!std::isfinite(p.norm_eps) || !(p.norm_eps > 0.f) || !(p.norm_eps < 1.f))
-      return bad("norm_eps", F(p.norm_eps), "must be finite, > 0 and < 1");
-    if (!std::isfinite(p.rope_theta) || !(p.rope_theta > 0.f))
-      return bad("rope_theta", F(p.rope_theta), "must be finite and > 0");
-    if (p.rope_scaling == static_cast<uint32_t>(format::RopeScaling::kLlama3)) {
-      if (!std::isfinite(p.rope_factor) || !(p.rope_factor >= 1.f))
-        return bad("rope_factor", F(p.rope_factor), "must be finite and >= 1");
-      if (!std::isfinite(p.rope_low_freq_factor) || !(p.rope_low_freq_factor > 0.f))
-        return bad("rope_low_freq_factor", F(p.rope_low_freq_factor), "must be finite and > 0");
-      if (!std::isfinite(p.rope_high_freq_factor) ||
-          !(p.rope_high_freq_factor > p.rope_low_freq_factor))
-        return bad("rope_high_freq_factor", F(p.rope_high_freq_factor),
-                   "must be finite and > rope_low_freq_factor");
-      if (p.rope_orig_max_pos == 0 || p.rope_orig_max_pos > kMaxContext)
-        return bad("rope_orig_max_pos", U(p.rope_orig_max_pos), "out of range");
-    } else if (p.rope_scaling != static_cast<uint32_t>(format::RopeScaling::kNone)) {
-      return bad("rope_scaling", U(p.rope_scaling), "unknown scaling type");
-    }
-    if (p.bos_id != kNoId && p.bos_id >= p.vocab_size)
-      return bad("bos_id", U(p.bos_id), "not below vocab_size");
-    if (p.eos_id != kNoId && p.eos_id >= p.vocab_size)
-      return bad("eos_id", U(p.eos_id), "not below vocab_size");
-    if (p.n_stop_ids > 8) return bad("n_stop_ids", U(p.n_stop_ids), "more than 8");
-    for (uint32_t i = 0; i < p.n_stop_ids; ++i)
-      if (p.stop_ids[i] >= p.vocab_size)
-        return bad(("stop_ids[" + U(i) + "]").c_str(), U(p.stop_ids[i]), "not below vocab_size");
-    if (p.lora_rank > kMaxLoraRank) return bad("lora_rank", U(p.lora_rank), "out of range");
-    if (p.lora_rank > 0 && !std::isfinite(p.lora_scale))
-      return bad("lora_scale", F(p.lora_scale), "must be finite");
-    return true;
+    std::string why;
+    return schema::ValidateHParams(h_.hparams, &why) || Fail(why);
   }
 
   bool CheckDirectory() {
@@ -301,15 +237,14 @@ class Validator {
 
   // Norm vectors (f32 [dim], 2 per layer + 1) are small: checked for NaN/Inf
   // at load. Big tensors are not scanned (see docs/FORMAT.md).
-  bool CheckFiniteVector(const std::string& n) {
-    const TensorEntry* t = Get(n);
-    const float* v = reinterpret_cast<const float*>(data_ + t->offset);  // 256-aligned
-    const size_t i = FirstNonFinite(v, t->shape[0]);
-    if (i == t->shape[0]) return true;
+  bool CheckFiniteVector(const TensorEntry& t) {
+    const float* v = reinterpret_cast<const float*>(data_ + t.offset);  // 256-aligned
+    const size_t i = FirstNonFinite(v, t.shape[0]);
+    if (i == t.shape[0]) return true;
     float f;
     std::memcpy(&f, v + i, 4);
-    return FailT(*t, "element " + U(i) + " is " + (f != f ? "NaN" : "Inf") +
-                         " (norm weights must be finite)");
+    return FailT(t, "element " + U(i) + " is " + (f != f ? "NaN" : "Inf") +
+                        " (norm weights must be finite)");
   }
 
   const TensorEntry* Get(const std::string& n) const {
@@ -317,85 +252,55 @@ class Validator {
     return it == index_.end() ? nullptr : &dir_[it->second];
   }
 
-  static bool IsFloat(uint32_t d) {
-    return d == static_cast<uint32_t>(DType::kF32) || d == static_cast<uint32_t>(DType::kF16) ||
-           d == static_cast<uint32_t>(DType::kBF16);
-  }
-
-  // A required tensor: present, with the exact shape and an allowed dtype.
-  bool Need(const std::string& n, std::vector<uint64_t> shape, bool allow_q4, bool allow_q8,
-            bool allow_float, bool f32_only, const TensorEntry** out = nullptr) {
-    const TensorEntry* t = Get(n);
-    if (!t) return Fail("tensor " + n + ": missing");
-    bool shape_ok = t->n_dims == shape.size();
-    for (size_t i = 0; shape_ok && i < shape.size(); ++i) shape_ok = t->shape[i] == shape[i];
+  // A tensor of the graph: present, with the exact shape, an allowed dtype
+  // and only the flags its row allows.
+  bool Need(const schema::TensorRef& r, const TensorEntry** out) {
+    const TensorEntry* t = Get(r.name);
+    if (!t) return Fail("tensor " + r.name + ": missing");
+    bool shape_ok = t->n_dims == r.shape.size();
+    for (size_t i = 0; shape_ok && i < r.shape.size(); ++i) shape_ok = t->shape[i] == r.shape[i];
     if (!shape_ok) {
       std::string want = "[";
-      for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + U(shape[i]);
+      for (size_t i = 0; i < r.shape.size(); ++i) want += (i ? ", " : "") + U(r.shape[i]);
       return FailT(*t, "shape " + ShapeStr(*t) + ", expected " + want + "]");
     }
-    const uint32_t d = t->dtype;
-    const bool ok = f32_only ? d == static_cast<uint32_t>(DType::kF32)
-                             : (IsFloat(d) && allow_float) ||
-                                   (d == static_cast<uint32_t>(DType::kQ8C) && allow_q8) ||
-                                   (d == static_cast<uint32_t>(DType::kQ4G) && allow_q4);
-    if (!ok) return FailT(*t, std::string("dtype ") + DTypeName(d) + " not allowed here");
-    if (t->flags != 0 && out == nullptr) return FailT(*t, "tensor flags not allowed here");
-    if (out) *out = t;
+    if (!schema::TypeAllowed(r.types(), t->dtype))
+      return FailT(*t, std::string("dtype ") + DTypeName(t->dtype) + " not allowed here");
+    if (t->flags & format::kTensorHadamardInput) {
+      if (r.lora || !(r.spec->traits & schema::kHadamardAllowed))
+        return FailT(
+            *t, "Hadamard flag is only valid on " + schema::RowsWith(schema::kHadamardAllowed));
+      const uint64_t k = t->shape[1];
+      if ((k & (k - 1)) != 0) return FailT(*t, "Hadamard flag needs a power-of-two K, got " + U(k));
+    }
+    *out = t;
+    return true;
+  }
+
+  bool CheckTensor(const schema::TensorRef& r) {
+    const TensorEntry* t = nullptr;
+    if (!Need(r, &t)) return false;
+    if ((r.spec->traits & schema::kCheckFinite) && !CheckFiniteVector(*t)) return false;
+    if (!(r.spec->traits & schema::kLoraAllowed)) return true;
+    const uint32_t rank = h_.hparams.lora_rank;
+    if (rank == 0) {
+      if (Get(r.name + ".lora_a") || Get(r.name + ".lora_b"))
+        return Fail("tensor " + r.name + ".lora_a/b: present but hparams.lora_rank is 0");
+      return true;
+    }
+    for (int ab = 1; ab <= 2; ++ab)
+      if (!Need(schema::LoraRef(r, ab, rank), &t)) return false;
     return true;
   }
 
   bool CheckGraph() {
-    const HParams& p = h_.hparams;
-    const uint64_t dim = p.dim, vocab = p.vocab_size, ffn = p.ffn_dim;
-    const uint64_t qd = static_cast<uint64_t>(p.n_heads) * p.head_dim;
-    const uint64_t kvd = static_cast<uint64_t>(p.n_kv_heads) * p.head_dim;
     const bool tied = h_.flags & format::kFlagTiedEmbeddings;
-    // The embedding may be q4g too (lamina-convert --embedding q4).
-    if (!Need("tok_embd", {vocab, dim}, true, true, true, false)) return false;
-    if (tied) {
-      if (Get("output")) return Fail("tensor output: present although embeddings are tied");
-    } else if (!Need("output", {vocab, dim}, true, true, true, false)) {
-      return false;
-    }
-    if (!Need("output_norm", {dim}, false, false, false, true) || !CheckFiniteVector("output_norm"))
-      return false;
-    for (uint32_t l = 0; l < p.n_layers; ++l) {
-      const std::string b = "blk." + U(l) + ".";
-      for (const char* nn : {"attn_norm", "ffn_norm"})
-        if (!Need(b + nn, {dim}, false, false, false, true) || !CheckFiniteVector(b + nn))
-          return false;
-      const std::vector<uint64_t> shapes[7] = {{qd, dim},  {kvd, dim}, {kvd, dim}, {dim, qd},
-                                               {ffn, dim}, {ffn, dim}, {dim, ffn}};
-      for (int i = 0; i < 7; ++i) {
-        const std::string n = b + format::kLinearNames[i];
-        const TensorEntry* t = nullptr;
-        if (!Need(n, shapes[i], true, true, true, false, &t)) return false;
-        if (t->flags & format::kTensorHadamardInput) {
-          const uint64_t k = t->shape[1];
-          if (i != 6) return FailT(*t, "Hadamard flag is only valid on ffn_down");
-          if ((k & (k - 1)) != 0)
-            return FailT(*t, "Hadamard flag needs a power-of-two K, got " + U(k));
-        }
-        const TensorEntry* a = Get(n + ".lora_a");
-        const TensorEntry* bt = Get(n + ".lora_b");
-        if (p.lora_rank == 0) {
-          if (a || bt) return Fail("tensor " + n + ".lora_a/b: present but hparams.lora_rank is 0");
-          continue;
-        }
-        const uint64_t r = p.lora_rank;
-        for (int ab = 0; ab < 2; ++ab) {
-          const std::string ln = n + (ab ? ".lora_b" : ".lora_a");
-          const std::vector<uint64_t> s =
-              ab ? std::vector<uint64_t>{shapes[i][0], r} : std::vector<uint64_t>{r, shapes[i][1]};
-          if (!Need(ln, s, false, false, true, false)) return false;
-          const TensorEntry* lt = Get(ln);
-          if (lt->dtype == static_cast<uint32_t>(DType::kF16))
-            return FailT(*lt, "LoRA tensors must be f32 or bf16");
-        }
-      }
-    }
-    return true;
+    if (tied)
+      for (const schema::TensorSpec& s : schema::kTensors)
+        if ((s.traits & schema::kUntiedOnly) && Get(s.name))
+          return Fail("tensor " + std::string(s.name) + ": present although embeddings are tied");
+    return schema::ForEachTensor(h_.hparams, tied,
+                                 [&](const schema::TensorRef& r) { return CheckTensor(r); });
   }
 
   const uint8_t* data_;

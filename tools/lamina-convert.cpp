@@ -38,15 +38,8 @@
 
 namespace {
 
-const char* DTypeName(uint32_t d) {
-  static const char* const kNames[] = {"f32", "f16", "bf16", "q8c", "q4g"};
-  return d < 5 ? kNames[d] : "?";
-}
-
-const char* LayoutName(uint32_t l) {
-  static const char* const kNames[] = {"row_major", "q4g_r4k8", "q8c_r4k4", "q4g_r4k8_f16s"};
-  return l < 4 ? kNames[l] : "?";
-}
+using lamina::format::DTypeName;
+using lamina::format::LayoutName;
 
 // --info: validates the file (ModelFile::Open) and prints header, hparams, the
 // tensor directory (dtype, layout, bits per weight) and the weight bytes one

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "loader/format.h"
+#include "loader/llama_schema.h"
 #include "loader/model_writer.h"
 #include "tools/convert/quantize.h"
 
@@ -31,11 +32,12 @@ struct ConvertOptions {
   const Q4Plan* q4_plan = nullptr;
 };
 
-/// What a float tensor is, which decides its type under the scheme:
+/// What a float tensor is (each schema row has one: loader/llama_schema.h),
+/// which decides its type under the scheme:
 /// q4: kLinear -> Q4G, kEmbedding/kOutput -> Q8C, kNorm -> F32;
 /// q8: kLinear/kEmbedding/kOutput -> Q8C; bf16/f32: everything unquantized
 /// (norms always F32). --output / --embedding override kOutput / kEmbedding.
-enum class Role { kLinear, kEmbedding, kOutput, kNorm, kLora };
+using Role = schema::Role;
 
 /// Quantizes/stores a float tensor (row-major, PyTorch shape [out, in] for
 /// matrices) under `opts.weights` and appends it. K not a multiple of 32 is

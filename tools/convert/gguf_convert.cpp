@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,26 @@ namespace lamina::convert {
 namespace {
 
 using gguf::TensorInfo;
+using schema::TensorId;
+
+// llama.cpp's GGUF names for the schema's tensors (its LLM_TENSOR_NAMES):
+// lamina's names + ".weight", except the embedding.
+constexpr schema::NameMap kGgufNames = {"blk.",
+                                        {{TensorId::kTokEmbd, "token_embd.weight"},
+                                         {TensorId::kAttnNorm, "attn_norm.weight"},
+                                         {TensorId::kAttnQ, "attn_q.weight"},
+                                         {TensorId::kAttnK, "attn_k.weight"},
+                                         {TensorId::kAttnV, "attn_v.weight"},
+                                         {TensorId::kAttnOutput, "attn_output.weight"},
+                                         {TensorId::kFfnNorm, "ffn_norm.weight"},
+                                         {TensorId::kFfnGate, "ffn_gate.weight"},
+                                         {TensorId::kFfnUp, "ffn_up.weight"},
+                                         {TensorId::kFfnDown, "ffn_down.weight"},
+                                         {TensorId::kOutputNorm, "output_norm.weight"},
+                                         {TensorId::kOutput, "output.weight"}}};
+static_assert(schema::NameMapComplete(kGgufNames), "every schema tensor needs its GGUF name");
+// Read for the RoPE scaling, not converted.
+constexpr const char* kGgufRopeFreqs = "rope_freqs.weight";
 
 float H2F(const uint8_t* p) {
   uint16_t h;
@@ -445,15 +466,16 @@ bool ConvertGguf(const std::string& path, const std::string& out, const ConvertO
     return false;
   }
   uint64_t dim = 0, n_layers = 0, ffn = 0, n_heads = 0, n_kv = 0, ctx = 2048, expert = 0;
-  if (!MetaU(f, "llama.embedding_length", true, 1, 1 << 16, &dim, err) ||
-      !MetaU(f, "llama.block_count", true, 1, 1024, &n_layers, err) ||
-      !MetaU(f, "llama.feed_forward_length", true, 1, 1 << 20, &ffn, err) ||
-      !MetaU(f, "llama.attention.head_count", true, 1, 1024, &n_heads, err) ||
-      !MetaU(f, "llama.context_length", false, 1, 1 << 24, &ctx, err) ||
+  if (!MetaU(f, "llama.embedding_length", true, 1, schema::kMaxDim, &dim, err) ||
+      !MetaU(f, "llama.block_count", true, 1, schema::kMaxLayers, &n_layers, err) ||
+      !MetaU(f, "llama.feed_forward_length", true, 1, schema::kMaxFfn, &ffn, err) ||
+      !MetaU(f, "llama.attention.head_count", true, 1, schema::kMaxHeads, &n_heads, err) ||
+      !MetaU(f, "llama.context_length", false, 1, schema::kMaxContext, &ctx, err) ||
       !MetaU(f, "llama.expert_count", false, 0, 1 << 16, &expert, err))
     return false;
   n_kv = n_heads;
-  if (!MetaU(f, "llama.attention.head_count_kv", false, 1, 1024, &n_kv, err)) return false;
+  if (!MetaU(f, "llama.attention.head_count_kv", false, 1, schema::kMaxHeads, &n_kv, err))
+    return false;
   if (expert > 0) {
     *err = path + ": mixture-of-experts llama models are not supported";
     return false;
@@ -480,33 +502,33 @@ bool ConvertGguf(const std::string& path, const std::string& out, const ConvertO
   if (!MetaF(f, "llama.attention.layer_norm_rms_epsilon", &eps, err) ||
       !MetaF(f, "llama.rope.freq_base", &theta, err))
     return false;
-  const TensorInfo* embd = f.FindTensor("token_embd.weight");
+  const std::string embd_name = schema::SourceOf(kGgufNames, TensorId::kTokEmbd);
+  const std::string head_name = schema::SourceOf(kGgufNames, TensorId::kOutput);
+  const TensorInfo* embd = f.FindTensor(embd_name);
   if (!embd || embd->dims.size() != 2) {
-    *err = path + ": tensor token_embd.weight missing or not a matrix";
+    *err = path + ": tensor " + embd_name + " missing or not a matrix";
     return false;
   }
   const uint64_t vocab = embd->dims[1];
   uint64_t meta_vocab = vocab;
-  if (!MetaU(f, "llama.vocab_size", false, 1, 1 << 24, &meta_vocab, err)) return false;
+  if (!MetaU(f, "llama.vocab_size", false, 1, schema::kMaxVocab, &meta_vocab, err)) return false;
   if (meta_vocab != vocab) {
-    *err = path + ": llama.vocab_size " + std::to_string(meta_vocab) +
-           " disagrees with token_embd.weight (" + std::to_string(vocab) + " rows)";
+    *err = path + ": llama.vocab_size " + std::to_string(meta_vocab) + " disagrees with " +
+           embd_name + " (" + std::to_string(vocab) + " rows)";
     return false;
   }
 
-  format::HParams hp{};
-  hp.arch = static_cast<uint32_t>(format::Arch::kLlama);
-  hp.dim = static_cast<uint32_t>(dim);
-  hp.n_layers = static_cast<uint32_t>(n_layers);
-  hp.n_heads = static_cast<uint32_t>(n_heads);
-  hp.n_kv_heads = static_cast<uint32_t>(n_kv);
-  hp.head_dim = static_cast<uint32_t>(head_dim);
-  hp.ffn_dim = static_cast<uint32_t>(ffn);
-  hp.vocab_size = static_cast<uint32_t>(vocab);
-  hp.max_context = static_cast<uint32_t>(ctx);
-  hp.norm_eps = static_cast<float>(eps);
-  hp.rope_theta = static_cast<float>(theta);
-  hp.rope_scaling = static_cast<uint32_t>(format::RopeScaling::kNone);
+  schema::LlamaDims dims;
+  dims.dim = static_cast<int64_t>(dim);
+  dims.n_layers = static_cast<int64_t>(n_layers);
+  dims.n_heads = static_cast<int64_t>(n_heads);
+  dims.n_kv_heads = static_cast<int64_t>(n_kv);
+  dims.head_dim = static_cast<int64_t>(head_dim);
+  dims.ffn_dim = static_cast<int64_t>(ffn);
+  dims.vocab_size = static_cast<int64_t>(vocab);
+  dims.max_context = static_cast<int64_t>(ctx);
+  dims.norm_eps = eps;
+  dims.rope_theta = theta;
 
   if (const std::string* st = MetaS(f, "llama.rope.scaling.type")) {
     if (*st != "none" && *st != "llama3") {
@@ -514,10 +536,9 @@ bool ConvertGguf(const std::string& path, const std::string& out, const ConvertO
       return false;
     }
   }
-  bool used_rope_freqs = false;
-  if (const TensorInfo* rf = f.FindTensor("rope_freqs.weight")) {
+  if (const TensorInfo* rf = f.FindTensor(kGgufRopeFreqs)) {
     if (rf->type != gguf::kGgmlF32 || rf->dims.size() != 1 || rf->dims[0] != head_dim / 2) {
-      *err = path + ": rope_freqs.weight must be F32 [" + std::to_string(head_dim / 2) + "]";
+      *err = path + ": " + kGgufRopeFreqs + " must be F32 [" + std::to_string(head_dim / 2) + "]";
       return false;
     }
     std::vector<float> got(head_dim / 2);
@@ -533,20 +554,25 @@ bool ConvertGguf(const std::string& path, const std::string& out, const ConvertO
         Llama3Factors(static_cast<int>(head_dim), theta, factor, low, high, orig);
     for (size_t i = 0; i < want.size(); ++i) {
       if (std::fabs(got[i] - want[i]) > 1e-4 * want[i]) {
-        *err = path + ": rope_freqs.weight[" + std::to_string(i) + "] = " + std::to_string(got[i]) +
-               " is not llama3 scaling (factor " + std::to_string(factor) +
-               ", low 1, high 4, original 8192 expects " + std::to_string(want[i]) + ")";
+        *err = path + ": " + kGgufRopeFreqs + "[" + std::to_string(i) +
+               "] = " + std::to_string(got[i]) + " is not llama3 scaling (factor " +
+               std::to_string(factor) + ", low 1, high 4, original 8192 expects " +
+               std::to_string(want[i]) + ")";
         return false;
       }
     }
     if (factor != 1.0) {
-      hp.rope_scaling = static_cast<uint32_t>(format::RopeScaling::kLlama3);
-      hp.rope_factor = static_cast<float>(factor);
-      hp.rope_low_freq_factor = static_cast<float>(low);
-      hp.rope_high_freq_factor = static_cast<float>(high);
-      hp.rope_orig_max_pos = static_cast<uint32_t>(orig);
+      dims.rope_llama3 = true;
+      dims.rope_factor = factor;
+      dims.rope_low_freq_factor = low;
+      dims.rope_high_freq_factor = high;
+      dims.rope_orig_max_pos = static_cast<int64_t>(orig);
     }
-    used_rope_freqs = true;
+  }
+  format::HParams hp;
+  if (!schema::MakeHParams(dims, &hp, err)) {
+    *err = path + ": " + *err;
+    return false;
   }
 
   // Tokenizer: --tokenizer overrides; else the GGUF vocabulary.
@@ -606,51 +632,29 @@ bool ConvertGguf(const std::string& path, const std::string& out, const ConvertO
 
   Gctx c{&f, &w, &stats, &o, 0, 0, 0, {}};
   // Tied, but --output and --embedding types differ: "output" is written from
-  // token_embd as a second tensor and the file is untied.
-  const bool untie = f.FindTensor("output.weight") == nullptr && OutputUntied(o);
-  const bool tied = f.FindTensor("output.weight") == nullptr && !untie;
-  stats.Begin(2 + (tied ? 0 : 1) + 9 * n_layers);
-  if (!EmitMat(c, "token_embd.weight", "tok_embd", Role::kEmbedding, vocab, dim, err)) return false;
-  if (!tied && !EmitMat(c, untie ? "token_embd.weight" : "output.weight", "output", Role::kOutput,
-                        vocab, dim, err))
-    return false;
-  if (!EmitVec(c, "output_norm.weight", "output_norm", dim, err)) return false;
-  const uint64_t qd = n_heads * head_dim, kvd = n_kv * head_dim;
-  for (uint64_t i = 0; i < n_layers; ++i) {
-    const std::string b = "blk." + std::to_string(i) + ".";
-    if (!EmitVec(c, b + "attn_norm.weight", b + "attn_norm", dim, err) ||
-        !EmitVec(c, b + "ffn_norm.weight", b + "ffn_norm", dim, err))
-      return false;
-    const struct {
-      const char* n;
-      uint64_t rows, cols;
-    } lins[7] = {{"attn_q", qd, dim},      {"attn_k", kvd, dim},   {"attn_v", kvd, dim},
-                 {"attn_output", dim, qd}, {"ffn_gate", ffn, dim}, {"ffn_up", ffn, dim},
-                 {"ffn_down", dim, ffn}};
-    for (const auto& l : lins) {
-      if (!EmitMat(c, b + l.n + ".weight", b + l.n, Role::kLinear, l.rows, l.cols, err))
-        return false;
-    }
-  }
-  // Every tensor must have been used (biases, MoE, etc. would be silently wrong).
-  const size_t used = 2 + (tied || untie ? 0 : 1) + 9 * n_layers + (used_rope_freqs ? 1 : 0);
-  if (f.tensors().size() != used) {
-    std::string extra;
-    for (const auto& t : f.tensors()) {
-      const std::string& n = t.name;
-      bool known = n == "token_embd.weight" || n == "output.weight" || n == "output_norm.weight" ||
-                   n == "rope_freqs.weight";
-      if (!known && n.rfind("blk.", 0) == 0) {
-        for (const char* s : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
-                              "ffn_down", "attn_norm", "ffn_norm"}) {
-          const size_t dot = n.find('.', 4);
-          if (dot != std::string::npos &&
-              n.compare(dot + 1, std::string::npos, std::string(s) + ".weight") == 0)
-            known = true;
-        }
-      }
-      if (!known && extra.size() < 200) extra += (extra.empty() ? "" : ", ") + n;
-    }
+  // the embedding as a second tensor and the file is untied.
+  const bool has_head = f.FindTensor(head_name) != nullptr;
+  const bool untie = !has_head && OutputUntied(o);
+  const bool tied = !has_head && !untie;
+  stats.Begin(schema::CountTensors(hp, tied));
+  const bool ok = schema::ForEachTensor(hp, tied, [&](const schema::TensorRef& r) {
+    const TensorId id = r.spec->id;
+    const std::string src =
+        id == TensorId::kOutput && untie ? embd_name : schema::SourceName(kGgufNames, id, r.layer);
+    if (r.spec->role == Role::kNorm) return EmitVec(c, src, r.name, r.rows(), err);
+    return EmitMat(c, src, r.name, r.spec->role, r.rows(), r.cols(), err);
+  });
+  if (!ok) return false;
+  // Every tensor must be one of the graph's (biases, MoE, etc. would be
+  // silently wrong).
+  std::set<std::string> known = {kGgufRopeFreqs};
+  for (const schema::TensorSpec& s : schema::kTensors)
+    for (uint32_t l = 0; l < ((s.traits & schema::kPerLayer) ? hp.n_layers : 1); ++l)
+      known.insert(schema::SourceName(kGgufNames, s.id, static_cast<int>(l)));
+  std::string extra;
+  for (const auto& t : f.tensors())
+    if (!known.count(t.name) && extra.size() < 200) extra += (extra.empty() ? "" : ", ") + t.name;
+  if (!extra.empty()) {
     *err = path + ": unsupported tensor(s): " + extra;
     return false;
   }

@@ -33,6 +33,24 @@ struct StTensor {
 
 size_t ElemSize(StType t) { return t == StType::kF32 ? 4 : 2; }
 
+using schema::TensorId;
+
+// Hugging Face's (transformers LlamaForCausalLM) names for the schema's tensors.
+constexpr schema::NameMap kHfNames = {"model.layers.",
+                                      {{TensorId::kTokEmbd, "model.embed_tokens.weight"},
+                                       {TensorId::kAttnNorm, "input_layernorm.weight"},
+                                       {TensorId::kAttnQ, "self_attn.q_proj.weight"},
+                                       {TensorId::kAttnK, "self_attn.k_proj.weight"},
+                                       {TensorId::kAttnV, "self_attn.v_proj.weight"},
+                                       {TensorId::kAttnOutput, "self_attn.o_proj.weight"},
+                                       {TensorId::kFfnNorm, "post_attention_layernorm.weight"},
+                                       {TensorId::kFfnGate, "mlp.gate_proj.weight"},
+                                       {TensorId::kFfnUp, "mlp.up_proj.weight"},
+                                       {TensorId::kFfnDown, "mlp.down_proj.weight"},
+                                       {TensorId::kOutputNorm, "model.norm.weight"},
+                                       {TensorId::kOutput, "lm_head.weight"}}};
+static_assert(schema::NameMapComplete(kHfNames), "every schema tensor needs its HF name");
+
 // Parses one safetensors file's header; adds its tensors to *out.
 bool ReadSafetensors(const MappedFile& f, std::map<std::string, StTensor>* out, std::string* err) {
   const std::string& p = f.path();
@@ -271,53 +289,72 @@ bool ConvertHf(const std::string& dir, const std::string& out, const ConvertOpti
     format::DType probe;
     if (!TypeFor(Role::kLinear, o, &probe, err)) return false;
   }
-  format::HParams hp{};
-  hp.arch = static_cast<uint32_t>(format::Arch::kLlama);
-  uint32_t head_dim = 0;
-  if (!GetU32(cfg, "hidden_size", &hp.dim, true, cfg_path, err) ||
-      !GetU32(cfg, "num_hidden_layers", &hp.n_layers, true, cfg_path, err) ||
-      !GetU32(cfg, "num_attention_heads", &hp.n_heads, true, cfg_path, err) ||
-      !GetU32(cfg, "intermediate_size", &hp.ffn_dim, true, cfg_path, err) ||
-      !GetU32(cfg, "vocab_size", &hp.vocab_size, true, cfg_path, err))
+  uint32_t dim = 0, n_layers = 0, n_heads = 0, ffn = 0, vocab = 0, head_dim = 0;
+  if (!GetU32(cfg, "hidden_size", &dim, true, cfg_path, err) ||
+      !GetU32(cfg, "num_hidden_layers", &n_layers, true, cfg_path, err) ||
+      !GetU32(cfg, "num_attention_heads", &n_heads, true, cfg_path, err) ||
+      !GetU32(cfg, "intermediate_size", &ffn, true, cfg_path, err) ||
+      !GetU32(cfg, "vocab_size", &vocab, true, cfg_path, err))
     return false;
-  hp.n_kv_heads = hp.n_heads;
-  if (!GetU32(cfg, "num_key_value_heads", &hp.n_kv_heads, false, cfg_path, err) ||
+  uint32_t n_kv = n_heads;
+  if (!GetU32(cfg, "num_key_value_heads", &n_kv, false, cfg_path, err) ||
       !GetU32(cfg, "head_dim", &head_dim, false, cfg_path, err))
     return false;
-  if (hp.n_heads == 0 || hp.dim == 0) {
+  if (n_heads == 0 || dim == 0) {
     *err = cfg_path + ": hidden_size and num_attention_heads must be > 0";
     return false;
   }
-  hp.head_dim = head_dim ? head_dim : hp.dim / hp.n_heads;
-  if (uint64_t{hp.head_dim} * hp.n_heads != hp.dim) {
+  if (!head_dim) head_dim = dim / n_heads;
+  if (uint64_t{head_dim} * n_heads != dim) {
     *err = cfg_path + ": head_dim * num_attention_heads != hidden_size (not supported)";
     return false;
   }
-  hp.max_context = 2048;
-  hp.norm_eps = 1e-6f;
-  hp.rope_theta = 10000.f;
-  if (!GetU32(cfg, "max_position_embeddings", &hp.max_context, false, cfg_path, err) ||
-      !GetF32(cfg, "rms_norm_eps", &hp.norm_eps, false, cfg_path, err) ||
-      !GetF32(cfg, "rope_theta", &hp.rope_theta, false, cfg_path, err))
+  uint32_t max_context = 2048;
+  float norm_eps = 1e-6f, rope_theta = 10000.f;
+  if (!GetU32(cfg, "max_position_embeddings", &max_context, false, cfg_path, err) ||
+      !GetF32(cfg, "rms_norm_eps", &norm_eps, false, cfg_path, err) ||
+      !GetF32(cfg, "rope_theta", &rope_theta, false, cfg_path, err))
     return false;
+  bool llama3 = false;
+  float rope_factor = 0, rope_low = 0, rope_high = 0;
+  uint32_t rope_orig = 0;
   if (const json::Value* rs = cfg.Find("rope_scaling"); rs && !rs->is_null()) {
     const json::Value* ty = rs->Find("rope_type");
     if (!ty) ty = rs->Find("type");
     const std::string type = ty && ty->is_string() ? ty->as_string() : "";
     if (type == "llama3") {
-      hp.rope_scaling = static_cast<uint32_t>(format::RopeScaling::kLlama3);
-      if (!GetF32(*rs, "factor", &hp.rope_factor, true, cfg_path + " rope_scaling", err) ||
-          !GetF32(*rs, "low_freq_factor", &hp.rope_low_freq_factor, true,
-                  cfg_path + " rope_scaling", err) ||
-          !GetF32(*rs, "high_freq_factor", &hp.rope_high_freq_factor, true,
-                  cfg_path + " rope_scaling", err) ||
-          !GetU32(*rs, "original_max_position_embeddings", &hp.rope_orig_max_pos, true,
+      llama3 = true;
+      if (!GetF32(*rs, "factor", &rope_factor, true, cfg_path + " rope_scaling", err) ||
+          !GetF32(*rs, "low_freq_factor", &rope_low, true, cfg_path + " rope_scaling", err) ||
+          !GetF32(*rs, "high_freq_factor", &rope_high, true, cfg_path + " rope_scaling", err) ||
+          !GetU32(*rs, "original_max_position_embeddings", &rope_orig, true,
                   cfg_path + " rope_scaling", err))
         return false;
     } else if (type != "default" && type != "") {
       *err = cfg_path + ": rope_scaling type '" + type + "' is not supported (llama3 only)";
       return false;
     }
+  }
+  schema::LlamaDims dims;
+  dims.dim = dim;
+  dims.n_layers = n_layers;
+  dims.n_heads = n_heads;
+  dims.n_kv_heads = n_kv;
+  dims.head_dim = head_dim;
+  dims.ffn_dim = ffn;
+  dims.vocab_size = vocab;
+  dims.max_context = max_context;
+  dims.norm_eps = norm_eps;
+  dims.rope_theta = rope_theta;
+  dims.rope_llama3 = llama3;
+  dims.rope_factor = rope_factor;
+  dims.rope_low_freq_factor = rope_low;
+  dims.rope_high_freq_factor = rope_high;
+  dims.rope_orig_max_pos = rope_orig;
+  format::HParams hp;
+  if (!schema::MakeHParams(dims, &hp, err)) {
+    *err = cfg_path + ": " + *err;
+    return false;
   }
   bool tied = false;
   if (const json::Value* t = cfg.Find("tie_word_embeddings"); t && t->is_bool())
@@ -395,54 +432,45 @@ bool ConvertHf(const std::string& dir, const std::string& out, const ConvertOpti
     *t = &it->second;
     return true;
   };
-  auto matrix = [&](const std::string& src, const std::string& dst, Role role, uint64_t N,
-                    uint64_t K, int perm_heads) -> bool {
+  auto matrix = [&](const std::string& src, const schema::TensorRef& r, int perm_heads) -> bool {
     const StTensor* t;
-    if (!get(src, {N, K}, &t)) return false;
-    const bool ok = EmitMatrix(w, &st, dst, role, N, K,
+    if (!get(src, r.shape, &t)) return false;
+    const bool ok = EmitMatrix(w, &st, r.name, r.spec->role, r.rows(), r.cols(),
                                SourceRows(*t, perm_heads, static_cast<int>(hp.head_dim)), o, err);
     t->file->Release(t->offset, t->size);
     return ok;
   };
-  auto norm = [&](const std::string& src, const std::string& dst) -> bool {
+  auto norm = [&](const std::string& src, const schema::TensorRef& r) -> bool {
     const StTensor* t;
-    if (!get(src, {hp.dim}, &t)) return false;
-    std::vector<float> v(hp.dim);
+    if (!get(src, r.shape, &t)) return false;
+    std::vector<float> v(r.rows());
     SourceRows(*t, 0, 0)(0, 1, v.data());
-    return EmitVector(w, &st, dst, v.data(), v.size(), err);
+    return EmitVector(w, &st, r.name, v.data(), v.size(), err);
   };
 
-  const uint64_t d = hp.dim, qd = uint64_t{hp.n_heads} * hp.head_dim,
-                 kvd = uint64_t{hp.n_kv_heads} * hp.head_dim, f = hp.ffn_dim;
   const bool untie = tied && OutputUntied(o);
-  st.Begin(1 + 9 * hp.n_layers + 1 + (tied && !untie ? 0 : 1));
+  const bool file_tied = tied && !untie;
+  st.Begin(schema::CountTensors(hp, file_tied));
   // Tied checkpoints saved with shared-tensor deduplication hold the matrix
   // once, as either name: use the one present.
-  std::string embd_name = "model.embed_tokens.weight";
-  if (tied && !tensors.count(embd_name) && tensors.count("lm_head.weight"))
-    embd_name = "lm_head.weight";
-  if (!matrix(embd_name, "tok_embd", Role::kEmbedding, hp.vocab_size, d, 0)) return false;
-  for (uint32_t l = 0; l < hp.n_layers; ++l) {
-    const std::string s = "model.layers." + std::to_string(l) + ".";
-    const std::string b = "blk." + std::to_string(l) + ".";
-    const int nh = static_cast<int>(hp.n_heads), nkv = static_cast<int>(hp.n_kv_heads);
-    if (!norm(s + "input_layernorm.weight", b + "attn_norm") ||
-        !matrix(s + "self_attn.q_proj.weight", b + "attn_q", Role::kLinear, qd, d, nh) ||
-        !matrix(s + "self_attn.k_proj.weight", b + "attn_k", Role::kLinear, kvd, d, nkv) ||
-        !matrix(s + "self_attn.v_proj.weight", b + "attn_v", Role::kLinear, kvd, d, 0) ||
-        !matrix(s + "self_attn.o_proj.weight", b + "attn_output", Role::kLinear, d, qd, 0) ||
-        !norm(s + "post_attention_layernorm.weight", b + "ffn_norm") ||
-        !matrix(s + "mlp.gate_proj.weight", b + "ffn_gate", Role::kLinear, f, d, 0) ||
-        !matrix(s + "mlp.up_proj.weight", b + "ffn_up", Role::kLinear, f, d, 0) ||
-        !matrix(s + "mlp.down_proj.weight", b + "ffn_down", Role::kLinear, d, f, 0))
-      return false;
-  }
-  if (!norm("model.norm.weight", "output_norm")) return false;
-  if (!tied && !matrix("lm_head.weight", "output", Role::kOutput, hp.vocab_size, d, 0))
-    return false;
-  // Tied, but the output layer's type differs from the embedding's: two tensors.
-  if (untie && !matrix(embd_name, "output", Role::kOutput, hp.vocab_size, d, 0))
-    return false;
+  std::string embd_name = schema::SourceOf(kHfNames, TensorId::kTokEmbd);
+  const std::string head_name = schema::SourceOf(kHfNames, TensorId::kOutput);
+  if (tied && !tensors.count(embd_name) && tensors.count(head_name)) embd_name = head_name;
+  const bool ok = schema::ForEachTensor(hp, file_tied, [&](const schema::TensorRef& r) {
+    const TensorId id = r.spec->id;
+    // Tied, but the output layer's type differs from the embedding's: two
+    // tensors, both from the embedding.
+    const std::string src = id == TensorId::kTokEmbd || (id == TensorId::kOutput && untie)
+                                ? embd_name
+                                : schema::SourceName(kHfNames, id, r.layer);
+    if (r.spec->role == Role::kNorm) return norm(src, r);
+    // HF's q/k rows are in rotate-half order: permute to interleaved pairs.
+    const int perm = id == TensorId::kAttnQ   ? static_cast<int>(hp.n_heads)
+                     : id == TensorId::kAttnK ? static_cast<int>(hp.n_kv_heads)
+                                              : 0;
+    return matrix(src, r, perm);
+  });
+  if (!ok) return false;
   w.SetHParams(hp);
   w.SetFlags(tied && !untie ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
   w.SetScheme(o.weights);

@@ -6,12 +6,52 @@
 // freq_cis_imag, [wcls]. llama2.c's wq/wk already use the interleaved RoPE
 // pairing (Meta order), so no permutation. Tokenizer: tokenizer.bin (or
 // tok<vocab>.bin) beside the checkpoint, or --tokenizer.
+#include <algorithm>
 #include <cstring>
 
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
 
 namespace lamina::convert {
+namespace {
+
+using schema::TensorId;
+
+// llama2.c's TransformerWeights field for each schema tensor (run.c names).
+constexpr schema::NameMap kLlama2cNames = {"",
+                                           {{TensorId::kTokEmbd, "token_embedding_table"},
+                                            {TensorId::kAttnNorm, "rms_att_weight"},
+                                            {TensorId::kAttnQ, "wq"},
+                                            {TensorId::kAttnK, "wk"},
+                                            {TensorId::kAttnV, "wv"},
+                                            {TensorId::kAttnOutput, "wo"},
+                                            {TensorId::kFfnNorm, "rms_ffn_weight"},
+                                            {TensorId::kFfnGate, "w1"},
+                                            {TensorId::kFfnUp, "w3"},
+                                            {TensorId::kFfnDown, "w2"},
+                                            {TensorId::kOutputNorm, "rms_final_weight"},
+                                            {TensorId::kOutput, "wcls"}}};
+static_assert(schema::NameMapComplete(kLlama2cNames),
+              "every schema tensor needs its llama2.c name");
+// The fields in file order; per-layer fields hold all layers back to back.
+// freq_cis_real/imag are legacy RoPE tables ([seq_len, head_dim / 2] each),
+// skipped; wcls is present only when the classifier is not shared.
+constexpr const char* kLlama2cOrder[] = {"token_embedding_table",
+                                         "rms_att_weight",
+                                         "wq",
+                                         "wk",
+                                         "wv",
+                                         "wo",
+                                         "rms_ffn_weight",
+                                         "w1",
+                                         "w2",
+                                         "w3",
+                                         "rms_final_weight",
+                                         "freq_cis_real",
+                                         "freq_cis_imag",
+                                         "wcls"};
+
+}  // namespace
 
 bool ConvertLlama2c(const std::string& bin, const std::string& out, const ConvertOptions& o,
                     std::string* err) {
@@ -36,46 +76,49 @@ bool ConvertLlama2c(const std::string& bin, const std::string& out, const Conver
     }
   }
   const bool shared = h[5] > 0;
-  format::HParams hp{};
-  hp.arch = static_cast<uint32_t>(format::Arch::kLlama);
-  hp.dim = static_cast<uint32_t>(h[0]);
-  hp.ffn_dim = static_cast<uint32_t>(h[1]);
-  hp.n_layers = static_cast<uint32_t>(h[2]);
-  hp.n_heads = static_cast<uint32_t>(h[3]);
-  hp.n_kv_heads = static_cast<uint32_t>(h[4]);
-  hp.vocab_size = static_cast<uint32_t>(shared ? h[5] : -int64_t{h[5]});
-  hp.max_context = static_cast<uint32_t>(h[6]);
-  if (hp.dim % hp.n_heads != 0 || hp.n_heads % hp.n_kv_heads != 0 || hp.dim > (1u << 16) ||
-      hp.n_layers > 1024 || hp.ffn_dim > (1u << 18)) {
-    *err = bin + ": inconsistent header (dim " + std::to_string(hp.dim) + ", n_heads " +
-           std::to_string(hp.n_heads) + ", n_kv_heads " + std::to_string(hp.n_kv_heads) + ")";
+  if (h[0] % h[3] != 0) {
+    *err = bin + ": inconsistent header (dim " + std::to_string(h[0]) + ", n_heads " +
+           std::to_string(h[3]) + ", n_kv_heads " + std::to_string(h[4]) + ")";
     return false;
   }
-  hp.head_dim = hp.dim / hp.n_heads;
-  hp.norm_eps = 1e-5f;
-  hp.rope_theta = 10000.f;
-  hp.rope_scaling = static_cast<uint32_t>(format::RopeScaling::kNone);
+  schema::LlamaDims dims;
+  dims.dim = h[0];
+  dims.ffn_dim = h[1];
+  dims.n_layers = h[2];
+  dims.n_heads = h[3];
+  dims.n_kv_heads = h[4];
+  dims.vocab_size = shared ? h[5] : -int64_t{h[5]};
+  dims.max_context = h[6];
+  dims.norm_eps = 1e-5f;
+  dims.rope_theta = 10000.f;
+  format::HParams hp;
+  if (!schema::MakeHParams(dims, &hp, err)) {
+    *err = bin + ": " + *err;
+    return false;
+  }
   hp.bos_id = 1;
   hp.eos_id = 2;
   hp.n_stop_ids = 1;
   hp.stop_ids[0] = 2;
 
-  const uint64_t d = hp.dim, L = hp.n_layers, ff = hp.ffn_dim, V = hp.vocab_size;
-  const uint64_t kvd = uint64_t{hp.n_kv_heads} * hp.head_dim;
-  const uint64_t freq = uint64_t{hp.max_context} * hp.head_dim / 2;
-  // Element offsets of each section (f32 units after the header).
-  uint64_t pos = 0;
-  auto take = [&pos](uint64_t n) {
-    const uint64_t p = pos;
-    pos += n;
-    return p;
-  };
-  const uint64_t o_emb = take(V * d), o_rms_att = take(L * d), o_wq = take(L * d * d),
-                 o_wk = take(L * kvd * d), o_wv = take(L * kvd * d), o_wo = take(L * d * d),
-                 o_rms_ffn = take(L * d), o_w1 = take(L * ff * d), o_w2 = take(L * d * ff),
-                 o_w3 = take(L * ff * d), o_rms_final = take(d);
-  take(2 * freq);
-  const uint64_t o_wcls = shared ? 0 : take(V * d);
+  // Element offsets of each field (f32 units after the header), from the
+  // schema shapes.
+  const uint64_t L = hp.n_layers, V = hp.vocab_size;
+  uint64_t off[schema::kNumTensors] = {}, pos = 0;
+  for (const char* field : kLlama2cOrder) {
+    const schema::TensorSpec* spec = nullptr;
+    for (const schema::TensorSpec& sp : schema::kTensors)
+      if (std::strcmp(schema::SourceOf(kLlama2cNames, sp.id), field) == 0) spec = &sp;
+    if (!spec) {  // freq_cis_*
+      pos += uint64_t{hp.max_context} * hp.head_dim / 2;
+      continue;
+    }
+    if (spec->id == TensorId::kOutput && shared) continue;
+    const schema::TensorRef r = schema::MakeRef(*spec, 0, hp);
+    off[static_cast<int>(spec->id)] = pos;
+    pos +=
+        ((spec->traits & schema::kPerLayer) ? L : 1) * r.rows() * std::max<uint64_t>(r.cols(), 1);
+  }
   const uint64_t need = 28 + pos * 4;
   if (f.size() < need) {
     *err = bin + ": truncated: " + std::to_string(f.size()) + " bytes, the header implies " +
@@ -112,41 +155,24 @@ bool ConvertLlama2c(const std::string& bin, const std::string& out, const Conver
             "token ids");
   }
 
-  auto vec = [&](const std::string& name, uint64_t off) {
-    std::vector<float> v(d);
-    std::memcpy(v.data(), base + off * 4, d * 4);
-    return EmitVector(w, &st, name, v.data(), d, err);
-  };
-  st.Begin(1 + 9 * L + 1 + (shared && !OutputUntied(o) ? 0 : 1));
-  if (!EmitMatrix(w, &st, "tok_embd", Role::kEmbedding, V, d, rows_at(o_emb, d), o, err))
-    return false;
-  for (uint64_t l = 0; l < L; ++l) {
-    const std::string b = "blk." + std::to_string(l) + ".";
-    if (!vec(b + "attn_norm", o_rms_att + l * d) ||
-        !EmitMatrix(w, &st, b + "attn_q", Role::kLinear, d, d, rows_at(o_wq + l * d * d, d), o,
-                    err) ||
-        !EmitMatrix(w, &st, b + "attn_k", Role::kLinear, kvd, d, rows_at(o_wk + l * kvd * d, d), o,
-                    err) ||
-        !EmitMatrix(w, &st, b + "attn_v", Role::kLinear, kvd, d, rows_at(o_wv + l * kvd * d, d), o,
-                    err) ||
-        !EmitMatrix(w, &st, b + "attn_output", Role::kLinear, d, d, rows_at(o_wo + l * d * d, d), o,
-                    err) ||
-        !vec(b + "ffn_norm", o_rms_ffn + l * d) ||
-        !EmitMatrix(w, &st, b + "ffn_gate", Role::kLinear, ff, d, rows_at(o_w1 + l * ff * d, d), o,
-                    err) ||
-        !EmitMatrix(w, &st, b + "ffn_down", Role::kLinear, d, ff, rows_at(o_w2 + l * d * ff, ff), o,
-                    err) ||
-        !EmitMatrix(w, &st, b + "ffn_up", Role::kLinear, ff, d, rows_at(o_w3 + l * ff * d, d), o,
-                    err))
-      return false;
-  }
-  if (!vec("output_norm", o_rms_final)) return false;
   // Shared, but the output layer's type differs from the embedding's: two
   // tensors, both from the shared matrix.
   const bool untie = shared && OutputUntied(o);
-  if ((!shared || untie) && !EmitMatrix(w, &st, "output", Role::kOutput, V, d,
-                                        rows_at(untie ? o_emb : o_wcls, d), o, err))
-    return false;
+  const bool file_tied = shared && !untie;
+  st.Begin(schema::CountTensors(hp, file_tied));
+  const bool ok = schema::ForEachTensor(hp, file_tied, [&](const schema::TensorRef& r) {
+    const TensorId id = untie && r.spec->id == TensorId::kOutput ? TensorId::kTokEmbd : r.spec->id;
+    const uint64_t n = r.rows() * std::max<uint64_t>(r.cols(), 1);
+    const uint64_t at = off[static_cast<int>(id)] + (r.layer >= 0 ? r.layer * n : 0);
+    if (r.spec->role == Role::kNorm) {
+      std::vector<float> v(n);
+      std::memcpy(v.data(), base + at * 4, n * 4);
+      return EmitVector(w, &st, r.name, v.data(), n, err);
+    }
+    return EmitMatrix(w, &st, r.name, r.spec->role, r.rows(), r.cols(), rows_at(at, r.cols()), o,
+                      err);
+  });
+  if (!ok) return false;
   w.SetHParams(hp);
   w.SetFlags(shared && !untie ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
   w.SetScheme(o.weights);

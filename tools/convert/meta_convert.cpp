@@ -41,6 +41,24 @@ namespace lamina::convert {
 namespace {
 
 using pth::DType;
+using schema::TensorId;
+
+// Meta's (llama-models) names for the schema's tensors: stems, to which
+// ".weight", ".scales", ".zeros" and ".adaptor.A/B.weight" are appended.
+constexpr schema::NameMap kMetaNames = {"layers.",
+                                        {{TensorId::kTokEmbd, "tok_embeddings"},
+                                         {TensorId::kAttnNorm, "attention_norm"},
+                                         {TensorId::kAttnQ, "attention.wq"},
+                                         {TensorId::kAttnK, "attention.wk"},
+                                         {TensorId::kAttnV, "attention.wv"},
+                                         {TensorId::kAttnOutput, "attention.wo"},
+                                         {TensorId::kFfnNorm, "ffn_norm"},
+                                         {TensorId::kFfnGate, "feed_forward.w1"},
+                                         {TensorId::kFfnUp, "feed_forward.w3"},
+                                         {TensorId::kFfnDown, "feed_forward.w2"},
+                                         {TensorId::kOutputNorm, "norm"},
+                                         {TensorId::kOutput, "output"}}};
+static_assert(schema::NameMapComplete(kMetaNames), "every schema tensor needs its Meta name");
 
 bool IsFloat(DType t) {
   return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16 || t == DType::kF64;
@@ -402,14 +420,14 @@ bool ConvertMeta(const std::string& input, const std::string& out, const Convert
     return false;
   }
   int64_t dim = 0, n_layers = 0, n_heads = 0, n_kv = 0, vocab = 0, multiple_of = 256;
-  if (!GetInt(params, "dim", 1, 1 << 16, &dim, pfile, err) ||
-      !GetInt(params, "n_layers", 1, 1024, &n_layers, pfile, err) ||
-      !GetInt(params, "n_heads", 1, 1024, &n_heads, pfile, err) ||
-      !GetInt(params, "vocab_size", 1, 1 << 24, &vocab, pfile, err) ||
+  if (!GetInt(params, "dim", 1, schema::kMaxDim, &dim, pfile, err) ||
+      !GetInt(params, "n_layers", 1, schema::kMaxLayers, &n_layers, pfile, err) ||
+      !GetInt(params, "n_heads", 1, schema::kMaxHeads, &n_heads, pfile, err) ||
+      !GetInt(params, "vocab_size", 1, schema::kMaxVocab, &vocab, pfile, err) ||
       !GetInt(params, "multiple_of", 1, 1 << 16, &multiple_of, pfile, err, false))
     return false;
   n_kv = n_heads;
-  if (!GetInt(params, "n_kv_heads", 1, 1024, &n_kv, pfile, err, false)) return false;
+  if (!GetInt(params, "n_kv_heads", 1, schema::kMaxHeads, &n_kv, pfile, err, false)) return false;
   if (dim % n_heads != 0 || n_heads % n_kv != 0 || (dim / n_heads) % 2 != 0) {
     *err = pfile + ": inconsistent heads: dim " + std::to_string(dim) + ", n_heads " +
            std::to_string(n_heads) + ", n_kv_heads " + std::to_string(n_kv);
@@ -446,7 +464,8 @@ bool ConvertMeta(const std::string& input, const std::string& out, const Convert
     }
   }
   if (const json::Value* l = params.Find("lora_args"); l && l->is_object()) {
-    if (!GetInt(*l, "rank", 1, 4096, &lora_rank, pfile + " lora_args", err)) return false;
+    if (!GetInt(*l, "rank", 1, schema::kMaxLoraRank, &lora_rank, pfile + " lora_args", err))
+      return false;
     lora_scale = 2.0;
     if (!GetNum(*l, "scale", &lora_scale, pfile + " lora_args", err)) return false;
   }
@@ -454,16 +473,18 @@ bool ConvertMeta(const std::string& input, const std::string& out, const Convert
   // ---- the archive
   pth::StateDict sd;
   if (!sd.Open(pth_path, err)) return false;
-  if (const pth::Tensor* w1 = sd.Find("layers.0.feed_forward.w1.weight")) {
+  const std::string w1_0 = schema::SourceName(kMetaNames, TensorId::kFfnGate, 0) + ".weight";
+  const std::string wq_0 = schema::SourceName(kMetaNames, TensorId::kAttnQ, 0);
+  if (const pth::Tensor* w1 = sd.Find(w1_0)) {
     if (w1->shape.size() == 2 && w1->shape[0] != hidden) {
-      *err = pth_path + ": layers.0.feed_forward.w1.weight has " + std::to_string(w1->shape[0]) +
+      *err = pth_path + ": " + w1_0 + " has " + std::to_string(w1->shape[0]) +
              " rows but params.json gives an FFN width of " + std::to_string(hidden) +
              " (multiple_of * ceil(ffn_dim_multiplier * int(8*dim/3) / multiple_of))";
       return false;
     }
   }
-  const bool has_adaptors = sd.Find("layers.0.attention.wq.adaptor.A.weight") != nullptr;
-  const pth::Tensor* wq0 = sd.Find("layers.0.attention.wq.weight");
+  const bool has_adaptors = sd.Find(wq_0 + ".adaptor.A.weight") != nullptr;
+  const pth::Tensor* wq0 = sd.Find(wq_0 + ".weight");
   const bool int4_weights = wq0 && wq0->dtype == DType::kI8;
   if (!spin_explicit && quantized && int4_weights && !has_adaptors && lora_rank == 0) {
     // Meta's releases: QAT+LoRA carries adaptors + lora_args; SpinQuant carries neither.
@@ -480,33 +501,34 @@ bool ConvertMeta(const std::string& input, const std::string& out, const Convert
     return false;
   }
 
-  format::HParams hp{};
-  hp.arch = static_cast<uint32_t>(format::Arch::kLlama);
-  hp.dim = static_cast<uint32_t>(dim);
-  hp.n_layers = static_cast<uint32_t>(n_layers);
-  hp.n_heads = static_cast<uint32_t>(n_heads);
-  hp.n_kv_heads = static_cast<uint32_t>(n_kv);
-  hp.head_dim = static_cast<uint32_t>(dim / n_heads);
-  hp.ffn_dim = static_cast<uint32_t>(hidden);
-  hp.vocab_size = static_cast<uint32_t>(vocab);
-  hp.norm_eps = static_cast<float>(norm_eps);
-  hp.rope_theta = static_cast<float>(rope_theta);
+  schema::LlamaDims dims;
+  dims.dim = dim;
+  dims.n_layers = n_layers;
+  dims.n_heads = n_heads;
+  dims.n_kv_heads = n_kv;
+  dims.ffn_dim = hidden;
+  dims.vocab_size = vocab;
+  dims.norm_eps = norm_eps;
+  dims.rope_theta = rope_theta;
+  dims.rope_llama3 = scaled_rope;
   if (scaled_rope) {
-    hp.rope_scaling = static_cast<uint32_t>(format::RopeScaling::kLlama3);
-    hp.rope_factor = static_cast<float>(rope_factor);
-    hp.rope_low_freq_factor = 1.f;
-    hp.rope_high_freq_factor = 4.f;
-    hp.rope_orig_max_pos = 8192;
-    hp.max_context = 131072;
-  } else {
-    hp.rope_scaling = static_cast<uint32_t>(format::RopeScaling::kNone);
-    hp.max_context = 8192;
+    dims.rope_factor = rope_factor;
+    dims.rope_low_freq_factor = 1.0;
+    dims.rope_high_freq_factor = 4.0;
+    dims.rope_orig_max_pos = 8192;
   }
+  dims.max_context = scaled_rope ? 131072 : 8192;
   int64_t max_seq = 0;
-  if (!GetInt(params, "max_seq_len", 1, 1 << 24, &max_seq, pfile, err, false)) return false;
-  if (max_seq > 0) hp.max_context = static_cast<uint32_t>(max_seq);
-  hp.lora_rank = static_cast<uint32_t>(has_adaptors ? lora_rank : 0);
-  hp.lora_scale = has_adaptors ? static_cast<float>(lora_scale) : 0.f;
+  if (!GetInt(params, "max_seq_len", 1, schema::kMaxContext, &max_seq, pfile, err, false))
+    return false;
+  if (max_seq > 0) dims.max_context = max_seq;
+  dims.lora_rank = has_adaptors ? lora_rank : 0;
+  dims.lora_scale = has_adaptors ? static_cast<float>(lora_scale) : 0.f;
+  format::HParams hp;
+  if (!schema::MakeHParams(dims, &hp, err)) {
+    *err = pfile + ": " + *err;
+    return false;
+  }
 
   // ---- tokenizer
   std::unique_ptr<Tokenizer> tok;
@@ -566,50 +588,46 @@ bool ConvertMeta(const std::string& input, const std::string& out, const Convert
   c.stats = &stats;
   // A float embedding shared with the output layer is written twice when
   // --output and --embedding types differ (Meta's int8 one is kept as is).
-  const pth::Tensor* emb = sd.Find("tok_embeddings.weight");
-  const bool untie = !sd.Find("output.weight") && emb && IsFloat(emb->dtype) && OutputUntied(o);
-  stats.Begin(2 + (sd.Find("output.weight") || untie ? 1 : 0) +
-              static_cast<size_t>(n_layers) * (9 + (has_adaptors ? 14 : 0)));
-  const int64_t qd = n_heads * (dim / n_heads), kvd = n_kv * (dim / n_heads);
-  if (!EmitRowQuant(c, "tok_embeddings", "tok_embd", Role::kEmbedding, vocab, dim, err))
-    return false;
-  uint32_t flags = 0;
-  if (sd.Find("output.weight") || untie) {
-    if (!EmitRowQuant(c, untie ? "tok_embeddings" : "output", "output", Role::kOutput, vocab, dim,
-                      err))
-      return false;
-  } else {
-    flags |= static_cast<uint32_t>(format::kFlagTiedEmbeddings);
-  }
-  if (!EmitNorm(c, "norm.weight", "output_norm", dim, err)) return false;
-  struct Lin {
-    const char* meta;
-    const char* name;
-    int64_t n, k;
-  };
+  const std::string embd_stem = schema::SourceOf(kMetaNames, TensorId::kTokEmbd);
+  const std::string head_stem = schema::SourceOf(kMetaNames, TensorId::kOutput);
+  const pth::Tensor* emb = sd.Find(embd_stem + ".weight");
+  const bool has_head = sd.Find(head_stem + ".weight") != nullptr;
+  const bool untie = !has_head && emb && IsFloat(emb->dtype) && OutputUntied(o);
+  const bool file_tied = !has_head && !untie;
+  const uint32_t flags = file_tied ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u;
+  stats.Begin(schema::CountTensors(hp, file_tied));
   int n_lora_linears = 0;
-  for (int64_t i = 0; i < n_layers; ++i) {
-    const std::string L = "layers." + std::to_string(i) + ".";
-    const std::string B = "blk." + std::to_string(i) + ".";
-    if (!EmitNorm(c, L + "attention_norm.weight", B + "attn_norm", dim, err) ||
-        !EmitNorm(c, L + "ffn_norm.weight", B + "ffn_norm", dim, err))
-      return false;
-    const Lin lins[7] = {
-        {"attention.wq", "attn_q", qd, dim},          {"attention.wk", "attn_k", kvd, dim},
-        {"attention.wv", "attn_v", kvd, dim},         {"attention.wo", "attn_output", dim, qd},
-        {"feed_forward.w1", "ffn_gate", hidden, dim}, {"feed_forward.w3", "ffn_up", hidden, dim},
-        {"feed_forward.w2", "ffn_down", dim, hidden}};
-    for (const Lin& l : lins) {
-      const bool down = std::strcmp(l.name, "ffn_down") == 0;
-      const uint32_t tf =
-          (spinquant && down) ? static_cast<uint32_t>(format::kTensorHadamardInput) : 0u;
-      if (!EmitLinear(c, L + l.meta, B + l.name, l.n, l.k, static_cast<int>(group), tf, err))
-        return false;
-      bool present = false;
-      if (!EmitLora(c, L + l.meta, B + l.name, l.n, l.k, lora_rank, &present, err)) return false;
-      n_lora_linears += present;
+  const bool ok = schema::ForEachTensor(hp, file_tied, [&](const schema::TensorRef& r) {
+    const TensorId id = r.spec->id;
+    const std::string meta =
+        id == TensorId::kOutput && untie ? embd_stem : schema::SourceName(kMetaNames, id, r.layer);
+    const int64_t N = static_cast<int64_t>(r.rows()), K = static_cast<int64_t>(r.cols());
+    switch (r.spec->role) {
+      case Role::kNorm:
+        return EmitNorm(c, meta + ".weight", r.name, N, err);
+      case Role::kEmbedding:
+      case Role::kOutput:
+        return EmitRowQuant(c, meta, r.name, r.spec->role, N, K, err);
+      case Role::kLinear: {
+        // SpinQuant's online R4: a Hadamard transform on the input of the
+        // linears the schema allows it on (ffn_down).
+        const uint32_t tf = spinquant && (r.spec->traits & schema::kHadamardAllowed)
+                                ? static_cast<uint32_t>(format::kTensorHadamardInput)
+                                : 0u;
+        if (!EmitLinear(c, meta, r.name, N, K, static_cast<int>(group), tf, err)) return false;
+        if (!(r.spec->traits & schema::kLoraAllowed)) return true;
+        bool present = false;
+        if (!EmitLora(c, meta, r.name, N, K, lora_rank, &present, err)) return false;
+        n_lora_linears += present;
+        return true;
+      }
+      case Role::kLora:
+        break;
     }
-  }
+    *err = "tensor " + r.name + ": no Meta mapping for its role";
+    return false;
+  });
+  if (!ok) return false;
   if (has_adaptors && n_lora_linears != 7 * n_layers && !o.quiet)
     std::fprintf(stderr, "lamina-convert: note: LoRA adaptors on %d of %lld linears\n",
                  n_lora_linears, static_cast<long long>(7 * n_layers));

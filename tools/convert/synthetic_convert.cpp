@@ -173,23 +173,23 @@ bool ConvertSynthetic(const std::string& preset, uint64_t seed, const std::strin
   DType probe;
   if (!TypeFor(Role::kLinear, o, &probe, err)) return false;
 
-  format::HParams hp{};
-  hp.arch = static_cast<uint32_t>(format::Arch::kLlama);
-  hp.dim = p->dim;
-  hp.n_layers = p->n_layers;
-  hp.n_heads = p->n_heads;
-  hp.n_kv_heads = p->n_kv_heads;
-  hp.head_dim = p->dim / p->n_heads;
-  hp.ffn_dim = p->ffn;
-  hp.vocab_size = p->vocab;
-  hp.max_context = p->max_ctx;
-  hp.norm_eps = 1e-5f;
-  hp.rope_theta = 500000.f;
-  hp.rope_scaling = static_cast<uint32_t>(format::RopeScaling::kLlama3);
-  hp.rope_factor = 32.f;
-  hp.rope_low_freq_factor = 1.f;
-  hp.rope_high_freq_factor = 4.f;
-  hp.rope_orig_max_pos = 8192;
+  schema::LlamaDims dims;
+  dims.dim = p->dim;
+  dims.n_layers = p->n_layers;
+  dims.n_heads = p->n_heads;
+  dims.n_kv_heads = p->n_kv_heads;
+  dims.ffn_dim = p->ffn;
+  dims.vocab_size = p->vocab;
+  dims.max_context = p->max_ctx;
+  dims.norm_eps = 1e-5f;
+  dims.rope_theta = 500000.f;
+  dims.rope_llama3 = true;
+  dims.rope_factor = 32.f;
+  dims.rope_low_freq_factor = 1.f;
+  dims.rope_high_freq_factor = 4.f;
+  dims.rope_orig_max_pos = 8192;
+  format::HParams hp;
+  if (!schema::MakeHParams(dims, &hp, err)) return false;
   if (p->byte_tokenizer) {
     hp.bos_id = 256;
     hp.eos_id = 257;
@@ -227,47 +227,32 @@ bool ConvertSynthetic(const std::string& preset, uint64_t seed, const std::strin
   w.SetScheme("synthetic-" + o.weights);
 
   Stats st(o.quiet);
-  st.Begin(1 + 9 * p->n_layers + 1 + (tied ? 0 : 1));
+  st.Begin(schema::CountTensors(hp, tied));
   uint64_t idx = 0;
   const bool direct = p->direct;
-  // seed_idx >= 0: reuse tensor seed_idx's values (the untied output layer).
-  auto matrix = [&](const std::string& name, Role role, uint64_t N, uint64_t K, float std,
-                    int64_t seed_idx = -1) -> bool {
-    const uint64_t ts = TensorSeed(seed, seed_idx >= 0 ? static_cast<uint64_t>(seed_idx) : idx++);
-    DType dt;
-    if (!TypeFor(role, o, &dt, err)) return false;
-    if (direct && N % 4 == 0 && K % 32 == 0) {
-      if (dt == DType::kQ4G) return DirectQ4G(w, &st, name, N, K, Q4Layout(o), ts, std, err);
-      if (dt == DType::kQ8C) return DirectQ8C(w, &st, name, N, K, ts, std, err);
+  // Tensors draw their values in schema order, one seed index each; an
+  // untied output layer reuses the embedding's (index 0). Matrices are
+  // uniform with standard deviation 1/sqrt(K), norms 1 + 0.1 U(-1, 1).
+  const bool ok = schema::ForEachTensor(hp, tied, [&](const schema::TensorRef& r) {
+    const bool reuse = untie && r.spec->id == schema::TensorId::kOutput;
+    const uint64_t ts = TensorSeed(seed, reuse ? 0 : idx++);
+    if (r.spec->role == Role::kNorm) {
+      uint64_t s = ts;
+      std::vector<float> v(r.rows());
+      for (auto& x : v) x = 1.0f + 0.1f * Uniform(&s);
+      return EmitVector(w, &st, r.name, v.data(), v.size(), err);
     }
-    return EmitMatrix(w, &st, name, role, N, K, FloatRows(ts, K, std), o, err);
-  };
-  auto norm = [&](const std::string& name) -> bool {
-    uint64_t s = TensorSeed(seed, idx++);
-    std::vector<float> v(hp.dim);
-    for (auto& x : v) x = 1.0f + 0.1f * Uniform(&s);
-    return EmitVector(w, &st, name, v.data(), v.size(), err);
-  };
-
-  const uint64_t d = hp.dim, qd = uint64_t{hp.n_heads} * hp.head_dim,
-                 kvd = uint64_t{hp.n_kv_heads} * hp.head_dim, f = hp.ffn_dim;
-  const float sd = 1.0f / std::sqrt(static_cast<float>(d));
-  const float sf = 1.0f / std::sqrt(static_cast<float>(f));
-  if (!matrix("tok_embd", Role::kEmbedding, hp.vocab_size, d, sd)) return false;
-  for (uint32_t l = 0; l < hp.n_layers; ++l) {
-    const std::string b = "blk." + std::to_string(l) + ".";
-    if (!norm(b + "attn_norm") || !matrix(b + "attn_q", Role::kLinear, qd, d, sd) ||
-        !matrix(b + "attn_k", Role::kLinear, kvd, d, sd) ||
-        !matrix(b + "attn_v", Role::kLinear, kvd, d, sd) ||
-        !matrix(b + "attn_output", Role::kLinear, d, qd, sd) || !norm(b + "ffn_norm") ||
-        !matrix(b + "ffn_gate", Role::kLinear, f, d, sd) ||
-        !matrix(b + "ffn_up", Role::kLinear, f, d, sd) ||
-        !matrix(b + "ffn_down", Role::kLinear, d, f, sf))
-      return false;
-  }
-  if (!norm("output_norm")) return false;
-  if (!p->tied && !matrix("output", Role::kOutput, hp.vocab_size, d, sd)) return false;
-  if (untie && !matrix("output", Role::kOutput, hp.vocab_size, d, sd, 0)) return false;
+    const uint64_t N = r.rows(), K = r.cols();
+    const float sdev = 1.0f / std::sqrt(static_cast<float>(K));
+    DType dt;
+    if (!TypeFor(r.spec->role, o, &dt, err)) return false;
+    if (direct && N % 4 == 0 && K % 32 == 0) {
+      if (dt == DType::kQ4G) return DirectQ4G(w, &st, r.name, N, K, Q4Layout(o), ts, sdev, err);
+      if (dt == DType::kQ8C) return DirectQ8C(w, &st, r.name, N, K, ts, sdev, err);
+    }
+    return EmitMatrix(w, &st, r.name, r.spec->role, N, K, FloatRows(ts, K, sdev), o, err);
+  });
+  if (!ok) return false;
   w.SetHParams(hp);
   if (!w.Finish(err)) return false;
   st.Summary(out, w.bytes_written());
