@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
+#include "tools/import/tokenizer_import.h"
 
 namespace lamina {
 namespace {
@@ -23,7 +24,7 @@ const std::string kShared = LAMINA_SHARED_DIR;
 const Tokenizer* Llama3() {
   static std::unique_ptr<Tokenizer> t = [] {
     std::string err;
-    return Tokenizer::FromFile(kShared + "/tokenizers/llama3/tokenizer.model", &err);
+    return TokenizerFromFile(kShared + "/tokenizers/llama3/tokenizer.model", &err);
   }();
   return t.get();
 }
@@ -31,7 +32,7 @@ const Tokenizer* Llama3() {
 const Tokenizer* Llama2() {
   static std::unique_ptr<Tokenizer> t = [] {
     std::string err;
-    return Tokenizer::FromFile(kShared + "/tokenizers/llama2/tokenizer.model", &err);
+    return TokenizerFromFile(kShared + "/tokenizers/llama2/tokenizer.model", &err);
   }();
   return t.get();
 }
@@ -161,7 +162,7 @@ void BM_TokenizerLlama2ScoredEncodeEnglish(benchmark::State& s) {
     GgufVocab v;
     std::string err;
     if (!Llama2() || !Llama2()->ExportVocab(&v)) return std::unique_ptr<Tokenizer>();
-    return Tokenizer::FromGguf(v, &err);
+    return TokenizerFromGguf(v, &err);
   }();
   Encode(s, scored.get(), English());
 }

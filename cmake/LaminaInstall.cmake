@@ -19,13 +19,9 @@ install(FILES ${PROJECT_BINARY_DIR}/lamina-config.cmake
               ${PROJECT_BINARY_DIR}/lamina-config-version.cmake
         DESTINATION ${LAMINA_CMAKE_DIR} COMPONENT dev)
 
-# pkg-config: liblamina.a is static, so Libs carries its dependencies
-# (libsentencepiece, the C++ runtime, libm, pthread) for a plain C link.
-set(LAMINA_PC_DEPS "")
-if(LAMINA_WITH_SENTENCEPIECE)
-  string(APPEND LAMINA_PC_DEPS " -lsentencepiece")
-endif()
-string(APPEND LAMINA_PC_DEPS " -lstdc++ -lm -pthread")
+# pkg-config: liblamina.a is static, so Libs carries its dependencies for a
+# plain C link: the C++ runtime, libm, pthread (no external library).
+set(LAMINA_PC_DEPS " -lstdc++ -lm -pthread")
 file(RELATIVE_PATH LAMINA_PC_UP /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)
 string(REGEX REPLACE "/$" "" LAMINA_PC_UP "${LAMINA_PC_UP}")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/lamina.pc.in ${PROJECT_BINARY_DIR}/lamina.pc @ONLY)

@@ -75,6 +75,58 @@ bool ShiftForRoom(Context& c, int need) {
   return discard >= 1 && discard <= c.n_past() - keep && c.Shift(keep, discard);
 }
 
+// The text side of a generation (lamina_generate_ex and
+// lamina_generate_speculative): each token goes to the callback with its
+// text, detokenized and, with stop strings, held back while it may still be
+// the start of one; Finish hands over the rest.
+class TokenStream {
+ public:
+  TokenStream(const Context& c, lamina_token_callback cb, void* user,
+              std::vector<std::string> stop_strings)
+      : cb_(cb), user_(user), filter_on_(!stop_strings.empty()), filter_(std::move(stop_strings)) {
+    if (const lamina::Tokenizer* tok = c.model().tokenizer())
+      dec_ = std::make_unique<lamina::StreamDecoder>(*tok);
+  }
+  /// Emits token t. True when the callback asks to stop; *matched when a
+  /// stop string ends in the text so far (its text is not passed on).
+  bool Push(int32_t t, bool* matched) {
+    *matched = false;
+    if (dec_ && (cb_ || filter_on_)) {
+      std::string piece = dec_->Push(t);
+      if (filter_on_) piece = filter_.Push(piece, matched);
+      return cb_ && cb_(t, piece.c_str(), piece.size(), user_) != 0;
+    }
+    return cb_ && cb_(t, nullptr, 0, user_) != 0;
+  }
+  /// The detokenizer's incomplete tail, then the text held for stop strings,
+  /// as token -1. True when the tail completes a stop string.
+  bool Finish() {
+    if (!dec_) return false;
+    std::string rest = dec_->Flush();
+    bool matched = false;
+    if (filter_on_) {
+      rest = filter_.Push(rest, &matched);
+      if (!matched) rest += filter_.Flush();
+    }
+    if (cb_ && !rest.empty()) cb_(-1, rest.c_str(), rest.size(), user_);
+    return matched;
+  }
+
+ private:
+  const lamina_token_callback cb_;
+  void* const user_;
+  const bool filter_on_;
+  lamina::engine::StopStringFilter filter_;
+  std::unique_ptr<lamina::StreamDecoder> dec_;
+};
+
+// An Eval inside a generation failed: NaN/Inf in the forward pass is
+// LAMINA_ERR_NUMERIC; anything else (the token was sampled, it fits) a bug.
+lamina_status GenerationEvalFail(lamina::engine::EvalStatus es, const std::string& msg) {
+  return Fail(es == lamina::engine::EvalStatus::kNumeric ? LAMINA_ERR_NUMERIC : LAMINA_ERR_INTERNAL,
+              msg);
+}
+
 uint64_t PeakRssBytes() {
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
@@ -142,14 +194,9 @@ lamina_status lamina_model_load(const char* path, const lamina_model_params* par
     o.load.populate = p.populate != 0;
     o.load.mlock = p.mlock != 0;
     if (p.kernels) o.kernels = p.kernels;
-    // Validate the tier first so that its error gets its own status.
-    lamina::kern::Tier tier;
-    char terr[256] = {0};
-    if (!lamina::kern::SelectTier(p.kernels, &tier, terr, sizeof(terr)))
-      return Fail(LAMINA_ERR_KERNEL_TIER, terr);
-    std::string err;
-    std::unique_ptr<Model> m = Model::Load(path, o, &err);
-    if (!m) return Fail(LAMINA_ERR_LOAD, err);
+    lamina::engine::Status st;
+    std::unique_ptr<Model> m = Model::Load(path, o, &st);
+    if (!m) return Fail(st.code, st.msg);
     *out = new lamina_model{std::move(m)};
     return LAMINA_OK;
   });
@@ -319,12 +366,9 @@ lamina_status lamina_context_create(const lamina_model* model, const lamina_cont
     o.logits_all = p.logits_all != 0;
     o.context_shift = p.context_shift != 0;
     o.n_keep = p.n_keep;
-    std::string err;
-    std::unique_ptr<Context> c = Context::Create(*model->m, o, &err);
-    if (!c)
-      return Fail(
-          err.rfind("out of memory", 0) == 0 ? LAMINA_ERR_OUT_OF_MEMORY : LAMINA_ERR_INVALID_ARG,
-          "lamina_context_create: " + err);
+    lamina::engine::Status st;
+    std::unique_ptr<Context> c = Context::Create(*model->m, o, &st);
+    if (!c) return Fail(st.code, "lamina_context_create: " + st.msg);
     *out = new lamina_context{std::move(c)};
     return LAMINA_OK;
   });
@@ -541,8 +585,6 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
     if (!ctx || !s || (!prompt && n_prompt))
       return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate: NULL argument");
     const lamina_generate_params p = params ? *params : lamina_generate_default_params();
-    const lamina_token_callback cb = p.callback;
-    void* const user = p.user;
     Context& c = *ctx->c;
     if (s->s->n_vocab() != c.model().config().vocab)
       return Fail(LAMINA_ERR_INVALID_ARG,
@@ -578,11 +620,7 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
     if (!c.logits())
       return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate: empty prompt and no logits");
     const std::vector<int32_t>& stops = c.model().config().stop_ids;
-    const lamina::Tokenizer* tok = c.model().tokenizer();
-    std::unique_ptr<lamina::StreamDecoder> dec;
-    if (tok) dec = std::make_unique<lamina::StreamDecoder>(*tok);
-    const bool filter_on = !stop_strings.empty();
-    lamina::engine::StopStringFilter filter(std::move(stop_strings));
+    TokenStream out(c, p.callback, p.user, std::move(stop_strings));
     while (r.n_generated < p.max_tokens) {
       if (c.n_past() >= c.n_ctx() && !ShiftForRoom(c, 1)) {
         r.reason = LAMINA_STOP_CONTEXT_FULL;
@@ -596,21 +634,12 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
         break;
       }
       ++r.n_generated;
-      int stop = 0;
       bool matched = false;
-      if (dec && (cb || filter_on)) {
-        std::string piece = dec->Push(t);
-        if (filter_on) piece = filter.Push(piece, &matched);
-        if (cb) stop = cb(t, piece.c_str(), piece.size(), user);
-      } else if (cb) {
-        stop = cb(t, nullptr, 0, user);
-      }
+      const bool stop = out.Push(t, &matched);
       std::string err;
       const lamina::engine::EvalStatus es = c.Eval(&t, 1, &err);
       if (es != lamina::engine::EvalStatus::kOk)
-        return Fail(
-            es == lamina::engine::EvalStatus::kNumeric ? LAMINA_ERR_NUMERIC : LAMINA_ERR_INTERNAL,
-            "lamina_generate: " + err);
+        return GenerationEvalFail(es, "lamina_generate: " + err);
       if (matched) {
         r.reason = LAMINA_STOP_STRING;
         break;
@@ -621,20 +650,7 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
       }
     }
     if (r.reason == LAMINA_STOP_NONE) r.reason = LAMINA_STOP_LENGTH;
-    if (dec && r.reason != LAMINA_STOP_STRING) {
-      // The detokenizer's incomplete tail, then (stop strings) the held text.
-      std::string rest = dec->Flush();
-      if (filter_on) {
-        bool matched = false;
-        rest = filter.Push(rest, &matched);
-        if (matched) {
-          r.reason = LAMINA_STOP_STRING;
-        } else {
-          rest += filter.Flush();
-        }
-      }
-      if (cb && !rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
-    }
+    if (r.reason != LAMINA_STOP_STRING && out.Finish()) r.reason = LAMINA_STOP_STRING;
     if (result) *result = r;
     return LAMINA_OK;
   });
@@ -711,14 +727,10 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
     }
     if (!c.logits())
       return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate_speculative: empty prompt and no logits");
-    const lamina::Tokenizer* tok = c.model().tokenizer();
-    std::unique_ptr<lamina::StreamDecoder> dec;
-    if (tok) dec = std::make_unique<lamina::StreamDecoder>(*tok);
-    auto emit = [&](int32_t t) -> bool {
-      if (!cb) return false;
-      if (!dec) return cb(t, nullptr, 0, user) != 0;
-      const std::string piece = dec->Push(t);
-      return cb(t, piece.c_str(), piece.size(), user) != 0;
+    TokenStream out(c, cb, user, {});
+    auto emit = [&out](int32_t t) -> bool {
+      bool matched;
+      return out.Push(t, &matched);
     };
     lamina::engine::SpecParams sp;
     sp.lookup = params->lookup != 0;
@@ -729,9 +741,7 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
     lamina::engine::SpecStats st;
     if (!lamina::engine::GenerateSpeculative(c, *s->s, sp, max_tokens, c.model().config().stop_ids,
                                              emit, &res, &st, &err))
-      return Fail(res.status == lamina::engine::EvalStatus::kNumeric ? LAMINA_ERR_NUMERIC
-                                                                      : LAMINA_ERR_INTERNAL,
-                  "lamina_generate_speculative: " + err);
+      return GenerationEvalFail(res.status, "lamina_generate_speculative: " + err);
     r.n_generated = res.n_generated;
     r.stop_token = res.stop_token;
     switch (res.reason) {
@@ -748,10 +758,7 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
         r.reason = LAMINA_STOP_CONTEXT_FULL;
         break;
     }
-    if (cb && dec) {
-      const std::string rest = dec->Flush();
-      if (!rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
-    }
+    out.Finish();
     if (result) *result = r;
     if (stats) {
       stats->generated = st.generated;

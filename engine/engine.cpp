@@ -21,27 +21,37 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& opts,
-                                   std::string* err) {
+std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& opts, Status* st) {
   const auto t0 = std::chrono::steady_clock::now();
   kern::Tier tier;
   char terr[256] = {0};
   if (!kern::SelectTier(opts.kernels.empty() ? nullptr : opts.kernels.c_str(), &tier, terr,
                         sizeof(terr))) {
-    *err = terr;
+    st->Fail(LAMINA_ERR_KERNEL_TIER, terr);
     return nullptr;
   }
   std::unique_ptr<Model> m(new Model());
   m->ks_ = &kern::Kernels(tier);
-  m->file_ = ModelFile::Open(path, opts.load, err);
-  if (!m->file_) return nullptr;
   std::string e;
+  m->file_ = ModelFile::Open(path, opts.load, &e);
+  if (!m->file_) {
+    st->Fail(LAMINA_ERR_LOAD, e);
+    return nullptr;
+  }
   if (!ConfigFromHParams(m->file_->hparams(), &m->cfg_, &e) ||
       !BindWeights(*m->file_, m->cfg_, &m->w_, &e)) {
-    *err = path + ": " + e;
+    st->Fail(LAMINA_ERR_LOAD, path + ": " + e);
     return nullptr;
   }
   m->load_ms_ = MsSince(t0);
+  return m;
+}
+
+std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& opts,
+                                   std::string* err) {
+  Status st;
+  std::unique_ptr<Model> m = Load(path, opts, &st);
+  if (!m) *err = st.msg;
   return m;
 }
 
@@ -89,20 +99,21 @@ const std::string& Model::tokenizer_error() const {
   return tok_err_;
 }
 
-std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o,
-                                         std::string* err) {
+std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o, Status* st) {
   const Config& c = m.config();
   if (o.n_ctx < 0 || o.n_ctx > c.max_context) {
-    *err = "n_ctx " + std::to_string(o.n_ctx) + " out of range (1.." +
-           std::to_string(c.max_context) + ", the model's maximum)";
+    st->Fail(LAMINA_ERR_INVALID_ARG, "n_ctx " + std::to_string(o.n_ctx) + " out of range (1.." +
+                                         std::to_string(c.max_context) + ", the model's maximum)");
     return nullptr;
   }
   if (o.n_batch < 0 || o.n_batch > 4096) {
-    *err = "n_batch " + std::to_string(o.n_batch) + " out of range (1..4096)";
+    st->Fail(LAMINA_ERR_INVALID_ARG,
+             "n_batch " + std::to_string(o.n_batch) + " out of range (1..4096)");
     return nullptr;
   }
   if (o.n_threads < 0 || o.n_threads > 512) {
-    *err = "n_threads " + std::to_string(o.n_threads) + " out of range (1..512)";
+    st->Fail(LAMINA_ERR_INVALID_ARG,
+             "n_threads " + std::to_string(o.n_threads) + " out of range (1..512)");
     return nullptr;
   }
   std::unique_ptr<Context> ctx(new Context(m));
@@ -112,8 +123,8 @@ std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o
   s.n_batch_ = std::min(o.n_batch > 0 ? o.n_batch : 64, s.n_ctx_);
   s.logits_all_ = o.logits_all;
   if (o.n_keep < 0 || o.n_keep >= s.n_ctx_) {
-    *err = "n_keep " + std::to_string(o.n_keep) + " out of range (0.." +
-           std::to_string(s.n_ctx_ - 1) + ", below n_ctx)";
+    st->Fail(LAMINA_ERR_INVALID_ARG, "n_keep " + std::to_string(o.n_keep) + " out of range (0.." +
+                                         std::to_string(s.n_ctx_ - 1) + ", below n_ctx)");
     return nullptr;
   }
   s.context_shift_ = o.context_shift;
@@ -167,14 +178,24 @@ std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o
                      qbytes + sizeof(int32_t) * s.n_ctx_;
     s.pool_.reset(new ThreadPool(nt));
   } catch (const std::system_error& e) {
-    *err = "cannot start " + std::to_string(nt) + " threads for the context: " + e.what();
+    st->Fail(LAMINA_ERR_INVALID_ARG,
+             "cannot start " + std::to_string(nt) + " threads for the context: " + e.what());
     return nullptr;
   } catch (const std::exception&) {
-    *err = "out of memory allocating the context (KV cache " + std::to_string(s.kv_bytes_ >> 20) +
-           " MiB for n_ctx " + std::to_string(s.n_ctx_) + ")";
+    st->Fail(LAMINA_ERR_OUT_OF_MEMORY, "out of memory allocating the context (KV cache " +
+                                           std::to_string(s.kv_bytes_ >> 20) + " MiB for n_ctx " +
+                                           std::to_string(s.n_ctx_) + ")");
     return nullptr;
   }
   return ctx;
+}
+
+std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o,
+                                         std::string* err) {
+  Status st;
+  std::unique_ptr<Context> c = Create(m, o, &st);
+  if (!c) *err = st.msg;
+  return c;
 }
 
 Context::~Context() { std::free(qdata_); }

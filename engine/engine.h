@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/status.h"
 #include "engine/thread_pool.h"
 #include "kernels/kernels.h"
 #include "loader/model_file.h"
@@ -27,7 +28,11 @@ struct ModelOptions {
 
 class Model {
  public:
-  /// Maps, validates and binds a model file. nullptr + *err on failure.
+  /// Selects the kernel tier (once: the model keeps it, its contexts use
+  /// it), maps, validates and binds a model file. nullptr + *st on failure:
+  /// LAMINA_ERR_KERNEL_TIER (tier unknown or unavailable) or LAMINA_ERR_LOAD.
+  static std::unique_ptr<Model> Load(const std::string& path, const ModelOptions& opts, Status* st);
+  /// The same, with the message only.
   static std::unique_ptr<Model> Load(const std::string& path, const ModelOptions& opts,
                                      std::string* err);
 
@@ -86,7 +91,11 @@ struct Stats {
 
 class Context {
  public:
-  /// Allocates the KV cache, every work buffer and the thread pool.
+  /// Allocates the KV cache, every work buffer and the thread pool. nullptr
+  /// + *st on failure: LAMINA_ERR_INVALID_ARG (an option out of range, or
+  /// the threads cannot start) or LAMINA_ERR_OUT_OF_MEMORY.
+  static std::unique_ptr<Context> Create(const Model& m, const ContextOptions& opts, Status* st);
+  /// The same, with the message only.
   static std::unique_ptr<Context> Create(const Model& m, const ContextOptions& opts,
                                          std::string* err);
   ~Context();

@@ -8,9 +8,9 @@
 #include <sstream>
 #include <string>
 
-#include "loader/json.h"
 #include "tests/engine_test_models.h"
 #include "tests/testutil.h"
+#include "tools/import/json.h"
 
 namespace lamina::test {
 namespace {

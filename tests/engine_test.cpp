@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/engine.h"
 #include "engine/rope.h"
 #include "engine/sampler.h"
 #include "engine/thread_pool.h"
@@ -477,6 +478,43 @@ TEST(Engine, MalformedInputsAreErrors) {
         << lamina_last_error();
   }
   EXPECT_NE(lamina_version_string(), nullptr);
+}
+
+// The engine states what failed as a status code (the C API passes it on
+// without reading the message): an unavailable tier, an unreadable file, an
+// option out of range.
+TEST(Engine, MalformedOptionsGiveStatusCodes) {
+  engine::Status st;
+  engine::ModelOptions bad_tier;
+  bad_tier.kernels = "nosuchtier";
+  EXPECT_EQ(engine::Model::Load(MakeModel("q4", Q4Spec()), bad_tier, &st), nullptr);
+  EXPECT_EQ(st.code, LAMINA_ERR_KERNEL_TIER) << st.msg;
+  st = engine::Status();
+  EXPECT_EQ(engine::Model::Load("/nonexistent/x.lamina", engine::ModelOptions(), &st), nullptr);
+  EXPECT_EQ(st.code, LAMINA_ERR_LOAD) << st.msg;
+  EXPECT_NE(st.msg.find("x.lamina"), std::string::npos) << st.msg;
+  st = engine::Status();
+  std::unique_ptr<engine::Model> m =
+      engine::Model::Load(MakeModel("q4", Q4Spec()), engine::ModelOptions(), &st);
+  ASSERT_NE(m, nullptr) << st.msg;
+  EXPECT_TRUE(st.ok());
+  for (int field = 0; field < 4; ++field) {
+    engine::ContextOptions o;
+    o.n_threads = 1;
+    if (field == 0) o.n_ctx = -1;
+    if (field == 1) o.n_batch = 5000;
+    if (field == 2) o.n_threads = 513;
+    if (field == 3) o.n_keep = -1;
+    st = engine::Status();
+    EXPECT_EQ(engine::Context::Create(*m, o, &st), nullptr) << field;
+    EXPECT_EQ(st.code, LAMINA_ERR_INVALID_ARG) << field << ": " << st.msg;
+  }
+  engine::ContextOptions o;
+  o.n_threads = 1;
+  o.n_ctx = 32;
+  st = engine::Status();
+  EXPECT_NE(engine::Context::Create(*m, o, &st), nullptr) << st.msg;
+  EXPECT_TRUE(st.ok());
 }
 
 TEST(Engine, TokenizeDetokenizeRoundTrip) {

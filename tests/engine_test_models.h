@@ -18,6 +18,7 @@
 #include "loader/model_writer.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/convert/convert.h"
+#include "tools/import/tokenizer_import.h"
 
 namespace lamina::test {
 
@@ -88,7 +89,7 @@ inline bool WriteTestModel(const TestModelSpec& s, const std::string& path, std:
                            const std::string& dump = "") {
   TestRng rng(s.seed);
   std::unique_ptr<Tokenizer> tok =
-      s.tokenizer_path.empty() ? Tokenizer::Bytes() : Tokenizer::FromFile(s.tokenizer_path, err);
+      s.tokenizer_path.empty() ? Tokenizer::Bytes() : TokenizerFromFile(s.tokenizer_path, err);
   if (!tok) return false;
   TestModelSpec spec = s;
   if (!s.tokenizer_path.empty()) spec.vocab = tok->vocab_size();

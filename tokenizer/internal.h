@@ -10,10 +10,6 @@
 
 #include "tokenizer/tokenizer.h"
 
-namespace lamina::json {
-class Value;
-}
-
 namespace lamina::tok {
 
 // ------------------------------------------------------------ serialization
@@ -24,7 +20,7 @@ inline constexpr uint32_t kBlobVersion = 1;
 enum class Kind : uint32_t {
   kByteBpe = 1,
   kScored = 2,
-  kSentencePiece = 3,
+  kSentencePiece = 3,  // retired: a SentencePiece protobuf (read with libsentencepiece)
   kBytes = 4,
   kHfSpmBpe = 5,  // SentencePiece-style Hugging Face tokenizer.json (hf_spm.cpp)
 };
@@ -40,10 +36,6 @@ inline int ParseBytePiece(std::string_view p) {
   const int h = hex(p[3]), l = hex(p[4]);
   return h < 0 || l < 0 ? -1 : h * 16 + l;
 }
-
-/// One entry of tokenizer.json's model.merges: "a b" (exactly one space) or
-/// ["a", "b"]. False + *what when it is neither.
-bool SplitMerge(const json::Value& m, std::string_view* l, std::string_view* r, std::string* what);
 
 /// Fast 64-bit hash (8 bytes at a time), used for the blob checksum and the
 /// vocabulary hash tables.
@@ -202,33 +194,74 @@ class StrIdMap {
   size_t mask_ = 0;
 };
 
-// ------------------------------------------------------------------ loaders
-std::unique_ptr<Tokenizer> LoadTiktoken(const std::string& path, const std::string& text,
-                                        const std::vector<std::string>& special_names,
-                                        std::string* err);
-std::unique_ptr<Tokenizer> LoadHfJson(const std::string& path, std::string* err);
-std::unique_ptr<Tokenizer> LoadGgufGpt2(const GgufVocab& v, std::string* err);
-std::unique_ptr<Tokenizer> DeserializeByteBpe(BlobReader* r, std::string* err);
-/// SentencePiece-style tokenizer.json (Prepend/Replace normalizer or Metaspace,
-/// BPE with byte fallback): `root` is the parsed file at `path`.
-std::unique_ptr<Tokenizer> LoadHfSpmBpe(const std::string& path, const json::Value& root,
-                                        std::string* err);
-std::unique_ptr<Tokenizer> DeserializeHfSpmBpe(BlobReader* r, std::string* err);
+// ------------------------------------------------------------ constructors
+// The runtime builds these from a blob (Deserialize); the importers of
+// tools/import/ (tiktoken, tokenizer.json, SentencePiece .model, llama2.c,
+// GGUF vocabularies) build them from their source formats. Each validates its
+// inputs fully; error: nullptr + *err.
 
-std::unique_ptr<Tokenizer> LoadLlama2cBin(const std::string& path, const std::string& data,
-                                          std::string* err);
-std::unique_ptr<Tokenizer> LoadGgufLlama(const GgufVocab& v, std::string* err);
-std::unique_ptr<Tokenizer> LoadSentencePieceProto(const std::string& path, std::string proto,
-                                                  std::string* err);
-/// A SentencePiece .model served by the scored-BPE implementation (what
-/// FromFile uses when built without libsentencepiece).
-std::unique_ptr<Tokenizer> ScoredFromProtoNoLibrary(std::string_view proto, std::string* err);
-std::unique_ptr<Tokenizer> DeserializeScored(BlobReader* r, std::string* err);
-std::unique_ptr<Tokenizer> DeserializeSentencePiece(BlobReader* r, std::string* err);
+inline constexpr char kSpaceMark[] = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+
+/// Byte-level BPE (Llama 3): token bytes by id (specials: their text), special
+/// flags, merges as (left, right) pairs in rank order. bos/eos -1: the Llama 3
+/// defaults when the vocabulary is Llama 3's (which also sets the chat
+/// template and stop ids). `name` prefixes error messages.
+std::unique_ptr<Tokenizer> MakeByteBpe(const std::string& name, std::vector<std::string> tokens,
+                                       std::vector<uint8_t> special,
+                                       const std::vector<std::pair<int32_t, int32_t>>& merges,
+                                       int32_t bos, int32_t eos, std::string* err);
+
+/// Piece types of SentencePiece's ModelProto (also GGUF's token_type).
+namespace spm {
+inline constexpr int kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5,
+                     kByte = 6;
+}  // namespace spm
+enum class ScoredMode : uint8_t { kSentencePiece = 0, kLlama2c = 1 };
+/// Scored BPE (spm.cpp): pieces, scores (empty = all 0), types (spm::k*).
+std::unique_ptr<Tokenizer> MakeScored(std::vector<std::string> pieces, std::vector<float> scores,
+                                      std::vector<uint8_t> types, ScoredMode mode, int32_t bos,
+                                      int32_t eos, int32_t unk, bool add_bos, std::string* err);
+
+/// SentencePiece-style Hugging Face BPE (hf_spm.cpp): the configuration read
+/// from tokenizer.json and the per-token flags (serialized).
+namespace hfspm {
+inline constexpr uint8_t kInModel = 1;      // in model.vocab (the BPE vocabulary)
+inline constexpr uint8_t kAdded = 2;        // an added token (matched in the text)
+inline constexpr uint8_t kSpecial = 4;      // added token with special: true
+inline constexpr uint8_t kLstrip = 8;       // added token swallows whitespace on its left
+inline constexpr uint8_t kRstrip = 16;      // ... and on its right
+inline constexpr uint8_t kNormalized = 32;  // added token matched on normalized text
+inline constexpr uint8_t kAllFlags = 63;
+
+enum class Prepend : uint8_t { kAlways = 0, kFirst = 1, kNever = 2 };
+
+struct Config {
+  bool norm_prepend = false;  // normalizer Prepend("▁")
+  bool norm_replace = false;  // normalizer Replace(" ", "▁")
+  bool metaspace = false;     // pre_tokenizer Metaspace("▁")
+  Prepend meta_prepend = Prepend::kAlways;
+  bool meta_split = false;
+  bool byte_fallback = false;
+  bool fuse_unk = false;
+  bool ignore_merges = false;
+  bool dec_replace = false;  // decoder maps "▁" to " "
+  bool dec_bytes = false;    // decoder ByteFallback
+  uint8_t dec_strip = 0;     // leading spaces the decoder strips
+};
+}  // namespace hfspm
+/// pieces by id, flags (hfspm::k*) by id, merges (left, right) in rank order.
+std::unique_ptr<Tokenizer> MakeHfSpmBpe(const hfspm::Config& cfg, std::vector<std::string> pieces,
+                                        std::vector<uint8_t> flags,
+                                        std::vector<std::pair<int32_t, int32_t>> merges,
+                                        int32_t unk, int32_t bos, int32_t eos, std::string* err);
+
+/// 256 byte tokens + <bos>=256, <eos>=257 (Tokenizer::Bytes).
 std::unique_ptr<Tokenizer> MakeBytes();
 
-/// The Llama 3.1/3.2 names of the 256 special tokens (index i = id 128000+i).
-std::vector<std::string> Llama31SpecialNames();
+// Payload readers of Tokenizer::Deserialize, one per Kind.
+std::unique_ptr<Tokenizer> DeserializeByteBpe(BlobReader* r, std::string* err);
+std::unique_ptr<Tokenizer> DeserializeScored(BlobReader* r, std::string* err);
+std::unique_ptr<Tokenizer> DeserializeHfSpmBpe(BlobReader* r, std::string* err);
 
 /// Splits `text` at occurrences of special-token strings (leftmost, longest
 /// first) and calls seg(text_piece) / special(id) in order.

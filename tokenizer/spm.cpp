@@ -1,6 +1,6 @@
 // SentencePiece-family tokenizers: scored BPE over a token+score(+type) list
-// (llama2.c tokenizer.bin, GGUF "llama" vocabularies, SentencePiece .model
-// without the library), SentencePiece .model through libsentencepiece, and the
+// (llama2.c tokenizer.bin, GGUF "llama" vocabularies, SentencePiece .model;
+// the importers in tools/import/ build it, equal to libsentencepiece), and the
 // plain byte tokenizer of synthetic models.
 //
 // Scored BPE, SentencePiece mode (= sentencepiece bpe_model.cc and llama.cpp's
@@ -22,17 +22,16 @@
 #include "tokenizer/internal.h"
 #include "tokenizer/unicode.h"
 
-#ifdef LAMINA_WITH_SENTENCEPIECE
-#include <sentencepiece_processor.h>
-#endif
-
 namespace lamina::tok {
 namespace {
 
-constexpr int kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
-constexpr char kSpaceMark[] = "\xE2\x96\x81";  // U+2581
-
-enum class Mode : uint8_t { kSentencePiece = 0, kLlama2c = 1 };
+using spm::kByte;
+using spm::kControl;
+using spm::kNormal;
+using spm::kUnknown;
+using spm::kUnused;
+using spm::kUserDefined;
+using Mode = ScoredMode;
 
 class ScoredTokenizer : public Tokenizer {
  public:
@@ -345,187 +344,6 @@ std::unique_ptr<Tokenizer> ScoredTokenizer::FromBlob(BlobReader* r, std::string*
   return t;
 }
 
-// ------------------------------------------ minimal SentencePiece proto read
-// ModelProto: field 1 = repeated SentencePiece {1: piece, 2: score (f32), 3: type}.
-bool ParseProtoPieces(std::string_view d, std::vector<std::string>* pieces,
-                      std::vector<float>* scores, std::vector<uint8_t>* types, std::string* err) {
-  size_t i = 0;
-  auto varint = [&](std::string_view s, size_t* p, uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (*p >= s.size()) return false;
-      const uint8_t b = static_cast<uint8_t>(s[(*p)++]);
-      *v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  };
-  auto skip = [&](std::string_view s, size_t* p, uint64_t wire) {
-    uint64_t v;
-    switch (wire) {
-      case 0:
-        return varint(s, p, &v);
-      case 1:
-        if (s.size() - *p < 8) return false;
-        *p += 8;
-        return true;
-      case 2:
-        if (!varint(s, p, &v) || v > s.size() - *p) return false;
-        *p += v;
-        return true;
-      case 5:
-        if (s.size() - *p < 4) return false;
-        *p += 4;
-        return true;
-      default:
-        return false;
-    }
-  };
-  while (i < d.size()) {
-    uint64_t key;
-    if (!varint(d, &i, &key)) break;
-    if (key == ((1 << 3) | 2)) {
-      uint64_t len;
-      if (!varint(d, &i, &len) || len > d.size() - i) break;
-      std::string_view m = d.substr(i, len);
-      i += len;
-      std::string piece;
-      float score = 0;
-      uint64_t type = kNormal;
-      size_t p = 0;
-      bool ok = true;
-      while (p < m.size() && ok) {
-        uint64_t k;
-        if (!varint(m, &p, &k)) {
-          ok = false;
-          break;
-        }
-        if (k == ((1 << 3) | 2)) {
-          uint64_t l;
-          if (!varint(m, &p, &l) || l > m.size() - p) {
-            ok = false;
-            break;
-          }
-          piece.assign(m.data() + p, l);
-          p += l;
-        } else if (k == ((2 << 3) | 5)) {
-          if (m.size() - p < 4) {
-            ok = false;
-            break;
-          }
-          std::memcpy(&score, m.data() + p, 4);
-          p += 4;
-        } else if (k == ((3 << 3) | 0)) {
-          ok = varint(m, &p, &type);
-        } else {
-          ok = skip(m, &p, k & 7);
-        }
-      }
-      if (!ok || type < kNormal || type > kByte) {
-        *err = "malformed SentencePiece entry " + std::to_string(pieces->size());
-        return false;
-      }
-      pieces->push_back(std::move(piece));
-      scores->push_back(score);
-      types->push_back(static_cast<uint8_t>(type));
-    } else if (!skip(d, &i, key & 7)) {
-      break;
-    }
-  }
-  if (i != d.size()) {
-    *err = "malformed protobuf at byte " + std::to_string(i);
-    return false;
-  }
-  if (pieces->empty()) {
-    *err = "no pieces";
-    return false;
-  }
-  return true;
-}
-
-int32_t FindPiece(const std::vector<std::string>& p, const std::vector<uint8_t>& types,
-                  const char* s, int type) {
-  for (size_t i = 0; i < p.size(); ++i)
-    if (p[i] == s && (type < 0 || types[i] == type)) return static_cast<int32_t>(i);
-  return -1;
-}
-
-#ifdef LAMINA_WITH_SENTENCEPIECE
-class SentencePieceTokenizer final : public ScoredTokenizer {
- public:
-  bool Load(std::string proto, std::string* err) {
-    proto_ = std::move(proto);
-    const auto st = sp_.LoadFromSerializedProto(proto_);
-    if (!st.ok()) {
-      *err = "libsentencepiece: " + st.ToString();
-      return false;
-    }
-    const int n = sp_.GetPieceSize();
-    std::vector<std::string> pieces(n);
-    std::vector<float> scores(n);
-    std::vector<uint8_t> types(n);
-    for (int i = 0; i < n; ++i) {
-      pieces[i] = sp_.IdToPiece(i);
-      scores[i] = sp_.GetScore(i);
-      types[i] = sp_.IsUnknown(i)   ? kUnknown
-                 : sp_.IsControl(i) ? kControl
-                 : sp_.IsUnused(i)  ? kUnused
-                 : sp_.IsByte(i)    ? kByte
-                                    : kNormal;
-    }
-    return Init(std::move(pieces), std::move(scores), std::move(types), Mode::kSentencePiece,
-                sp_.bos_id(), sp_.eos_id(), sp_.unk_id(), true, err);
-  }
-  std::vector<uint8_t> Serialize() const override {
-    BlobWriter w;
-    w.Str(proto_);
-    return w.Finish(Kind::kSentencePiece);
-  }
-
- protected:
-  void EncodeSegment(std::string_view text, std::vector<int32_t>* out) const override {
-    std::vector<int> ids;
-    if (!sp_.Encode(std::string(text), &ids).ok()) return;  // input was validated
-    out->insert(out->end(), ids.begin(), ids.end());
-  }
-
- private:
-  std::string proto_;
-  sentencepiece::SentencePieceProcessor sp_;
-};
-#endif
-
-}  // namespace
-
-std::unique_ptr<Tokenizer> ScoredFromProtoNoLibrary(std::string_view proto, std::string* err) {
-  // The pieces, scores and types drive the exact scored-BPE implementation
-  // (Llama-style normalizer assumed: identity, dummy prefix, no whitespace
-  // collapsing).
-  std::vector<std::string> pieces;
-  std::vector<float> scores;
-  std::vector<uint8_t> types;
-  if (!ParseProtoPieces(proto, &pieces, &scores, &types, err)) return nullptr;
-  auto t = std::make_unique<ScoredTokenizer>();
-  if (!t->Init(pieces, scores, types, Mode::kSentencePiece,
-               FindPiece(pieces, types, "<s>", kControl),
-               FindPiece(pieces, types, "</s>", kControl),
-               FindPiece(pieces, types, "<unk>", kUnknown), true, err))
-    return nullptr;
-  return t;
-}
-
-namespace {
-
-std::unique_ptr<Tokenizer> ScoredFromProto(std::string proto, std::string* err) {
-#ifdef LAMINA_WITH_SENTENCEPIECE
-  auto t = std::make_unique<SentencePieceTokenizer>();
-  if (!t->Load(std::move(proto), err)) return nullptr;
-  return t;
-#else
-  return ScoredFromProtoNoLibrary(proto, err);
-#endif
-}
-
 // --------------------------------------------------------------- bytes
 class BytesTokenizer final : public Tokenizer {
  public:
@@ -553,111 +371,18 @@ class BytesTokenizer final : public Tokenizer {
 
 std::unique_ptr<Tokenizer> MakeBytes() { return std::make_unique<BytesTokenizer>(); }
 
-std::unique_ptr<Tokenizer> LoadSentencePieceProto(const std::string& path, std::string proto,
-                                                  std::string* err) {
-  std::string e;
-  auto t = ScoredFromProto(std::move(proto), &e);
-  if (!t) *err = path + ": " + e;
-  return t;
-}
-
-std::unique_ptr<Tokenizer> LoadLlama2cBin(const std::string& path, const std::string& d,
-                                          std::string* err) {
-  BlobReader r(reinterpret_cast<const uint8_t*>(d.data()), d.size());
-  const int32_t max_len = r.I32("max_token_length");
-  if (max_len <= 0 || max_len > 65536) {
-    *err =
-        path + ": not a llama2.c tokenizer.bin (max_token_length " + std::to_string(max_len) + ")";
-    return nullptr;
-  }
-  std::vector<std::string> pieces;
-  std::vector<float> scores;
-  while (r.ok() && r.remaining() > 0) {
-    const float score = r.F32("score");
-    const int32_t len = r.I32("token length");
-    if (!r.ok()) break;
-    if (len < 0 || len > max_len) {
-      *err = path + ": token " + std::to_string(pieces.size()) + ": length " + std::to_string(len) +
-             " outside [0, max_token_length]";
-      return nullptr;
-    }
-    const uint8_t* p = r.Span(static_cast<size_t>(len), "token bytes");
-    if (!p) break;
-    pieces.emplace_back(reinterpret_cast<const char*>(p), len);
-    scores.push_back(score);
-  }
-  if (!r.ok()) {
-    *err = path + ": " + r.error() + " (token " + std::to_string(pieces.size()) + ")";
-    return nullptr;
-  }
-  if (pieces.size() < 3) {
-    *err = path + ": only " + std::to_string(pieces.size()) + " tokens";
-    return nullptr;
-  }
-  // llama2.c convention: 0 <unk>, 1 <s> (BOS), 2 </s> (EOS), then byte tokens.
-  std::vector<uint8_t> types(pieces.size(), kNormal);
-  types[0] = kUnknown;
-  types[1] = kControl;
-  types[2] = kControl;
-  for (size_t i = 3; i < pieces.size(); ++i)
-    if (ParseBytePiece(pieces[i]) >= 0) types[i] = kByte;
+std::unique_ptr<Tokenizer> MakeScored(std::vector<std::string> pieces, std::vector<float> scores,
+                                      std::vector<uint8_t> types, ScoredMode mode, int32_t bos,
+                                      int32_t eos, int32_t unk, bool add_bos, std::string* err) {
   auto t = std::make_unique<ScoredTokenizer>();
-  std::string e;
-  if (!t->Init(std::move(pieces), std::move(scores), std::move(types), Mode::kLlama2c, 1, 2, 0,
-               true, &e)) {
-    *err = path + ": " + e;
+  if (!t->Init(std::move(pieces), std::move(scores), std::move(types), mode, bos, eos, unk, add_bos,
+               err))
     return nullptr;
-  }
-  return t;
-}
-
-std::unique_ptr<Tokenizer> LoadGgufLlama(const GgufVocab& v, std::string* err) {
-  const size_t n = v.tokens.size();
-  if (!v.scores.empty() && v.scores.size() != n) {
-    *err = "gguf: tokenizer.ggml.scores has " + std::to_string(v.scores.size()) +
-           " entries, tokens has " + std::to_string(n);
-    return nullptr;
-  }
-  if (!v.types.empty() && v.types.size() != n) {
-    *err = "gguf: tokenizer.ggml.token_type has " + std::to_string(v.types.size()) +
-           " entries, tokens has " + std::to_string(n);
-    return nullptr;
-  }
-  std::vector<uint8_t> types(n, kNormal);
-  for (size_t i = 0; i < v.types.size(); ++i) {
-    if (v.types[i] < kNormal || v.types[i] > kByte) {
-      *err = "gguf: tokenizer.ggml.token_type[" + std::to_string(i) +
-             "] = " + std::to_string(v.types[i]) + " invalid";
-      return nullptr;
-    }
-    types[i] = static_cast<uint8_t>(v.types[i]);
-  }
-  // Vocabularies that use raw spaces (llama2.c exports) take run.c's rules.
-  bool has_mark = false;
-  for (const auto& t : v.tokens)
-    if (t.find(kSpaceMark) != std::string::npos) {
-      has_mark = true;
-      break;
-    }
-  auto t = std::make_unique<ScoredTokenizer>();
-  std::string e;
-  if (!t->Init(v.tokens, v.scores, std::move(types),
-               has_mark ? Mode::kSentencePiece : Mode::kLlama2c, v.bos_id, v.eos_id, v.unk_id,
-               v.add_bos, &e)) {
-    *err = "gguf: " + e;
-    return nullptr;
-  }
   return t;
 }
 
 std::unique_ptr<Tokenizer> DeserializeScored(BlobReader* r, std::string* err) {
   return ScoredTokenizer::FromBlob(r, err);
-}
-
-std::unique_ptr<Tokenizer> DeserializeSentencePiece(BlobReader* r, std::string* err) {
-  std::string proto = r->Str("proto", 1u << 30);
-  if (!r->ok()) return nullptr;
-  return ScoredFromProto(std::move(proto), err);
 }
 
 }  // namespace lamina::tok

@@ -1,8 +1,10 @@
 // Tokenizers of the Llama family: Llama 3 byte-level BPE (tiktoken
-// tokenizer.model / HF tokenizer.json), SentencePiece models (.model via
-// libsentencepiece), scored vocabularies (llama2.c tokenizer.bin, GGUF), and
-// a plain byte tokenizer for synthetic models. One class, serialisable into a
-// lamina model file.
+// tokenizer.model / HF tokenizer.json), SentencePiece-style BPE (HF
+// tokenizer.json), scored vocabularies (SentencePiece .model, llama2.c
+// tokenizer.bin, GGUF), and a plain byte tokenizer for synthetic models. One
+// class, serialisable into a lamina model file. The runtime only builds it
+// from that blob (Deserialize); reading the source formats is the job of the
+// tools' importers (tools/import/tokenizer_import.h).
 #pragma once
 
 #include <cstddef>
@@ -24,8 +26,8 @@ struct GgufVocab {
   std::string model;  // "gpt2" (byte-level BPE, Llama 3) or "llama" (SentencePiece-style)
   std::string pre;    // tokenizer.ggml.pre, e.g. "llama-bpe"
   std::vector<std::string> tokens;
-  std::vector<float> scores;      // may be empty
-  std::vector<int32_t> types;     // may be empty (1 normal, 2 unknown, 3 control, 6 byte, ...)
+  std::vector<float> scores;        // may be empty
+  std::vector<int32_t> types;       // may be empty (1 normal, 2 unknown, 3 control, 6 byte, ...)
   std::vector<std::string> merges;  // "a b", gpt2 model only
   int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
   bool add_bos = true;
@@ -35,25 +37,10 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
 
-  /// tokenizer.model (tiktoken text or SentencePiece protobuf, detected),
-  /// tokenizer.json (HF), tokenizer.bin (llama2.c). Error: nullptr + *err.
-  /// A tiktoken file's special-token names come from tokenizer_config.json /
-  /// tokenizer.json beside it when present, else Meta's Llama 3.1/3.2 names.
-  static std::unique_ptr<Tokenizer> FromFile(const std::string& path, std::string* err);
-  /// tiktoken tokenizer.model with explicit names for ids 128000.. (256 of
-  /// them; empty = the Llama 3.1/3.2 names).
-  static std::unique_ptr<Tokenizer> FromTiktoken(const std::string& path,
-                                                 const std::vector<std::string>& special_names,
-                                                 std::string* err);
-  /// The special names FromFile uses for a tiktoken file at `path` (empty =
-  /// no Hugging Face file beside it: Llama 3.1/3.2 names).
-  static std::vector<std::string> TiktokenSpecialNamesFor(const std::string& path);
-  static std::unique_ptr<Tokenizer> FromGguf(const GgufVocab& vocab, std::string* err);
   /// 256 byte tokens + <bos>=256, <eos>=257 (vocab 258): for synthetic models.
   static std::unique_ptr<Tokenizer> Bytes();
   /// Inverse of Serialize (blob embedded in a model file). Validates fully.
-  static std::unique_ptr<Tokenizer> Deserialize(const uint8_t* data, size_t size,
-                                                std::string* err);
+  static std::unique_ptr<Tokenizer> Deserialize(const uint8_t* data, size_t size, std::string* err);
   virtual std::vector<uint8_t> Serialize() const = 0;
 
   /// Text -> ids. parse_special: special-token text maps to its id (HF

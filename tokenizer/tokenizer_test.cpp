@@ -15,11 +15,17 @@
 #include <sstream>
 #include <tuple>
 
-#include "loader/json.h"
 #include "tests/testutil.h"
 #include "tokenizer/internal.h"
 #include "tokenizer/unicode.h"
 #include "tools/convert/gguf_reader.h"
+#include "tools/import/import_internal.h"
+#include "tools/import/json.h"
+#include "tools/import/tokenizer_import.h"
+
+#ifdef LAMINA_WITH_SENTENCEPIECE
+#include <sentencepiece_processor.h>
+#endif
 
 namespace lamina {
 namespace {
@@ -38,7 +44,7 @@ const Tokenizer* Cached(const std::string& rel) {
   auto it = cache.find(rel);
   if (it != cache.end()) return it->second.get();
   std::string err;
-  auto t = Tokenizer::FromFile(SharedDir() + "/" + rel, &err);
+  auto t = TokenizerFromFile(SharedDir() + "/" + rel, &err);
   EXPECT_NE(t, nullptr) << err;
   return (cache[rel] = std::move(t)).get();
 }
@@ -147,7 +153,7 @@ TEST(Llama3Tokenizer, SpecialTokens) {
   EXPECT_EQ(t->Decode(ids), "<|eot_id|>");
 
   // Without a Hugging Face file: Meta's Llama 3.1/3.2 names.
-  auto t31 = Tokenizer::FromTiktoken(SharedDir() + "/tokenizers/llama3/tokenizer.model", {}, &err);
+  auto t31 = TokenizerFromTiktoken(SharedDir() + "/tokenizers/llama3/tokenizer.model", {}, &err);
   ASSERT_NE(t31, nullptr) << err;
   const std::map<int32_t, std::string> want = {{128000, "<|begin_of_text|>"},
                                                {128001, "<|end_of_text|>"},
@@ -530,7 +536,7 @@ TEST(TokenizerBlob, RoundTripAndCorruptSmall) {
   v.eos_id = 2;
   v.unk_id = 0;
   std::string err;
-  auto scored = Tokenizer::FromGguf(v, &err);
+  auto scored = TokenizerFromGguf(v, &err);
   ASSERT_NE(scored, nullptr) << err;
   std::vector<int32_t> ids;
   ASSERT_TRUE(scored->Encode("ab aA", true, true, &ids, &err));
@@ -576,6 +582,71 @@ std::vector<std::string> SpCorpus() {
   return c;
 }
 
+// libsentencepiece over Llama 2's tokenizer.model: the independent oracle
+// the scored BPE (what lamina imports a .model as) is compared with. Tests
+// that need it skip in builds without it (LAMINA_WITH_SENTENCEPIECE=OFF).
+class SpOracle {
+ public:
+#ifdef LAMINA_WITH_SENTENCEPIECE
+  static const SpOracle* Llama2() {
+    static const SpOracle* o = [] {
+      auto* x = new SpOracle;
+      const auto st = x->sp_.Load(SharedDir() + "/tokenizers/llama2/tokenizer.model");
+      EXPECT_TRUE(st.ok()) << st.ToString();
+      return x;
+    }();
+    return o;
+  }
+  std::vector<int32_t> Encode(const std::string& s, bool bos) const {
+    std::vector<int> ids;
+    EXPECT_TRUE(sp_.Encode(s, &ids).ok());
+    std::vector<int32_t> out;
+    if (bos) out.push_back(sp_.bos_id());
+    out.insert(out.end(), ids.begin(), ids.end());
+    return out;
+  }
+  std::string Decode(const std::vector<int32_t>& ids) const {
+    std::string out;
+    EXPECT_TRUE(sp_.Decode(std::vector<int>(ids.begin(), ids.end()), &out).ok());
+    return out;
+  }
+  /// The vocabulary as GgufVocab states it (types: 1 normal, 2 unknown, 3
+  /// control, 5 unused, 6 byte).
+  GgufVocab Vocab() const {
+    GgufVocab v;
+    for (int i = 0; i < sp_.GetPieceSize(); ++i) {
+      v.tokens.push_back(sp_.IdToPiece(i));
+      v.scores.push_back(sp_.GetScore(i));
+      v.types.push_back(sp_.IsUnknown(i)   ? 2
+                        : sp_.IsControl(i) ? 3
+                        : sp_.IsUnused(i)  ? 5
+                        : sp_.IsByte(i)    ? 6
+                                           : 1);
+    }
+    v.bos_id = sp_.bos_id();
+    v.eos_id = sp_.eos_id();
+    v.unk_id = sp_.unk_id();
+    return v;
+  }
+
+ private:
+  sentencepiece::SentencePieceProcessor sp_;
+#else
+  static const SpOracle* Llama2() { return nullptr; }
+  std::vector<int32_t> Encode(const std::string&, bool) const { return {}; }
+  std::string Decode(const std::vector<int32_t>&) const { return ""; }
+  GgufVocab Vocab() const { return {}; }
+#endif
+};
+
+#define LAMINA_REQUIRE_SP_ORACLE()                                                       \
+  do {                                                                                   \
+    LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");                          \
+    if (!SpOracle::Llama2())                                                             \
+      GTEST_SKIP() << "built without libsentencepiece (LAMINA_WITH_SENTENCEPIECE=OFF): " \
+                      "no oracle to compare with";                                       \
+  } while (0)
+
 TEST(SentencePiece, LlamaCppVectors) {
   LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
   const Tokenizer* t = Cached("tokenizers/llama2/tokenizer.model");
@@ -596,67 +667,87 @@ TEST(SentencePiece, LlamaCppVectors) {
               inp.size());
 }
 
-// libsentencepiece (through FromFile) and the scored-BPE implementation on
-// the same pieces/scores/types give identical ids.
+// The imported .model (scored BPE) and libsentencepiece give identical ids
+// and text; its blob round-trips.
 TEST(SentencePiece, ScoredBpeMatchesLibrary) {
-  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
-  const Tokenizer* lib = Cached("tokenizers/llama2/tokenizer.model");
-  ASSERT_NE(lib, nullptr);
-  GgufVocab v;
-  ASSERT_TRUE(lib->ExportVocab(&v));
-  EXPECT_EQ(v.tokens.size(), 32000u);
+  LAMINA_REQUIRE_SP_ORACLE();
+  const SpOracle& lib = *SpOracle::Llama2();
+  const Tokenizer* t = Cached("tokenizers/llama2/tokenizer.model");
+  ASSERT_NE(t, nullptr);
   std::string err;
-  auto scored = Tokenizer::FromGguf(v, &err);
-  ASSERT_NE(scored, nullptr) << err;
   size_t n = 0;
   for (const auto& s : SpCorpus()) {
     for (bool bos : {false, true}) {
-      std::vector<int32_t> a, b;
-      ASSERT_TRUE(lib->Encode(s, bos, true, &a, &err));
-      ASSERT_TRUE(scored->Encode(s, bos, true, &b, &err));
+      std::vector<int32_t> b;
+      const std::vector<int32_t> a = lib.Encode(s, bos);
+      ASSERT_TRUE(t->Encode(s, bos, false, &b, &err));
       EXPECT_EQ(a, b) << testing::PrintToString(s);
-      EXPECT_EQ(lib->Decode(a), scored->Decode(b));
+      EXPECT_EQ(lib.Decode(a), t->Decode(b));
       ++n;
     }
   }
   std::printf("[ scored BPE == libsentencepiece on %zu encodings ]\n", n);
-  // Blob of the library-backed tokenizer round-trips.
-  const auto blob = lib->Serialize();
+  // The same vocabulary through the GGUF path encodes the same.
+  GgufVocab v;
+  ASSERT_TRUE(t->ExportVocab(&v));
+  EXPECT_EQ(v.tokens.size(), 32000u);
+  auto g = TokenizerFromGguf(v, &err);
+  ASSERT_NE(g, nullptr) << err;
+  ExpectSameEncoding(*t, *g, SpCorpus());
+  const auto blob = t->Serialize();
   auto u = Tokenizer::Deserialize(blob.data(), blob.size(), &err);
   ASSERT_NE(u, nullptr) << err;
-  ExpectSameEncoding(*lib, *u, Corpus());
+  ExpectSameEncoding(*t, *u, Corpus());
 }
 
-// The .model path of builds without libsentencepiece (protobuf read by hand,
-// scored BPE) agrees with the library.
-TEST(SentencePiece, ProtoWithoutLibraryMatchesLibrary) {
-  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
-  const Tokenizer* lib = Cached("tokenizers/llama2/tokenizer.model");
-  ASSERT_NE(lib, nullptr);
-  std::string err;
-  auto own = tok::ScoredFromProtoNoLibrary(
-      ReadAll(SharedDir() + "/tokenizers/llama2/tokenizer.model"), &err);
-  ASSERT_NE(own, nullptr) << err;
-  GgufVocab a, b;
-  ASSERT_TRUE(lib->ExportVocab(&a));
-  ASSERT_TRUE(own->ExportVocab(&b));
+// The protobuf reader of tools/import reads what libsentencepiece reads.
+TEST(SentencePiece, ProtoReaderMatchesLibrary) {
+  LAMINA_REQUIRE_SP_ORACLE();
+  const Tokenizer* t = Cached("tokenizers/llama2/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  const GgufVocab a = SpOracle::Llama2()->Vocab();
+  GgufVocab b;
+  ASSERT_TRUE(t->ExportVocab(&b));
   EXPECT_EQ(a.tokens, b.tokens);
   EXPECT_EQ(a.scores, b.scores);
   EXPECT_EQ(a.types, b.types);
   EXPECT_EQ(std::make_tuple(a.bos_id, a.eos_id, a.unk_id),
             std::make_tuple(b.bos_id, b.eos_id, b.unk_id));
-  for (const auto& s : SpCorpus()) {
-    std::vector<int32_t> x, y;
-    ASSERT_TRUE(lib->Encode(s, true, true, &x, &err));
-    ASSERT_TRUE(own->Encode(s, true, true, &y, &err));
-    EXPECT_EQ(x, y) << testing::PrintToString(s);
-  }
-  // Truncated / corrupted protobufs: an error, never a crash.
+}
+
+// Truncated protobufs: an error, never a crash.
+TEST(SentencePiece, TruncatedProto) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
   const std::string proto = ReadAll(SharedDir() + "/tokenizers/llama2/tokenizer.model");
   for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{100}, proto.size() / 2}) {
-    err.clear();
-    auto t = tok::ScoredFromProtoNoLibrary(std::string_view(proto).substr(0, n), &err);
+    std::string err;
+    auto t = tok::LoadSentencePieceProto("m", std::string_view(proto).substr(0, n), &err);
     EXPECT_EQ(t, nullptr) << n;
+    EXPECT_FALSE(err.empty()) << n;
+  }
+}
+
+// A model whose settings the scored BPE does not implement is refused by
+// name (a later occurrence of a protobuf message merges into the first).
+TEST(SentencePiece, MalformedUnsupportedSettings) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
+  const std::string proto = ReadAll(SharedDir() + "/tokenizers/llama2/tokenizer.model");
+  std::string err;
+  ASSERT_NE(tok::LoadSentencePieceProto("m", proto, &err), nullptr) << err;
+  const struct {
+    std::string tail;
+    const char* want;
+  } cases[] = {
+      {std::string("\x12\x02\x18\x01", 4), "model_type 1"},                   // UNIGRAM
+      {std::string("\x1A\x02\x20\x01", 4), "remove_extra_whitespaces true"},  // normalizer
+      {std::string("\x1A\x02\x18\x00", 4), "add_dummy_prefix false"},
+      {std::string("\x1A\x03\x12\x01\x01", 5), "normalizer"},  // a precompiled_charsmap
+      {std::string("\x12\x02\xC0\x01", 4), "malformed"},       // truncated field 24 varint
+  };
+  for (const auto& c : cases) {
+    err.clear();
+    EXPECT_EQ(tok::LoadSentencePieceProto("m", proto + c.tail, &err), nullptr) << c.want;
+    EXPECT_NE(err.find(c.want), std::string::npos) << err;
   }
 }
 
@@ -729,7 +820,7 @@ TEST(Llama2cTokenizer, MatchesRunC) {
   LAMINA_REQUIRE_SHARED("models/stories260K/tok512.bin");
   const std::string path = SharedDir() + "/models/stories260K/tok512.bin";
   std::string err;
-  auto t = Tokenizer::FromFile(path, &err);
+  auto t = TokenizerFromFile(path, &err);
   ASSERT_NE(t, nullptr) << err;
   EXPECT_EQ(t->vocab_size(), 512);
   EXPECT_EQ(t->bos_id(), 1);
@@ -788,9 +879,9 @@ TEST(GgufLlamaVocab, Stories260KMatchesTok512) {
   v.bos_id = static_cast<int32_t>(f.Find("tokenizer.ggml.bos_token_id")->u);
   v.eos_id = static_cast<int32_t>(f.Find("tokenizer.ggml.eos_token_id")->u);
   ASSERT_EQ(v.model, "llama");
-  auto g = Tokenizer::FromGguf(v, &err);
+  auto g = TokenizerFromGguf(v, &err);
   ASSERT_NE(g, nullptr) << err;
-  auto b = Tokenizer::FromFile(SharedDir() + "/models/stories260K/tok512.bin", &err);
+  auto b = TokenizerFromFile(SharedDir() + "/models/stories260K/tok512.bin", &err);
   ASSERT_NE(b, nullptr) << err;
   EXPECT_EQ(g->vocab_size(), 512);
   EXPECT_EQ(g->bos_id(), 1);
@@ -819,7 +910,7 @@ std::string WriteTokJson(const std::string& name, const std::string& text) {
 
 std::unique_ptr<Tokenizer> LoadTokJson(const std::string& name, const std::string& text,
                                        std::string* err) {
-  return Tokenizer::FromFile(WriteTokJson(name, text), err);
+  return TokenizerFromFile(WriteTokJson(name, text), err);
 }
 
 std::string Q(std::string_view s) {
@@ -939,11 +1030,9 @@ TEST(HfSpmTokenizer, CorruptBlobMistral) {
 // gives exactly libsentencepiece's ids: an independent check of the merge
 // order, byte fallback and the normalizer.
 TEST(HfSpmTokenizer, Llama2JsonMatchesLibSentencePiece) {
-  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
-  const Tokenizer* lib = Cached("tokenizers/llama2/tokenizer.model");
-  ASSERT_NE(lib, nullptr);
-  GgufVocab v;
-  ASSERT_TRUE(lib->ExportVocab(&v));
+  LAMINA_REQUIRE_SP_ORACLE();
+  const SpOracle& lib = *SpOracle::Llama2();
+  const GgufVocab v = lib.Vocab();
   std::map<std::string, int32_t> id;
   for (size_t i = 0; i < v.tokens.size(); ++i) id[v.tokens[i]] = static_cast<int32_t>(i);
   struct M {
@@ -972,11 +1061,11 @@ TEST(HfSpmTokenizer, Llama2JsonMatchesLibSentencePiece) {
   ASSERT_NE(hf, nullptr) << err;
   size_t n = 0;
   for (const auto& s : SpCorpus()) {
-    std::vector<int32_t> a, b;
-    ASSERT_TRUE(lib->Encode(s, true, true, &a, &err));
-    ASSERT_TRUE(hf->Encode(s, true, true, &b, &err));
+    std::vector<int32_t> b;
+    const std::vector<int32_t> a = lib.Encode(s, true);
+    ASSERT_TRUE(hf->Encode(s, true, false, &b, &err));
     EXPECT_EQ(a, b) << testing::PrintToString(s);
-    EXPECT_EQ(lib->Decode(a), hf->Decode(b)) << testing::PrintToString(s);
+    EXPECT_EQ(lib.Decode(a), hf->Decode(b)) << testing::PrintToString(s);
     ++n;
   }
   std::printf("[ HF BPE over Llama 2's tokenizer.json == libsentencepiece on %zu strings ]\n", n);
@@ -1100,14 +1189,14 @@ TEST(HfSpmTokenizer, MalformedDuplicateMerges) {
   size_t file_kb = 0;
   const std::string path = WriteDuplicateMergesJson(&file_kb);
   std::string err;
-  EXPECT_EQ(Tokenizer::FromFile(path, &err), nullptr);
+  EXPECT_EQ(TokenizerFromFile(path, &err), nullptr);
   const bool repeat = err.find("merges[1] ('\u2581 a') repeats merges[0]") != std::string::npos;
   const bool budget = err.find("memory to parse") != std::string::npos;
   EXPECT_TRUE(repeat || budget) << err;
 }
 
 // Peak RSS of that rejection <= 2x the file + 64 MiB (the bounded JSON reader,
-// loader/json.cpp, keeps the DOM small; measured 76 MiB for the 12 MiB file).
+// tools/import/json.cpp, keeps the DOM small; measured 76 MiB for the 12 MiB file).
 // Host only, and not under ASan (its shadow memory is RSS too).
 TEST(HfSpmTokenizer, MalformedDuplicateMergesPeakRss) {
 #if defined(__SANITIZE_ADDRESS__)
@@ -1122,7 +1211,7 @@ TEST(HfSpmTokenizer, MalformedDuplicateMergesPeakRss) {
     const pid_t pid = fork();
     if (pid == 0) {
       std::string e;
-      _exit(!load || Tokenizer::FromFile(p, &e) == nullptr ? 0 : 1);
+      _exit(!load || TokenizerFromFile(p, &e) == nullptr ? 0 : 1);
     }
     int status = 0;
     rusage ru{};

@@ -10,10 +10,11 @@
 #include <vector>
 
 #include "loader/format.h"
-#include "loader/json.h"
 #include "loader/model_file.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/common/cli.h"
+#include "tools/import/json.h"
+#include "tools/import/tokenizer_import.h"
 
 namespace {
 
@@ -52,7 +53,7 @@ bool HasLaminaMagic(const std::string& path) {
 }
 
 std::unique_ptr<lamina::Tokenizer> Load(const std::string& path, std::string* err) {
-  if (!HasLaminaMagic(path)) return lamina::Tokenizer::FromFile(path, err);
+  if (!HasLaminaMagic(path)) return lamina::TokenizerFromFile(path, err);
   auto mf = lamina::ModelFile::Open(path, lamina::LoadOptions{}, err);
   if (!mf) return nullptr;
   if (mf->tokenizer_size() == 0) {

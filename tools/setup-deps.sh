@@ -11,7 +11,10 @@
 # The arm64 libsentencepiece0 conflicts with the amd64 one (same file in
 # /usr/share/doc), so it is not installed: its .deb is downloaded and unpacked
 # into .deps/arm64 in the repository (gitignored), which the aarch64 build
-# links (cmake/LaminaCompile.cmake finds it there; headers are the host's).
+# links into the tools and tests only (lamina-convert's cross-check of .model
+# files, the tokenizer tests' oracle; liblamina.a never needs it). Without it a
+# cross build goes on without libsentencepiece and those oracle tests skip
+# (cmake/LaminaCompile.cmake finds it there; headers are the host's).
 set -euo pipefail
 
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -112,7 +115,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 
-# arm64 libsentencepiece for the cross link (downloaded, unpacked, not installed).
+# arm64 libsentencepiece for the cross-built tools and tests (downloaded,
+# unpacked, not installed).
 if [ "$HOST_ONLY" -eq 0 ] && [ "$NATIVE" != arm64 ] && [ ! -e "$ARM_SP" ]; then
   [ "$NEED_UPDATE" -eq 1 ] && apt_update
   mkdir -p "$DEPS/debs"

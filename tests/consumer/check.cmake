@@ -1,6 +1,6 @@
 # cmake -P check.cmake: install a lamina build tree to a scratch prefix, then
 # configure, build and run tests/consumer against it.
-#   -DLAMINA_BUILD=<lamina build dir> -DWORK=<scratch dir> -DMODE=find_package|pkg_config
+#   -DLAMINA_BUILD=<lamina build dir> -DWORK=<scratch dir> -DMODE=find_package|pkg_config|plain
 #   -DGENERATOR=... -DC_COMPILER=... -DLINK_FLAGS=... -DEXPECT_VERSION=x.y.z
 foreach(v LAMINA_BUILD WORK MODE GENERATOR C_COMPILER EXPECT_VERSION)
   if(NOT DEFINED ${v})
@@ -32,6 +32,14 @@ if(MODE STREQUAL "pkg_config")
   string(REPLACE ";" ":" pcpath "${pcdirs}")
   set(ENV{PKG_CONFIG_PATH} "${pcpath}")
   list(APPEND args -DUSE_PKG_CONFIG=ON -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+  # liblamina.a links no external library: pkg-config names none.
+  execute_process(COMMAND pkg-config --libs lamina RESULT_VARIABLE rc OUTPUT_VARIABLE libs)
+  if(NOT rc EQUAL 0 OR libs MATCHES "sentencepiece|protobuf|json")
+    message(FATAL_ERROR "pkg-config --libs lamina (${rc}): '${libs}' names an external library")
+  endif()
+  message(STATUS "pkg-config --libs lamina: ${libs}")
+elseif(MODE STREQUAL "plain")
+  list(APPEND args -DPLAIN_PREFIX=${prefix} -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
 else()
   list(APPEND args -DCMAKE_PREFIX_PATH=${prefix})
 endif()

@@ -20,6 +20,7 @@
 
 #include "lamina/lamina.h"
 #include "tokenizer/tokenizer.h"
+#include "tools/import/tokenizer_import.h"
 
 namespace lamina::fuzz {
 
@@ -146,7 +147,7 @@ inline void AfterConvert(bool ok, const std::string& err, const std::string& out
 /// and decodes `text` and round-trips its serialized blob.
 inline void TryTokenizerFile(const std::string& path, std::string_view text) {
   std::string err;
-  auto t = Tokenizer::FromFile(path, &err);
+  auto t = TokenizerFromFile(path, &err);
   if (!t) {
     LAMINA_FUZZ_CHECK(!err.empty(), "a tokenizer that fails to load says why");
     return;
@@ -201,7 +202,7 @@ inline std::unique_ptr<Tokenizer> MakeLlama3Like() {
   const std::string path = Dir() + "/llama3like.tiktoken";
   WriteFile(path, text);
   std::string err;
-  auto t = Tokenizer::FromTiktoken(path, {}, &err);
+  auto t = TokenizerFromTiktoken(path, {}, &err);
   if (!t || t->chat_template() != "llama3") {
     std::fprintf(stderr, "MakeLlama3Like: %s\n", err.c_str());
     std::abort();
@@ -236,7 +237,7 @@ inline std::unique_ptr<Tokenizer> MakeHfSentencePiece() {
   const std::string path = Dir() + "/hfspm.json";
   WriteFile(path, json);
   std::string err;
-  auto t = Tokenizer::FromFile(path, &err);
+  auto t = TokenizerFromFile(path, &err);
   if (!t) {
     std::fprintf(stderr, "MakeHfSentencePiece: %s\n", err.c_str());
     std::abort();
@@ -267,7 +268,7 @@ inline std::unique_ptr<Tokenizer> MakeScored() {
   v.eos_id = 2;
   v.unk_id = 0;
   std::string err;
-  auto t = Tokenizer::FromGguf(v, &err);
+  auto t = TokenizerFromGguf(v, &err);
   if (!t) {
     std::fprintf(stderr, "MakeScored: %s\n", err.c_str());
     std::abort();

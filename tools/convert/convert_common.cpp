@@ -17,6 +17,7 @@
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
 #include "tools/convert/quantize.h"
+#include "tools/import/tokenizer_import.h"
 
 namespace lamina::convert {
 
@@ -346,7 +347,7 @@ bool IsDir(const std::string& path) {
 bool EmbedTokenizerFile(ModelWriter& w, const std::string& path, format::HParams* hp, bool keep_ids,
                         std::string* err) {
   std::string terr;
-  auto tok = Tokenizer::FromFile(path, &terr);
+  auto tok = TokenizerFromFile(path, &terr);
   if (!tok) {
     *err = terr.empty() ? path + ": cannot load tokenizer" : terr;
     return false;

@@ -14,11 +14,12 @@
 #include <random>
 
 #include "kernels/ref/fp16.h"
-#include "loader/json.h"
 #include "loader/model_file.h"
 #include "loader/pack.h"
 #include "tests/testutil.h"
 #include "tokenizer/tokenizer.h"
+#include "tools/import/json.h"
+#include "tools/import/tokenizer_import.h"
 
 namespace lamina::convert {
 namespace {
@@ -282,7 +283,7 @@ TEST_F(HfRoundTrip, SentencePieceTokenizerJson) {
   ASSERT_GT(m->tokenizer_size(), 0u);
   auto embedded = Tokenizer::Deserialize(m->tokenizer_data(), m->tokenizer_size(), &err);
   ASSERT_TRUE(embedded) << err;
-  auto file = Tokenizer::FromFile(dir + "/tokenizer.json", &err);
+  auto file = TokenizerFromFile(dir + "/tokenizer.json", &err);
   ASSERT_TRUE(file) << err;
   EXPECT_TRUE(embedded->Serialize() == file->Serialize());
   std::vector<int32_t> ids;

@@ -66,7 +66,7 @@ std::string DirName(const std::string& path);
 bool IsFile(const std::string& path);
 bool IsDir(const std::string& path);
 
-/// Embeds the tokenizer at `path` (any Tokenizer::FromFile kind) into `w`;
+/// Embeds the tokenizer at `path` (any TokenizerFromFile kind) into `w`;
 /// fills its bos/eos/stop ids when `hp` lacks them (hp ids left untouched
 /// when `keep_ids`). False + *err on a broken tokenizer file.
 bool EmbedTokenizerFile(ModelWriter& w, const std::string& path, format::HParams* hp, bool keep_ids,

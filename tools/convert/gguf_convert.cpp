@@ -31,6 +31,7 @@
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
 #include "tools/convert/gguf_reader.h"
+#include "tools/import/tokenizer_import.h"
 
 namespace lamina::convert {
 namespace {
@@ -594,7 +595,7 @@ bool ConvertGguf(const std::string& path, const std::string& out, const ConvertO
         return false;
       }
       std::string terr;
-      std::unique_ptr<Tokenizer> tok = Tokenizer::FromGguf(v, &terr);
+      std::unique_ptr<Tokenizer> tok = TokenizerFromGguf(v, &terr);
       if (!tok) {
         *err = path + ": tokenizer: " + terr;
         return false;

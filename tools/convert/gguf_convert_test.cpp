@@ -16,13 +16,13 @@
 #include "kernels/ref/fp16.h"
 #include "lamina/lamina.h"
 #include "loader/format.h"
-#include "loader/json.h"
 #include "loader/model_file.h"
 #include "loader/pack.h"
 #include "tests/testutil.h"
 #include "tools/convert/convert.h"
 #include "tools/convert/gguf_reader.h"
 #include "tools/convert/meta_test_util.h"
+#include "tools/import/json.h"
 
 namespace lamina {
 namespace {

@@ -12,9 +12,9 @@
 #include <set>
 
 #include "kernels/ref/fp16.h"
-#include "loader/json.h"
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
+#include "tools/import/json.h"
 
 namespace lamina::convert {
 namespace {

@@ -22,10 +22,10 @@
 #include <string>
 #include <vector>
 
-#include "loader/json.h"
 #include "tests/testutil.h"
 #include "tools/convert/gguf_reader.h"
 #include "tools/convert/pth_reader.h"
+#include "tools/import/json.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LAMINA_ASAN 1

@@ -29,13 +29,14 @@
 
 #include "kernels/ref/fp16.h"
 #include "loader/format.h"
-#include "loader/json.h"
 #include "loader/model_writer.h"
 #include "loader/pack.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
 #include "tools/convert/pth_reader.h"
+#include "tools/import/json.h"
+#include "tools/import/tokenizer_import.h"
 
 namespace lamina::convert {
 namespace {
@@ -536,7 +537,7 @@ bool ConvertMeta(const std::string& input, const std::string& out, const Convert
       o.tokenizer_path.empty() ? dir + "/tokenizer.model" : o.tokenizer_path;
   if (o.no_tokenizer) {
   } else if (Exists(tok_path)) {
-    tok = Tokenizer::FromFile(tok_path, err);
+    tok = TokenizerFromFile(tok_path, err);
     if (!tok) return false;
     if (tok->vocab_size() > vocab) {
       *err = tok_path + ": tokenizer has " + std::to_string(tok->vocab_size()) +

@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "loader/json.h"
 #include "loader/model_writer.h"
 #include "loader/pack.h"
 #include "tests/testutil.h"
@@ -22,6 +21,7 @@
 #include "tools/convert/convert_util.h"
 #include "tools/convert/meta_test_util.h"
 #include "tools/convert/pth_reader.h"
+#include "tools/import/json.h"
 
 namespace lamina {
 namespace {

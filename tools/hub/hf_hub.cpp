@@ -25,9 +25,9 @@
 
 #include "lamina/version.h"
 #include "loader/format.h"
-#include "loader/json.h"
 #include "tools/convert/convert_util.h"
 #include "tools/hub/sha.h"
+#include "tools/import/json.h"
 
 namespace lamina::hub {
 namespace {

@@ -1,4 +1,4 @@
-#include "loader/json.h"
+#include "tools/import/json.h"
 
 #include <algorithm>
 #include <cerrno>
