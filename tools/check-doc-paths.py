@@ -5,8 +5,8 @@
 
 Run from anywhere (the default root is this script's repository). Exit status:
 0 when every cited path exists, 1 when one does not (each is listed as
-FILE:LINE: 'TOKEN' ...) or none is found at all, 2 on bad usage. ctest runs it as `docs.paths`
-(tests/cmake/docs.cmake).
+FILE:LINE: 'TOKEN' ...) or none is found at all, 2 on bad usage. ctest runs it
+as `docs.paths` (tests/cmake/docs.cmake).
 
 What is read: README.md, every docs/*.md and tests/**/README.md, and the
 comments of every source file (C/C++ `//` and `/* */`; `#` in Python, shell
@@ -14,8 +14,9 @@ and CMake files). Code and string literals are not read: the compiler and the
 tests check those.
 
 What counts as a cited path (a "token" is a run of characters that can form a
-path: letters, digits and `_ - . / * < > { } ,`; quotes, backticks, brackets
-and trailing punctuation delimit it):
+path: letters, digits and `_ - . / * < > { } ( ) , |`; spaces, quotes,
+backticks, square brackets, the parentheses of the prose around it and
+trailing punctuation delimit it):
   1. A repo-relative path: it starts with a top-level directory of the tree
      (engine/ kernels/ loader/ tokenizer/ tools/ tests/ bench/ docs/ include/
      cmake/ .ci/) or is a top-level file (README.md, CMakeLists.txt, ...). It
@@ -25,9 +26,11 @@ and trailing punctuation delimit it):
      `convert/pth_reader.h`): some file of the tree must end with it.
 Placeholders and globs are allowed explicitly: `*`, `**` and `?` are globs,
 `<word>` (`<dir>/*_test.cpp`, `tests/cmake/<component>.cmake`) and the
-upper-case words N, NAME, ISA stand for any name, and `{h,cpp}` lists
-alternatives (each must exist). A glob or placeholder must match at least one
-file. `:LINE` and `#anchor` suffixes are ignored.
+upper-case words N, NAME, ISA stand for any name, `{h,cpp}` lists
+alternatives and `(f16s_)` marks an optional part (each form must exist). A
+glob or placeholder must match at least one file. A repo-relative path without
+extension may name a module by its stem (`tools/convert/json_schema` for
+json_schema.{h,cpp}). `:LINE` and `#anchor` suffixes are ignored.
 In a Markdown file a path starting with ../ is resolved against the file's
 directory (a link). Not checked: anything under build*/ (generated), URLs,
 paths outside the tree (../shared, the fixtures beside the repository;
@@ -60,7 +63,7 @@ SKIP_DIRS = {".git", "build", ".deps", "__pycache__", "node_modules"}
 COMMENT_C = (".cpp", ".cc", ".c", ".h", ".hpp", ".in")
 COMMENT_HASH = (".py", ".sh", ".cmake")
 
-TOKEN_RE = re.compile(r"[A-Za-z0-9_.*?<>{},|/+-]+")
+TOKEN_RE = re.compile(r"[A-Za-z0-9_.*?<>{}(),|/+-]+")
 PLACEHOLDER_RE = re.compile(r"<[A-Za-z0-9_|-]+>|\b(?:N|NAME|ISA)\b")
 
 
@@ -138,26 +141,46 @@ def hash_comments(text):
 
 
 def expand_braces(tok):
+    """The alternatives of `tok`: {a,b} lists them, (x) is an optional part."""
     m = re.search(r"\{([^{}]*)\}", tok)
-    if not m:
-        return [tok]
+    if m:
+        alts = m.group(1).split(",")
+    else:
+        m = re.search(r"\(([^()]*)\)", tok)
+        if not m:
+            return [tok]
+        alts = [m.group(1), ""]
     out = []
-    for alt in m.group(1).split(","):
+    for alt in alts:
         out += expand_braces(tok[:m.start()] + alt + tok[m.end():])
     return out
+
+
+def strip_prose(tok):
+    """Drops the punctuation of the sentence around a path: trailing . , ; : -
+    and unbalanced or enclosing parentheses ("(see x.h)." or "[x](y.md)")."""
+    while True:
+        t = tok.rstrip(".,;:-")
+        if t.startswith("(") and (t.endswith(")") or t.count("(") > t.count(")")):
+            t = t[1:-1] if t.endswith(")") and t.count("(") == t.count(")") else t[1:]
+        while t.endswith(")") and t.count(")") > t.count("("):
+            t = t[:-1]
+        if t == tok:
+            return t
+        tok = t
 
 
 def candidates(text):
     """Tokens of `text` that look like cited paths."""
     text = re.sub(r"[a-z][a-z0-9+.-]*://\S+", " ", text)  # URLs
+    text = text.replace("\\|", "|")  # Markdown table cells escape |
     for m in TOKEN_RE.finditer(text):
-        tok = m.group(0)
+        tok = strip_prose(m.group(0))
         if text[m.start() - 1:m.start()] in ("~", "$", "@", ":") or tok.startswith("/"):
             continue  # ~/x, $VAR/x, @REV, /abs/path
-        tok = re.sub(r"(:[0-9]+(-[0-9]+)?)$", "", tok)
-        tok = tok.rstrip(".,;:-")
+        tok = strip_prose(re.sub(r"(:[0-9]+(-[0-9]+)?)$", "", tok))
         # Balanced braces only (a `{` closed in another token is prose).
-        if tok.count("{") != tok.count("}"):
+        if tok.count("{") != tok.count("}") or tok.count("(") != tok.count(")"):
             continue
         tok = tok.strip(",")
         if re.fullmatch(r"<[^<>]+\.[a-z]+>", tok):
@@ -209,8 +232,9 @@ def exists(tok, kind, files, dirs):
                 pats = {pat, pat.replace("**/", "")}
                 if not any(fnmatch.fnmatchcase(p, q) for p in pool for q in pats):
                     return False
-            elif alt not in pool:
-                return False
+            elif alt not in pool and not any(p.startswith(alt + ".") and "/" not in p[len(alt):]
+                                             for p in files):
+                return False  # neither a file nor a stem (tools/common/cli: cli.h)
         else:
             suffix = "/" + pat
             if wild:

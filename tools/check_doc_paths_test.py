@@ -36,6 +36,8 @@ BASE = {
     "kernels/neon/matmul_q4g_gemv_dotprod.cpp": "",
     "tests/cmake/engine.cmake": "",
     "tools/run/main.cpp": "",
+    "tools/convert/json_schema.h": "",
+    "kernels/neon/matmul_q4g_f16s_gemv_dotprod.cpp": "",
 }
 
 
@@ -48,7 +50,9 @@ class CheckDocPathsTest(unittest.TestCase):
                          "tests/cmake/<component>.cmake, kernels/neon/*_<isa>.cpp, llama.cpp,\n"
                          "llama2.c, https://example.com/x/missing.cpp, ../shared/y/none.cpp,\n"
                          "~/models/x.cpp and build/host/gen.h.\n",
-            "docs/A.md": "The doc beside [README.md](../README.md) and tools/run/main.cpp.\n",
+            "docs/A.md": "The doc beside [README.md](../README.md) and tools/run/main.cpp\n"
+                         "(in tools/run/), | `kernels/neon/<op>_<gemv\\|gemm>_<isa>.cpp` |\n"
+                         "matmul_q4g_(f16s_)gemv_dotprod.cpp, (tools/convert/json_schema)\n",
             "engine/forward.cpp": '// Implements engine/session.h (see "session.cpp").\n'
                                   'const char* s = "engine/not_there.cpp // nor.cpp";\n'
                                   "/* block: kernels/ref/quant_acts_ref.cpp */\n",
@@ -85,6 +89,16 @@ class CheckDocPathsTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("engine/session.{h,cpp,inl}", err)
 
+    def test_optional_part_must_exist_both_ways(self):
+        rc, err = run(dict(BASE, **{"README.md": "(see engine/(old_)session.h)\n"}))
+        self.assertEqual(rc, 1)
+        self.assertIn("'engine/(old_)session.h'", err)
+
+    def test_stem_needs_a_file(self):
+        rc, err = run(dict(BASE, **{"README.md": "tools/convert/json_schem\n"}))
+        self.assertEqual(rc, 1)
+        self.assertIn("'tools/convert/json_schem'", err)
+
     def test_glob_or_placeholder_matching_nothing_fails(self):
         rc, err = run(dict(BASE, **{"README.md": "kernels/sve/*_<isa>.cpp and *_avx9.cpp\n"}))
         self.assertEqual(rc, 1)
@@ -92,9 +106,9 @@ class CheckDocPathsTest(unittest.TestCase):
         self.assertIn("'*_avx9.cpp'", err)
 
     def test_directory_must_exist(self):
-        rc, err = run(dict(BASE, **{"README.md": "the tools/convert/ directory\n"}))
+        rc, err = run(dict(BASE, **{"README.md": "the tools/hub/ directory\n"}))
         self.assertEqual(rc, 1)
-        self.assertIn("'tools/convert/'", err)
+        self.assertIn("'tools/hub/'", err)
 
     def test_tree_without_citations_fails(self):
         rc, err = run({"README.md": "no paths here\n"})

@@ -18,12 +18,12 @@
 // Statistics go to stderr at the end. Exit status: 0 ok, 1 runtime error, 2 bad usage.
 //
 // Files (tools/run/): run.h (this: the flags and what the modes share),
-// args.cpp (usage text and flag parsing: every flag is added there), common.cpp
-// (contexts, tokenizing, speculative decoding, statistics), generate.cpp
-// (-p/-f/--tokens generation, --session), chat.cpp (--chat), bench.cpp
-// (--bench), dump_logits.cpp (--dump-logits), main.cpp (mode dispatch).
-#ifndef LAMINA_TOOLS_RUN_RUN_H_
-#define LAMINA_TOOLS_RUN_RUN_H_
+// args.cpp (usage text and flag parsing: a new flag goes into Args, Usage and
+// ParseArgs), common.cpp (model loading, contexts, tokenizing, speculative
+// decoding, statistics, -hf), generate.cpp (-p/-f/--tokens generation,
+// --session, --stop), chat.cpp (--chat), bench.cpp (--bench), dump_logits.cpp
+// (--dump-logits), main.cpp (prompt, sampler, mode dispatch).
+#pragma once
 
 #include <csignal>
 #include <cstdint>
@@ -37,6 +37,12 @@
 
 namespace lamina::run {
 
+using lamina::tools::ContextPtr;  // owning handles (tools/common/handles.h)
+using lamina::tools::ModelPtr;
+using lamina::tools::ParseLong;
+using lamina::tools::SamplerPtr;
+
+/// The flags (args.cpp).
 struct Args {
   std::string hf;  // -hf ORG/REPO[:FILE]
   std::string model, prompt, prompt_file, tokens, dump_logits, kernels, system, session;
@@ -60,10 +66,6 @@ struct Args {
 /// Parses argv into *a; returns 0 on success, else the exit code (usage
 /// errors print a message and return 2; --help prints the usage and exits).
 int ParseArgs(int argc, char** argv, Args* a);
-using lamina::tools::ContextPtr;
-using lamina::tools::ModelPtr;
-using lamina::tools::ParseLong;
-using lamina::tools::SamplerPtr;
 bool Speculative(const Args& a);
 
 const char* KvName(lamina_kv_type t);
@@ -119,5 +121,3 @@ int DumpLogits(lamina_context* ctx, const std::vector<int32_t>& ids, int32_t voc
                const std::string& path);
 
 }  // namespace lamina::run
-
-#endif  // LAMINA_TOOLS_RUN_RUN_H_
