@@ -11,7 +11,7 @@
 // group the int32 sums are 16*idot, SCVTF #4 gives exactly (float)idot, FMLA
 // by the group scale: per (row, token) lane the ref chain.
 //
-// Gemm6/Gemm4 run their K loop as inline asm with post-indexed loads. The
+// The 12x4 and 8x4 tiles run their K loop as inline asm with post-indexed loads. The
 // activations are SMMLA's FIRST operand, so the lanes are [tA rA, tA rB, tB rA,
 // tB rB] and the scale vector [sA sB sA sB] is one LD1R {.2d} of 8 bytes (no
 // ZIPs); the result is transposed once per row block after the K loop (64-bit
