@@ -157,12 +157,16 @@ TensorRef MakeRef(const TensorSpec& s, int layer, const HParams& hp) {
   return r;
 }
 
+std::string LoraName(const std::string& base, int which) {
+  return base + (which == 1 ? ".lora_a" : ".lora_b");
+}
+
 TensorRef LoraRef(const TensorRef& base, int which, uint32_t rank) {
   TensorRef r;
   r.spec = base.spec;
   r.layer = base.layer;
   r.lora = which;
-  r.name = base.name + (which == 1 ? ".lora_a" : ".lora_b");
+  r.name = LoraName(base.name, which);
   if (which == 1)
     r.shape = {rank, base.cols()};
   else

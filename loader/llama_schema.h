@@ -225,6 +225,8 @@ struct TensorRef {
 std::string TensorName(const TensorSpec& s, int layer);
 /// The tensor of row `s` in block `layer` of a model with hyperparameters hp.
 TensorRef MakeRef(const TensorSpec& s, int layer, const format::HParams& hp);
+/// "<base>.lora_a" (which = 1) or "<base>.lora_b" (which = 2).
+std::string LoraName(const std::string& base, int which);
 /// The LoRA adaptor of a kLoraAllowed linear W [N, K]: which = 1: A
 /// "<name>.lora_a" [r, K]; which = 2: B "<name>.lora_b" [N, r].
 TensorRef LoraRef(const TensorRef& base, int which, uint32_t rank);

@@ -284,7 +284,7 @@ class Validator {
     if (!(r.spec->traits & schema::kLoraAllowed)) return true;
     const uint32_t rank = h_.hparams.lora_rank;
     if (rank == 0) {
-      if (Get(r.name + ".lora_a") || Get(r.name + ".lora_b"))
+      if (Get(schema::LoraName(r.name, 1)) || Get(schema::LoraName(r.name, 2)))
         return Fail("tensor " + r.name + ".lora_a/b: present but hparams.lora_rank is 0");
       return true;
     }

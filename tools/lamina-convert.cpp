@@ -26,6 +26,7 @@
 #include <fstream>
 #include <string>
 
+#include "loader/llama_schema.h"
 #include "loader/model_file.h"
 #include "tools/common/cli.h"
 #include "tools/convert/calibrate.h"
@@ -40,6 +41,8 @@ namespace {
 
 using lamina::format::DTypeName;
 using lamina::format::LayoutName;
+using lamina::schema::Spec;
+using lamina::schema::TensorId;
 
 // --info: validates the file (ModelFile::Open) and prints header, hparams, the
 // tensor directory (dtype, layout, bits per weight) and the weight bytes one
@@ -122,11 +125,11 @@ int Info(const std::string& path) {
                 n ? static_cast<double>(t.size) * 8.0 / static_cast<double>(n) : 0.0,
                 (t.flags & lamina::format::kTensorHadamardInput) ? " hadamard-input" : "");
     const std::string name = t.name;
-    const bool is_embd = name == "tok_embd";
+    const bool is_embd = name == Spec(TensorId::kTokEmbd).name;
     if (t.n_dims != 2 || (is_embd && !m->tied_embeddings())) continue;
     dec_bytes += t.size;
     dec_params += n;
-    (is_embd || name == "output" ? out_bytes : lin_bytes) += t.size;
+    (is_embd || name == Spec(TensorId::kOutput).name ? out_bytes : lin_bytes) += t.size;
   }
   std::printf(
       "weights read per decode token: %.1f MB (%llu bytes: linears %.1f MB + output layer "

@@ -336,7 +336,7 @@ bool EmitLora(Ctx& c, const std::string& meta, const std::string& name, int64_t 
                   "shape " + ShapeStr(t->shape) + ", expected " + ShapeStr(want) +
                       " (lora_args.rank = " + std::to_string(rank) + ")",
                   err);
-    const std::string out = name + (i == 0 ? ".lora_a" : ".lora_b");
+    const std::string out = schema::LoraName(name, i + 1);
     const std::vector<uint64_t> shape = {static_cast<uint64_t>(want[0]),
                                          static_cast<uint64_t>(want[1])};
     bool ok;
