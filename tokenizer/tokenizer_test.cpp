@@ -553,6 +553,25 @@ TEST(TokenizerBlob, RoundTripAndCorruptSmall) {
   }
 }
 
+// Kind 3 (a SentencePiece protobuf the runtime once read with
+// libsentencepiece) is refused with what to do; lamina-convert now stores a
+// .model as the scored vocabulary (kind 2).
+TEST(TokenizerBlob, MalformedRetiredSentencePieceKind) {
+  tok::BlobWriter w;
+  w.Str("\x0A\x05\x0A\x01\x61\x18\x01");
+  const std::vector<uint8_t> blob = w.Finish(tok::Kind::kSentencePiece);
+  std::string err;
+  EXPECT_EQ(Tokenizer::Deserialize(blob.data(), blob.size(), &err), nullptr);
+  EXPECT_NE(err.find("convert the model again"), std::string::npos) << err;
+  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
+  const Tokenizer* t = Cached("tokenizers/llama2/tokenizer.model");
+  ASSERT_NE(t, nullptr);
+  const std::vector<uint8_t> b = t->Serialize();
+  uint32_t kind;
+  std::memcpy(&kind, b.data() + 8, 4);
+  EXPECT_EQ(kind, static_cast<uint32_t>(tok::Kind::kScored));
+}
+
 TEST(BytesTokenizer, Basics) {
   auto t = Tokenizer::Bytes();
   EXPECT_EQ(t->vocab_size(), 258);
