@@ -117,6 +117,11 @@ void Release(const ModelFile& m, const format::TensorEntry& t) {
   ::madvise(reinterpret_cast<void*>(a), t.size + (p - a), MADV_DONTNEED);
 }
 
+uint64_t R1Seed(uint64_t seed) { return seed * 0x9E3779B97F4A7C15ull + 0x1001; }
+uint64_t R2Seed(uint64_t seed, uint64_t layer) {
+  return seed * 0xD1B54A32D192ED03ull + 0x2002 + layer;
+}
+
 bool Fail(std::string* err, const std::string& msg) {
   *err = msg;
   return false;
@@ -161,7 +166,7 @@ bool RewriteF32Model(const std::string& src, const std::string& dst, const Conve
                     std::to_string(hp.ffn_dim));
   if (rot.r2 && (hd == 0 || d != uint64_t{hp.n_heads} * hd))
     return Fail(err, "--rotate r2: dim != n_heads * head_dim");
-  const BlockHadamard R1(static_cast<int>(d), seed * 0x9E3779B97F4A7C15ull + 0x1001);
+  const BlockHadamard R1(static_cast<int>(d), R1Seed(seed));
   const BlockHadamard R4(static_cast<int>(ff), 0);  // the engine's H: no signs
   std::vector<double> tmp(std::max({d, ff, hd, uint64_t{1}}));
 
@@ -251,7 +256,7 @@ bool RewriteF32Model(const std::string& src, const std::string& dst, const Conve
       const size_t dot = name.find('.', 4);
       const std::string blk = name.substr(0, dot + 1), lin = name.substr(dot + 1);
       const uint64_t layer = std::strtoull(name.c_str() + 4, nullptr, 10);
-      const BlockHadamard R2(static_cast<int>(hd), seed * 0xD1B54A32D192ED03ull + 0x2002 + layer);
+      const BlockHadamard R2(static_cast<int>(hd), R2Seed(seed, layer));
       const BlockHadamard* r2 = rot.r2 ? &R2 : nullptr;
       const float* g_attn = rot.r1 ? vec(blk + "attn_norm") : nullptr;
       const float* g_ffn = rot.r1 ? vec(blk + "ffn_norm") : nullptr;
