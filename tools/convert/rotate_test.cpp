@@ -15,7 +15,7 @@
 #include "engine/engine.h"
 #include "kernels/ref/ref.h"
 #include "loader/model_file.h"
-#include "loader/model_writer.h"
+#include "tests/engine_test_models.h"
 #include "tests/quality_test_util.h"
 #include "tests/testutil.h"
 
@@ -70,61 +70,19 @@ TEST(Rotate, BlockHadamardIsOrthogonal) {
   for (int i = 0; i < 256; ++i) EXPECT_NEAR(y[i], x[i], 1e-5) << i;
 }
 
-// A random float Llama model: dim 96 (blocks of 32: R1 is block-diagonal),
-// 6 heads of 16, 2 kv heads, ffn 256 (R4), 2 layers, vocab 64, norm gains far
-// from 1 (the folding matters).
-struct ToyShape {
-  uint32_t dim = 96, heads = 6, kv = 2, ffn = 256, layers = 2, vocab = 64;
-};
-bool WriteToyModel(const std::string& path, bool tied, const ToyShape& s, std::string* err) {
-  format::HParams hp{};
-  hp.arch = static_cast<uint32_t>(format::Arch::kLlama);
-  hp.dim = s.dim;
-  hp.n_layers = s.layers;
-  hp.n_heads = s.heads;
-  hp.n_kv_heads = s.kv;
-  hp.head_dim = s.dim / s.heads;
-  hp.ffn_dim = s.ffn;
-  hp.vocab_size = s.vocab;
-  hp.max_context = 128;
-  hp.norm_eps = 1e-5f;
-  hp.rope_theta = 10000.f;
-  hp.bos_id = 1;
-  hp.eos_id = 2;
-  ModelWriter w;
-  if (!w.Open(path, err)) return false;
-  std::mt19937 g(7);
-  std::normal_distribution<float> nd;
-  auto mat = [&](const std::string& name, uint64_t N, uint64_t K, float sd) {
-    std::vector<float> v(N * K);
-    for (float& x : v) x = sd * nd(g);
-    return w.AddTensor(name, format::DType::kF32, format::Layout::kRowMajor, {N, K}, 0, 0, v.data(),
-                       v.size() * 4, err);
-  };
-  auto gain = [&](const std::string& name) {
-    std::vector<float> v(s.dim);
-    for (float& x : v) x = 0.3f + std::fabs(nd(g));
-    return w.AddTensor(name, format::DType::kF32, format::Layout::kRowMajor, {s.dim}, 0, 0,
-                       v.data(), v.size() * 4, err);
-  };
-  const uint64_t d = s.dim, kvd = uint64_t{s.kv} * (s.dim / s.heads);
-  const float sd = 1.0f / std::sqrt(static_cast<float>(d));
-  if (!mat("tok_embd", s.vocab, d, 1.0f)) return false;
-  for (uint32_t l = 0; l < s.layers; ++l) {
-    const std::string b = "blk." + std::to_string(l) + ".";
-    if (!gain(b + "attn_norm") || !mat(b + "attn_q", d, d, sd) || !mat(b + "attn_k", kvd, d, sd) ||
-        !mat(b + "attn_v", kvd, d, sd) || !mat(b + "attn_output", d, d, sd) ||
-        !gain(b + "ffn_norm") || !mat(b + "ffn_gate", s.ffn, d, sd) ||
-        !mat(b + "ffn_up", s.ffn, d, sd) ||
-        !mat(b + "ffn_down", d, s.ffn, 1.0f / std::sqrt(static_cast<float>(s.ffn))))
-      return false;
-  }
-  if (!gain("output_norm")) return false;
-  if (!tied && !mat("output", s.vocab, d, sd)) return false;
-  w.SetHParams(hp);
-  w.SetFlags(tied ? static_cast<uint32_t>(format::kFlagTiedEmbeddings) : 0u);
-  w.SetScheme("f32");
-  return w.Finish(err);
+// A random float Llama model (tests/engine_test_models.h): dim 96 (blocks of
+// 32: R1 is block-diagonal), 6 heads of 16, 2 kv heads, ffn 256 (R4), 2
+// layers, norm gains 1 +- 0.1 (the folding matters).
+bool WriteToyModel(const std::string& path, bool tied, int ffn, std::string* err) {
+  test::TestModelSpec s;
+  s.dim = 96;
+  s.n_heads = 6;
+  s.n_kv_heads = 2;
+  s.ffn = ffn;
+  s.vocab = 300;
+  s.tied = tied;
+  s.seed = 7;
+  return test::WriteTestModel(s, path, err);
 }
 
 // Logits of every position of a fixed token sequence (f32 KV cache).
@@ -156,9 +114,9 @@ TEST(Rotate, RotatedF32ModelKeepsLogits) {
   for (bool tied : {false, true}) {
     const std::string base = dir + (tied ? "/tied.lamina" : "/untied.lamina");
     std::string err;
-    ASSERT_TRUE(WriteToyModel(base, tied, ToyShape{}, &err)) << err;
+    ASSERT_TRUE(WriteToyModel(base, tied, 256, &err)) << err;
     const std::vector<float> ref = Logits(base);
-    ASSERT_EQ(ref.size(), 12u * 64u);
+    ASSERT_EQ(ref.size(), 12u * 300u);
     float amax = 0;
     for (float v : ref) amax = std::max(amax, std::fabs(v));
     ASSERT_GT(amax, 1.0f);  // not a degenerate model
@@ -198,7 +156,7 @@ TEST(Rotate, RotatedQ4ModelStaysClose) {
   const std::string dir = test::TestDataDir("rotate_q4");
   const std::string base = dir + "/base.lamina", out = dir + "/q4.lamina";
   std::string err;
-  ASSERT_TRUE(WriteToyModel(base, false, ToyShape{}, &err)) << err;
+  ASSERT_TRUE(WriteToyModel(base, false, 256, &err)) << err;
   const std::vector<float> ref = Logits(base);
   Rotations rot;
   ASSERT_TRUE(ParseRotations("all", &rot, &err));
@@ -222,10 +180,8 @@ TEST(RotateMalformed, PreQuantizedAndUnsupportedShapes) {
   const std::string dir = test::TestDataDir("rotate_bad");
   std::string err;
   // ffn 160: no online Hadamard.
-  ToyShape s;
-  s.ffn = 160;
   const std::string odd = dir + "/odd.lamina";
-  ASSERT_TRUE(WriteToyModel(odd, false, s, &err)) << err;
+  ASSERT_TRUE(WriteToyModel(odd, false, 160, &err)) << err;
   Rotations r4;
   ASSERT_TRUE(ParseRotations("r4", &r4, &err));
   ConvertOptions f32;
