@@ -502,8 +502,10 @@ int Main(int argc, char** argv) {
   // lamina quantizes itself (not Meta's QAT checkpoints, not the random
   // --synthetic models, whose large presets are generated packed).
   const bool meta_input =
-      synthetic.empty() && (IsDir(input) ? !IsFile(input + "/config.json")
-                                         : IsFile(input) && HasMagic(input, "PK\x03\x04", 4));
+      synthetic.empty() &&
+      (IsDir(input) ? !IsFile(input + "/config.json") &&
+                          (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth"))
+                    : IsFile(input) && HasMagic(input, "PK\x03\x04", 4));
   if (!rot_explicit && (meta_input || !synthetic.empty())) rot = Rotations{};
   if (rot.any()) {
     if (meta_input) {
