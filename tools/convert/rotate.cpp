@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 
+#include "kernels/ref/ref.h"
 #include "loader/model_file.h"
 #include "tools/convert/convert_util.h"
 
@@ -60,26 +61,17 @@ BlockHadamard::BlockHadamard(int n, uint64_t seed) : n_(n), b_(n & -n) {
   if (seed) {
     sign_.resize(static_cast<size_t>(n));
     uint64_t s = seed;
-    for (double& v : sign_) v = (SplitMix(&s) >> 63) ? -1.0 : 1.0;
+    for (float& v : sign_) v = (SplitMix(&s) >> 63) ? -1.0f : 1.0f;
   }
 }
 
-void BlockHadamard::Apply(double* x) const {
+void BlockHadamard::Apply(float* x) const {
   if (!sign_.empty())
     for (int i = 0; i < n_; ++i) x[i] *= sign_[static_cast<size_t>(i)];
-  const double norm = 1.0 / std::sqrt(static_cast<double>(b_));
-  for (int o = 0; o < n_; o += b_) {
-    double* v = x + o;
-    // Natural-order butterflies (kernels/ref Hadamard's order).
-    for (int h = 1; h < b_; h *= 2)
-      for (int i = 0; i < b_; i += 2 * h)
-        for (int j = i; j < i + h; ++j) {
-          const double a = v[j], c = v[j + h];
-          v[j] = a + c;
-          v[j + h] = a - c;
-        }
-    for (int i = 0; i < b_; ++i) v[i] *= norm;
-  }
+  // Each block: the engine's own transform (natural-order butterflies,
+  // x 1/sqrt(b)), so R4 is applied to the weights as the engine applies it
+  // to the activations.
+  for (int o = 0; o < n_; o += b_) ref::Hadamard(x + o, b_);
 }
 
 bool SupportsR4(uint32_t ffn_dim) { return ffn_dim != 0 && (ffn_dim & (ffn_dim - 1)) == 0; }
@@ -87,24 +79,24 @@ bool SupportsR4(uint32_t ffn_dim) { return ffn_dim != 0 && (ffn_dim & (ffn_dim -
 namespace {
 
 // Row segments of length R.n(): row[s*n .. (s+1)*n) <- row[...] R.
-void RotateRowSegments(float* row, uint64_t K, const BlockHadamard& R, double* tmp) {
+void RotateRowSegments(float* row, uint64_t K, const BlockHadamard& R, float* tmp) {
   const uint64_t n = static_cast<uint64_t>(R.n());
   for (uint64_t o = 0; o < K; o += n) {
     for (uint64_t i = 0; i < n; ++i) tmp[i] = row[o + i];
     R.Apply(tmp);
-    for (uint64_t i = 0; i < n; ++i) row[o + i] = static_cast<float>(tmp[i]);
+    for (uint64_t i = 0; i < n; ++i) row[o + i] = tmp[i];
   }
 }
 
 // W [N][K] <- blockdiag(R^T, ...) W: every column's segments of length R.n()
 // (a column segment c is replaced by c R, i.e. the rows are mixed).
-void RotateColumnSegments(float* W, uint64_t N, uint64_t K, const BlockHadamard& R, double* tmp) {
+void RotateColumnSegments(float* W, uint64_t N, uint64_t K, const BlockHadamard& R, float* tmp) {
   const uint64_t n = static_cast<uint64_t>(R.n());
   for (uint64_t o = 0; o < N; o += n)
     for (uint64_t k = 0; k < K; ++k) {
       for (uint64_t i = 0; i < n; ++i) tmp[i] = W[(o + i) * K + k];
       R.Apply(tmp);
-      for (uint64_t i = 0; i < n; ++i) W[(o + i) * K + k] = static_cast<float>(tmp[i]);
+      for (uint64_t i = 0; i < n; ++i) W[(o + i) * K + k] = tmp[i];
     }
 }
 
@@ -168,7 +160,7 @@ bool RewriteF32Model(const std::string& src, const std::string& dst, const Conve
     return Fail(err, "--rotate r2: dim != n_heads * head_dim");
   const BlockHadamard R1(static_cast<int>(d), R1Seed(seed));
   const BlockHadamard R4(static_cast<int>(ff), 0);  // the engine's H: no signs
-  std::vector<double> tmp(std::max({d, ff, hd, uint64_t{1}}));
+  std::vector<float> tmp(std::max({d, ff, hd, uint64_t{1}}));
 
   auto vec = [&](const std::string& name) -> const float* {
     const format::TensorEntry* t = m->Find(name);

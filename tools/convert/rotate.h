@@ -46,12 +46,12 @@ class BlockHadamard {
   BlockHadamard(int n, uint64_t seed);
   int n() const { return n_; }
   int block() const { return b_; }
-  /// x: n values (double for exactness of the fused products).
-  void Apply(double* x) const;
+  /// x: n values.
+  void Apply(float* x) const;
 
  private:
   int n_, b_;
-  std::vector<double> sign_;
+  std::vector<float> sign_;
 };
 
 /// Whether a model of these hparams supports R4 (power-of-two ffn_dim: the
