@@ -5,7 +5,7 @@
 //                  [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]
 //                  [--q4-scales f16|f32] [--group-size 32] [--tokenizer PATH|none] [--quiet]
 //                  [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]
-//                  [--no-act-order] [--calib-damp D]]
+//                  [--no-act-order] [--calib-damp D]] [--rotate none|all|r1,r2,r4]
 //   lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] -o <out.lamina>
 //   lamina-convert --info <model.lamina>      (validate and describe a file)
 //   lamina-convert -hf ORG/REPO[:FILE] [-o <out.lamina>] [--weights ...]
@@ -24,6 +24,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "loader/llama_schema.h"
@@ -33,9 +34,14 @@
 #include "tools/convert/convert.h"
 #include "tools/convert/convert_util.h"
 #include "tools/convert/quantize.h"
+#include "tools/convert/rotate.h"
 #ifdef LAMINA_WITH_HUB
 #include "tools/hub/hf_hub.h"
 #endif
+
+// The rotations lamina-convert applies when --rotate is not given (to float
+// inputs it quantizes itself): docs/QUALITY.md has the measurements.
+#define LAMINA_DEFAULT_ROTATE "none"
 
 namespace {
 
@@ -78,14 +84,33 @@ int Info(const std::string& path) {
   std::printf("\ntokenizer: %s\n", m->tokenizer_size()
                                        ? (std::to_string(m->tokenizer_size()) + " bytes").c_str()
                                        : "none (drive with token ids)");
-  // The q4 method lamina-convert recorded in the scheme ("q4-search", ...).
-  const std::string scheme = h.weight_scheme;
-  const size_t dash = scheme.rfind('-');
-  const std::string method = scheme.rfind("q4-", 0) == 0 && dash != std::string::npos
-                                 ? scheme.substr(dash + 1)
-                             : scheme == "q4" ? "rtn (before method tags)"
-                                              : "n/a (" + scheme + ")";
-  std::printf("q4 method: %s; rotations: none\n", method.c_str());
+  // The q4 method and rotations lamina-convert recorded in the scheme
+  // ("q4-search", "q4-gptq+r124", "f32+r1", ...).
+  const std::string full(h.weight_scheme, strnlen(h.weight_scheme, sizeof(h.weight_scheme)));
+  const size_t plus = full.find('+');
+  const std::string scheme = full.substr(0, plus);
+  const std::string rtag = plus == std::string::npos ? "" : full.substr(plus + 1);
+  const std::string method = scheme.rfind("q4-", 0) == 0 ? scheme.substr(3)
+                             : scheme == "q4"            ? "rtn (before method tags)"
+                                                         : "n/a (" + scheme + ")";
+  int n_online = 0;
+  for (size_t i = 0; i < m->n_tensors(); ++i)
+    if (m->tensor(i).flags & lamina::format::kTensorHadamardInput) ++n_online;
+  std::string rots;
+  if (rtag.size() > 1 && rtag[0] == 'r')
+    for (size_t i = 1; i < rtag.size(); ++i) {
+      const char c = rtag[i];
+      rots += std::string(rots.empty() ? "" : ", ") + (c == '1'   ? "R1 (residual stream, fused)"
+                                                       : c == '2' ? "R2 (per head on v/o, fused)"
+                                                       : c == '4'
+                                                           ? "R4 (online Hadamard before ffn_down)"
+                                                           : "?");
+    }
+  else if (n_online)
+    rots = "R4 (online Hadamard before ffn_down)";
+  if (rots.empty()) rots = "none";
+  std::printf("q4 method: %s; rotations: %s; online Hadamard on %d ffn_down\n", method.c_str(),
+              rots.c_str(), n_online);
   // Bits per weight by type (stored bytes x 8 / logical elements).
   uint64_t bytes[5] = {}, elems[5] = {}, all_b = 0, all_e = 0;
   for (size_t i = 0; i < m->n_tensors(); ++i) {
@@ -141,53 +166,62 @@ int Info(const std::string& path) {
 }
 
 void Usage(FILE* f) {
-  std::fprintf(f,
-               "usage: lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]\n"
-               "                      [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]\n"
-               "                      [--q4-scales f16|f32] [--group-size 32]\n"
-               "                      [--tokenizer PATH|none] [--quiet]\n"
-               "                      [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]\n"
-               "                      [--no-act-order] [--calib-damp D]]\n"
-               "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
-               "[--weights ...] -o <out.lamina>\n"
-               "       lamina-convert --info <model.lamina>\n"
-               "       lamina-convert -hf ORG/REPO[@REV][:FILE] [-o <out.lamina>] [--weights ...]\n"
-               "\n"
-               "<input>: Hugging Face directory (config.json + *.safetensors), Meta checkpoint\n"
-               "directory (params.json + consolidated.00.pth), a .gguf file, or a llama2.c .bin.\n"
-               "-hf: a Hugging Face repo (HF layout, Meta's original/, or FILE = one .gguf),\n"
-               "downloaded and converted once into $LAMINA_CACHE or ~/.cache/lamina (HF_ENDPOINT,\n"
-               "HF_TOKEN for gated repos); prints the cached .lamina path, copied to -o if given.\n"
-               "--weights: q4 (default: q4g group 32 linears, q8c embedding/output), q8 (q8c\n"
-               "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n"
-               "--output, --embedding: the output layer's / token embedding's type (default: q8\n"
-               "with --weights q4|q8, else the --weights type); q4 is q4g group 32 (a 1B decode\n"
-               "then reads ~697 MB of weights instead of ~813 MB). A model with tied embeddings whose\n"
-               "--output and --embedding types differ is written with two tensors (untied).\n"
-               "Meta's int8 embedding/output are kept as they are.\n"
-               "--q4-scales: q4g group scales as f16 (default, 4.5 bits/weight; every scale\n"
-               "lamina chooses is an f16 value) or f32 (5 bits/weight, format 1.0).\n"
-               "Imported int4 scales (Meta, GGUF Q4_0) are stored as f16 only when every scale\n"
-               "of the tensor is exactly an f16 value, else f32: never rounded.\n"
-               "--tokenizer: embed this tokenizer file (tokenizer.json, tokenizer.model,\n"
-               "tokenizer.bin) instead of the one found beside the input; 'none' embeds no\n"
-               "tokenizer (e.g. for an unsupported tokenizer.json): drive the model with\n"
-               "llama-run --tokens.\n"
-               "--quant search|rtn: how q4 group scales are chosen without data: search\n"
-               "(default: the f16 scale of least squared error among candidates) or rtn\n"
-               "(round-to-nearest, scale amax/7.5).\n"
-               "--calib TEXT.txt: GPTQ, calibrated on TEXT (UTF-8, tokenized with the model's\n"
-               "tokenizer, windows of 512 tokens) through lamina's own forward pass, block by\n"
-               "block. --calib-tokens N: use at most N tokens of it (default all).\n"
-               "GPTQ runs in act-order (columns by decreasing input energy, static groups);\n"
-               "--no-act-order: in column order.\n"
-               "--calib-damp D: GPTQ dampening, D x mean diag(H) (default 0.01).\n");
+  std::fprintf(
+      f,
+      "usage: lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]\n"
+      "                      [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]\n"
+      "                      [--q4-scales f16|f32] [--group-size 32]\n"
+      "                      [--tokenizer PATH|none] [--quiet]\n"
+      "                      [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]\n"
+      "                      [--no-act-order] [--calib-damp D]]\n"
+      "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
+      "[--weights ...] -o <out.lamina>\n"
+      "       lamina-convert --info <model.lamina>\n"
+      "       lamina-convert -hf ORG/REPO[@REV][:FILE] [-o <out.lamina>] [--weights ...]\n"
+      "\n"
+      "<input>: Hugging Face directory (config.json + *.safetensors), Meta checkpoint\n"
+      "directory (params.json + consolidated.00.pth), a .gguf file, or a llama2.c .bin.\n"
+      "-hf: a Hugging Face repo (HF layout, Meta's original/, or FILE = one .gguf),\n"
+      "downloaded and converted once into $LAMINA_CACHE or ~/.cache/lamina (HF_ENDPOINT,\n"
+      "HF_TOKEN for gated repos); prints the cached .lamina path, copied to -o if given.\n"
+      "--weights: q4 (default: q4g group 32 linears, q8c embedding/output), q8 (q8c\n"
+      "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n"
+      "--output, --embedding: the output layer's / token embedding's type (default: q8\n"
+      "with --weights q4|q8, else the --weights type); q4 is q4g group 32 (a 1B decode\n"
+      "then reads ~697 MB of weights instead of ~813 MB). A model with tied embeddings whose\n"
+      "--output and --embedding types differ is written with two tensors (untied).\n"
+      "Meta's int8 embedding/output are kept as they are.\n"
+      "--q4-scales: q4g group scales as f16 (default, 4.5 bits/weight; every scale\n"
+      "lamina chooses is an f16 value) or f32 (5 bits/weight, format 1.0).\n"
+      "Imported int4 scales (Meta, GGUF Q4_0) are stored as f16 only when every scale\n"
+      "of the tensor is exactly an f16 value, else f32: never rounded.\n"
+      "--tokenizer: embed this tokenizer file (tokenizer.json, tokenizer.model,\n"
+      "tokenizer.bin) instead of the one found beside the input; 'none' embeds no\n"
+      "tokenizer (e.g. for an unsupported tokenizer.json): drive the model with\n"
+      "llama-run --tokens.\n"
+      "--quant search|rtn: how q4 group scales are chosen without data: search\n"
+      "(default: the f16 scale of least squared error among candidates) or rtn\n"
+      "(round-to-nearest, scale amax/7.5).\n"
+      "--calib TEXT.txt: GPTQ, calibrated on TEXT (UTF-8, tokenized with the model's\n"
+      "tokenizer, windows of 512 tokens) through lamina's own forward pass, block by\n"
+      "block. --calib-tokens N: use at most N tokens of it (default all).\n"
+      "GPTQ runs in act-order (columns by decreasing input energy, static groups);\n"
+      "--no-act-order: in column order.\n"
+      "--calib-damp D: GPTQ dampening, D x mean diag(H) (default 0.01).\n"
+      "--rotate none|all|r1,r2,r4: Hadamard rotations fused into the weights before\n"
+      "quantizing (float inputs: Hugging Face, GGUF float, llama2.c): r1 on the residual\n"
+      "stream (RMSNorm gains folded into the next linears; a tied model gets an untied\n"
+      "output layer), r2 per head on v/o, r4 before ffn_down (the engine's online\n"
+      "Hadamard; power-of-two ffn_dim). Default: " LAMINA_DEFAULT_ROTATE
+      " (none for Meta and\n"
+      "pre-quantized inputs and --synthetic). docs/QUALITY.md has what each is worth.\n");
 }
 
 // Records the q4 method in the header's informational weight_scheme
 // ("q4" -> "q4-search" / "q4-rtn" / "q4-gptq") of a file lamina-convert
 // quantized itself (other schemes: pre-quantized inputs, left alone).
 bool StampScheme(const std::string& path, const std::string& method, std::string* err) {
+  // "q4" or "q4+<rotations>" -> "q4-<method>[+<rotations>]".
   lamina::format::FileHeader h;
   FILE* f = std::fopen(path.c_str(), "r+b");
   if (!f || std::fread(&h, sizeof(h), 1, f) != 1) {
@@ -196,9 +230,10 @@ bool StampScheme(const std::string& path, const std::string& method, std::string
     return false;
   }
   bool ok = true;
-  if (std::string(h.weight_scheme, strnlen(h.weight_scheme, sizeof(h.weight_scheme))) == "q4") {
+  const std::string cur(h.weight_scheme, strnlen(h.weight_scheme, sizeof(h.weight_scheme)));
+  if (cur == "q4" || cur.rfind("q4+", 0) == 0) {
     char s[sizeof(h.weight_scheme)] = {};
-    std::snprintf(s, sizeof(s), "q4-%s", method.c_str());
+    std::snprintf(s, sizeof(s), "q4-%s%s", method.c_str(), cur.c_str() + 2);
     ok = std::fseek(f, offsetof(lamina::format::FileHeader, weight_scheme), SEEK_SET) == 0 &&
          std::fwrite(s, sizeof(s), 1, f) == 1;
   }
@@ -255,12 +290,73 @@ int FromHub(const std::string& spec, const lamina::convert::ConvertOptions& o,
 #endif
 }
 
+using ConvertFn =
+    std::function<bool(const lamina::convert::ConvertOptions&, const std::string&, std::string*)>;
+
+// --rotate: the input is converted to a temporary f32 .lamina beside the
+// output, rotated into a second one (tools/convert/rotate.h) and that is
+// quantized under `o`; with --calib, GPTQ runs on the rotated float model
+// (its activations are the rotated ones). *done = false (nothing written)
+// when the default rotations do not apply: pre-quantized tensors, or R4
+// alone with a non-power-of-two ffn_dim; explicit --rotate then is an error.
+bool ConvertRotated(const ConvertFn& convert, const lamina::convert::ConvertOptions& o,
+                    lamina::convert::Rotations rot, bool rot_explicit, uint64_t seed,
+                    const std::string& calib, const lamina::convert::CalibOptions& copts,
+                    const std::string& out, bool* done, std::string* err) {
+  using namespace lamina::convert;
+  *done = false;
+  const std::string tmp = out + ".rot-f32.tmp", tmp2 = out + ".rot-calib.tmp";
+  struct Cleanup {
+    const std::string &a, &b;
+    ~Cleanup() {
+      ::unlink(a.c_str());
+      ::unlink(b.c_str());
+    }
+  } cleanup{tmp, tmp2};
+  ConvertOptions fo = o;
+  fo.weights = "f32";
+  fo.output.clear();
+  fo.embedding.clear();
+  fo.quiet = true;
+  fo.q4_plan = nullptr;
+  if (!convert(fo, tmp, err)) return false;
+  std::string why;
+  if (!IsPlainF32Model(tmp, &why)) {
+    if (!rot_explicit) return true;
+    *err = "--rotate needs a float model: " + why;
+    return false;
+  }
+  {
+    auto m = lamina::ModelFile::Open(tmp, lamina::LoadOptions{}, err);
+    if (!m) return false;
+    if (!rot_explicit && !SupportsR4(m->hparams().ffn_dim)) rot.r4 = false;
+  }
+  if (!rot.any()) return true;
+  const std::string scheme = o.weights + "+" + RotationsTag(rot);
+  *done = true;
+  if (calib.empty())
+    return RewriteF32Model(tmp, out, o, rot, seed, scheme, err) &&
+           StampScheme(out, Q4MethodName(o.q4_method), err);
+  if (!RewriteF32Model(tmp, tmp2, fo, rot, seed, "f32+" + RotationsTag(rot), err)) return false;
+  ::unlink(tmp.c_str());
+  Q4Plan plan;
+  if (!CalibrateGptq(tmp2, calib, copts, &plan, err)) return false;
+  ConvertOptions qo = o;
+  qo.q4_plan = &plan;
+  return RewriteF32Model(tmp2, out, qo, Rotations{}, seed, scheme, err) &&
+         StampScheme(out, "gptq", err);
+}
+
 int Main(int argc, char** argv) {
   using namespace lamina::convert;
   ConvertOptions o;
   std::string input, out, synthetic, hf, calib;
   CalibOptions copts;
   uint64_t seed = 1;
+  Rotations rot;
+  std::string rot_err;
+  ParseRotations(LAMINA_DEFAULT_ROTATE, &rot, &rot_err);
+  bool rot_explicit = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -297,6 +393,12 @@ int Main(int argc, char** argv) {
       }
     } else if (a == "--calib") {
       calib = value("--calib");
+    } else if (a == "--rotate") {
+      if (!ParseRotations(value("--rotate"), &rot, &rot_err)) {
+        std::fprintf(stderr, "lamina-convert: %s\n", rot_err.c_str());
+        return 2;
+      }
+      rot_explicit = true;
     } else if (a == "--no-act-order") {
       copts.act_order = false;
     } else if (a == "--calib-damp") {
@@ -393,7 +495,31 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "lamina-convert: --calib needs --weights q4\n");
     return 2;
   }
-  if (calib.empty()) {
+  // Rotations need the float model: by default only for float inputs that
+  // lamina quantizes itself (not Meta's QAT checkpoints, not the random
+  // --synthetic models, whose large presets are generated packed).
+  const bool meta_input =
+      synthetic.empty() &&
+      (IsDir(input) ? !IsFile(input + "/config.json") &&
+                          (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth"))
+                    : IsFile(input) && HasMagic(input, "PK\x03\x04", 4));
+  if (!rot_explicit && (meta_input || !synthetic.empty())) rot = Rotations{};
+  if (rot.any()) {
+    if (meta_input) {
+      std::fprintf(stderr,
+                   "lamina-convert: --rotate: Meta checkpoints are kept exact (not rotated)\n");
+      return 2;
+    }
+  }
+  bool done = false;
+  copts.quiet = o.quiet;
+  if (rot.any()) {
+    ok = ConvertRotated(convert, o, rot, rot_explicit, seed, calib, copts, out, &done, &err);
+  } else {
+    ok = true;
+  }
+  if (!ok || done) {
+  } else if (calib.empty()) {
     ok = convert(o, out, &err) &&
          (!synthetic.empty() || StampScheme(out, Q4MethodName(o.q4_method), &err));
   } else {
@@ -404,7 +530,6 @@ int Main(int argc, char** argv) {
     ConvertOptions fo = o;
     fo.weights = "f32";
     fo.quiet = true;
-    copts.quiet = o.quiet;
     Q4Plan plan;
     ok = convert(fo, tmp, &err) && CalibrateGptq(tmp, calib, copts, &plan, &err);
     ::unlink(tmp.c_str());

@@ -1,0 +1,241 @@
+// Hadamard rotations (rotate.h): the block Hadamards are orthogonal (and the
+// unsigned one is the engine's online transform), and a rotated f32 model
+// computes the original logits (to 1e-4) for each rotation and combination,
+// untied and tied; bad inputs are clear errors.
+#include "tools/convert/rotate.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "kernels/ref/ref.h"
+#include "loader/model_file.h"
+#include "tests/engine_test_models.h"
+#include "tests/quality_test_util.h"
+#include "tests/testutil.h"
+
+namespace lamina::convert {
+namespace {
+
+TEST(Rotate, ParseRotations) {
+  Rotations r;
+  std::string err;
+  ASSERT_TRUE(ParseRotations("all", &r, &err));
+  EXPECT_TRUE(r.r1 && r.r2 && r.r4);
+  EXPECT_EQ(RotationsTag(r), "r124");
+  ASSERT_TRUE(ParseRotations("none", &r, &err));
+  EXPECT_FALSE(r.any());
+  EXPECT_EQ(RotationsTag(r), "");
+  ASSERT_TRUE(ParseRotations("r4,r1", &r, &err));
+  EXPECT_TRUE(r.r1 && !r.r2 && r.r4);
+  EXPECT_EQ(RotationsTag(r), "r14");
+  EXPECT_FALSE(ParseRotations("r3", &r, &err));
+  EXPECT_NE(err.find("'r3'"), std::string::npos);
+  EXPECT_FALSE(ParseRotations("r1,", &r, &err));
+  EXPECT_FALSE(ParseRotations("", &r, &err));
+}
+
+TEST(Rotate, BlockHadamardIsOrthogonal) {
+  for (int n : {64, 96, 12, 7}) {
+    const BlockHadamard R(n, 42);
+    EXPECT_EQ(R.block(), n & -n) << n;
+    // Rows of R: e_i R. R R^T = I.
+    std::vector<std::vector<float>> rows(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      rows[i].assign(static_cast<size_t>(n), 0.0f);
+      rows[i][i] = 1;
+      R.Apply(rows[i].data());
+    }
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) {
+        double dot = 0;
+        for (int k = 0; k < n; ++k) dot += static_cast<double>(rows[i][k]) * rows[j][k];
+        EXPECT_NEAR(dot, i == j ? 1.0 : 0.0, 1e-6) << n << " " << i << " " << j;
+      }
+  }
+  // Unsigned, one block: the engine's online transform (kernels/ref).
+  const BlockHadamard H(256, 0);
+  std::mt19937 g(1);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(256);
+  std::vector<float> y(256);
+  for (int i = 0; i < 256; ++i) y[i] = x[i] = nd(g);
+  H.Apply(y.data());
+  ref::Hadamard(x.data(), 256);
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], x[i]) << i;  // the same arithmetic
+}
+
+// A random float Llama model (tests/engine_test_models.h): dim 96 (blocks of
+// 32: R1 is block-diagonal), 6 heads of 16, 2 kv heads, ffn 256 (R4), 2
+// layers, norm gains 1 +- 0.1 (the folding matters).
+bool WriteToyModel(const std::string& path, bool tied, int ffn, std::string* err) {
+  test::TestModelSpec s;
+  s.dim = 96;
+  s.n_heads = 6;
+  s.n_kv_heads = 2;
+  s.ffn = ffn;
+  s.vocab = 300;
+  s.tied = tied;
+  s.seed = 7;
+  return test::WriteTestModel(s, path, err);
+}
+
+// Logits of every position of a fixed token sequence (f32 KV cache).
+std::vector<float> Logits(const std::string& path) {
+  std::string err;
+  auto m = engine::Model::Load(path, engine::ModelOptions{}, &err);
+  EXPECT_TRUE(m) << err;
+  if (!m) return {};
+  engine::ContextOptions co;
+  co.n_ctx = 64;
+  co.n_batch = 32;
+  co.n_threads = 1;
+  co.logits_all = true;
+  co.kv_type = kern::KvType::kF32;
+  auto ctx = engine::Context::Create(*m, co, &err);
+  EXPECT_TRUE(ctx) << err;
+  if (!ctx) return {};
+  const std::vector<int32_t> toks = {1, 5, 17, 33, 2, 60, 9, 9, 41, 12, 3, 50};
+  EXPECT_EQ(ctx->Eval(toks.data(), static_cast<int>(toks.size()), &err), engine::EvalStatus::kOk)
+      << err;
+  std::vector<float> out;
+  for (int i = 0; i < ctx->n_logits(); ++i)
+    out.insert(out.end(), ctx->logits_row(i), ctx->logits_row(i) + m->config().vocab);
+  return out;
+}
+
+TEST(Rotate, RotatedF32ModelKeepsLogits) {
+  const std::string dir = test::TestDataDir("rotate");
+  for (bool tied : {false, true}) {
+    const std::string base = dir + (tied ? "/tied.lamina" : "/untied.lamina");
+    std::string err;
+    ASSERT_TRUE(WriteToyModel(base, tied, 256, &err)) << err;
+    const std::vector<float> ref = Logits(base);
+    ASSERT_EQ(ref.size(), 12u * 300u);
+    float amax = 0;
+    for (float v : ref) amax = std::max(amax, std::fabs(v));
+    ASSERT_GT(amax, 1.0f);  // not a degenerate model
+    for (const char* spec : {"r1", "r2", "r4", "r1,r2", "all"}) {
+      Rotations rot;
+      ASSERT_TRUE(ParseRotations(spec, &rot, &err));
+      ConvertOptions o;
+      o.weights = "f32";
+      o.quiet = true;
+      const std::string out = dir + "/rot.lamina";
+      ASSERT_TRUE(RewriteF32Model(base, out, o, rot, 1, "f32+" + RotationsTag(rot), &err))
+          << spec << ": " << err;
+      const std::vector<float> got = Logits(out);
+      ASSERT_EQ(got.size(), ref.size());
+      double worst = 0;
+      for (size_t i = 0; i < ref.size(); ++i)
+        worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - ref[i]));
+      EXPECT_LT(worst, 1e-4) << spec << (tied ? " tied" : "");
+      // The weights did change, and the file says what was done.
+      auto mf = ModelFile::Open(out, LoadOptions{}, &err);
+      ASSERT_TRUE(mf) << err;
+      const format::TensorEntry* down = mf->Find("blk.0.ffn_down");
+      ASSERT_TRUE(down);
+      EXPECT_EQ((down->flags & format::kTensorHadamardInput) != 0, rot.r4) << spec;
+      EXPECT_EQ(mf->tied_embeddings(), tied && !rot.r1) << spec;
+      const format::TensorEntry* norm = mf->Find("blk.1.ffn_norm");
+      ASSERT_TRUE(norm);
+      EXPECT_EQ(reinterpret_cast<const float*>(mf->Data(*norm))[5] == 1.0f, rot.r1) << spec;
+      EXPECT_EQ(std::string(mf->header().weight_scheme), "f32+" + RotationsTag(rot));
+    }
+  }
+}
+
+// q4 after rotation: a valid model, still close to the float one (the
+// rotations change the weights the quantizer sees, not the function).
+TEST(Rotate, RotatedQ4ModelStaysClose) {
+  const std::string dir = test::TestDataDir("rotate_q4");
+  const std::string base = dir + "/base.lamina", out = dir + "/q4.lamina";
+  std::string err;
+  ASSERT_TRUE(WriteToyModel(base, false, 256, &err)) << err;
+  const std::vector<float> ref = Logits(base);
+  Rotations rot;
+  ASSERT_TRUE(ParseRotations("all", &rot, &err));
+  ConvertOptions o;
+  o.quiet = true;
+  ASSERT_TRUE(RewriteF32Model(base, out, o, rot, 1, "q4+r124", &err)) << err;
+  auto mf = ModelFile::Open(out, LoadOptions{}, &err);
+  ASSERT_TRUE(mf) << err;
+  EXPECT_EQ(mf->Find("blk.0.attn_q")->dtype, static_cast<uint32_t>(format::DType::kQ4G));
+  const std::vector<float> got = Logits(out);
+  ASSERT_EQ(got.size(), ref.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    num += (got[i] - ref[i]) * (got[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  EXPECT_LT(std::sqrt(num / den), 0.2);  // int4 noise, not a broken graph
+}
+
+TEST(RotateMalformed, PreQuantizedAndUnsupportedShapes) {
+  const std::string dir = test::TestDataDir("rotate_bad");
+  std::string err;
+  // ffn 160: no online Hadamard.
+  const std::string odd = dir + "/odd.lamina";
+  ASSERT_TRUE(WriteToyModel(odd, false, 160, &err)) << err;
+  Rotations r4;
+  ASSERT_TRUE(ParseRotations("r4", &r4, &err));
+  ConvertOptions f32;
+  f32.weights = "f32";
+  f32.quiet = true;
+  EXPECT_FALSE(RewriteF32Model(odd, dir + "/x.lamina", f32, r4, 1, "f32", &err));
+  EXPECT_NE(err.find("power-of-two ffn_dim"), std::string::npos) << err;
+  EXPECT_FALSE(test::FileExists(dir + "/x.lamina"));
+  // A quantized model cannot be rotated (nor rewritten).
+  ConvertOptions q4;
+  q4.quiet = true;
+  const std::string q = dir + "/q4.lamina";
+  ASSERT_TRUE(RewriteF32Model(odd, q, q4, Rotations{}, 1, "q4", &err)) << err;
+  std::string why;
+  EXPECT_FALSE(IsPlainF32Model(q, &why));
+  EXPECT_NE(why.find("pre-quantized"), std::string::npos) << why;
+  Rotations r1;
+  ASSERT_TRUE(ParseRotations("r1", &r1, &err));
+  EXPECT_FALSE(RewriteF32Model(q, dir + "/y.lamina", f32, r1, 1, "f32", &err));
+  EXPECT_NE(err.find("pre-quantized"), std::string::npos) << err;
+  EXPECT_FALSE(
+      RewriteF32Model(dir + "/missing.lamina", dir + "/z.lamina", f32, r1, 1, "f32", &err));
+}
+
+// The CLI: --rotate on a float input (the "tiny" synthetic preset goes
+// through the float path), what --info says, and the errors.
+TEST(RotateCli, SyntheticTinyRotatedAndInfo) {
+  const std::string dir = test::TestDataDir("rotate_cli");
+  const std::string out = dir + "/r.lamina", info = dir + "/r.info", e = dir + "/err.txt";
+  ASSERT_EQ(test::Run(test::Tool("lamina-convert") +
+                      " --synthetic tiny-tied -q --rotate r1,r2 -o " + out),
+            0);
+  ASSERT_EQ(test::Run(test::Tool("lamina-convert") + " --info " + out + " > " + info), 0);
+  const std::string s = test::Slurp(info);
+  EXPECT_NE(s.find("scheme 'q4-search+r12'"), std::string::npos) << s;
+  EXPECT_NE(s.find("rotations: R1 (residual stream, fused), R2 (per head on v/o, fused)"),
+            std::string::npos)
+      << s;
+  EXPECT_EQ(s.find("tied embeddings"), std::string::npos) << s;  // R1 unties
+  // The default for --synthetic: no rotation.
+  ASSERT_EQ(test::Run(test::Tool("lamina-convert") + " --synthetic tiny -q -o " + out), 0);
+  ASSERT_EQ(test::Run(test::Tool("lamina-convert") + " --info " + out + " > " + info), 0);
+  EXPECT_NE(test::Slurp(info).find("rotations: none"), std::string::npos) << test::Slurp(info);
+  // tiny's ffn_dim 160: no R4; a bad list is a usage error.
+  EXPECT_EQ(test::Run(test::Tool("lamina-convert") + " --synthetic tiny -q --rotate r4 -o " + out +
+                      " 2> " + e),
+            1);
+  EXPECT_NE(test::Slurp(e).find("power-of-two ffn_dim"), std::string::npos) << test::Slurp(e);
+  EXPECT_EQ(test::Run(test::Tool("lamina-convert") + " --synthetic tiny -q --rotate r5 -o " + out +
+                      " 2> " + e),
+            2);
+  EXPECT_NE(test::Slurp(e).find("unknown rotation 'r5'"), std::string::npos) << test::Slurp(e);
+  EXPECT_FALSE(test::FileExists(out + ".rot-f32.tmp"));
+}
+
+}  // namespace
+}  // namespace lamina::convert
