@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "lamina/lamina.h"
+#include "tools/convert/json_schema.h"
 #ifdef LAMINA_WITH_HUB
 #include "tools/hub/hf_hub.h"
 #endif
@@ -65,6 +66,12 @@ void Usage(FILE* f) {
       "  --seed S            RNG seed (default: time-based, printed)\n"
       "  --stop STR          stop when STR occurs in the output (repeatable); the text from\n"
       "                      STR on is not printed, even when it spans tokens\n"
+      "  --grammar FILE      constrain the output to a GBNF grammar (llama.cpp format; start\n"
+      "                      rule 'root')\n"
+      "  --json-schema FILE  constrain the output to JSON valid for a JSON Schema (common subset:\n"
+      "                      see README; unsupported keywords are an error)\n"
+      "  --json              (without --bench) constrain the output to any JSON object\n"
+      "                      (a warning says so if -n cut the output before it was complete)\n"
       "  --chat              interactive chat (Llama 3 template); Ctrl-C stops a reply, Ctrl-D "
       "exits\n"
       "  --system TEXT       system prompt for --chat\n"
@@ -115,6 +122,7 @@ struct Args {
   long bench_prompt = 64, reps = 3;
   std::string sampling_flag;      // the last sampling option given (--bench is greedy)
   std::vector<std::string> stop;  // --stop (repeatable)
+  std::string grammar, json_schema;  // --grammar FILE, --json-schema FILE
   lamina_kv_type kv = LAMINA_KV_F16;
   lamina_sampler_params sp = lamina_sampler_default_params();
 };
@@ -246,6 +254,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
       if (a->stop.size() >= LAMINA_MAX_STOP_STRINGS)
         return BadUsage("--stop: at most " + std::to_string(LAMINA_MAX_STOP_STRINGS) + " strings");
       a->stop.push_back(v);
+    } else if (f == "--grammar") {
+      a->grammar = v;
+    } else if (f == "--json-schema") {
+      a->json_schema = v;
     } else if (f == "--kv") {
       if (std::strcmp(v, "f16") == 0) {
         a->kv = LAMINA_KV_F16;
@@ -263,8 +275,13 @@ int ParseArgs(int argc, char** argv, Args* a) {
   if (a->model.empty() == a->hf.empty())
     return BadUsage(a->hf.empty() ? "no model (-m FILE or -hf ORG/REPO)"
                                   : "give -m or -hf, not both");
+  const bool constrained = !a->grammar.empty() || !a->json_schema.empty() || (a->json && !a->bench);
+  if (!a->grammar.empty() + !a->json_schema.empty() + (a->json && !a->bench) > 1)
+    return BadUsage("give at most one of --grammar, --json-schema, --json");
+  if (constrained && (a->bench || a->lookup || !a->draft.empty() || !a->dump_logits.empty()))
+    return BadUsage("--grammar/--json-schema do not combine with --bench, --lookup, --draft, "
+                    "--dump-logits");
   if (!a->bench) {
-    if (a->json) return BadUsage("--json needs --bench");
     if (a->have_reps) return BadUsage("-r/--reps needs --bench");
   } else {
     if (a->chat || !a->prompt_file.empty() || !a->tokens.empty() || !a->dump_logits.empty() ||
@@ -991,8 +1008,15 @@ int main(int argc, char** argv) {
   } else {
     lamina_sampler* smp = nullptr;
     st = lamina_sampler_create(model, &a.sp, &smp);
+    std::string gbnf, gerr;
     if (st != LAMINA_OK) {
       rc = Fail("sampler", st);
+    } else if (!lamina::convert::GrammarForRun(a.grammar, a.json_schema, a.json, &gbnf, &gerr)) {
+      std::fprintf(stderr, "llama-run: %s\n", gerr.c_str());
+      rc = 1;
+    } else if ((!a.grammar.empty() || !a.json_schema.empty() || a.json) &&
+               (st = lamina_sampler_set_grammar(smp, gbnf.c_str(), nullptr)) != LAMINA_OK) {
+      rc = Fail("grammar", st);
     } else {
       struct sigaction sa;
       std::memset(&sa, 0, sizeof(sa));
@@ -1029,6 +1053,10 @@ int main(int argc, char** argv) {
                          ci.n_ctx);
           if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "[llama-run] interrupted\n");
           if (res.reason == LAMINA_STOP_STRING) std::fprintf(stderr, "[llama-run] stop string\n");
+          if (lamina_sampler_grammar_state(smp) == LAMINA_GRAMMAR_INCOMPLETE)
+            std::fprintf(stderr,
+                         "[llama-run] grammar: the output is incomplete (cut before the grammar "
+                         "could end; raise -n)\n");
           if (!a.session.empty()) {
             st = lamina_state_save(ctx, a.session.c_str(), nullptr);
             if (st != LAMINA_OK)
