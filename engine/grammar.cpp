@@ -857,6 +857,11 @@ struct GrammarMatcher::Impl {
     stack_ids_.Clear();
     cache_.clear();
     cache_next_ = 0;
+    ClearSets();
+  }
+
+  // Drops the interned stack sets and their transition tables.
+  void ClearSets() {
     set_data_.clear();
     set_span_.clear();
     set_ids_.Clear();
@@ -1173,15 +1178,7 @@ struct GrammarMatcher::Impl {
     const auto& nodes = v.nodes();
     const auto& toks = v.toks();
     int count = 0;
-    if (trans_.size() > (size_t{1} << 22)) {  // bound the tables' memory
-      set_data_.clear();
-      set_span_.clear();
-      set_ids_.Clear();
-      set_next_.clear();
-      ascii_.clear();
-      trans_.Clear();
-      loops_.clear();
-    }
+    if (trans_.size() > (size_t{1} << 22)) ClearSets();  // bound the tables' memory
     frames_.clear();
     frames_.push_back({0, nodes[0].child_begin, InternSet(state_), partial_});
     while (!frames_.empty()) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "loader/json.h"
+#include "tokenizer/unicode.h"
 
 namespace lamina::convert {
 
@@ -127,11 +128,18 @@ class Converter {
     return name;
   }
 
-  static std::string Literal(const json::Value& v) {
-    std::string text, lit;
-    Dump(v, &text);
+  // GBNF matches code points: a literal must be valid UTF-8.
+  static std::string Gbnf(const std::string& text, const std::string& ptr) {
+    if (!uni::IsValid(text)) Fail(ptr, "a string in the schema is not valid UTF-8");
+    std::string lit;
     AppendGbnfLiteral(&lit, text);
-    return lit + " ws";
+    return lit;
+  }
+
+  static std::string Literal(const json::Value& v, const std::string& ptr) {
+    std::string text;
+    Dump(v, &text);
+    return Gbnf(text, ptr) + " ws";
   }
 
   static uint32_t Count(const json::Value* v, const std::string& ptr, const char* kw) {
@@ -176,12 +184,13 @@ class Converter {
                  "const, anyOf, oneOf, local $ref)");
     }
     if (const json::Value* ref = s.Find("$ref")) return Ref(*ref, ptr);
-    if (const json::Value* c = s.Find("const")) return Literal(*c);
+    if (const json::Value* c = s.Find("const")) return Literal(*c, ptr + "/const");
     if (const json::Value* e = s.Find("enum")) {
       if (!e->is_array() || e->items().empty())
         Fail(ptr + "/enum", "'enum' must be a non-empty array");
       std::string alts;
-      for (const json::Value& v : e->items()) alts += (alts.empty() ? "" : " | ") + Literal(v);
+      for (const json::Value& v : e->items())
+        alts += (alts.empty() ? "" : " | ") + Literal(v, ptr + "/enum");
       return "(" + alts + ")";
     }
     for (const char* kw : {"anyOf", "oneOf"})
@@ -292,10 +301,9 @@ class Converter {
     const size_t n = m.size();
     std::vector<std::string> kv(n);
     for (size_t i = 0; i < n; ++i) {
-      std::string key, lit;
+      std::string key;
       json::AppendQuoted(&key, m[i].first);
-      AppendGbnfLiteral(&lit, key);
-      kv[i] = lit + " ws \":\" ws " +
+      kv[i] = Gbnf(key, ptr + "/properties") + " ws \":\" ws " +
               Rule(m[i].second, ptr + "/properties/" + PointerEscape(m[i].first),
                    name + "-" + m[i].first);
     }

@@ -178,6 +178,7 @@ TEST(JsonSchema, MalformedSchemasNameKeywordAndPath) {
       {R"({"enum":[]})", "#/enum: 'enum' must be a non-empty array"},
       {R"({"anyOf":{}})", "'anyOf' must be a non-empty array"},
       {"false", "matches nothing"},
+      {"{\"const\":\"\xC3\"}", "#/const: a string in the schema is not valid UTF-8"},
       {"[1]", "a schema must be an object or a boolean"},
       {R"({"type":"object",)", "not valid JSON"},
       {R"({"properties":{"a":{"properties":{"b":{"not":{}}}}}})",
