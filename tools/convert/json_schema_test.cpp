@@ -290,9 +290,21 @@ constexpr const char* kStoriesSchema = R"({
   }
 })";
 
+// stories260K converted (f32) and loaded.
 struct Stories {
   lamina_model* m = nullptr;
   ~Stories() { lamina_model_free(m); }
+  void Load() {
+    const std::string dir = test::SharedDir() + "/models/stories260K";
+    const std::string path = test::TestDataDir("json-schema") + "/stories.lamina";
+    ConvertOptions o;
+    o.weights = "f32";
+    o.quiet = true;
+    o.tokenizer_path = dir + "/tok512.bin";
+    std::string err;
+    ASSERT_TRUE(ConvertLlama2c(dir + "/stories260K.bin", path, o, &err)) << err;
+    ASSERT_EQ(lamina_model_load(path.c_str(), nullptr, &m), LAMINA_OK) << lamina_last_error();
+  }
 };
 
 int Collect(int32_t, const char* piece, size_t n, void* user) {
@@ -302,16 +314,9 @@ int Collect(int32_t, const char* piece, size_t n, void* user) {
 
 TEST(JsonSchemaStories260K, SampledOutputIsValidForTwentySeeds) {
   LAMINA_REQUIRE_SHARED("models/stories260K/stories260K.bin");
-  const std::string dir = test::SharedDir() + "/models/stories260K";
-  const std::string path = test::TestDataDir("json-schema") + "/stories.lamina";
-  ConvertOptions o;
-  o.weights = "f32";
-  o.quiet = true;
-  o.tokenizer_path = dir + "/tok512.bin";
   std::string err;
-  ASSERT_TRUE(ConvertLlama2c(dir + "/stories260K.bin", path, o, &err)) << err;
   Stories st;
-  ASSERT_EQ(lamina_model_load(path.c_str(), nullptr, &st.m), LAMINA_OK) << lamina_last_error();
+  ASSERT_NO_FATAL_FAILURE(st.Load());
   std::string gbnf;
   ASSERT_TRUE(JsonSchemaToGbnf(kStoriesSchema, &gbnf, &err)) << err;
   json::Value schema;
@@ -363,16 +368,9 @@ TEST(JsonSchemaStories260K, SampledOutputIsValidForTwentySeeds) {
 // sampler says so (the grammar cannot finish without more tokens).
 TEST(JsonSchemaStories260K, CutGenerationIsReportedIncomplete) {
   LAMINA_REQUIRE_SHARED("models/stories260K/stories260K.bin");
-  const std::string dir = test::SharedDir() + "/models/stories260K";
-  const std::string path = test::TestDataDir("json-schema") + "/stories.lamina";
-  ConvertOptions o;
-  o.weights = "f32";
-  o.quiet = true;
-  o.tokenizer_path = dir + "/tok512.bin";
   std::string err;
-  ASSERT_TRUE(ConvertLlama2c(dir + "/stories260K.bin", path, o, &err)) << err;
   Stories st;
-  ASSERT_EQ(lamina_model_load(path.c_str(), nullptr, &st.m), LAMINA_OK);
+  ASSERT_NO_FATAL_FAILURE(st.Load());
   std::string gbnf;
   ASSERT_TRUE(JsonSchemaToGbnf(kStoriesSchema, &gbnf, &err)) << err;
   lamina_context_params cp = lamina_context_default_params();
