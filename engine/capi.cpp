@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/capi_internal.h"
 #include "engine/engine.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
@@ -20,41 +21,11 @@
 using lamina::engine::Context;
 using lamina::engine::Model;
 
-struct lamina_model {
-  std::unique_ptr<Model> m;
-};
-struct lamina_context {
-  std::unique_ptr<Context> c;
-};
-struct lamina_sampler {
-  std::unique_ptr<lamina::engine::Sampler> s;
-};
-struct lamina_detokenizer {
-  std::unique_ptr<lamina::StreamDecoder> d;
-  std::string out;
-};
+using lamina::capi::Fail;
+using lamina::capi::g_last_error;
+using lamina::capi::Guard;
 
 namespace {
-
-thread_local std::string g_last_error;
-
-lamina_status Fail(lamina_status s, const std::string& msg) {
-  g_last_error = msg;
-  return s;
-}
-
-template <class F>
-lamina_status Guard(F&& f) {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return Fail(LAMINA_ERR_OUT_OF_MEMORY, "out of memory");
-  } catch (const std::exception& e) {
-    return Fail(LAMINA_ERR_INTERNAL, std::string("internal error: ") + e.what());
-  } catch (...) {
-    return Fail(LAMINA_ERR_INTERNAL, "internal error");
-  }
-}
 
 lamina_status CopyOut(const std::string& s, char* buf, size_t cap, size_t* n) {
   *n = s.size();
@@ -535,7 +506,8 @@ lamina_status lamina_sampler_create(const lamina_model* model, const lamina_samp
     s.repeat_last_n = q.repeat_last_n;
     s.seed = q.seed;
     *out =
-        new lamina_sampler{std::make_unique<lamina::engine::Sampler>(s, model->m->config().vocab)};
+        new lamina_sampler{std::make_unique<lamina::engine::Sampler>(s, model->m->config().vocab),
+                           model};
     return LAMINA_OK;
   });
 }
@@ -552,6 +524,10 @@ lamina_status lamina_sample(lamina_sampler* s, const lamina_context* ctx, int32_
     if (!logits) return Fail(LAMINA_ERR_NO_LOGITS, "lamina_sample: no logits (evaluate first)");
     const std::vector<int32_t>& h = ctx->c->history();
     *token = s->s->Sample(logits, h.data(), static_cast<int>(h.size()));
+    if (*token == -1)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_sample: the grammar is complete and allows no more tokens");
+    if (*token < 0) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_sample: " + s->s->grammar_error());
     return LAMINA_OK;
   });
 }
@@ -610,6 +586,7 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
         return Fail(LAMINA_ERR_NO_TOKENIZER, "lamina_generate_ex: stop strings need a tokenizer: " +
                                                  c.model().tokenizer_error());
     }
+    if (n_prompt > 0 && s->s->grammar()) s->s->grammar()->Reset();  // a new generation
     if (n_prompt > 0) {
       if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
           n_prompt <= static_cast<size_t>(c.n_ctx()))
@@ -628,7 +605,8 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
       }
       const std::vector<int32_t>& h = c.history();
       const int32_t t = s->s->Sample(c.logits(), h.data(), static_cast<int>(h.size()));
-      if (std::find(stops.begin(), stops.end(), t) != stops.end()) {
+      if (t == -2) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate: " + s->s->grammar_error());
+      if (t == -1 || std::find(stops.begin(), stops.end(), t) != stops.end()) {
         r.reason = LAMINA_STOP_EOS;
         r.stop_token = t;
         break;
@@ -702,6 +680,9 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
       return Fail(LAMINA_ERR_INVALID_ARG,
                   "lamina_generate_speculative: sampler and context belong to models of "
                   "different vocabularies");
+    if (s->s->grammar())
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  "lamina_generate_speculative: not with a grammar (lamina_sampler_set_grammar)");
     if (!params->lookup && !params->draft)
       return Fail(LAMINA_ERR_INVALID_ARG,
                   "lamina_generate_speculative: no drafter (set lookup and/or draft)");

@@ -11,7 +11,10 @@ Sampler::Sampler(const SamplerParams& p, int n_vocab)
 
 int32_t Sampler::Sample(const float* logits, const int32_t* history, int n_history) {
   const int n = Distribution(logits, history, n_history);
-  return greedy() ? cand_[0].id : Draw(n);
+  if (n <= 0) return grammar_ && grammar_error_.empty() ? -1 : -2;
+  const int32_t t = greedy() ? cand_[0].id : Draw(n);
+  if (grammar_ && !grammar_->AcceptToken(t, &grammar_error_)) return -2;
+  return t;
 }
 
 int32_t Sampler::Draw(int n) {
@@ -22,6 +25,24 @@ int32_t Sampler::Draw(int n) {
     if (u < cum) return cand_[i].id;
   }
   return cand_[n - 1].id;
+}
+
+// Keeps the candidates the grammar allows (cand_[i].id == i here).
+bool Sampler::ApplyGrammar(int* n) {
+  grammar_error_.clear();
+  const uint32_t* bits = nullptr;
+  const int allowed = grammar_->ComputeMask(&bits, &grammar_error_);
+  if (allowed < 0) return false;
+  if (allowed == 0) {
+    if (!grammar_->CanEnd())
+      grammar_error_ = "grammar: no token of the vocabulary can continue the output here";
+    return false;
+  }
+  int j = 0;
+  for (int i = 0; i < *n; ++i)
+    if ((bits[i >> 5] >> (i & 31)) & 1u) cand_[j++] = cand_[i];
+  *n = j;
+  return j > 0;
 }
 
 int Sampler::Distribution(const float* logits, const int32_t* history, int n_history) {
@@ -44,6 +65,7 @@ int Sampler::Distribution(const float* logits, const int32_t* history, int n_his
     for (int i = start; i < n_history; ++i)
       if (history[i] >= 0 && history[i] < n) seen_[history[i]] = 0;
   }
+  if (grammar_ && !ApplyGrammar(&n)) return 0;
   // Order: logit descending, then id ascending (a total, platform-independent order).
   auto better = [](const Cand& a, const Cand& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);

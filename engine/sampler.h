@@ -5,7 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
+
+#include "engine/grammar.h"
 
 namespace lamina::engine {
 
@@ -57,12 +61,22 @@ class Sampler {
   /// Buffers for a vocabulary of n_vocab are allocated here, once.
   Sampler(const SamplerParams& p, int n_vocab);
   /// Picks a token from logits [n_vocab]; history = previous tokens (for the
-  /// repetition penalty). logits are not modified. = Distribution + Draw.
+  /// repetition penalty). logits are not modified. = Distribution + Draw, then
+  /// (with a grammar) the grammar advances by the token. With a grammar: -1 =
+  /// no token may follow and the grammar is complete (the model has no stop
+  /// token to end with), -2 = error (grammar_error(): a dead end or a cap).
   int32_t Sample(const float* logits, const int32_t* history, int n_history);
+  /// Constrains Sample to a grammar (nullptr: unconstrained): tokens the
+  /// grammar does not allow are dropped after the repetition penalty, before
+  /// top-k (as if their logits were -inf).
+  void SetGrammar(std::unique_ptr<GrammarMatcher> g) { grammar_ = std::move(g); }
+  GrammarMatcher* grammar() const { return grammar_.get(); }
+  const std::string& grammar_error() const { return grammar_error_; }
   /// The distribution Sample draws from, after the whole chain (penalty,
   /// top-k, top-p, min-p, temperature): returns n >= 1; cands()[0..n) with
   /// probs()[0..n) (summing to ~1), best first. Greedy: the argmax alone with
-  /// probability 1. Valid until the next call.
+  /// probability 1. Valid until the next call. With a grammar: 0 if no token
+  /// is allowed (see Sample).
   int Distribution(const float* logits, const int32_t* history, int n_history);
   const Cand* cands() const { return cand_.data(); }
   const float* probs() const { return probs_.data(); }
@@ -75,12 +89,15 @@ class Sampler {
   const SamplerParams& params() const { return p_; }
 
  private:
+  bool ApplyGrammar(int* n);
   SamplerParams p_;
   int n_vocab_;
   Pcg32 rng_;
   std::vector<Cand> cand_;
   std::vector<float> probs_;
   std::vector<uint8_t> seen_;
+  std::unique_ptr<GrammarMatcher> grammar_;
+  std::string grammar_error_;
 };
 
 }  // namespace lamina::engine

@@ -283,6 +283,53 @@ void lamina_sampler_free(lamina_sampler* s);
  *  LAMINA_ERR_NO_LOGITS if nothing was evaluated. */
 lamina_status lamina_sample(lamina_sampler* s, const lamina_context* ctx, int32_t* token);
 
+/* ------------------------------------------------------ constrained output */
+
+/* Grammars (GBNF, llama.cpp's format)
+ *   A sampler with a grammar only draws tokens that keep the generated text a
+ *   prefix of a match: before the chain (after the repetition penalty) every
+ *   other token is dropped, as if its logit were -inf, with greedy and
+ *   temperature sampling alike. Stop tokens (lamina_model_info.stop_ids) are
+ *   allowed exactly when the text so far is a complete match; special tokens
+ *   never. The grammar advances by each token the sampler returns.
+ *   Matching is on each token's raw bytes (a token may end inside a UTF-8
+ *   character); SentencePiece vocabularies: a piece's leading space counts,
+ *   so start generation after some prompt text, not right after BOS.
+ *   Lifetime of one match: lamina_generate / lamina_generate_ex restart the
+ *   grammar when called with a prompt (n_prompt > 0) and continue it when
+ *   n_prompt == 0; lamina_sample never restarts it
+ *   (lamina_sampler_grammar_reset does). A generation cut by max_tokens or a
+ *   full context leaves the match incomplete: check
+ *   lamina_sampler_grammar_state. A grammar that can end and allows nothing
+ *   more, on a model without stop tokens, ends lamina_generate with
+ *   LAMINA_STOP_EOS and stop_token -1.
+ *   The vocabulary trie the masks are computed over is built once per model
+ *   (on the first grammar) and shared. Not with lamina_generate_speculative. */
+
+/** Attaches a grammar to s (replacing any; NULL gbnf removes it). gbnf: GBNF
+ *  text (rules `name ::= ...`, | ( ) * + ? {m,n}, "literals", [classes] with
+ *  ranges and ^, ., escapes \n \t \" \\ \xHH \uHHHH, # comments); root: the
+ *  start rule (NULL: "root"). Compiled once, here. LAMINA_ERR_INVALID_ARG with
+ *  "grammar line L col C: ..." for a syntax error, an undefined rule, left
+ *  recursion (named), or a grammar over the size caps; LAMINA_ERR_NO_TOKENIZER
+ *  if the model has none. Same threading rule as the sampler (the model's
+ *  shared trie is built thread-safely). */
+lamina_status lamina_sampler_set_grammar(lamina_sampler* s, const char* gbnf, const char* root);
+
+/** Restarts s's grammar at its start rule (no-op without a grammar). */
+void lamina_sampler_grammar_reset(lamina_sampler* s);
+
+typedef enum lamina_grammar_state {
+  LAMINA_GRAMMAR_NONE = 0,       /* the sampler has no grammar (or s is NULL) */
+  LAMINA_GRAMMAR_INCOMPLETE = 1, /* the text so far is not (yet) a complete match */
+  LAMINA_GRAMMAR_COMPLETE = 2    /* the text so far is a complete match (it may end here) */
+} lamina_grammar_state;
+
+/** Where s's grammar stands: after a generation stopped by max_tokens (or a
+ *  full context), LAMINA_GRAMMAR_INCOMPLETE means the output was cut before it
+ *  became valid. */
+lamina_grammar_state lamina_sampler_grammar_state(const lamina_sampler* s);
+
 /* -------------------------------------------------------------- generation */
 
 /** Called once per generated token with its text (piece: the streaming

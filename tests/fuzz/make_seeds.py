@@ -6,7 +6,7 @@ test time, from small synthetic models (nothing binary is committed).
 
 OUTDIR/<harness>/ gets the seeds of each harness: lamina (models converted by
 lamina-convert --synthetic), gguf, meta (tests/gen_meta_checkpoint.py, needs
-python3-torch; skipped without it), hf, llama2c, tokenizer, chat. Multi-file
+python3-torch; skipped without it), hf, llama2c, tokenizer, chat, grammar. Multi-file
 inputs use the harnesses' part layout: u32 little-endian length + bytes, the
 last part being the rest (tests/fuzz/fuzz_util.h).
 """
@@ -267,6 +267,14 @@ def main():
     for i, s in enumerate(["system\0Be terse.\0user\0Hi!\0", "user\0  <|eot_id|> x \0assistant",
                            "ipython\0\u00e9\0"]):
         put(out, "chat", f"c{i}", s.encode())
+    # grammar: GBNF text, or (leading "{") a JSON Schema.
+    for i, s in enumerate(["root ::= (\"yes\" | \"no\") [.!]?\n",
+                           "root ::= \"[\" item (\",\" item){0,3} \"]\"\nitem ::= [0-9]+ | [^\\x00-\\x1F\\]]\n",
+                           "root ::= x* # c\nx ::= \"\\u00e9\" | .\n",
+                           '{"type":"object","properties":{"a":{"type":"integer"},'
+                           '"b":{"enum":["x",1,null]}},"required":["a"]}',
+                           '{"type":"array","items":{"type":"string","maxLength":3},"maxItems":2}']):
+        put(out, "grammar", f"g{i}", s.encode())
     # Meta .pth: tests/gen_meta_checkpoint.py (PyTorch); skipped without it.
     gen = os.path.join(src, "tests", "gen_meta_checkpoint.py")
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,6 +34,12 @@ void Usage(FILE* f) {
       "  --seed S            RNG seed (default: time-based, printed)\n"
       "  --stop STR          stop when STR occurs in the output (repeatable); the text from\n"
       "                      STR on is not printed, even when it spans tokens\n"
+      "  --grammar FILE      constrain the output to a GBNF grammar (llama.cpp format; start\n"
+      "                      rule 'root')\n"
+      "  --json-schema FILE  constrain the output to JSON valid for a JSON Schema (common subset:\n"
+      "                      see README; unsupported keywords are an error)\n"
+      "  --json              (without --bench) constrain the output to any JSON object\n"
+      "                      (a warning says so if -n cut the output before it was complete)\n"
       "  --chat              interactive chat (Llama 3 template); Ctrl-C stops a reply, Ctrl-D "
       "exits\n"
       "  --system TEXT       system prompt for --chat\n"
@@ -188,6 +194,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
       if (a->stop.size() >= LAMINA_MAX_STOP_STRINGS)
         return BadUsage("--stop: at most " + std::to_string(LAMINA_MAX_STOP_STRINGS) + " strings");
       a->stop.push_back(v);
+    } else if (f == "--grammar") {
+      a->grammar = v;
+    } else if (f == "--json-schema") {
+      a->json_schema = v;
     } else if (f == "--kv") {
       if (std::strcmp(v, "f16") == 0) {
         a->kv = LAMINA_KV_F16;
@@ -205,8 +215,14 @@ int ParseArgs(int argc, char** argv, Args* a) {
   if (a->model.empty() == a->hf.empty())
     return BadUsage(a->hf.empty() ? "no model (-m FILE or -hf ORG/REPO)"
                                   : "give -m or -hf, not both");
+  const bool constrained = !a->grammar.empty() || !a->json_schema.empty() || (a->json && !a->bench);
+  if (!a->grammar.empty() + !a->json_schema.empty() + (a->json && !a->bench) > 1)
+    return BadUsage("give at most one of --grammar, --json-schema, --json");
+  if (constrained && (a->bench || a->lookup || !a->draft.empty() || !a->dump_logits.empty()))
+    return BadUsage(
+        "--grammar/--json-schema do not combine with --bench, --lookup, --draft, "
+        "--dump-logits");
   if (!a->bench) {
-    if (a->json) return BadUsage("--json needs --bench");
     if (a->have_reps) return BadUsage("-r/--reps needs --bench");
   } else {
     if (a->chat || !a->prompt_file.empty() || !a->tokens.empty() || !a->dump_logits.empty() ||

@@ -63,6 +63,10 @@ int RunGenerate(const Args& a, lamina_context* ctx, lamina_sampler* smp, Spec* s
                  ci.n_ctx);
   if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "[llama-run] interrupted\n");
   if (res.reason == LAMINA_STOP_STRING) std::fprintf(stderr, "[llama-run] stop string\n");
+  if (lamina_sampler_grammar_state(smp) == LAMINA_GRAMMAR_INCOMPLETE)
+    std::fprintf(stderr,
+                 "[llama-run] grammar: the output is incomplete (cut before the grammar could "
+                 "end; raise -n)\n");
   if (!a.session.empty()) {
     st = lamina_state_save(ctx, a.session.c_str(), nullptr);
     if (st != LAMINA_OK) return Fail("saving the session", st);

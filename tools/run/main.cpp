@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/convert/json_schema.h"
 #include "tools/run/run.h"
 
 namespace lamina::run {
@@ -120,6 +121,15 @@ int Main(int argc, char** argv) {
     const lamina_status st = lamina_sampler_create(model.get(), &a.sp, &s);
     if (st != LAMINA_OK) return Fail("sampler", st);
     SamplerPtr smp(s);
+    std::string gbnf, gerr;
+    if (!lamina::convert::GrammarForRun(a.grammar, a.json_schema, a.json, &gbnf, &gerr)) {
+      std::fprintf(stderr, "llama-run: %s\n", gerr.c_str());
+      return 1;
+    }
+    if (!a.grammar.empty() || !a.json_schema.empty() || a.json) {
+      const lamina_status gst = lamina_sampler_set_grammar(smp.get(), gbnf.c_str(), nullptr);
+      if (gst != LAMINA_OK) return Fail("grammar", gst);
+    }
     CatchSigint();
     rc = a.chat ? Chat(model.get(), ctx.get(), smp.get(), a, spec.get())
                 : RunGenerate(a, ctx.get(), smp.get(), spec.get(), ids, ci);

@@ -57,8 +57,9 @@ struct Args {
   // --bench
   bool bench = false, json = false, have_reps = false;
   long bench_prompt = 64, reps = 3;
-  std::string sampling_flag;      // the last sampling option given (--bench is greedy)
-  std::vector<std::string> stop;  // --stop (repeatable)
+  std::string sampling_flag;         // the last sampling option given (--bench is greedy)
+  std::vector<std::string> stop;     // --stop (repeatable)
+  std::string grammar, json_schema;  // --grammar FILE, --json-schema FILE
   lamina_kv_type kv = LAMINA_KV_F16;
   lamina_sampler_params sp = lamina_sampler_default_params();
 };

@@ -1,5 +1,7 @@
 #include "tools/server/request.h"
 
+#include "tools/convert/json_schema.h"
+
 #include <cmath>
 #include <sstream>
 
@@ -154,14 +156,22 @@ bool ParseCommon(const json& j, const Limits& lim, GenRequest* r, ApiError* err)
       return Bad(err, "response_format",
                  "'response_format' must be an object with a string 'type'");
     const std::string type = t->get<std::string>();
-    if (type == "json_object" || type == "json_schema")
+    if (type == "json_object") {
+      r->grammar = convert::JsonAnyGbnf(true);
+    } else if (type == "json_schema") {
+      const json* js = Field(*rf, "json_schema");
+      const json* schema = js && js->is_object() ? Field(*js, "schema") : nullptr;
+      if (!schema || !(schema->is_object() || schema->is_boolean()))
+        return Bad(err, "response_format",
+                   "response_format json_schema needs 'json_schema': {'schema': {...}}");
+      std::string msg;
+      if (!convert::JsonSchemaToGbnf(schema->dump(), &r->grammar, &msg))
+        return Bad(err, "response_format", "response_format.json_schema.schema: " + msg);
+    } else if (type != "text") {
       return Bad(err, "response_format",
-                 "response_format type '" + type +
-                     "' is not supported yet: constrained (grammar / JSON) output is not "
-                     "implemented in lamina-server; use {\"type\":\"text\"}");
-    if (type != "text")
-      return Bad(err, "response_format",
-                 "unknown response_format type '" + type + "' (expected text)");
+                 "unknown response_format type '" + type +
+                     "' (expected text, json_object or json_schema)");
+    }
   }
   return true;
 }

@@ -47,6 +47,7 @@ struct GenRequest {
   lamina_sampler_params sampling = lamina_sampler_default_params();
   bool have_seed = false;
   std::vector<std::string> stop;
+  std::string grammar;  // GBNF from response_format json_object / json_schema ("" = none)
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   std::string model;
@@ -54,7 +55,8 @@ struct GenRequest {
 
 /// Parses and validates a request body. Unknown fields are ignored (clients
 /// send many); known fields of the wrong type or out of range, n != 1,
-/// response_format json_object / json_schema, unknown roles -> false + *err.
+/// a response_format that is not text / json_object / a json_schema in the
+/// supported subset (tools/convert/json_schema.h), unknown roles -> false + *err.
 bool ParseChatRequest(const std::string& body, const Limits& lim, GenRequest* out, ApiError* err);
 bool ParseCompletionRequest(const std::string& body, const Limits& lim, GenRequest* out,
                             ApiError* err);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/grammar.h"
 #include "tools/server/slots.h"
 
 namespace lamina::server {
@@ -15,6 +16,27 @@ GenRequest Chat(const std::string& body, ApiError* err, bool* ok) {
   GenRequest r;
   *ok = ParseChatRequest(body, Limits(), &r, err);
   return r;
+}
+
+TEST(ServerRequest, ResponseFormatJsonBecomesAGrammar) {
+  ApiError e;
+  bool ok;
+  GenRequest r = Chat(
+      R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"text"}})", &e, &ok);
+  ASSERT_TRUE(ok) << e.message;
+  EXPECT_TRUE(r.grammar.empty());
+  for (const char* rf : {R"({"type":"json_object"})",
+                         R"({"type":"json_schema","json_schema":{"name":"n","strict":true,
+                             "schema":{"type":"object","properties":{"a":{"type":"integer"}},
+                             "required":["a"],"additionalProperties":false}}})"}) {
+    r = Chat(
+        std::string(R"({"messages":[{"role":"user","content":"x"}],"response_format":)") + rf + "}",
+        &e, &ok);
+    ASSERT_TRUE(ok) << rf << ": " << e.message;
+    std::string err;
+    EXPECT_TRUE(engine::Grammar::Parse(r.grammar, "root", &err)) << rf << ": " << err;
+  }
+  EXPECT_NE(r.grammar.find("\"\\\"a\\\"\""), std::string::npos) << r.grammar;
 }
 
 TEST(ServerRequest, ChatFieldsAreRead) {
@@ -88,11 +110,14 @@ TEST(ServerRequest, MalformedRequestsAre400WithParam) {
       {R"({"messages":[{"role":"user","content":"x"}],"stop":[""]})", "stop", "empty"},
       {R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop", "string"},
       {R"({"messages":[{"role":"user","content":"x"}],"seed":"1"})", "seed", "integer"},
-      {R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}})",
-       "response_format", "not supported yet"},
       {R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema",
           "json_schema":{}}})",
-       "response_format", "not supported yet"},
+       "response_format", "needs 'json_schema'"},
+      {R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema",
+          "json_schema":{"schema":{"type":"string","pattern":"a+"}}}})",
+       "response_format", "'pattern' is not supported"},
+      {R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"grammar"}})",
+       "response_format", "unknown response_format type 'grammar'"},
       {R"({"messages":[{"role":"user","content":"x"}],"response_format":"json"})",
        "response_format", "object"},
       {"{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}", "", "not valid JSON"},

@@ -198,6 +198,7 @@ void HandleGenerate(State& st, bool chat, const httplib::Request& req, httplib::
     gp.sampling.seed = st.rng();
   }
   gp.stop = r.stop;
+  gp.grammar = r.grammar;
   gp.deadline = t0 + std::chrono::seconds(st.o.timeout_s);
   Slot* slot = st.pool.Acquire(*prompt, gp.deadline);
   if (!slot) {

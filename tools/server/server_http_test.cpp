@@ -485,7 +485,8 @@ TEST(ServerHttp, MalformedRequestsAre400AndServerSurvives) {
       R"({"prompt":"x","n":3})",
       R"({"prompt":"x","temperature":"warm"})",
       R"({"prompt":"x","stop":{"a":1}})",
-      R"({"prompt":"x","response_format":{"type":"json_object"}})",
+      R"({"prompt":"x","response_format":{"type":"json_schema"}})",
+      R"({"prompt":"x","response_format":{"type":"json_schema","json_schema":{"schema":{"type":"string","format":"date"}}}})",
   };
   for (const char* b : bad) ExpectApiError(c.Post("/v1/completions", b, "application/json"), 400);
   ExpectApiError(
@@ -500,6 +501,58 @@ TEST(ServerHttp, MalformedRequestsAre400AndServerSurvives) {
   auto h = c.Get("/health");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(s.Stop(), 0);
+}
+
+// response_format json_schema / json_object: the output of a random-weight
+// model is forced to be valid (a schema whose output is bounded completes).
+TEST(ServerHttp, ResponseFormatJsonSchemaForcesValidJson) {
+  Server s;
+  ASSERT_TRUE(s.Start(ByteModel(), "-t 1 -c 512 --max-tokens 400"));
+  auto c = s.Client();
+  const json schema = {
+      {"type", "object"},
+      {"properties",
+       {{"answer", {{"enum", {"yes", "no"}}}},
+        {"n", {{"type", "integer"}}},
+        {"tags", {{"type", "array"}, {"items", {{"type", "boolean"}}}, {"maxItems", 2}}}}},
+      {"required", {"answer", "n"}}};
+  for (int seed = 1; seed <= 3; ++seed) {
+    const json body = {
+        {"prompt", "x"},
+        {"seed", seed},
+        {"temperature", 1.0},
+        {"max_tokens", 400},
+        {"response_format",
+         {{"type", "json_schema"}, {"json_schema", {{"name", "t"}, {"schema", schema}}}}}};
+    auto r = c.Post("/v1/completions", body.dump(), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json out = json::parse(r->body);
+    const std::string text = out["choices"][0]["text"];
+    EXPECT_EQ(out["choices"][0]["finish_reason"], "stop") << text;
+    const json v = json::parse(text);  // throws (fails the test) if not JSON
+    ASSERT_TRUE(v.is_object()) << text;
+    EXPECT_TRUE(v["answer"] == "yes" || v["answer"] == "no") << text;
+    EXPECT_TRUE(v["n"].is_number_integer()) << text;
+    if (v.contains("tags")) {
+      EXPECT_LE(v["tags"].size(), 2u) << text;
+    }
+    for (const auto& [k, x] : v.items()) EXPECT_TRUE(k == "answer" || k == "n" || k == "tags") << k;
+  }
+  auto r = c.Post("/v1/completions",
+                  R"({"prompt":"x","max_tokens":300,"response_format":{"type":"json_object"}})",
+                  "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const std::string text = json::parse(r->body)["choices"][0]["text"];
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text[0], '{') << text;  // cut by max_tokens or complete: an object's prefix
+  ExpectApiError(c.Post("/v1/chat/completions",
+                        R"({"messages":[{"role":"user","content":"x"}],"response_format":)"
+                        R"({"type":"json_schema","json_schema":{"schema":{"$ref":"http://x/s"}}}})",
+                        "application/json"),
+                 400, "$ref");
   EXPECT_EQ(s.Stop(), 0);
 }
 

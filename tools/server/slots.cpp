@@ -126,8 +126,11 @@ GenOutcome Generate(const lamina_model* model, Slot* s, const std::vector<int32_
   out.n_prompt = prompt.size();
   lamina_sampler* smp = nullptr;
   out.status = lamina_sampler_create(model, &p.sampling, &smp);
+  if (out.status == LAMINA_OK && !p.grammar.empty())
+    out.status = lamina_sampler_set_grammar(smp, p.grammar.c_str(), nullptr);
   if (out.status != LAMINA_OK) {
     out.error = lamina_last_error();
+    lamina_sampler_free(smp);
     return out;
   }
   out.n_reused = ReusePrefix(s, prompt);

@@ -71,6 +71,7 @@ struct GenParams {
   size_t max_tokens = 0;
   lamina_sampler_params sampling{};
   std::vector<std::string> stop;
+  std::string grammar;  // GBNF the output must match ("" = none)
   Clock::time_point deadline;
   /// Called with each piece of text (may be empty); return false to stop (the
   /// client is gone).
