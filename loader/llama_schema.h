@@ -182,6 +182,8 @@ constexpr bool TraitsConsistent() {
     if (vec && (s.types != kF32Only || (s.traits & (kLoraAllowed | kHadamardAllowed))))
       return false;
     if ((s.traits & kCheckFinite) && !vec) return false;
+    // The tied-file check looks untied-only rows up by their global name.
+    if ((s.traits & kUntiedOnly) && (s.traits & kPerLayer)) return false;
     if ((s.traits & (kLoraAllowed | kHadamardAllowed)) && s.role != Role::kLinear) return false;
     if (s.rows == Dim::kNone || s.rows == Dim::kLoraRank || s.cols == Dim::kLoraRank) return false;
   }
