@@ -74,6 +74,7 @@ void GemvRows(const float* x, const W& w, int K, int n, float* y) {
       a1[r] = vfmaq_f32(a1[r], w.Load(row + k + 4), x1);
     }
   }
+#pragma GCC unroll 16  // (a loop indexing a0 / a1 would keep them in memory)
   for (int r = 0; r < R; ++r) {
     const size_t row = static_cast<size_t>(n + r) * K;
     float s = Reduce(a0[r], a1[r]);
