@@ -65,15 +65,79 @@ lamina_status CopyOut(const std::string& s, char* buf, size_t cap, size_t* n) {
   return LAMINA_OK;
 }
 
-// Context-shift policy of lamina_generate: makes room for `need` more tokens by
-// keeping the first n_keep and dropping at least half of the rest. False if the
-// policy is off or no shift can make room.
-bool ShiftForRoom(Context& c, int need) {
-  if (!c.context_shift() || need > c.n_ctx() - std::min(c.n_keep(), c.n_past())) return false;
-  const int keep = std::min(c.n_keep(), c.n_past());
-  const int discard = std::max((c.n_past() - keep) / 2, c.n_past() + need - c.n_ctx());
-  return discard >= 1 && discard <= c.n_past() - keep && c.Shift(keep, discard);
+using lamina::engine::ShiftForRoom;
+
+// Stop strings of p, validated and copied into *out (fn names the entry point
+// in messages).
+lamina_status ReadStops(const lamina_generate_params& p, const Context& c, const std::string& fn,
+                        std::vector<std::string>* out) {
+  if (p.n_stop == 0) return LAMINA_OK;
+  if (!p.stop) return Fail(LAMINA_ERR_INVALID_ARG, fn + ": stop is NULL");
+  if (p.n_stop > LAMINA_MAX_STOP_STRINGS)
+    return Fail(LAMINA_ERR_INVALID_ARG, fn + ": " + std::to_string(p.n_stop) +
+                                            " stop strings, at most " +
+                                            std::to_string(LAMINA_MAX_STOP_STRINGS));
+  for (size_t i = 0; i < p.n_stop; ++i) {
+    const char* st = p.stop[i];
+    const size_t len = st ? std::strlen(st) : 0;
+    if (len == 0 || len > LAMINA_MAX_STOP_STRING_BYTES)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  fn + ": stop string " + std::to_string(i) + " is NULL, empty or longer than " +
+                      std::to_string(LAMINA_MAX_STOP_STRING_BYTES) + " bytes");
+    out->emplace_back(st, len);
+  }
+  if (!c.model().tokenizer())
+    return Fail(LAMINA_ERR_NO_TOKENIZER,
+                fn + ": stop strings need a tokenizer: " + c.model().tokenizer_error());
+  return LAMINA_OK;
 }
+
+// The text side of a generation (plain and speculative alike, so both emit the
+// same text): detokenizes each emitted token, holds back text that may start
+// a stop string, calls the callback.
+class TextOut {
+ public:
+  TextOut(const lamina::Tokenizer* tok, std::vector<std::string> stops, lamina_token_callback cb,
+          void* user)
+      : filter_on_(!stops.empty()), filter_(std::move(stops)), cb_(cb), user_(user) {
+    if (tok) dec_ = std::make_unique<lamina::StreamDecoder>(*tok);
+  }
+  /// Emits token t: true when the callback asks to stop; *matched when a stop
+  /// string occurred (the text from its start on is not passed on).
+  bool Emit(int32_t t, bool* matched) {
+    *matched = false;
+    if (dec_ && (cb_ || filter_on_)) {
+      std::string piece = dec_->Push(t);
+      if (filter_on_) piece = filter_.Push(piece, matched);
+      return cb_ && cb_(t, piece.c_str(), piece.size(), user_) != 0;
+    }
+    return cb_ && cb_(t, nullptr, 0, user_) != 0;
+  }
+  /// After the last token (unless a stop string ended the generation): the
+  /// detokenizer's incomplete tail, then the held text; a stop string in them
+  /// makes *reason LAMINA_STOP_STRING.
+  void Finish(lamina_stop_reason* reason) {
+    if (!dec_ || *reason == LAMINA_STOP_STRING) return;
+    std::string rest = dec_->Flush();
+    if (filter_on_) {
+      bool matched = false;
+      rest = filter_.Push(rest, &matched);
+      if (matched) {
+        *reason = LAMINA_STOP_STRING;
+      } else {
+        rest += filter_.Flush();
+      }
+    }
+    if (cb_ && !rest.empty()) cb_(-1, rest.c_str(), rest.size(), user_);
+  }
+
+ private:
+  std::unique_ptr<lamina::StreamDecoder> dec_;
+  bool filter_on_;
+  lamina::engine::StopStringFilter filter_;
+  lamina_token_callback cb_;
+  void* user_;
+};
 
 uint64_t PeakRssBytes() {
   struct rusage ru;
@@ -545,29 +609,12 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
     void* const user = p.user;
     Context& c = *ctx->c;
     if (s->s->n_vocab() != c.model().config().vocab)
-      return Fail(LAMINA_ERR_INVALID_ARG,
-                  "lamina_generate: sampler and context belong to models of different vocabularies");
+      return Fail(
+          LAMINA_ERR_INVALID_ARG,
+          "lamina_generate: sampler and context belong to models of different vocabularies");
     std::vector<std::string> stop_strings;
-    if (p.n_stop > 0) {
-      if (!p.stop) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_ex: stop is NULL");
-      if (p.n_stop > LAMINA_MAX_STOP_STRINGS)
-        return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_ex: " + std::to_string(p.n_stop) +
-                                                " stop strings, at most " +
-                                                std::to_string(LAMINA_MAX_STOP_STRINGS));
-      for (size_t i = 0; i < p.n_stop; ++i) {
-        const char* st = p.stop[i];
-        const size_t len = st ? std::strlen(st) : 0;
-        if (len == 0 || len > LAMINA_MAX_STOP_STRING_BYTES)
-          return Fail(LAMINA_ERR_INVALID_ARG,
-                      "lamina_generate_ex: stop string " + std::to_string(i) +
-                          " is NULL, empty or longer than " +
-                          std::to_string(LAMINA_MAX_STOP_STRING_BYTES) + " bytes");
-        stop_strings.emplace_back(st, len);
-      }
-      if (!c.model().tokenizer())
-        return Fail(LAMINA_ERR_NO_TOKENIZER, "lamina_generate_ex: stop strings need a tokenizer: " +
-                                                 c.model().tokenizer_error());
-    }
+    const lamina_status sst = ReadStops(p, c, "lamina_generate_ex", &stop_strings);
+    if (sst != LAMINA_OK) return sst;
     if (n_prompt > 0) {
       if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
           n_prompt <= static_cast<size_t>(c.n_ctx()))
@@ -578,11 +625,7 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
     if (!c.logits())
       return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate: empty prompt and no logits");
     const std::vector<int32_t>& stops = c.model().config().stop_ids;
-    const lamina::Tokenizer* tok = c.model().tokenizer();
-    std::unique_ptr<lamina::StreamDecoder> dec;
-    if (tok) dec = std::make_unique<lamina::StreamDecoder>(*tok);
-    const bool filter_on = !stop_strings.empty();
-    lamina::engine::StopStringFilter filter(std::move(stop_strings));
+    TextOut out(c.model().tokenizer(), std::move(stop_strings), cb, user);
     while (r.n_generated < p.max_tokens) {
       if (c.n_past() >= c.n_ctx() && !ShiftForRoom(c, 1)) {
         r.reason = LAMINA_STOP_CONTEXT_FULL;
@@ -596,15 +639,8 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
         break;
       }
       ++r.n_generated;
-      int stop = 0;
       bool matched = false;
-      if (dec && (cb || filter_on)) {
-        std::string piece = dec->Push(t);
-        if (filter_on) piece = filter.Push(piece, &matched);
-        if (cb) stop = cb(t, piece.c_str(), piece.size(), user);
-      } else if (cb) {
-        stop = cb(t, nullptr, 0, user);
-      }
+      const bool stop = out.Emit(t, &matched);
       std::string err;
       const lamina::engine::EvalStatus es = c.Eval(&t, 1, &err);
       if (es != lamina::engine::EvalStatus::kOk)
@@ -621,20 +657,7 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
       }
     }
     if (r.reason == LAMINA_STOP_NONE) r.reason = LAMINA_STOP_LENGTH;
-    if (dec && r.reason != LAMINA_STOP_STRING) {
-      // The detokenizer's incomplete tail, then (stop strings) the held text.
-      std::string rest = dec->Flush();
-      if (filter_on) {
-        bool matched = false;
-        rest = filter.Push(rest, &matched);
-        if (matched) {
-          r.reason = LAMINA_STOP_STRING;
-        } else {
-          rest += filter.Flush();
-        }
-      }
-      if (cb && !rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
-    }
+    out.Finish(&r.reason);
     if (result) *result = r;
     return LAMINA_OK;
   });
@@ -675,12 +698,26 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
                                           lamina_token_callback cb, void* user,
                                           lamina_generate_result* result,
                                           lamina_speculative_stats* stats) {
+  lamina_generate_params p = lamina_generate_default_params();
+  p.max_tokens = max_tokens;
+  p.callback = cb;
+  p.user = user;
+  return lamina_generate_speculative_ex(ctx, s, prompt, n_prompt, &p, params, result, stats);
+}
+
+lamina_status lamina_generate_speculative_ex(lamina_context* ctx, lamina_sampler* s,
+                                             const int32_t* prompt, size_t n_prompt,
+                                             const lamina_generate_params* gen,
+                                             const lamina_speculative_params* params,
+                                             lamina_generate_result* result,
+                                             lamina_speculative_stats* stats) {
   return Guard([&]() -> lamina_status {
     lamina_generate_result r{0, LAMINA_STOP_NONE, -1};
     if (result) *result = r;
     if (stats) std::memset(stats, 0, sizeof(*stats));
     if (!ctx || !s || !params || (!prompt && n_prompt))
       return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: NULL argument");
+    const lamina_generate_params p = gen ? *gen : lamina_generate_default_params();
     Context& c = *ctx->c;
     if (s->s->n_vocab() != c.model().config().vocab)
       return Fail(LAMINA_ERR_INVALID_ARG,
@@ -705,21 +742,21 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
     if (params->draft &&
         !lamina::engine::SameVocabulary(c.model(), params->draft->c->model(), &err))
       return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: " + err);
+    std::vector<std::string> stop_strings;
+    const lamina_status sst = ReadStops(p, c, "lamina_generate_speculative", &stop_strings);
+    if (sst != LAMINA_OK) return sst;
     if (n_prompt > 0) {
+      if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
+          n_prompt <= static_cast<size_t>(c.n_ctx()))
+        ShiftForRoom(c, static_cast<int>(n_prompt));
       const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
       if (st != LAMINA_OK) return st;
     }
     if (!c.logits())
       return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate_speculative: empty prompt and no logits");
-    const lamina::Tokenizer* tok = c.model().tokenizer();
-    std::unique_ptr<lamina::StreamDecoder> dec;
-    if (tok) dec = std::make_unique<lamina::StreamDecoder>(*tok);
-    auto emit = [&](int32_t t) -> bool {
-      if (!cb) return false;
-      if (!dec) return cb(t, nullptr, 0, user) != 0;
-      const std::string piece = dec->Push(t);
-      return cb(t, piece.c_str(), piece.size(), user) != 0;
-    };
+    TextOut out(c.model().tokenizer(), std::move(stop_strings), p.callback, p.user);
+    bool matched = false;
+    auto emit = [&](int32_t t) -> bool { return out.Emit(t, &matched) || matched; };
     lamina::engine::SpecParams sp;
     sp.lookup = params->lookup != 0;
     sp.ngram_max = params->lookup_ngram;
@@ -727,10 +764,10 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
     sp.draft = params->draft ? params->draft->c.get() : nullptr;
     lamina::engine::SpecResult res;
     lamina::engine::SpecStats st;
-    if (!lamina::engine::GenerateSpeculative(c, *s->s, sp, max_tokens, c.model().config().stop_ids,
-                                             emit, &res, &st, &err))
+    if (!lamina::engine::GenerateSpeculative(c, *s->s, sp, p.max_tokens,
+                                             c.model().config().stop_ids, emit, &res, &st, &err))
       return Fail(res.status == lamina::engine::EvalStatus::kNumeric ? LAMINA_ERR_NUMERIC
-                                                                      : LAMINA_ERR_INTERNAL,
+                                                                     : LAMINA_ERR_INTERNAL,
                   "lamina_generate_speculative: " + err);
     r.n_generated = res.n_generated;
     r.stop_token = res.stop_token;
@@ -742,16 +779,13 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
         r.reason = LAMINA_STOP_EOS;
         break;
       case lamina::engine::SpecStop::kCallback:
-        r.reason = LAMINA_STOP_CALLBACK;
+        r.reason = matched ? LAMINA_STOP_STRING : LAMINA_STOP_CALLBACK;
         break;
       case lamina::engine::SpecStop::kContextFull:
         r.reason = LAMINA_STOP_CONTEXT_FULL;
         break;
     }
-    if (cb && dec) {
-      const std::string rest = dec->Flush();
-      if (!rest.empty()) cb(-1, rest.c_str(), rest.size(), user);
-    }
+    out.Finish(&r.reason);
     if (result) *result = r;
     if (stats) {
       stats->generated = st.generated;

@@ -285,14 +285,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
     return BadUsage("--chat takes no -p/-f/--tokens/--dump-logits");
   if ((a->chat || !a->dump_logits.empty() || a->bench) && (!a->session.empty() || a->keep != -2))
     return BadUsage("--session and --keep apply to -p/-f/--tokens generation only");
-  if (a->keep != -2 && (a->lookup || !a->draft.empty()))
-    return BadUsage("--keep (context shift) does not combine with --lookup/--draft");
   if (!a->dump_logits.empty() && sources == 0)
     return BadUsage("--dump-logits needs a prompt (--tokens, -p or -f)");
   if ((a->lookup || !a->draft.empty()) && !a->dump_logits.empty())
     return BadUsage("--lookup/--draft generate; --dump-logits does not");
-  if ((a->lookup || !a->draft.empty()) && !a->stop.empty())
-    return BadUsage("--stop does not combine with --lookup/--draft yet");
   return 0;
 }
 
@@ -338,14 +334,23 @@ int SetUpSpec(const Args& a, const lamina_context_info& target, Spec* sp) {
   return 0;
 }
 
-/// lamina_generate, or its speculative form when --lookup/--draft is given.
-lamina_status Generate(Spec* sp, lamina_context* ctx, lamina_sampler* smp, const int32_t* ids,
-                       size_t n, size_t max_tokens, lamina_token_callback cb, void* user,
-                       lamina_generate_result* res) {
-  if (!sp) return lamina_generate(ctx, smp, ids, n, max_tokens, cb, user, res);
+/// lamina_generate_ex, or its speculative form when --lookup/--draft is given;
+/// the --stop strings apply to either.
+lamina_status Generate(Spec* sp, const Args& a, lamina_context* ctx, lamina_sampler* smp,
+                       const int32_t* ids, size_t n, size_t max_tokens, lamina_token_callback cb,
+                       void* user, lamina_generate_result* res) {
+  std::vector<const char*> stop;
+  for (const std::string& s : a.stop) stop.push_back(s.c_str());
+  lamina_generate_params gp = lamina_generate_default_params();
+  gp.max_tokens = max_tokens;
+  gp.stop = stop.empty() ? nullptr : stop.data();
+  gp.n_stop = stop.size();
+  gp.callback = cb;
+  gp.user = user;
+  if (!sp) return lamina_generate_ex(ctx, smp, ids, n, &gp, res);
   lamina_speculative_stats st;
   const lamina_status s =
-      lamina_generate_speculative(ctx, smp, ids, n, max_tokens, &sp->params, cb, user, res, &st);
+      lamina_generate_speculative_ex(ctx, smp, ids, n, &gp, &sp->params, res, &st);
   if (s == LAMINA_OK) {
     sp->total.generated += st.generated;
     sp->total.drafted += st.drafted;
@@ -658,7 +663,7 @@ int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Ar
     };
     lamina_generate_result res;
     const lamina_status st =
-        Generate(sp, ctx, smp, ids.data() + keep, ids.size() - keep,
+        Generate(sp, a, ctx, smp, ids.data() + keep, ids.size() - keep,
                  static_cast<size_t>(a.n_predict > 0 ? a.n_predict : 1 << 30), cb, &reply, &res);
     if (st != LAMINA_OK) return Fail("generate", st);
     if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "\n[interrupted]");
@@ -769,8 +774,8 @@ int Bench(const Args& a) {
     if (spec && n_gen > 0) {
       // Speculative: up to n_gen tokens (a stop token may end it earlier).
       lamina_generate_result res;
-      st = Generate(spec.get(), ctx, smp, nullptr, 0, static_cast<size_t>(n_gen), nullptr, nullptr,
-                    &res);
+      st = Generate(spec.get(), a, ctx, smp, nullptr, 0, static_cast<size_t>(n_gen), nullptr,
+                    nullptr, &res);
       if (st != LAMINA_OK) {
         rc = Fail("decode", st);
         break;
@@ -1005,19 +1010,8 @@ int main(int argc, char** argv) {
       } else {
         const size_t reuse = a.session.empty() ? 0 : LoadSession(ctx, a.session, ids);
         lamina_generate_result res;
-        if (a.stop.empty()) {
-          st = Generate(spec.get(), ctx, smp, ids.data() + reuse, ids.size() - reuse,
-                        static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
-        } else {
-          std::vector<const char*> stop;
-          for (const std::string& s : a.stop) stop.push_back(s.c_str());
-          lamina_generate_params gp = lamina_generate_default_params();
-          gp.max_tokens = static_cast<size_t>(a.n_predict);
-          gp.stop = stop.data();
-          gp.n_stop = stop.size();
-          gp.callback = OnToken;
-          st = lamina_generate_ex(ctx, smp, ids.data() + reuse, ids.size() - reuse, &gp, &res);
-        }
+        st = Generate(spec.get(), a, ctx, smp, ids.data() + reuse, ids.size() - reuse,
+                      static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
         if (st != LAMINA_OK) {
           rc = Fail("generate", st);
         } else {
