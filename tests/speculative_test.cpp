@@ -29,6 +29,13 @@ TEST(SpecLookup, LongestMostRecentNgram) {
   const std::vector<int32_t> s = {5, 6, 7, 1, 2, 3, 9, 1, 2, 3, 4, 5, 1, 2, 3};
   EXPECT_EQ(LookupDraft(s, 1, 3, 4), (std::vector<int32_t>{4, 5, 1, 2}));
   EXPECT_EQ(LookupDraft(s, 1, 3, 1), (std::vector<int32_t>{4}));
+  int matched = -1;
+  LookupDraft(s, 1, 3, 4, &matched);
+  EXPECT_EQ(matched, 3);  // the length the lookup gate scores
+  LookupDraft({8, 1, 8, 2, 7, 8}, 1, 3, 2, &matched);
+  EXPECT_EQ(matched, 1);
+  LookupDraft({1, 2, 3, 4}, 1, 3, 4, &matched);
+  EXPECT_EQ(matched, 0);
   // Only unigram matches: the token after the most recent earlier "8".
   EXPECT_EQ(LookupDraft({8, 1, 8, 2, 7, 8}, 1, 3, 2), (std::vector<int32_t>{2, 7}));
   EXPECT_TRUE(LookupDraft({1, 2, 3, 4}, 1, 3, 4).empty());  // no repeat
@@ -122,6 +129,17 @@ int Collect(int32_t tok, const char*, size_t, void* u) {
   return 0;
 }
 
+// The logits after evaluating one more token (empty when the context of n_ctx
+// is full): equal bits mean equal caches.
+std::vector<float> NextLogits(lamina_model* m, lamina_context* c, int n_ctx) {
+  const int32_t extra = 7;
+  if (lamina_n_past(c) >= n_ctx || lamina_eval(c, &extra, 1) != LAMINA_OK) return {};
+  lamina_model_info mi;
+  lamina_model_get_info(m, &mi);
+  const float* l = lamina_get_logits(c);
+  return std::vector<float>(l, l + mi.vocab_size);
+}
+
 struct GenRun {
   std::vector<int32_t> tokens;
   lamina_generate_result res{};
@@ -151,13 +169,7 @@ GenRun Generate(lamina_model* m, const std::vector<int32_t>& prompt, size_t n, f
   // The cache must hold exactly prompt + emitted tokens: one more token gives
   // bit-identical logits either way.
   EXPECT_EQ(lamina_n_past(c), static_cast<int32_t>(prompt.size() + r.tokens.size()));
-  const int32_t extra = 7;
-  if (lamina_n_past(c) < 512 && lamina_eval(c, &extra, 1) == LAMINA_OK) {
-    lamina_model_info mi;
-    lamina_model_get_info(m, &mi);
-    const float* l = lamina_get_logits(c);
-    r.next_logits.assign(l, l + mi.vocab_size);
-  }
+  r.next_logits = NextLogits(m, c, 512);
   lamina_sampler_free(s);
   lamina_context_free(c);
   return r;
@@ -288,13 +300,7 @@ TextRun RunEx(lamina_model* m, const std::vector<int32_t>& prompt, size_t n,
         << lamina_last_error();
   }
   r.n_past = lamina_n_past(c);
-  const int32_t extra = 7;
-  if (r.n_past < n_ctx && lamina_eval(c, &extra, 1) == LAMINA_OK) {
-    lamina_model_info mi;
-    lamina_model_get_info(m, &mi);
-    const float* l = lamina_get_logits(c);
-    r.next_logits.assign(l, l + mi.vocab_size);
-  }
+  r.next_logits = NextLogits(m, c, n_ctx);
   lamina_sampler_free(s);
   lamina_context_free(d);
   lamina_context_free(c);
