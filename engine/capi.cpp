@@ -36,14 +36,31 @@ lamina_status CopyOut(const std::string& s, char* buf, size_t cap, size_t* n) {
   return LAMINA_OK;
 }
 
-// Context-shift policy of lamina_generate: makes room for `need` more tokens by
-// keeping the first n_keep and dropping at least half of the rest. False if the
-// policy is off or no shift can make room.
-bool ShiftForRoom(Context& c, int need) {
-  if (!c.context_shift() || need > c.n_ctx() - std::min(c.n_keep(), c.n_past())) return false;
-  const int keep = std::min(c.n_keep(), c.n_past());
-  const int discard = std::max((c.n_past() - keep) / 2, c.n_past() + need - c.n_ctx());
-  return discard >= 1 && discard <= c.n_past() - keep && c.Shift(keep, discard);
+using lamina::engine::ShiftForRoom;
+
+// Stop strings of p, validated and copied into *out (fn names the entry point
+// in messages).
+lamina_status ReadStops(const lamina_generate_params& p, const Context& c, const std::string& fn,
+                        std::vector<std::string>* out) {
+  if (p.n_stop == 0) return LAMINA_OK;
+  if (!p.stop) return Fail(LAMINA_ERR_INVALID_ARG, fn + ": stop is NULL");
+  if (p.n_stop > LAMINA_MAX_STOP_STRINGS)
+    return Fail(LAMINA_ERR_INVALID_ARG, fn + ": " + std::to_string(p.n_stop) +
+                                            " stop strings, at most " +
+                                            std::to_string(LAMINA_MAX_STOP_STRINGS));
+  for (size_t i = 0; i < p.n_stop; ++i) {
+    const char* st = p.stop[i];
+    const size_t len = st ? std::strlen(st) : 0;
+    if (len == 0 || len > LAMINA_MAX_STOP_STRING_BYTES)
+      return Fail(LAMINA_ERR_INVALID_ARG,
+                  fn + ": stop string " + std::to_string(i) + " is NULL, empty or longer than " +
+                      std::to_string(LAMINA_MAX_STOP_STRING_BYTES) + " bytes");
+    out->emplace_back(st, len);
+  }
+  if (!c.model().tokenizer())
+    return Fail(LAMINA_ERR_NO_TOKENIZER,
+                fn + ": stop strings need a tokenizer: " + c.model().tokenizer_error());
+  return LAMINA_OK;
 }
 
 // The text side of a generation (lamina_generate_ex and
@@ -505,9 +522,8 @@ lamina_status lamina_sampler_create(const lamina_model* model, const lamina_samp
     s.repeat_penalty = q.repeat_penalty;
     s.repeat_last_n = q.repeat_last_n;
     s.seed = q.seed;
-    *out =
-        new lamina_sampler{std::make_unique<lamina::engine::Sampler>(s, model->m->config().vocab),
-                           model};
+    *out = new lamina_sampler{
+        std::make_unique<lamina::engine::Sampler>(s, model->m->config().vocab), model};
     return LAMINA_OK;
   });
 }
@@ -563,29 +579,12 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
     const lamina_generate_params p = params ? *params : lamina_generate_default_params();
     Context& c = *ctx->c;
     if (s->s->n_vocab() != c.model().config().vocab)
-      return Fail(LAMINA_ERR_INVALID_ARG,
-                  "lamina_generate: sampler and context belong to models of different vocabularies");
+      return Fail(
+          LAMINA_ERR_INVALID_ARG,
+          "lamina_generate: sampler and context belong to models of different vocabularies");
     std::vector<std::string> stop_strings;
-    if (p.n_stop > 0) {
-      if (!p.stop) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_ex: stop is NULL");
-      if (p.n_stop > LAMINA_MAX_STOP_STRINGS)
-        return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_ex: " + std::to_string(p.n_stop) +
-                                                " stop strings, at most " +
-                                                std::to_string(LAMINA_MAX_STOP_STRINGS));
-      for (size_t i = 0; i < p.n_stop; ++i) {
-        const char* st = p.stop[i];
-        const size_t len = st ? std::strlen(st) : 0;
-        if (len == 0 || len > LAMINA_MAX_STOP_STRING_BYTES)
-          return Fail(LAMINA_ERR_INVALID_ARG,
-                      "lamina_generate_ex: stop string " + std::to_string(i) +
-                          " is NULL, empty or longer than " +
-                          std::to_string(LAMINA_MAX_STOP_STRING_BYTES) + " bytes");
-        stop_strings.emplace_back(st, len);
-      }
-      if (!c.model().tokenizer())
-        return Fail(LAMINA_ERR_NO_TOKENIZER, "lamina_generate_ex: stop strings need a tokenizer: " +
-                                                 c.model().tokenizer_error());
-    }
+    const lamina_status sst = ReadStops(p, c, "lamina_generate_ex", &stop_strings);
+    if (sst != LAMINA_OK) return sst;
     if (n_prompt > 0 && s->s->grammar()) s->s->grammar()->Reset();  // a new generation
     if (n_prompt > 0) {
       if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
@@ -669,12 +668,26 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
                                           lamina_token_callback cb, void* user,
                                           lamina_generate_result* result,
                                           lamina_speculative_stats* stats) {
+  lamina_generate_params p = lamina_generate_default_params();
+  p.max_tokens = max_tokens;
+  p.callback = cb;
+  p.user = user;
+  return lamina_generate_speculative_ex(ctx, s, prompt, n_prompt, &p, params, result, stats);
+}
+
+lamina_status lamina_generate_speculative_ex(lamina_context* ctx, lamina_sampler* s,
+                                             const int32_t* prompt, size_t n_prompt,
+                                             const lamina_generate_params* gen,
+                                             const lamina_speculative_params* params,
+                                             lamina_generate_result* result,
+                                             lamina_speculative_stats* stats) {
   return Guard([&]() -> lamina_status {
     lamina_generate_result r{0, LAMINA_STOP_NONE, -1};
     if (result) *result = r;
     if (stats) std::memset(stats, 0, sizeof(*stats));
     if (!ctx || !s || !params || (!prompt && n_prompt))
       return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: NULL argument");
+    const lamina_generate_params p = gen ? *gen : lamina_generate_default_params();
     Context& c = *ctx->c;
     if (s->s->n_vocab() != c.model().config().vocab)
       return Fail(LAMINA_ERR_INVALID_ARG,
@@ -702,17 +715,21 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
     if (params->draft &&
         !lamina::engine::SameVocabulary(c.model(), params->draft->c->model(), &err))
       return Fail(LAMINA_ERR_INVALID_ARG, "lamina_generate_speculative: " + err);
+    std::vector<std::string> stop_strings;
+    const lamina_status sst = ReadStops(p, c, "lamina_generate_speculative", &stop_strings);
+    if (sst != LAMINA_OK) return sst;
     if (n_prompt > 0) {
+      if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
+          n_prompt <= static_cast<size_t>(c.n_ctx()))
+        ShiftForRoom(c, static_cast<int>(n_prompt));
       const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
       if (st != LAMINA_OK) return st;
     }
     if (!c.logits())
       return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate_speculative: empty prompt and no logits");
-    TokenStream out(c, cb, user, {});
-    auto emit = [&out](int32_t t) -> bool {
-      bool matched;
-      return out.Push(t, &matched);
-    };
+    TokenStream out(c, p.callback, p.user, std::move(stop_strings));
+    bool matched = false;
+    auto emit = [&](int32_t t) -> bool { return out.Push(t, &matched) || matched; };
     lamina::engine::SpecParams sp;
     sp.lookup = params->lookup != 0;
     sp.ngram_max = params->lookup_ngram;
@@ -720,8 +737,8 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
     sp.draft = params->draft ? params->draft->c.get() : nullptr;
     lamina::engine::SpecResult res;
     lamina::engine::SpecStats st;
-    if (!lamina::engine::GenerateSpeculative(c, *s->s, sp, max_tokens, c.model().config().stop_ids,
-                                             emit, &res, &st, &err))
+    if (!lamina::engine::GenerateSpeculative(c, *s->s, sp, p.max_tokens,
+                                             c.model().config().stop_ids, emit, &res, &st, &err))
       return GenerationEvalFail(res.status, "lamina_generate_speculative: " + err);
     r.n_generated = res.n_generated;
     r.stop_token = res.stop_token;
@@ -733,13 +750,13 @@ lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s
         r.reason = LAMINA_STOP_EOS;
         break;
       case lamina::engine::SpecStop::kCallback:
-        r.reason = LAMINA_STOP_CALLBACK;
+        r.reason = matched ? LAMINA_STOP_STRING : LAMINA_STOP_CALLBACK;
         break;
       case lamina::engine::SpecStop::kContextFull:
         r.reason = LAMINA_STOP_CONTEXT_FULL;
         break;
     }
-    out.Finish();
+    if (r.reason != LAMINA_STOP_STRING && out.Finish()) r.reason = LAMINA_STOP_STRING;
     if (result) *result = r;
     if (stats) {
       stats->generated = st.generated;

@@ -334,6 +334,16 @@ bool Context::Shift(int n_keep, int n_discard) {
   return true;
 }
 
+bool ShiftForRoom(Context& c, int need, int* keep_out, int* discard_out) {
+  if (!c.context_shift() || need > c.n_ctx() - std::min(c.n_keep(), c.n_past())) return false;
+  const int keep = std::min(c.n_keep(), c.n_past());
+  const int discard = std::max((c.n_past() - keep) / 2, c.n_past() + need - c.n_ctx());
+  if (discard < 1 || discard > c.n_past() - keep || !c.Shift(keep, discard)) return false;
+  if (keep_out) *keep_out = keep;
+  if (discard_out) *discard_out = discard;
+  return true;
+}
+
 void Context::RestoreTokens(const int32_t* tokens, int n, const float* logits) {
   n_past_ = n;
   history_.assign(tokens, tokens + n);

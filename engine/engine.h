@@ -233,4 +233,11 @@ class Context {
   LinearInputObserver observer_;
 };
 
+/// The context-shift policy of generation (plain and speculative): when c's
+/// context_shift is on, makes room for `need` more tokens by keeping the first
+/// n_keep and dropping at least half of the rest (Context::Shift). False if
+/// the policy is off or no shift can make room. *keep / *discard (optional):
+/// the Shift arguments used.
+bool ShiftForRoom(Context& c, int need, int* keep = nullptr, int* discard = nullptr);
+
 }  // namespace lamina::engine

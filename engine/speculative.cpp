@@ -52,6 +52,30 @@ class DraftLength {
   int rounds_ = 0, pause_ = 0, pause_len_ = 8;
 };
 
+// Prompt lookup, gated by how often a match of each n-gram length predicts
+// the next token. Why: a drafted token that is rejected still costs its row of
+// the verification pass (its activations, attention, logits), which only pays
+// when a draft is accepted often enough to save passes. Short matches (one
+// token of a 512-token vocabulary) often predict badly (stories260K: 25% for
+// unigrams, 82% for trigrams), long ones well. So each length n keeps an
+// exponential average of "the match's first token was the next token"; while
+// it is below kMinRate, matches of that length are not drafted, but still
+// scored against the token the pass then produces, so the gate reopens when
+// they start to predict.
+class LookupGate {
+ public:
+  explicit LookupGate(int ngram_max) : rate_(static_cast<size_t>(ngram_max) + 1, 0.5) {}
+  bool Open(int n) const { return rate_[static_cast<size_t>(n)] >= kMinRate; }
+  void Score(int n, bool hit) {
+    double& r = rate_[static_cast<size_t>(n)];
+    r = (1 - kAlpha) * r + (hit ? kAlpha : 0.0);
+  }
+
+ private:
+  static constexpr double kMinRate = 0.4, kAlpha = 0.25;
+  std::vector<double> rate_;
+};
+
 // Brings `d` to hold exactly the tokens `seq` with the logits of the last one:
 // keeps the common prefix of its cache, evaluates the rest.
 bool SyncDraft(Context& d, const std::vector<int32_t>& seq, SpecStats* st, std::string* err) {
@@ -99,8 +123,9 @@ bool SameVocabulary(const Model& target, const Model& draft, std::string* err) {
 }
 
 std::vector<int32_t> LookupDraft(const std::vector<int32_t>& seq, int ngram_min, int ngram_max,
-                                 int k) {
+                                 int k, int* matched) {
   const int L = static_cast<int>(seq.size());
+  if (matched) *matched = 0;
   if (k <= 0) return {};
   for (int n = std::min(ngram_max, L - 1); n >= std::max(1, ngram_min); --n) {
     const int32_t* suffix = seq.data() + (L - n);
@@ -108,6 +133,7 @@ std::vector<int32_t> LookupDraft(const std::vector<int32_t>& seq, int ngram_min,
     for (int s = L - n - 1; s >= 0; --s) {
       if (!std::equal(suffix, suffix + n, seq.data() + s)) continue;
       const int end = std::min(L, s + n + k);
+      if (matched) *matched = n;
       return std::vector<int32_t>(seq.begin() + (s + n), seq.begin() + end);
     }
   }
@@ -174,15 +200,40 @@ bool GenerateSpeculative(Context& target, Sampler& sampler, const SpecParams& pa
   if (!greedy && dctx) q_dense.assign(static_cast<size_t>(vocab), 0.f);
 
   std::vector<int32_t> seq = target.history();  // tokens in the target's cache
-  int32_t t = sampler.Sample(target.logits(), seq.data(), static_cast<int>(seq.size()));
+  // A full context: shift as plain generation does (engine.h ShiftForRoom; the
+  // draft model's cache drops the same positions) or stop. Checked before
+  // each token is sampled, as plain generation does, so the history the
+  // sampler sees and the positions shifted are exactly plain generation's
+  // (a verification pass never runs past n_ctx).
+  auto full = [&]() {
+    if (target.n_past() < target.n_ctx()) return false;
+    int keep = 0, discard = 0;
+    if (!ShiftForRoom(target, 1, &keep, &discard)) return true;
+    if (dctx) {
+      if (dctx->n_past() >= keep + discard) {
+        dctx->Shift(keep, discard);
+      } else {
+        dctx->Rewind(std::min(keep, dctx->n_past()));
+      }
+    }
+    seq = target.history();
+    return false;
+  };
   DraftLength len(k_max, dctx != nullptr);
+  LookupGate gate(std::max(1, params.ngram_max));
   std::vector<int32_t> batch, drafts, dhist;
   bool from_model = false;
-  for (;;) {
-    if (target.n_past() >= target.n_ctx()) {
-      res.reason = SpecStop::kContextFull;
-      break;
-    }
+  int look_n = 0;      // n-gram length of this round's lookup match (0: none)
+  int32_t gated = -1;  // the first token of a match the gate held back
+  int32_t t = -1;      // the token to emit next (-1: none)
+  if (max_tokens == 0) {
+    // nothing to generate (as plain generation: no context check either)
+  } else if (full()) {
+    res.reason = SpecStop::kContextFull;
+  } else {
+    t = sampler.Sample(target.logits(), seq.data(), static_cast<int>(seq.size()));
+  }
+  while (t >= 0) {
     if (IsStop(stop_ids, t)) {
       res.reason = SpecStop::kStopToken;
       res.stop_token = t;
@@ -197,10 +248,18 @@ bool GenerateSpeculative(Context& target, Sampler& sampler, const SpecParams& pa
     k = std::min<int>(k, static_cast<int>(max_tokens - res.n_generated));
     drafts.clear();
     from_model = false;
+    look_n = 0;
+    gated = -1;
     if (k > 0) {
       batch = seq;
       batch.push_back(t);
-      if (params.lookup) drafts = LookupDraft(batch, params.ngram_min, params.ngram_max, k);
+      if (params.lookup) {
+        drafts = LookupDraft(batch, params.ngram_min, params.ngram_max, k, &look_n);
+        if (!drafts.empty() && !gate.Open(look_n)) {
+          gated = drafts[0];
+          drafts.clear();
+        }
+      }
       if (drafts.empty() && dctx &&
           batch.size() + static_cast<size_t>(k) <= static_cast<size_t>(dctx->n_ctx())) {
         from_model = true;
@@ -286,8 +345,16 @@ bool GenerateSpeculative(Context& target, Sampler& sampler, const SpecParams& pa
     st.accepted += static_cast<uint64_t>(n_acc);
     len.Update(static_cast<int>(drafts.size()), n_acc);
     if (!finish && next < 0) {  // every draft accepted: the token after them
+      if (full()) {
+        res.reason = SpecStop::kContextFull;
+        break;
+      }
       next = sampler.Sample(target.logits_row(static_cast<int>(drafts.size())), seq.data(),
                             static_cast<int>(seq.size()));
+    }
+    if (look_n > 0) {  // score the lookup match (drafted or held back) by the token after t
+      const int32_t guess = gated >= 0 ? gated : from_model || drafts.empty() ? -1 : drafts[0];
+      if (guess >= 0) gate.Score(look_n, (n_acc > 0 ? drafts[0] : next) == guess);
     }
     if (target.n_past() != static_cast<int>(seq.size()))
       target.Rewind(static_cast<int>(seq.size()));

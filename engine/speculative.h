@@ -74,9 +74,10 @@ bool GenerateSpeculative(Context& target, Sampler& sampler, const SpecParams& pa
 
 /// The prompt-lookup drafter alone (exposed for tests): up to k tokens that
 /// followed the most recent earlier occurrence of the longest suffix of `seq`
-/// of length in [ngram_min, ngram_max].
+/// of length in [ngram_min, ngram_max]. *matched (optional): that length (0:
+/// no match).
 std::vector<int32_t> LookupDraft(const std::vector<int32_t>& seq, int ngram_min, int ngram_max,
-                                 int k);
+                                 int k, int* matched = nullptr);
 
 /// The rejection rule for one drafted token d (exposed for tests). p: the
 /// target's distribution (cands/probs of n entries); q: the drafter's

@@ -1,7 +1,8 @@
 // llama-run's app-runtime flags end to end: --session (prompt cache: the second
 // run reuses the saved prompt and prints the same greedy output), --keep
 // (generation past the context), and --chat's overflow path (drops the oldest
-// whole turns, keeps the system prompt) on a model with the Llama 3 tokenizer.
+// whole turns, keeps the system prompt) on a model with the Llama 3 tokenizer;
+// --stop and --keep with --lookup print the plain run's text.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -85,6 +86,41 @@ TEST_F(RuntimeCli, KeepGeneratesPastTheContext) {
   ASSERT_EQ(test::Run(base + " >/dev/null 2>" + dir_ + "/nk.err"), 0);
   EXPECT_NE(Slurp(dir_ + "/nk.err").find("stopped: context full"), std::string::npos);
   EXPECT_EQ(test::Run(base + " --keep 64 >/dev/null 2>&1"), 2);
+}
+
+TEST_F(RuntimeCli, StopAndKeepCombineWithLookup) {
+  TestModelSpec s;
+  s.scheme = "q4";
+  s.seed = 5;
+  const std::string text_model = dir_ + "/l.lamina", ids_model = dir_ + "/li.lamina";
+  std::string err;
+  ASSERT_TRUE(WriteTestModel(s, text_model, &err)) << err;
+  s.tokenizer = false;  // ids only: no stop token, so generation runs into the shifts
+  ASSERT_TRUE(WriteTestModel(s, ids_model, &err)) << err;
+  // Greedy: --lookup prints exactly the plain text, with --stop (cut at the
+  // same place) and with --keep (through context shifts).
+  const std::string text_run =
+      run_ + " -m " + text_model + " -p 'Once upon a time there was' --temp 0 -n 40";
+  ASSERT_EQ(test::Run(text_run + " >" + dir_ + "/free.out 2>/dev/null"), 0);
+  const std::string free_text = Slurp(dir_ + "/free.out");
+  ASSERT_GE(free_text.size(), 20u);
+  const std::string stop = free_text.substr(12, 3);
+  ASSERT_EQ(stop.find('\''), std::string::npos);
+  const std::string ids_run =
+      run_ + " -m " + ids_model + " --tokens 1,2,3,4,1,2,3,4 -n 120 -c 48 --temp 0 --keep 4";
+  for (const std::string& cmd : {text_run + " --stop '" + stop + "'", ids_run}) {
+    ASSERT_EQ(test::Run(cmd + " >" + dir_ + "/p.out 2>" + dir_ + "/p.err"), 0)
+        << Slurp(dir_ + "/p.err");
+    ASSERT_EQ(test::Run(cmd + " --lookup >" + dir_ + "/s.out 2>" + dir_ + "/s.err"), 0)
+        << Slurp(dir_ + "/s.err");
+    EXPECT_EQ(Slurp(dir_ + "/s.out"), Slurp(dir_ + "/p.out")) << cmd;
+    EXPECT_NE(Slurp(dir_ + "/s.err").find("[llama-run] speculative:"), std::string::npos)
+        << Slurp(dir_ + "/s.err");
+  }
+  EXPECT_NE(Slurp(dir_ + "/p.err").find("generated 120 tokens"), std::string::npos)
+      << Slurp(dir_ + "/p.err");
+  EXPECT_NE(Slurp(dir_ + "/s.err").find("generated 120,"), std::string::npos)
+      << Slurp(dir_ + "/s.err");
 }
 
 TEST_F(RuntimeCli, ChatKeepsSystemPromptAcrossOverflow) {

@@ -29,6 +29,13 @@ TEST(SpecLookup, LongestMostRecentNgram) {
   const std::vector<int32_t> s = {5, 6, 7, 1, 2, 3, 9, 1, 2, 3, 4, 5, 1, 2, 3};
   EXPECT_EQ(LookupDraft(s, 1, 3, 4), (std::vector<int32_t>{4, 5, 1, 2}));
   EXPECT_EQ(LookupDraft(s, 1, 3, 1), (std::vector<int32_t>{4}));
+  int matched = -1;
+  LookupDraft(s, 1, 3, 4, &matched);
+  EXPECT_EQ(matched, 3);  // the length the lookup gate scores
+  LookupDraft({8, 1, 8, 2, 7, 8}, 1, 3, 2, &matched);
+  EXPECT_EQ(matched, 1);
+  LookupDraft({1, 2, 3, 4}, 1, 3, 4, &matched);
+  EXPECT_EQ(matched, 0);
   // Only unigram matches: the token after the most recent earlier "8".
   EXPECT_EQ(LookupDraft({8, 1, 8, 2, 7, 8}, 1, 3, 2), (std::vector<int32_t>{2, 7}));
   EXPECT_TRUE(LookupDraft({1, 2, 3, 4}, 1, 3, 4).empty());  // no repeat
@@ -122,6 +129,17 @@ int Collect(int32_t tok, const char*, size_t, void* u) {
   return 0;
 }
 
+// The logits after evaluating one more token (empty when the context of n_ctx
+// is full): equal bits mean equal caches.
+std::vector<float> NextLogits(lamina_model* m, lamina_context* c, int n_ctx) {
+  const int32_t extra = 7;
+  if (lamina_n_past(c) >= n_ctx || lamina_eval(c, &extra, 1) != LAMINA_OK) return {};
+  lamina_model_info mi;
+  lamina_model_get_info(m, &mi);
+  const float* l = lamina_get_logits(c);
+  return std::vector<float>(l, l + mi.vocab_size);
+}
+
 struct GenRun {
   std::vector<int32_t> tokens;
   lamina_generate_result res{};
@@ -151,13 +169,7 @@ GenRun Generate(lamina_model* m, const std::vector<int32_t>& prompt, size_t n, f
   // The cache must hold exactly prompt + emitted tokens: one more token gives
   // bit-identical logits either way.
   EXPECT_EQ(lamina_n_past(c), static_cast<int32_t>(prompt.size() + r.tokens.size()));
-  const int32_t extra = 7;
-  if (lamina_n_past(c) < 512 && lamina_eval(c, &extra, 1) == LAMINA_OK) {
-    lamina_model_info mi;
-    lamina_model_get_info(m, &mi);
-    const float* l = lamina_get_logits(c);
-    r.next_logits.assign(l, l + mi.vocab_size);
-  }
+  r.next_logits = NextLogits(m, c, 512);
   lamina_sampler_free(s);
   lamina_context_free(c);
   return r;
@@ -223,6 +235,169 @@ TEST(SpecGreedy, LookupAndDraftModelMatchPlainExactly) {
       EXPECT_LT(spec.stats.target_passes, spec.tokens.size());
     }
     lamina_context_free(dctx);
+  }
+}
+
+// ------------------------------------------ stop strings and context shift
+
+struct TextRun {
+  std::vector<int32_t> tokens;
+  std::string text;  // everything the callback received
+  lamina_generate_result res{};
+  int32_t n_past = 0;
+  std::vector<float> next_logits;  // after one more token (cache check)
+};
+
+int CollectText(int32_t tok, const char* piece, size_t n, void* u) {
+  TextRun* r = static_cast<TextRun*>(u);
+  if (tok >= 0) r->tokens.push_back(tok);
+  if (piece) r->text.append(piece, n);
+  return 0;
+}
+
+// lamina_generate_ex (spec == nullptr) or lamina_generate_speculative_ex,
+// greedy, with stop strings, in a context of n_ctx (shift: context_shift on,
+// n_keep kept). draft_model: a draft context of the same n_ctx is made for it.
+TextRun RunEx(lamina_model* m, const std::vector<int32_t>& prompt, size_t n,
+              const std::vector<const char*>& stops, const lamina_speculative_params* spec,
+              lamina_model* draft_model = nullptr, int n_ctx = 512, bool shift = false,
+              int n_keep = 0) {
+  TextRun r;
+  lamina_context_params cp = lamina_context_default_params();
+  cp.n_ctx = n_ctx;
+  cp.n_threads = 1;
+  cp.n_batch = 32;
+  cp.context_shift = shift ? 1 : 0;
+  cp.n_keep = n_keep;
+  lamina_context* c = nullptr;
+  EXPECT_EQ(lamina_context_create(m, &cp, &c), LAMINA_OK) << lamina_last_error();
+  lamina_context* d = nullptr;
+  if (draft_model) {
+    cp.context_shift = 0;  // the target's shift drives the draft's
+    EXPECT_EQ(lamina_context_create(draft_model, &cp, &d), LAMINA_OK) << lamina_last_error();
+  }
+  lamina_sampler_params sp = lamina_sampler_default_params();
+  sp.temperature = 0.f;
+  lamina_sampler* s = nullptr;
+  EXPECT_EQ(lamina_sampler_create(m, &sp, &s), LAMINA_OK);
+  lamina_generate_params gp = lamina_generate_default_params();
+  gp.max_tokens = n;
+  gp.stop = stops.empty() ? nullptr : stops.data();
+  gp.n_stop = stops.size();
+  gp.callback = CollectText;
+  gp.user = &r;
+  if (spec) {
+    lamina_speculative_params p = *spec;
+    p.draft = d;
+    lamina_speculative_stats st;
+    EXPECT_EQ(
+        lamina_generate_speculative_ex(c, s, prompt.data(), prompt.size(), &gp, &p, &r.res, &st),
+        LAMINA_OK)
+        << lamina_last_error();
+    EXPECT_EQ(st.generated, r.tokens.size());
+  } else {
+    EXPECT_EQ(lamina_generate_ex(c, s, prompt.data(), prompt.size(), &gp, &r.res), LAMINA_OK)
+        << lamina_last_error();
+  }
+  r.n_past = lamina_n_past(c);
+  r.next_logits = NextLogits(m, c, n_ctx);
+  lamina_sampler_free(s);
+  lamina_context_free(d);
+  lamina_context_free(c);
+  return r;
+}
+
+// Every drafter setting the stop-string and shift tests compare: lookup, a
+// draft model (RunEx makes its context), both; draft lengths 1, 3, 8.
+struct SpecSetting {
+  lamina_speculative_params p;
+  bool draft;
+  std::string Name() const {
+    return "lookup " + std::to_string(p.lookup) + " draft " + std::to_string(draft) +
+           " draft_max " + std::to_string(p.draft_max);
+  }
+};
+std::vector<SpecSetting> SpecSettings() {
+  std::vector<SpecSetting> v;
+  for (int dmax : {1, 3, 8})
+    for (int mode = 0; mode < 3; ++mode) {
+      lamina_speculative_params p = lamina_speculative_default_params();
+      p.draft_max = dmax;
+      p.lookup = mode != 1;  // 0: lookup, 1: draft model, 2: both
+      v.push_back({p, mode >= 1});
+    }
+  return v;
+}
+
+void ExpectSameRun(const TextRun& spec, const TextRun& plain, const std::string& what) {
+  EXPECT_EQ(spec.tokens, plain.tokens) << what;
+  EXPECT_EQ(spec.text, plain.text) << what;
+  EXPECT_EQ(spec.res.reason, plain.res.reason) << what;
+  EXPECT_EQ(spec.res.n_generated, plain.res.n_generated) << what;
+  EXPECT_EQ(spec.n_past, plain.n_past) << what;
+  EXPECT_TRUE(SameBits(spec.next_logits, plain.next_logits)) << what;
+}
+
+TEST(SpecStopStrings, SameTextReasonAndCacheAsPlain) {
+  TestModelSpec ts;
+  ts.scheme = "q4";
+  ts.seed = 11;
+  Loaded target, draft;
+  ASSERT_EQ(lamina_model_load(MakeModel("stop-target", ts).c_str(), nullptr, &target.m), LAMINA_OK);
+  ts.scheme = "q8";
+  ASSERT_EQ(lamina_model_load(MakeModel("stop-draft", ts).c_str(), nullptr, &draft.m), LAMINA_OK);
+  const auto prompt = RepeatingPrompt();
+  const TextRun free_run = RunEx(target.m, prompt, 80, {}, nullptr);
+  ASSERT_GE(free_run.text.size(), 40u);
+  // Stops cut from the text (so they occur, spanning tokens), one that never
+  // occurs (held-back prefixes, then released), and one longer than a token.
+  const std::string mid = free_run.text.substr(25, 3), late = free_run.text.substr(30, 6);
+  const std::string early = free_run.text.substr(2, 2);
+  const std::vector<std::vector<const char*>> stop_sets = {
+      {mid.c_str()}, {late.c_str(), "\x01never"}, {"\x01never", early.c_str()}, {"\x01never"}};
+  for (const auto& stops : stop_sets) {
+    const TextRun plain = RunEx(target.m, prompt, 80, stops, nullptr);
+    if (stops.size() == 1 && std::string(stops[0]) == "\x01never") {
+      EXPECT_EQ(plain.text, free_run.text);
+      EXPECT_EQ(plain.res.reason, LAMINA_STOP_LENGTH);
+    } else {
+      EXPECT_EQ(plain.res.reason, LAMINA_STOP_STRING);
+    }
+    for (const SpecSetting& c : SpecSettings()) {
+      const TextRun spec = RunEx(target.m, prompt, 80, stops, &c.p, c.draft ? draft.m : nullptr);
+      ExpectSameRun(spec, plain, "stop '" + std::string(stops[0]) + "' " + c.Name());
+    }
+  }
+}
+
+TEST(SpecContextShift, ShiftsTargetAndDraftLikePlain) {
+  TestModelSpec ts;
+  ts.scheme = "q4";
+  ts.seed = 11;
+  Loaded target, draft;
+  ASSERT_EQ(lamina_model_load(MakeModel("shift-target", ts).c_str(), nullptr, &target.m),
+            LAMINA_OK);
+  ts.scheme = "q8";
+  ASSERT_EQ(lamina_model_load(MakeModel("shift-draft", ts).c_str(), nullptr, &draft.m), LAMINA_OK);
+  const auto prompt = RepeatingPrompt();  // 40 tokens in a context of 64
+  const int n_ctx = 64, n_keep = 5;
+  // Shift on: 150 tokens through several shifts, exactly as plain.
+  const TextRun plain = RunEx(target.m, prompt, 150, {}, nullptr, nullptr, n_ctx, true, n_keep);
+  ASSERT_EQ(plain.tokens.size(), 150u);
+  EXPECT_EQ(plain.res.reason, LAMINA_STOP_LENGTH);
+  for (const SpecSetting& c : SpecSettings()) {
+    const TextRun spec =
+        RunEx(target.m, prompt, 150, {}, &c.p, c.draft ? draft.m : nullptr, n_ctx, true, n_keep);
+    ExpectSameRun(spec, plain, "shift: " + c.Name());
+  }
+  // Shift off: both stop at the full context with the same tokens.
+  const TextRun full = RunEx(target.m, prompt, 150, {}, nullptr, nullptr, n_ctx, false);
+  EXPECT_EQ(full.res.reason, LAMINA_STOP_CONTEXT_FULL);
+  EXPECT_EQ(full.n_past, n_ctx);
+  for (const SpecSetting& c : SpecSettings()) {
+    const TextRun spec =
+        RunEx(target.m, prompt, 150, {}, &c.p, c.draft ? draft.m : nullptr, n_ctx, false);
+    ExpectSameRun(spec, full, "no shift: " + c.Name());
   }
 }
 
@@ -396,6 +571,15 @@ TEST(SpecStories260K, GreedyTextIdenticalWithLookupAndDraft) {
     EXPECT_EQ(both.tokens, plain.tokens) << text;
     EXPECT_LT(both.stats.target_passes, both.tokens.size()) << text;
     lamina_context_free(d);
+    // Stop strings on real text: a piece of the story's second half.
+    const TextRun free_run = RunEx(f32.m, prompt, 200, {}, nullptr);
+    const std::string stop = free_run.text.substr(free_run.text.size() / 2, 5);
+    const TextRun plain_stop = RunEx(f32.m, prompt, 200, {stop.c_str()}, nullptr);
+    EXPECT_EQ(plain_stop.res.reason, LAMINA_STOP_STRING) << text;
+    lamina_speculative_params lp = lamina_speculative_default_params();
+    lp.lookup = 1;
+    ExpectSameRun(RunEx(f32.m, prompt, 200, {stop.c_str()}, &lp), plain_stop,
+                  std::string(text) + " stop '" + stop + "'");
     std::printf(
         "[spec] \"%s\": %zu tokens; lookup: %llu passes, %llu/%llu accepted; "
         "lookup+q8 draft: %llu passes, %llu/%llu accepted\n",

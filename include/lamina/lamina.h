@@ -346,7 +346,7 @@ typedef enum lamina_stop_reason {
   LAMINA_STOP_LENGTH = 2,       /* max_tokens emitted */
   LAMINA_STOP_CALLBACK = 3,     /* the callback returned nonzero */
   LAMINA_STOP_CONTEXT_FULL = 4, /* the KV cache is full */
-  LAMINA_STOP_STRING = 5        /* a stop string occurred (lamina_generate_ex) */
+  LAMINA_STOP_STRING = 5        /* a stop string occurred (the _ex generation entries) */
 } lamina_stop_reason;
 
 typedef struct lamina_generate_result {
@@ -447,16 +447,32 @@ typedef struct lamina_speculative_stats {
   double ms;              /* wall time of the generation */
 } lamina_speculative_stats;
 
-/** lamina_generate with speculative decoding (same prompt, callback, stop and
- *  result contract). LAMINA_ERR_INVALID_ARG when neither drafter is set, for a
- *  draft context on a model whose vocabulary differs from ctx's (the message
- *  names the first differing token) or for draft == ctx. stats may be NULL. */
+/** lamina_generate with speculative decoding (same prompt, callback, stop,
+ *  context-shift and result contract). LAMINA_ERR_INVALID_ARG when neither
+ *  drafter is set, for a draft context on a model whose vocabulary differs from
+ *  ctx's (the message names the first differing token) or for draft == ctx.
+ *  When the context fills: with ctx's context_shift on, both ctx and the draft
+ *  context drop the same positions (as lamina_generate does: the first n_keep
+ *  kept, half of the rest dropped) and generation continues; otherwise it stops
+ *  with LAMINA_STOP_CONTEXT_FULL. Greedy output equals lamina_generate's in
+ *  either case. stats may be NULL. = lamina_generate_speculative_ex with
+ *  {max_tokens, NULL, 0, cb, user}. */
 lamina_status lamina_generate_speculative(lamina_context* ctx, lamina_sampler* s,
                                           const int32_t* prompt, size_t n_prompt, size_t max_tokens,
                                           const lamina_speculative_params* params,
                                           lamina_token_callback cb, void* user,
                                           lamina_generate_result* result,
                                           lamina_speculative_stats* stats);
+
+/** lamina_generate_speculative with stop strings (params as for
+ *  lamina_generate_ex; NULL: defaults): the emitted text, the stop reason and
+ *  the tokens left in the KV cache are exactly lamina_generate_ex's (greedy). */
+lamina_status lamina_generate_speculative_ex(lamina_context* ctx, lamina_sampler* s,
+                                             const int32_t* prompt, size_t n_prompt,
+                                             const lamina_generate_params* params,
+                                             const lamina_speculative_params* spec,
+                                             lamina_generate_result* result,
+                                             lamina_speculative_stats* stats);
 
 /* ---------------------------------------------------------------- sessions */
 

@@ -1,25 +1,37 @@
 // Float matmul (f32 / f16 / bf16 weights, row-major) for ARMv8.0 NEON, in
-// ref's exact order: the 8 partial sums acc[j] (k = 8i + j) are two q
-// registers (FMLA, fused, i ascending); then v = acc0 + acc4.. (FADD) and two
+// ref's exact order: the 8 partial sums acc[j] (k = 8i + j) of a (token, row)
+// are FMLA chains (fused, i ascending); then v = acc0 + acc4.. (FADD) and two
 // FADDP give ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)); the K % 8 tail is scalar
 // fma in order. f16 -> f32 (FCVTL) and bf16 -> f32 (SHLL #16) are exact.
-// One token: four rows per pass share the x loads. Several tokens (prefill,
-// speculative verification): 2 rows x 4 tokens per pass, then one tile of the
-// 2 or 3 tokens left, so every weight is loaded once per 4 tokens (16
-// accumulators + 8 x + 2 w registers); each (token, row) keeps ref's order, so
-// the result does not depend on M.
+//
+// Why the tiles: an R-row x T-token tile loads 4/T bytes of weights (shared
+// by T tokens) plus 4/R bytes of activations (shared by R rows) per f32
+// multiply-add, so a tile wants both large, but the 32 q registers must hold
+// its accumulators plus the operands. Decode (T = 1) takes 8 rows over the
+// whole of K (16 accumulators). With several tokens (speculative verification,
+// prefill) the 8 partial sums, which are independent chains, are computed as
+// lanes 0-3 then lanes 4-7 in two passes over a K chunk (the first half's sums
+// wait in memory): R*T accumulators per pass, so tiles of 8 x 2, 6 x 3, 4 x 4,
+// 3 x 5 and 3 x 6 fit (M = 4: 2 bytes per multiply-add against 3 for the
+// 2 x 4 tile of full-width sums). A K chunk of 256 values keeps the tile's
+// weights and activations in L1 between the two passes. Each (token, row)
+// keeps ref's order, so the result depends neither on M nor on the tile.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif
 
+#include <algorithm>
 #include <cmath>
 
+#include "kernels/float_weights_inl.h"
 #include "kernels/neon/arm_kernels.h"
 #include "kernels/ref/fp16.h"
-#include "loader/format.h"
 
 namespace lamina::kern::arm {
 namespace {
+
+// Values of K per chunk (a multiple of 8; 1 KiB of an f32 row).
+constexpr int kKChunk = 256;
 
 struct F32W {
   const float* p;
@@ -45,19 +57,24 @@ inline float Reduce(float32x4_t a0, float32x4_t a1) {
   return vgetq_lane_f32(vpaddq_f32(p, p), 0);
 }
 
+/// Decode (one token): R rows per pass over the whole of K (2R accumulators),
+/// x loaded once per R rows.
 template <int R, typename W>
-void Rows(const float* x, const W& w, int K, int n, float* y) {
+void GemvRows(const float* x, const W& w, int K, int n, float* y) {
   const int K8 = K / 8 * 8;
   float32x4_t a0[R], a1[R];
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) a0[r] = a1[r] = vdupq_n_f32(0.f);
   for (int k = 0; k < K8; k += 8) {
     const float32x4_t x0 = vld1q_f32(x + k), x1 = vld1q_f32(x + k + 4);
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const size_t row = static_cast<size_t>(n + r) * K;
       a0[r] = vfmaq_f32(a0[r], w.Load(row + k), x0);
       a1[r] = vfmaq_f32(a1[r], w.Load(row + k + 4), x1);
     }
   }
+#pragma GCC unroll 16  // (a loop indexing a0 / a1 would keep them in memory)
   for (int r = 0; r < R; ++r) {
     const size_t row = static_cast<size_t>(n + r) * K;
     float s = Reduce(a0[r], a1[r]);
@@ -66,92 +83,141 @@ void Rows(const float* x, const W& w, int K, int n, float* y) {
   }
 }
 
-// R rows x T tokens: y[t*ldy + n + r] for t < T, r < R.
+/// One half (lanes 4h..4h+3 of ref's 8 partial sums) of an R x T tile over
+/// k in [k0, k1) (multiples of 8). The sums start at 0 (first) or from
+/// part[h]; they go back to part[h], or (last, h == 1) are reduced with
+/// part[0] into y[t * ldy + n + r]. The smaller operand set stays in
+/// registers, the other streams.
 template <int R, int T, typename W>
-void RowsTokens(const float* x, size_t ldx, const W& w, int K, int n, float* y, size_t ldy) {
-  const int K8 = K / 8 * 8;
-  float32x4_t a0[R][T], a1[R][T];
+inline void HalfPass(const float* x, size_t ldx, const W& w, int K, int n, int k0, int k1, int h,
+                     bool first, bool last, float* part, float* y, size_t ldy) {
+  constexpr int kRT4 = R * T * 4;
+  float* ph = part + h * kRT4;
+  float32x4_t acc[R][T];
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) a0[r][t] = a1[r][t] = vdupq_n_f32(0.f);
-  for (int k = 0; k < K8; k += 8) {
-    float32x4_t x0[T], x1[T];
-    for (int t = 0; t < T; ++t) {
-      x0[t] = vld1q_f32(x + t * ldx + k);
-      x1[t] = vld1q_f32(x + t * ldx + k + 4);
-    }
-    for (int r = 0; r < R; ++r) {
-      const size_t row = static_cast<size_t>(n + r) * K;
-      const float32x4_t w0 = w.Load(row + k), w1 = w.Load(row + k + 4);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t)
+      acc[r][t] = first ? vdupq_n_f32(0.f) : vld1q_f32(ph + (r * T + t) * 4);
+  for (int k = k0 + 4 * h; k < k1; k += 8) {
+    if constexpr (R <= T) {
+      float32x4_t wv[R];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) wv[r] = w.Load(static_cast<size_t>(n + r) * K + k);
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
-        a0[r][t] = vfmaq_f32(a0[r][t], w0, x0[t]);
-        a1[r][t] = vfmaq_f32(a1[r][t], w1, x1[t]);
+        const float32x4_t xv = vld1q_f32(x + t * ldx + k);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) acc[r][t] = vfmaq_f32(acc[r][t], wv[r], xv);
+      }
+    } else {
+      float32x4_t xv[T];
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) xv[t] = vld1q_f32(x + t * ldx + k);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const float32x4_t wv = w.Load(static_cast<size_t>(n + r) * K + k);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) acc[r][t] = vfmaq_f32(acc[r][t], wv, xv[t]);
       }
     }
   }
+  if (!last) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) vst1q_f32(ph + (r * T + t) * 4, acc[r][t]);
+    return;
+  }
+  const int K8 = K / 8 * 8;
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     const size_t row = static_cast<size_t>(n + r) * K;
+#pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       const float* xt = x + t * ldx;
-      float s = Reduce(a0[r][t], a1[r][t]);
+      float s = Reduce(vld1q_f32(part + (r * T + t) * 4), acc[r][t]);
       for (int k = K8; k < K; ++k) s = std::fma(w.Scalar(row + k), xt[k], s);
       y[t * ldy + n + r] = s;
     }
   }
 }
 
-// Tokens [m0, m0 + T) over rows [n0, n1): 2 rows at a time.
-template <int T, typename W>
-void Tile(const float* x, size_t ldx, const W& w, int K, int n0, int n1, float* y, size_t ldy,
-          int m0) {
-  const float* xm = x + static_cast<size_t>(m0) * ldx;
-  float* ym = y + static_cast<size_t>(m0) * ldy;
-  int n = n0;
-  for (; n + 2 <= n1; n += 2) RowsTokens<2, T>(xm, ldx, w, K, n, ym, ldy);
-  for (; n < n1; ++n) RowsTokens<1, T>(xm, ldx, w, K, n, ym, ldy);
+/// y[t * ldy + n + r] = W(n + r, :) . x(t, :) for r < R, t < T.
+template <int R, int T, typename W>
+void Tile(const float* x, size_t ldx, const W& w, int K, int n, float* y, size_t ldy) {
+  const int K8 = K / 8 * 8;
+  if (K8 == 0) {  // K < 8: the scalar tail alone (ref's sum of zeros is +0)
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) {
+        float s = 0.f;
+        for (int k = 0; k < K; ++k)
+          s = std::fma(w.Scalar(static_cast<size_t>(n + r) * K + k), x[t * ldx + k], s);
+        y[t * ldy + n + r] = s;
+      }
+    return;
+  }
+  float part[2 * R * T * 4];  // lanes 0-3 and 4-7 of the partial sums
+  for (int kc = 0; kc < K8; kc += kKChunk) {
+    const int ke = std::min(K8, kc + kKChunk);
+#pragma GCC unroll 1
+    for (int h = 0; h < 2; ++h)
+      HalfPass<R, T>(x, ldx, w, K, n, kc, ke, h, kc == 0, h == 1 && ke == K8, part, y, ldy);
+  }
 }
 
-template <typename W>
-void Impl(const float* x, size_t ldx, int M, const W& w, int K, int n0, int n1, float* y,
-          size_t ldy) {
-  int m0 = 0;
-  for (; m0 + 4 <= M; m0 += 4) Tile<4>(x, ldx, w, K, n0, n1, y, ldy, m0);
-  switch (M - m0) {  // 2 or 3 tokens left: one more tile, still one weight pass
-    case 3:
-      Tile<3>(x, ldx, w, K, n0, n1, y, ldy, m0);
-      return;
-    case 2:
-      Tile<2>(x, ldx, w, K, n0, n1, y, ldy, m0);
-      return;
-    default:
-      break;
-  }
-  for (int m = m0; m < M; ++m) {
-    const float* xr = x + static_cast<size_t>(m) * ldx;
-    float* yr = y + static_cast<size_t>(m) * ldy;
-    int n = n0;
-    for (; n + 4 <= n1; n += 4) Rows<4>(xr, w, K, n, yr);
-    for (; n < n1; ++n) Rows<1>(xr, w, K, n, yr);
-  }
+// Tokens [0, T) over rows [n0, n1): R rows at a time, then 4 (or 2), then 1.
+template <int R, int T, typename W>
+void Rows(const float* x, size_t ldx, const W& w, int K, int n0, int n1, float* y, size_t ldy) {
+  int n = n0;
+  for (; n + R <= n1; n += R) Tile<R, T>(x, ldx, w, K, n, y, ldy);
+  if constexpr (R > 4)
+    for (; n + 4 <= n1; n += 4) Tile<4, T>(x, ldx, w, K, n, y, ldy);
+  if constexpr (R == 3)
+    for (; n + 2 <= n1; n += 2) Tile<2, T>(x, ldx, w, K, n, y, ldy);
+  for (; n < n1; ++n) Tile<1, T>(x, ldx, w, K, n, y, ldy);
 }
+
+struct Impl {
+  template <typename W>
+  void operator()(const W& w, const float* x, size_t ldx, int M, int K, int n0, int n1, float* y,
+                  size_t ldy) const {
+    // Tokens in groups of 4 (4 x 4 tiles) while more than 6 are left, then one
+    // group of the rest (tile shapes chosen to fit the registers without spills).
+    int m = 0;
+    for (; M - m > 6; m += 4) Rows<4, 4>(x + m * ldx, ldx, w, K, n0, n1, y + m * ldy, ldy);
+    const float* xm = x + m * ldx;
+    float* ym = y + m * ldy;
+    switch (M - m) {
+      case 6:
+        return Rows<3, 6>(xm, ldx, w, K, n0, n1, ym, ldy);
+      case 5:
+        return Rows<3, 5>(xm, ldx, w, K, n0, n1, ym, ldy);
+      case 4:
+        return Rows<4, 4>(xm, ldx, w, K, n0, n1, ym, ldy);
+      case 3:
+        return Rows<6, 3>(xm, ldx, w, K, n0, n1, ym, ldy);
+      case 2:
+        return Rows<8, 2>(xm, ldx, w, K, n0, n1, ym, ldy);
+      case 1: {  // decode: a GEMV
+        int n = n0;
+        for (; n + 8 <= n1; n += 8) GemvRows<8>(xm, w, K, n, ym);
+        for (; n + 4 <= n1; n += 4) GemvRows<4>(xm, w, K, n, ym);
+        for (; n < n1; ++n) GemvRows<1>(xm, w, K, n, ym);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+};
 
 }  // namespace
 
 void MatmulFloatNeon(const float* x, size_t ldx, int M, const void* w, int wtype, int N, int K,
                      int n0, int n1, float* y, size_t ldy) {
   (void)N;
-  switch (static_cast<format::DType>(wtype)) {
-    case format::DType::kF32:
-      Impl(x, ldx, M, F32W{static_cast<const float*>(w)}, K, n0, n1, y, ldy);
-      break;
-    case format::DType::kF16:
-      Impl(x, ldx, M, F16W{static_cast<const uint16_t*>(w)}, K, n0, n1, y, ldy);
-      break;
-    case format::DType::kBF16:
-      Impl(x, ldx, M, BF16W{static_cast<const uint16_t*>(w)}, K, n0, n1, y, ldy);
-      break;
-    default:
-      break;  // callers validate the type (as ref)
-  }
+  WithFloatWeights<F32W, F16W, BF16W>(w, wtype, Impl{}, x, ldx, M, K, n0, n1, y, ldy);
 }
 
 }  // namespace lamina::kern::arm

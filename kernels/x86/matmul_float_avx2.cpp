@@ -17,10 +17,10 @@
 
 #include <cmath>
 
+#include "kernels/float_weights_inl.h"
 #include "kernels/ref/fp16.h"
 #include "kernels/x86/dot_avx2_inl.h"
 #include "kernels/x86/x86_ops.h"
-#include "loader/format.h"
 
 namespace lamina::x86 {
 namespace {
@@ -99,9 +99,15 @@ inline void Tile(const float* x, size_t ldx, const W& w, int K, int n, float* y,
   }
 }
 
+struct Impl {
+  template <typename W>
+  void operator()(const W& w, const float* x, size_t ldx, int M, int K, int n0, int n1, float* y,
+                  size_t ldy) const;
+};
+
 template <typename W>
-void Impl(const float* x, size_t ldx, int M, const W& w, int K, int n0, int n1, float* y,
-          size_t ldy) {
+void Impl::operator()(const W& w, const float* x, size_t ldx, int M, int K, int n0, int n1,
+                      float* y, size_t ldy) const {
   if (M == 1) {
     int n = n0;
     for (; n + 8 <= n1; n += 8) Tile<8, 1>(x, ldx, w, K, n, y, ldy);
@@ -129,19 +135,7 @@ void Impl(const float* x, size_t ldx, int M, const W& w, int K, int n0, int n1, 
 void MatmulFloatAvx2(const float* x, size_t ldx, int M, const void* w, int wtype, int N, int K,
                      int n0, int n1, float* y, size_t ldy) {
   (void)N;
-  switch (static_cast<format::DType>(wtype)) {
-    case format::DType::kF32:
-      Impl(x, ldx, M, F32W{static_cast<const float*>(w)}, K, n0, n1, y, ldy);
-      break;
-    case format::DType::kF16:
-      Impl(x, ldx, M, F16W{static_cast<const uint16_t*>(w)}, K, n0, n1, y, ldy);
-      break;
-    case format::DType::kBF16:
-      Impl(x, ldx, M, BF16W{static_cast<const uint16_t*>(w)}, K, n0, n1, y, ldy);
-      break;
-    default:
-      break;  // callers validate the type (as ref)
-  }
+  kern::WithFloatWeights<F32W, F16W, BF16W>(w, wtype, Impl{}, x, ldx, M, K, n0, n1, y, ldy);
 }
 
 }  // namespace lamina::x86

@@ -243,14 +243,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
     return BadUsage("--chat takes no -p/-f/--tokens/--dump-logits");
   if ((a->chat || !a->dump_logits.empty() || a->bench) && (!a->session.empty() || a->keep != -2))
     return BadUsage("--session and --keep apply to -p/-f/--tokens generation only");
-  if (a->keep != -2 && (a->lookup || !a->draft.empty()))
-    return BadUsage("--keep (context shift) does not combine with --lookup/--draft");
   if (!a->dump_logits.empty() && sources == 0)
     return BadUsage("--dump-logits needs a prompt (--tokens, -p or -f)");
   if ((a->lookup || !a->draft.empty()) && !a->dump_logits.empty())
     return BadUsage("--lookup/--draft generate; --dump-logits does not");
-  if ((a->lookup || !a->draft.empty()) && !a->stop.empty())
-    return BadUsage("--stop does not combine with --lookup/--draft yet");
   return 0;
 }
 

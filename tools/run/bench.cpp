@@ -85,7 +85,8 @@ int Measure(const Args& a, lamina_context* ctx, lamina_sampler* smp, Spec* spec,
     if (spec && n_gen > 0) {
       // Speculative: up to n_gen tokens (a stop token may end it earlier).
       lamina_generate_result res;
-      st = Generate(spec, ctx, smp, nullptr, 0, static_cast<size_t>(n_gen), nullptr, nullptr, &res);
+      st = Generate(spec, a, ctx, smp, nullptr, 0, static_cast<size_t>(n_gen), nullptr, nullptr,
+                    &res);
       if (st != LAMINA_OK) {
         rc = Fail("decode", st);
         break;

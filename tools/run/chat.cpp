@@ -151,7 +151,7 @@ int Chat(lamina_model* model, lamina_context* ctx, lamina_sampler* smp, const Ar
     };
     lamina_generate_result res;
     const lamina_status st =
-        Generate(sp, ctx, smp, ids.data() + keep, ids.size() - keep,
+        Generate(sp, a, ctx, smp, ids.data() + keep, ids.size() - keep,
                  static_cast<size_t>(a.n_predict > 0 ? a.n_predict : 1 << 30), cb, &reply, &res);
     if (st != LAMINA_OK) return Fail("generate", st);
     if (res.reason == LAMINA_STOP_CALLBACK) std::fprintf(stderr, "\n[interrupted]");

@@ -46,13 +46,21 @@ int SetUpSpec(const Args& a, const lamina_context_info& target, std::unique_ptr<
   return 0;
 }
 
-lamina_status Generate(Spec* sp, lamina_context* ctx, lamina_sampler* smp, const int32_t* ids,
-                       size_t n, size_t max_tokens, lamina_token_callback cb, void* user,
-                       lamina_generate_result* res) {
-  if (!sp) return lamina_generate(ctx, smp, ids, n, max_tokens, cb, user, res);
+lamina_status Generate(Spec* sp, const Args& a, lamina_context* ctx, lamina_sampler* smp,
+                       const int32_t* ids, size_t n, size_t max_tokens, lamina_token_callback cb,
+                       void* user, lamina_generate_result* res) {
+  std::vector<const char*> stop;
+  for (const std::string& s : a.stop) stop.push_back(s.c_str());
+  lamina_generate_params gp = lamina_generate_default_params();
+  gp.max_tokens = max_tokens;
+  gp.stop = stop.empty() ? nullptr : stop.data();
+  gp.n_stop = stop.size();
+  gp.callback = cb;
+  gp.user = user;
+  if (!sp) return lamina_generate_ex(ctx, smp, ids, n, &gp, res);
   lamina_speculative_stats st;
   const lamina_status s =
-      lamina_generate_speculative(ctx, smp, ids, n, max_tokens, &sp->params, cb, user, res, &st);
+      lamina_generate_speculative_ex(ctx, smp, ids, n, &gp, &sp->params, res, &st);
   if (s == LAMINA_OK) {
     sp->total.generated += st.generated;
     sp->total.drafted += st.drafted;

@@ -41,19 +41,8 @@ int RunGenerate(const Args& a, lamina_context* ctx, lamina_sampler* smp, Spec* s
   const size_t reuse = a.session.empty() ? 0 : LoadSession(ctx, a.session, ids);
   lamina_generate_result res;
   lamina_status st;
-  if (a.stop.empty()) {
-    st = Generate(spec, ctx, smp, ids.data() + reuse, ids.size() - reuse,
-                  static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
-  } else {
-    std::vector<const char*> stop;
-    for (const std::string& s : a.stop) stop.push_back(s.c_str());
-    lamina_generate_params gp = lamina_generate_default_params();
-    gp.max_tokens = static_cast<size_t>(a.n_predict);
-    gp.stop = stop.data();
-    gp.n_stop = stop.size();
-    gp.callback = OnToken;
-    st = lamina_generate_ex(ctx, smp, ids.data() + reuse, ids.size() - reuse, &gp, &res);
-  }
+  st = Generate(spec, a, ctx, smp, ids.data() + reuse, ids.size() - reuse,
+                static_cast<size_t>(a.n_predict), OnToken, nullptr, &res);
   if (st != LAMINA_OK) return Fail("generate", st);
   std::fprintf(stdout, "\n");
   if (res.reason == LAMINA_STOP_CONTEXT_FULL)

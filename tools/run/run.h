@@ -88,10 +88,11 @@ struct Spec {
 /// its context created as the target's (-c, -t, -b, --kv, --kernels); without
 /// them *out stays empty. Returns 0 or the exit code.
 int SetUpSpec(const Args& a, const lamina_context_info& target, std::unique_ptr<Spec>* out);
-/// lamina_generate, or its speculative form when --lookup/--draft is given.
-lamina_status Generate(Spec* sp, lamina_context* ctx, lamina_sampler* smp, const int32_t* ids,
-                       size_t n, size_t max_tokens, lamina_token_callback cb, void* user,
-                       lamina_generate_result* res);
+/// lamina_generate_ex, or its speculative form when --lookup/--draft is given;
+/// the --stop strings apply to either.
+lamina_status Generate(Spec* sp, const Args& a, lamina_context* ctx, lamina_sampler* smp,
+                       const int32_t* ids, size_t n, size_t max_tokens, lamina_token_callback cb,
+                       void* user, lamina_generate_result* res);
 void PrintSpecStats(const lamina_speculative_stats& t);
 /// Loads the model at `path` with --kernels; on failure prints "WHAT: why"
 /// and returns the exit code (0 on success).
