@@ -16,6 +16,7 @@
 
 #include "engine/grammar.h"
 #include "tokenizer/tokenizer.h"
+#include "tools/import/tokenizer_import.h"
 #include "tools/convert/json_schema.h"
 
 namespace lamina {
@@ -28,7 +29,7 @@ using engine::GrammarVocab;
 const Tokenizer* Llama3() {
   static std::unique_ptr<Tokenizer> t = [] {
     std::string err;
-    return Tokenizer::FromFile(
+    return TokenizerFromFile(
         std::string(LAMINA_SHARED_DIR) + "/tokenizers/llama3/tokenizer.model", &err);
   }();
   return t.get();

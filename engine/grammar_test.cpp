@@ -9,6 +9,7 @@
 
 #include "tests/testutil.h"
 #include "tokenizer/tokenizer.h"
+#include "tools/import/tokenizer_import.h"
 
 namespace lamina::engine {
 namespace {
@@ -233,7 +234,7 @@ TEST(Grammar, MaskMatchesBruteForceOnSmallVocab) {
 TEST(Grammar, MaskMatchesBruteForceOnLlama3Vocab) {
   LAMINA_REQUIRE_SHARED("tokenizers/llama3/tokenizer.model");
   std::string err;
-  auto tok = Tokenizer::FromFile(test::SharedDir() + "/tokenizers/llama3/tokenizer.model", &err);
+  auto tok = TokenizerFromFile(test::SharedDir() + "/tokenizers/llama3/tokenizer.model", &err);
   ASSERT_TRUE(tok) << err;
   std::vector<std::string> bytes(static_cast<size_t>(tok->vocab_size()));
   for (int32_t i = 0; i < tok->vocab_size(); ++i)
