@@ -119,12 +119,9 @@ std::unique_ptr<Tokenizer> Tokenizer::Deserialize(const uint8_t* data, size_t si
     case tok::Kind::kScored:
       t = tok::DeserializeScored(&r, &e);
       break;
-    case tok::Kind::kSentencePiece:
-      // The runtime encodes with its own implementations only; lamina-convert
-      // now stores a SentencePiece .model as the scored-BPE vocabulary.
-      return fail(
-          "kind 3 (a SentencePiece protobuf, read with libsentencepiece) is no longer "
-          "supported: convert the model again with this lamina-convert");
+    case tok::Kind::kSentencePiece:  // old files: the .model protobuf, read by hand
+      t = tok::DeserializeSentencePiece(&r, &e);
+      break;
     case tok::Kind::kHfSpmBpe:
       t = tok::DeserializeHfSpmBpe(&r, &e);
       break;

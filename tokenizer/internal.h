@@ -20,7 +20,11 @@ inline constexpr uint32_t kBlobVersion = 1;
 enum class Kind : uint32_t {
   kByteBpe = 1,
   kScored = 2,
-  kSentencePiece = 3,  // retired: a SentencePiece protobuf (read with libsentencepiece)
+  // A SentencePiece .model protobuf (u32 size + bytes), written by
+  // lamina-convert built with libsentencepiece before the importers left the
+  // runtime; read by spm_proto.cpp into the scored BPE, which serializes as
+  // kScored. Nothing writes kind 3 any more.
+  kSentencePiece = 3,
   kBytes = 4,
   kHfSpmBpe = 5,  // SentencePiece-style Hugging Face tokenizer.json (hf_spm.cpp)
 };
@@ -222,6 +226,35 @@ std::unique_ptr<Tokenizer> MakeScored(std::vector<std::string> pieces, std::vect
                                       std::vector<uint8_t> types, ScoredMode mode, int32_t bos,
                                       int32_t eos, int32_t unk, bool add_bos, std::string* err);
 
+/// What the scored BPE needs from a SentencePiece ModelProto (spm_proto.cpp),
+/// with the proto's defaults.
+struct SpModel {
+  std::vector<std::string> pieces;  // ModelProto.pieces (1): piece (1), score (2), type (3)
+  std::vector<float> scores;
+  std::vector<uint8_t> types;
+  // TrainerSpec (2).
+  uint64_t model_type = 1;                  // 3: UNIGRAM = 1, BPE = 2, WORD = 3, CHAR = 4
+  bool treat_whitespace_as_suffix = false;  // 24
+  std::string unk_piece = "<unk>", bos_piece = "<s>", eos_piece = "</s>";  // 45, 46, 47
+  // NormalizerSpec (3) and denormalizer_spec (5).
+  std::string norm_name;                 // 1
+  bool norm_charsmap = false;            // 2: a non-empty precompiled_charsmap
+  bool add_dummy_prefix = true;          // 3
+  bool remove_extra_whitespaces = true;  // 4
+  bool escape_whitespaces = true;        // 5
+  bool denorm_charsmap = false;
+  // Resolved by ReadSpModel: the ids of bos_piece / eos_piece (control) and
+  // unk_piece (unknown), -1 when absent.
+  int32_t bos = -1, eos = -1, unk = -1;
+};
+/// Reads a serialized ModelProto (every read bounds-checked). False + *err
+/// when it is malformed, or when its trainer / normalizer settings are ones
+/// the scored BPE does not implement (then *unsupported = true, when not null).
+bool ReadSpModel(std::string_view proto, SpModel* out, std::string* err, bool* unsupported);
+/// The scored BPE (SentencePiece mode, add_bos) of a model ReadSpModel
+/// accepted; moves m's pieces, scores and types.
+std::unique_ptr<Tokenizer> MakeScoredFromSp(SpModel* m, std::string* err);
+
 /// SentencePiece-style Hugging Face BPE (hf_spm.cpp): the configuration read
 /// from tokenizer.json and the per-token flags (serialized).
 namespace hfspm {
@@ -261,6 +294,7 @@ std::unique_ptr<Tokenizer> MakeBytes();
 // Payload readers of Tokenizer::Deserialize, one per Kind.
 std::unique_ptr<Tokenizer> DeserializeByteBpe(BlobReader* r, std::string* err);
 std::unique_ptr<Tokenizer> DeserializeScored(BlobReader* r, std::string* err);
+std::unique_ptr<Tokenizer> DeserializeSentencePiece(BlobReader* r, std::string* err);
 std::unique_ptr<Tokenizer> DeserializeHfSpmBpe(BlobReader* r, std::string* err);
 
 /// Splits `text` at occurrences of special-token strings (leftmost, longest

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -553,25 +554,6 @@ TEST(TokenizerBlob, RoundTripAndCorruptSmall) {
   }
 }
 
-// Kind 3 (a SentencePiece protobuf the runtime once read with
-// libsentencepiece) is refused with what to do; lamina-convert now stores a
-// .model as the scored vocabulary (kind 2).
-TEST(TokenizerBlob, MalformedRetiredSentencePieceKind) {
-  tok::BlobWriter w;
-  w.Str("\x0A\x05\x0A\x01\x61\x18\x01");
-  const std::vector<uint8_t> blob = w.Finish(tok::Kind::kSentencePiece);
-  std::string err;
-  EXPECT_EQ(Tokenizer::Deserialize(blob.data(), blob.size(), &err), nullptr);
-  EXPECT_NE(err.find("convert the model again"), std::string::npos) << err;
-  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
-  const Tokenizer* t = Cached("tokenizers/llama2/tokenizer.model");
-  ASSERT_NE(t, nullptr);
-  const std::vector<uint8_t> b = t->Serialize();
-  uint32_t kind;
-  std::memcpy(&kind, b.data() + 8, 4);
-  EXPECT_EQ(kind, static_cast<uint32_t>(tok::Kind::kScored));
-}
-
 TEST(BytesTokenizer, Basics) {
   auto t = Tokenizer::Bytes();
   EXPECT_EQ(t->vocab_size(), 258);
@@ -768,6 +750,164 @@ TEST(SentencePiece, MalformedUnsupportedSettings) {
     EXPECT_EQ(tok::LoadSentencePieceProto("m", proto + c.tail, &err), nullptr) << c.want;
     EXPECT_NE(err.find(c.want), std::string::npos) << err;
   }
+}
+
+// ------------------------------------------- kind 3: a .model in the blob
+// Old .lamina files (lamina-convert built with libsentencepiece) embed the
+// .model protobuf itself (kind 3); the runtime reads it by hand into the
+// same scored BPE an imported .model gives (kind 2).
+
+/// A blob of kind 3 as lamina-convert wrote it: u32 size + the protobuf.
+std::vector<uint8_t> Kind3Blob(std::string_view proto) {
+  tok::BlobWriter w;
+  w.Str(proto);
+  return w.Finish(tok::Kind::kSentencePiece);
+}
+
+// Protobuf wire format, for ModelProtos built in the tests.
+std::string PbVarint(uint64_t v) {
+  std::string s;
+  for (; v >= 0x80; v >>= 7) s += static_cast<char>(0x80 | (v & 0x7F));
+  return s + static_cast<char>(v);
+}
+std::string PbBytes(uint32_t field, std::string_view b) {
+  return PbVarint(field << 3 | 2) + PbVarint(b.size()) + std::string(b);
+}
+std::string PbVarintField(uint32_t field, uint64_t v) { return PbVarint(field << 3) + PbVarint(v); }
+/// ModelProto.pieces entry: piece (1), score (2, fixed32), type (3).
+std::string PbPiece(std::string_view piece, float score, int type) {
+  std::string m = PbBytes(1, piece) + PbVarint(2 << 3 | 5);
+  char f[4];
+  std::memcpy(f, &score, 4);
+  m.append(f, 4);
+  return PbBytes(1, m + PbVarintField(3, static_cast<uint64_t>(type)));
+}
+
+/// The small vocabulary of TokenizerBlob.RoundTripAndCorruptSmall (ids
+/// 0..8) and the other 255 byte pieces (ids 9..263) as a Llama-style .model: BPE with byte fallback
+/// (trainer model_type 2, byte_fallback), identity normalizer without whitespace collapsing.
+std::string SmallSpProto() {
+  std::string p = PbPiece("<unk>", 0, 2) + PbPiece("<s>", 0, 3) + PbPiece("</s>", 0, 3) +
+                  PbPiece("\xE2\x96\x81", -1, 1) + PbPiece("a", -2, 1) + PbPiece("b", -3, 1) +
+                  PbPiece(
+                      "\xE2\x96\x81"
+                      "a",
+                      -0.5f, 1) +
+                  PbPiece("ab", -0.25f, 1) + PbPiece("<0x41>", 0, 6);
+  for (int b = 0; b < 256; ++b) {  // byte_fallback: all 256 byte pieces
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", b);
+    if (b != 0x41) p += PbPiece(name, 0, 6);
+  }
+  p += PbBytes(2, PbVarintField(3, 2) + PbVarintField(35, 1));  // BPE, byte_fallback
+  p += PbBytes(3, PbBytes(1, "identity") + PbVarintField(4, 0));
+  return p;
+}
+
+TEST(TokenizerBlob, SentencePieceKind3Small) {
+  const std::string proto = SmallSpProto();
+  const std::vector<uint8_t> blob = Kind3Blob(proto);
+  std::string err;
+  auto t = Tokenizer::Deserialize(blob.data(), blob.size(), &err);
+  ASSERT_NE(t, nullptr) << err;
+  std::vector<int32_t> ids;
+  ASSERT_TRUE(t->Encode("ab aA", true, true, &ids, &err)) << err;
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 3, 7, 6, 8}));  // <s> ▁ ab ▁a <0x41>
+  EXPECT_EQ(t->Decode(ids), "ab aA");
+  EXPECT_EQ(t->bos_id(), 1);
+  EXPECT_EQ(t->eos_id(), 2);
+  // The importer reads the same bytes (one reader) into the same tokenizer.
+  auto imported = tok::LoadSentencePieceProto("small.model", proto, &err);
+  ASSERT_NE(imported, nullptr) << err;
+  ExpectSameEncoding(*imported, *t, Corpus());
+  // Serialize writes the scored vocabulary (kind 2), which loads the same.
+  const std::vector<uint8_t> k2 = t->Serialize();
+  uint32_t kind;
+  std::memcpy(&kind, k2.data() + 8, 4);
+  EXPECT_EQ(kind, static_cast<uint32_t>(tok::Kind::kScored));
+  EXPECT_TRUE(k2 == imported->Serialize());
+  auto u = Tokenizer::Deserialize(k2.data(), k2.size(), &err);
+  ASSERT_NE(u, nullptr) << err;
+  ExpectSameEncoding(*t, *u, Corpus());
+}
+
+// Framing-valid kind-3 blobs whose protobuf is truncated, malformed or not
+// implemented: a named error, never a crash.
+TEST(TokenizerBlob, CorruptSentencePieceKind3) {
+  const std::string proto = SmallSpProto();
+  std::string err;
+  for (size_t n = 0; n < proto.size(); ++n) {  // every strict prefix
+    const std::vector<uint8_t> b = Kind3Blob(std::string_view(proto).substr(0, n));
+    err.clear();
+    EXPECT_EQ(Tokenizer::Deserialize(b.data(), b.size(), &err), nullptr) << n;
+    EXPECT_NE(err.find("tokenizer blob: "), std::string::npos) << err;
+  }
+  const struct {
+    std::string proto;
+    const char* want;
+  } cases[] = {
+      {"", "no pieces"},
+      {std::string("\x0A\x05\x0A\x01\x61\x18\x01", 7), "model_type 1"},  // UNIGRAM default
+      {proto + PbBytes(3, PbVarintField(3, 0)), "add_dummy_prefix false"},
+      {proto + PbBytes(5, PbBytes(2, "x")), "denormalizer"},
+      {proto + PbPiece("c", 0, 7), "malformed SentencePiece entry 264"},  // type out of range
+      {proto + std::string("\x0A\x05\x0A", 3), "malformed protobuf"},     // length past the end
+      {proto + std::string("\x0F", 1), "malformed protobuf"},             // wire type 7
+      {proto + PbPiece("c", std::nanf(""), 1), "token 264: score is NaN"},
+  };
+  for (const auto& c : cases) {
+    const std::vector<uint8_t> b = Kind3Blob(c.proto);
+    err.clear();
+    EXPECT_EQ(Tokenizer::Deserialize(b.data(), b.size(), &err), nullptr) << c.want;
+    EXPECT_NE(err.find(c.want), std::string::npos) << err;
+  }
+  // The u32 proto size larger than the payload.
+  std::vector<uint8_t> b = Kind3Blob(proto);
+  std::vector<uint8_t> payload(b.begin() + 24, b.end());
+  const uint32_t big = static_cast<uint32_t>(proto.size() + 1);
+  std::memcpy(payload.data(), &big, 4);
+  tok::BlobWriter w;
+  w.Raw(payload.data(), payload.size());
+  b = w.Finish(tok::Kind::kSentencePiece);
+  EXPECT_EQ(Tokenizer::Deserialize(b.data(), b.size(), &err), nullptr);
+  EXPECT_NE(err.find("count out of range at proto size"), std::string::npos) << err;
+  // Truncated files, bit flips, checksum-valid corruption of the protobuf.
+  CorruptionSweep(Kind3Blob(proto), 1);
+  CorruptWithValidChecksum(Kind3Blob(proto), 2000, 17);
+}
+
+// Llama 2's tokenizer.model stored as kind 3 encodes the llama.cpp vectors
+// and a corpus exactly as the imported .model (kind 2) does.
+TEST(TokenizerBlob, SentencePieceKind3Llama2) {
+  LAMINA_REQUIRE_SHARED("tokenizers/llama2/tokenizer.model");
+  const std::string proto = ReadAll(SharedDir() + "/tokenizers/llama2/tokenizer.model");
+  const Tokenizer* k2 = Cached("tokenizers/llama2/tokenizer.model");
+  ASSERT_NE(k2, nullptr);
+  const std::vector<uint8_t> blob = Kind3Blob(proto);
+  std::string err;
+  auto t = Tokenizer::Deserialize(blob.data(), blob.size(), &err);
+  ASSERT_NE(t, nullptr) << err;
+  const auto inp = SplitInp(SharedDir() + "/tokenizers/llama2/llamacpp-vectors.inp");
+  const auto out = ReadOut(SharedDir() + "/tokenizers/llama2/llamacpp-vectors.out");
+  ASSERT_EQ(inp.size(), out.size());
+  ASSERT_FALSE(inp.empty());
+  for (size_t i = 0; i < inp.size(); ++i) {
+    std::vector<int32_t> ids;
+    ASSERT_TRUE(t->Encode(inp[i], false, false, &ids, &err)) << err;
+    EXPECT_EQ(ids, out[i]) << testing::PrintToString(inp[i]);
+    EXPECT_EQ(t->Decode(ids), inp[i]);
+  }
+  ExpectSameEncoding(*k2, *t, SpCorpus());
+  // Same pieces, scores, types and ids: re-serialized as the same kind 2 blob.
+  EXPECT_TRUE(t->Serialize() == k2->Serialize());
+  // Truncated protobufs inside a valid frame.
+  for (size_t n : {size_t{1}, size_t{7}, size_t{100}, proto.size() / 2, proto.size() - 1}) {
+    const std::vector<uint8_t> c = Kind3Blob(std::string_view(proto).substr(0, n));
+    err.clear();
+    EXPECT_EQ(Tokenizer::Deserialize(c.data(), c.size(), &err), nullptr) << n;
+    EXPECT_FALSE(err.empty()) << n;
+  }
+  CorruptionSweep(blob, 1 << 15);
 }
 
 TEST(SentencePiece, StreamDropsSpaceAfterBos) {

@@ -35,9 +35,10 @@ std::unique_ptr<Tokenizer> LoadHfSpmBpe(const std::string& path, const json::Val
 std::unique_ptr<Tokenizer> LoadLlama2cBin(const std::string& path, const std::string& data,
                                           std::string* err);
 std::unique_ptr<Tokenizer> LoadGgufLlama(const GgufVocab& v, std::string* err);
-/// A SentencePiece .model: the protobuf read by hand (pieces, trainer and
-/// normalizer settings; a configuration the scored BPE does not implement is
-/// an error), cross-checked against libsentencepiece's reading when built
+/// A SentencePiece .model: the protobuf read by the runtime's reader
+/// (ReadSpModel, tokenizer/spm_proto.cpp, which also reads kind-3 blobs:
+/// pieces, trainer and normalizer settings; a configuration the scored BPE
+/// does not implement is an error), cross-checked against libsentencepiece's reading when built
 /// with it. Errors are prefixed with `path`.
 std::unique_ptr<Tokenizer> LoadSentencePieceProto(const std::string& path, std::string_view proto,
                                                   std::string* err);
