@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "lamina/lamina.h"
+#include "tools/convert/convert.h"
 #ifdef LAMINA_WITH_HUB
 #include "tools/hub/hf_hub.h"
 #endif
@@ -82,6 +83,9 @@ void Usage(FILE* f) {
       "                      (x86-64); also $LAMINA_KERNELS\n"
       "  --kv f16|f32|q8     KV cache type (default f16; q8: int8 + f16 scale per head)\n"
       "  --no-bos            do not prepend BOS to -p/-f prompts\n"
+      "  --lora PATH         apply a LoRA adapter (repeatable): a lamina-convert\n"
+      "                      --lora-adapter file, or a Hugging Face PEFT directory\n"
+      "  --lora-scale S      scale of the preceding --lora (default 1 = as trained)\n"
       "speculative decoding (greedy output identical to plain decoding; stats on stderr):\n"
       "  --lookup            draft by prompt lookup (continuation of the last n-gram's\n"
       "                      most recent earlier occurrence)\n"
@@ -115,6 +119,8 @@ struct Args {
   long bench_prompt = 64, reps = 3;
   std::string sampling_flag;      // the last sampling option given (--bench is greedy)
   std::vector<std::string> stop;  // --stop (repeatable)
+  std::vector<std::string> lora;  // --lora (repeatable)
+  std::vector<float> lora_scale;  // --lora-scale of each --lora (default 1)
   lamina_kv_type kv = LAMINA_KV_F16;
   lamina_sampler_params sp = lamina_sampler_default_params();
 };
@@ -246,6 +252,14 @@ int ParseArgs(int argc, char** argv, Args* a) {
       if (a->stop.size() >= LAMINA_MAX_STOP_STRINGS)
         return BadUsage("--stop: at most " + std::to_string(LAMINA_MAX_STOP_STRINGS) + " strings");
       a->stop.push_back(v);
+    } else if (f == "--lora") {
+      if (!*v) return BadUsage("--lora: expected an adapter file or PEFT directory");
+      a->lora.push_back(v);
+      a->lora_scale.push_back(1.f);
+    } else if (f == "--lora-scale") {
+      if (a->lora.empty()) return BadUsage("--lora-scale: give it after its --lora PATH");
+      if (!ParseFloat(v, &x)) return BadUsage("--lora-scale: expected a number");
+      a->lora_scale.back() = x;
     } else if (f == "--kv") {
       if (std::strcmp(v, "f16") == 0) {
         a->kv = LAMINA_KV_F16;
@@ -400,6 +414,20 @@ int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& m
   if (st != LAMINA_OK) {
     lamina_model_free(model);
     return Fail("creating the context", st);
+  }
+  if (!a.lora.empty()) {
+    static lamina::convert::LoraSet lora;  // outlives every context
+    std::string err;
+    const bool ok = (!lora.adapters.empty() ||
+                     lora.Load(model, a.model, a.lora, a.lora_scale, &err)) &&
+                    lora.Attach(*ctx) == LAMINA_OK;
+    if (!ok) {
+      std::fprintf(stderr, "llama-run: %s\n", err.empty() ? lamina_last_error() : err.c_str());
+      lamina_context_free(*ctx);
+      *ctx = nullptr;
+      lamina_model_free(model);
+      return 1;
+    }
   }
   return 0;
 }
