@@ -15,8 +15,9 @@ std::unique_ptr<Adapter> Adapter::Load(const Model& model, const std::string& pa
   if (!ad->file_) return nullptr;
   const ModelFile& f = *ad->file_;
   if (!f.is_adapter()) {
-    *err = path + ": not a LoRA adapter file (a model? make an adapter with lamina-convert "
-                  "--lora-adapter PEFT_DIR -m BASE.lamina)";
+    *err = path +
+           ": not a LoRA adapter file (a model? make an adapter with lamina-convert "
+           "--lora-adapter PEFT_DIR -m BASE.lamina)";
     return nullptr;
   }
   const format::HParams& hp = f.hparams();

@@ -78,7 +78,7 @@ struct Pair {
 };
 
 format::DType FileType(StType t) {
-  return t == StType::kF32 ? format::DType::kF32
+  return t == StType::kF32   ? format::DType::kF32
          : t == StType::kF16 ? format::DType::kF16
                              : format::DType::kBF16;
 }
@@ -105,7 +105,8 @@ bool ConvertLoraAdapter(const std::string& dir, const std::string& base_path,
     return false;
   };
   if (!cfg.is_object()) return bad("not a JSON object");
-  if (const json::Value* v = cfg.Find("peft_type"); v && !(v->is_string() && v->as_string() == "LORA"))
+  if (const json::Value* v = cfg.Find("peft_type");
+      v && !(v->is_string() && v->as_string() == "LORA"))
     return bad("peft_type is not \"LORA\" (only LoRA adapters are supported)");
   int64_t r = 0;
   const json::Value* rv = cfg.Find("r");
@@ -186,7 +187,8 @@ bool ConvertLoraAdapter(const std::string& dir, const std::string& base_path,
     const uint64_t want1 = ab ? static_cast<uint64_t>(r) : shapes[lin][1];
     if (t.shape.size() != 2 || t.shape[0] != want0 || t.shape[1] != want1) {
       std::string got = "[";
-      for (size_t i = 0; i < t.shape.size(); ++i) got += (i ? ", " : "") + std::to_string(t.shape[i]);
+      for (size_t i = 0; i < t.shape.size(); ++i)
+        got += (i ? ", " : "") + std::to_string(t.shape[i]);
       *err = where + "shape " + got + "], expected [" + std::to_string(want0) + ", " +
              std::to_string(want1) + "] (" + ours + ": r = " + std::to_string(r) +
              ", the base model's " + kHfShort[lin] + " is [" + std::to_string(shapes[lin][0]) +
@@ -233,8 +235,8 @@ bool ConvertLoraAdapter(const std::string& dir, const std::string& base_path,
       for (uint64_t i = 0; i < count; ++i) {
         const float v = LoadElem(t.dtype, src + i * ElemSize(t.dtype));
         if (!std::isfinite(v)) {
-          *err = st_path + ": tensor " + t.name + ": element " + std::to_string(i) +
-                 " is NaN or Inf";
+          *err =
+              st_path + ": tensor " + t.name + ": element " + std::to_string(i) + " is NaN or Inf";
           return false;
         }
       }
@@ -242,10 +244,9 @@ bool ConvertLoraAdapter(const std::string& dir, const std::string& base_path,
       // B's output rows of q_proj / k_proj: HF rotate-half -> interleaved.
       if (ab == 1 && (lin == 0 || lin == 1)) {
         perm.resize(buf.size());
-        PermuteRotateHalfToInterleaved(buf.data(), perm.data(),
-                                       static_cast<int>(lin == 0 ? bh.n_heads : bh.n_kv_heads),
-                                       static_cast<int>(bh.head_dim),
-                                       static_cast<int64_t>(t.shape[1] * ElemSize(t.dtype)));
+        PermuteRotateHalfToInterleaved(
+            buf.data(), perm.data(), static_cast<int>(lin == 0 ? bh.n_heads : bh.n_kv_heads),
+            static_cast<int>(bh.head_dim), static_cast<int64_t>(t.shape[1] * ElemSize(t.dtype)));
         buf.swap(perm);
       }
       if (!w.AddTensor(name, FileType(t.dtype), format::Layout::kRowMajor, t.shape, 0, 0,
