@@ -37,8 +37,9 @@ std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& 
   m->file_ = ModelFile::Open(path, opts.load, err);
   if (!m->file_) return nullptr;
   if (m->file_->is_adapter()) {
-    *err = path + ": this is a LoRA adapter file, not a model (load it with lamina_adapter_load / "
-                  "llama-run --lora on top of its base model)";
+    *err = path +
+           ": this is a LoRA adapter file, not a model (load it with lamina_adapter_load / "
+           "llama-run --lora on top of its base model)";
     return nullptr;
   }
   std::string e;

@@ -138,7 +138,8 @@ void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) 
         SplitRange(rj, 4, tid, nt, &n0, &n1);
         if (n0 < n1)
           ks.matmul_float.run(x, static_cast<size_t>(K), M, am[j][i]->a, am[j][i]->a_type, rj, K,
-                              n0, n1, adapter_t_.data() + (static_cast<size_t>(j) * 3 + i) * t_block,
+                              n0, n1,
+                              adapter_t_.data() + (static_cast<size_t>(j) * 3 + i) * t_block,
                               static_cast<size_t>(rmax));
       }
     }

@@ -407,8 +407,8 @@ class Validator {
   bool CheckAdapter() {
     const HParams& p = h_.hparams;
     if (p.lora_rank == 0)
-      return Fail("hparams.lora_rank = 0: an adapter file needs its rank (1.." +
-                  U(kMaxLoraRank) + ")");
+      return Fail("hparams.lora_rank = 0: an adapter file needs its rank (1.." + U(kMaxLoraRank) +
+                  ")");
     if (h_.tokenizer_size != 0) return Fail("an adapter file embeds no tokenizer");
     const uint64_t dim = p.dim, ffn = p.ffn_dim, r = p.lora_rank;
     const uint64_t qd = static_cast<uint64_t>(p.n_heads) * p.head_dim;
@@ -436,8 +436,8 @@ class Validator {
       if (lin < 0) return FailT(t, "not a LoRA tensor name (blk.<i>.<linear>.lora_a / .lora_b)");
       const std::string base = "blk." + U(layer) + "." + format::kLinearNames[lin];
       if (!Get(base + (ab ? ".lora_a" : ".lora_b")))
-        return FailT(t, std::string("its pair ") + base + (ab ? ".lora_a" : ".lora_b") +
-                            " is missing");
+        return FailT(
+            t, std::string("its pair ") + base + (ab ? ".lora_a" : ".lora_b") + " is missing");
       const std::vector<uint64_t> want =
           ab ? std::vector<uint64_t>{shapes[lin][0], r} : std::vector<uint64_t>{r, shapes[lin][1]};
       if (!Need(n, want, false, false, true, false)) return false;

@@ -65,9 +65,8 @@ int Info(const std::string& path) {
               h.version_minor, static_cast<double>(m->file_size()) / (1 << 20), h.weight_scheme,
               m->tied_embeddings() ? ", tied embeddings" : "");
   if (m->is_adapter())
-    std::printf("LoRA adapter (rank %u, scale alpha/r %g) for base binding %016llx\n",
-                p.lora_rank, static_cast<double>(p.lora_scale),
-                static_cast<unsigned long long>(h.base_binding));
+    std::printf("LoRA adapter (rank %u, scale alpha/r %g) for base binding %016llx\n", p.lora_rank,
+                static_cast<double>(p.lora_scale), static_cast<unsigned long long>(h.base_binding));
   std::printf(
       "dim %u, layers %u, heads %u, kv heads %u, head_dim %u, ffn %u, vocab %u, "
       "max context %u\n",
@@ -161,7 +160,7 @@ void Usage(FILE* f) {
                "[--weights ...] -o <out.lamina>\n"
                "       lamina-convert --info <model.lamina>\n"
                "       lamina-convert -hf ORG/REPO[@REV][:FILE] [-o <out.lamina>] [--weights ...]\n"
-               "       lamina-convert --lora-adapter PEFT_DIR -m <base.lamina> -o <adapter.lamina>\n"
+               "       lamina-convert --lora-adapter DIR -m <base.lamina> -o <out.lamina>\n"
                "\n"
                "<input>: Hugging Face directory (config.json + *.safetensors), Meta checkpoint\n"
                "directory (params.json + consolidated.00.pth), a .gguf file, or a llama2.c .bin.\n"

@@ -418,9 +418,9 @@ int CreateContext(const Args& a, lamina_model* model, const lamina_model_info& m
   if (!a.lora.empty()) {
     static lamina::convert::LoraSet lora;  // outlives every context
     std::string err;
-    const bool ok = (!lora.adapters.empty() ||
-                     lora.Load(model, a.model, a.lora, a.lora_scale, &err)) &&
-                    lora.Attach(*ctx) == LAMINA_OK;
+    const bool ok =
+        (!lora.adapters.empty() || lora.Load(model, a.model, a.lora, a.lora_scale, &err)) &&
+        lora.Attach(*ctx) == LAMINA_OK;
     if (!ok) {
       std::fprintf(stderr, "llama-run: %s\n", err.empty() ? lamina_last_error() : err.c_str());
       lamina_context_free(*ctx);
