@@ -8,7 +8,7 @@ peft / safetensors packages needed).
         [--alpha 8] [--rslora] [--dtype f32|bf16|f16] [--targets q_proj,...]
         [--layers 0,1] [--defect NAME] [--ref PREFIX]
 
-OUT_DIR gets adapter_config.json and adapter_model.safetensors with PEFT's
+Only HF_DIR/config.json is read unless --ref is given. OUT_DIR gets adapter_config.json and adapter_model.safetensors with PEFT's
 names (base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight, A
 [r, in], B [out, r]). With --ref, PREFIX.json / PREFIX.bin hold the merged
 model in tests/reference/llama_ref.py's format: every HF weight W (float64)
@@ -78,12 +78,16 @@ def main():
     with open(os.path.join(a.hf_dir, "config.json")) as f:
         cfg = json.load(f)
     base = {}
-    for fn in sorted(os.listdir(a.hf_dir)):
-        if fn.endswith(".safetensors") and fn != "expected.safetensors":
-            base.update(read_safetensors(os.path.join(a.hf_dir, fn)))
+    if a.ref:  # the weights are needed only for the merged reference
+        for fn in sorted(os.listdir(a.hf_dir)):
+            if fn.endswith(".safetensors") and fn != "expected.safetensors":
+                base.update(read_safetensors(os.path.join(a.hf_dir, fn)))
     L, H, KV = cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
-    dim = cfg["hidden_size"]
+    dim, F = cfg["hidden_size"], cfg["intermediate_size"]
     hd = dim // H
+    shapes = {"q_proj": (H * hd, dim), "k_proj": (KV * hd, dim), "v_proj": (KV * hd, dim),
+              "o_proj": (dim, H * hd), "gate_proj": (F, dim), "up_proj": (F, dim),
+              "down_proj": (dim, F)}
     layers = [int(x) for x in a.layers.split(",")] if a.layers else list(range(L))
     targets = a.targets.split(",")
     gen = torch.Generator().manual_seed(a.seed)
@@ -95,7 +99,7 @@ def main():
         for m in targets:
             sub, _ = MODULES[m]
             hfname = f"model.layers.{l}.{sub}.{m}.weight"
-            N, K = base[hfname].shape
+            N, K = shapes[m]
             A = (torch.randn(a.r, K, generator=gen) * K ** -0.5).to(dt)
             B = (torch.randn(N, a.r, generator=gen) * a.b_scale).to(dt)
             key = f"base_model.model.model.layers.{l}.{sub}.{m}"
