@@ -35,14 +35,6 @@ double MaxRel(const std::vector<float>& got, const std::vector<float>& want) {
   return md / mx;
 }
 
-std::vector<float> ReadF32(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::vector<char> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<float> v(b.size() / 4);
-  std::memcpy(v.data(), b.data(), v.size() * 4);
-  return v;
-}
-
 // Copies `base` and adds the adapter's tensors as the model's own LoRA
 // adaptors (hparams.lora_rank / lora_scale): what Meta's QAT+LoRA
 // checkpoints look like. The adapter must cover every linear of every layer.
