@@ -157,6 +157,8 @@ const char* lamina_status_string(lamina_status s) {
       return "LAMINA_ERR_NUMERIC";
     case LAMINA_ERR_SESSION:
       return "LAMINA_ERR_SESSION";
+    case LAMINA_ERR_ADAPTER:
+      return "LAMINA_ERR_ADAPTER";
   }
   return "LAMINA_ERR_UNKNOWN";
 }
@@ -363,6 +365,40 @@ lamina_status lamina_context_create(const lamina_model* model, const lamina_cont
 }
 
 void lamina_context_free(lamina_context* ctx) { delete ctx; }
+
+lamina_status lamina_adapter_load(const lamina_model* model, const char* path,
+                                  lamina_adapter** out) {
+  return Guard([&]() -> lamina_status {
+    if (!model || !out) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_adapter_load: NULL");
+    *out = nullptr;
+    if (!path || !*path) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_adapter_load: no path");
+    std::string err;
+    std::unique_ptr<lamina::engine::Adapter> a =
+        lamina::engine::Adapter::Load(*model->m, path, &err);
+    if (!a) return Fail(LAMINA_ERR_ADAPTER, "lamina_adapter_load: " + err);
+    *out = new lamina_adapter{std::move(a)};
+    return LAMINA_OK;
+  });
+}
+
+void lamina_adapter_free(lamina_adapter* adapter) { delete adapter; }
+
+lamina_status lamina_context_set_adapters(lamina_context* ctx,
+                                          const lamina_adapter* const* adapters,
+                                          const float* scales, size_t n) {
+  return Guard([&]() -> lamina_status {
+    if (!ctx) return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_set_adapters: NULL context");
+    if (n > LAMINA_MAX_ADAPTERS)
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_set_adapters: more than " +
+                                              std::to_string(LAMINA_MAX_ADAPTERS) + " adapters");
+    std::vector<const lamina::engine::Adapter*> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = adapters && adapters[i] ? adapters[i]->a.get() : nullptr;
+    std::string err;
+    if (!ctx->c->SetAdapters(v.data(), scales, static_cast<int>(n), &err))
+      return Fail(LAMINA_ERR_INVALID_ARG, "lamina_context_set_adapters: " + err);
+    return LAMINA_OK;
+  });
+}
 
 lamina_status lamina_context_get_info(const lamina_context* ctx, lamina_context_info* info) {
   return Guard([&]() -> lamina_status {

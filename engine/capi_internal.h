@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "engine/adapter.h"
 #include "engine/engine.h"
 #include "engine/grammar.h"
 #include "engine/sampler.h"
@@ -23,6 +24,10 @@ struct lamina_model {
 struct lamina_context {
   std::unique_ptr<lamina::engine::Context> c;
 };
+struct lamina_adapter {
+  std::unique_ptr<lamina::engine::Adapter> a;
+};
+static_assert(LAMINA_MAX_ADAPTERS == lamina::engine::kMaxAdapters, "lamina.h vs engine/adapter.h");
 struct lamina_sampler {
   std::unique_ptr<lamina::engine::Sampler> s;
   const lamina_model* model = nullptr;

@@ -8,6 +8,7 @@
 #include <new>
 #include <system_error>
 
+#include "engine/adapter.h"
 #include "engine/rope.h"
 #include "kernels/ref/fp16.h"
 #include "kernels/ref/kv_q8.h"
@@ -36,6 +37,13 @@ std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& 
   m->file_ = ModelFile::Open(path, opts.load, &e);
   if (!m->file_) {
     st->Fail(LAMINA_ERR_LOAD, e);
+    return nullptr;
+  }
+  if (m->file_->is_adapter()) {
+    st->Fail(LAMINA_ERR_LOAD,
+             path +
+                 ": this is a LoRA adapter file, not a model (load it with "
+                 "lamina_adapter_load / llama-run --lora on top of its base model)");
     return nullptr;
   }
   if (!ConfigFromHParams(m->file_->hparams(), &m->cfg_, &e) ||
@@ -199,6 +207,51 @@ std::unique_ptr<Context> Context::Create(const Model& m, const ContextOptions& o
 }
 
 Context::~Context() { std::free(qdata_); }
+
+bool Context::SetAdapters(const Adapter* const* adapters, const float* scales, int n,
+                          std::string* err) {
+  if (n < 0 || n > kMaxAdapters || (n > 0 && (!adapters || !scales))) {
+    *err = "adapters: n = " + std::to_string(n) + " out of range (0.." +
+           std::to_string(kMaxAdapters) + ") or null arrays";
+    return false;
+  }
+  std::vector<AttachedAdapter> next;
+  int rmax = 0;
+  for (int i = 0; i < n; ++i) {
+    const Adapter* a = adapters[i];
+    if (!a) {
+      *err = "adapters[" + std::to_string(i) + "] is null";
+      return false;
+    }
+    if (&a->model() != &model_) {
+      *err = a->path() + ": the adapter was loaded for another model";
+      return false;
+    }
+    const float s = scales[i] * a->scale();
+    if (!std::isfinite(scales[i]) || !std::isfinite(s)) {
+      *err = a->path() + ": scale " + std::to_string(scales[i]) + " is not finite (or overflows)";
+      return false;
+    }
+    if (s == 0.f || a->n_matrices() == 0) continue;  // contributes nothing
+    next.push_back({a, s});
+    rmax = std::max(rmax, a->rank());
+  }
+  try {
+    const size_t B = static_cast<size_t>(n_batch_);
+    std::vector<float> t(next.size() * 3 * B * static_cast<size_t>(rmax));
+    if (!next.empty() && lora_u_.empty()) {
+      const int u = std::max(cfg_.q_dim + 2 * cfg_.kv_dim, std::max(2 * cfg_.ffn_dim, cfg_.dim));
+      lora_u_.assign(B * u, 0.f);
+    }
+    adapter_t_.swap(t);
+  } catch (const std::exception&) {
+    *err = "out of memory attaching " + std::to_string(next.size()) + " adapters";
+    return false;
+  }
+  adapters_.swap(next);
+  adapter_rmax_ = rmax;
+  return true;
+}
 
 EvalStatus Context::Eval(const int32_t* tokens, int n, std::string* err, bool all_logits) {
   if (n <= 0 || tokens == nullptr) {

@@ -21,6 +21,8 @@
 
 namespace lamina::engine {
 
+class Adapter;  // engine/adapter.h
+
 struct ModelOptions {
   LoadOptions load;
   std::string kernels;  // tier name; "" = $LAMINA_KERNELS or the best available
@@ -166,6 +168,18 @@ class Context {
   /// matrix: 0 (q, k, v), 3 (attn_output), 4 (gate, up), 6 (ffn_down: after
   /// the online Hadamard when flagged). Not called for the output layer.
   /// Empty (the default): no cost.
+  /// LoRA adapters (engine/adapter.h): replaces the attached set by
+  /// adapters[0..n) with scales[i] (a multiplier of adapter i's own alpha/r;
+  /// 0 leaves the adapter out). Every later linear of an adapted layer then
+  /// computes y += (scales[i] * alpha_i/r_i) * B_i(A_i x) in float on the
+  /// linear's float input x, for i in order, after the model's own LoRA
+  /// adaptors (QAT+LoRA). Tokens already in the KV cache keep what they were
+  /// computed with. Each adapter must be loaded for this context's model and
+  /// outlive its attachment. n = 0 detaches all. False + *err (and nothing
+  /// changes) for a foreign adapter, a non-finite scale or out of memory.
+  bool SetAdapters(const Adapter* const* adapters, const float* scales, int n, std::string* err);
+  int n_adapters() const { return static_cast<int>(adapters_.size()); }
+
   using LinearInputObserver =
       std::function<void(int layer, int linear, const float* x, int M, int K)>;
   void SetLinearInputObserver(LinearInputObserver f) { observer_ = std::move(f); }
@@ -180,6 +194,10 @@ class Context {
 
   // Helpers of Forward (engine/forward.cpp).
   struct Linear;
+  struct AttachedAdapter {
+    const Adapter* adapter;
+    float scale;  // user scale * the adapter's alpha / r
+  };
   void RunLinears(const float* x, int M, const Linear* lins, int n_lins);
   void QuantizeRows(const float* x, int M, int K);
   void ObserveLinearInput(const float* x, int M, const Matrix* first);
@@ -224,6 +242,10 @@ class Context {
   kern::QActs qa_{};
   // LoRA: A(x) [B, 3 * r] and B(A(x)) [B, max group width].
   std::vector<float> lora_t_, lora_u_;
+  // Attached LoRA adapters and their A(x): [adapter][3 linears][B, max rank].
+  std::vector<AttachedAdapter> adapters_;
+  std::vector<float> adapter_t_;
+  int adapter_rmax_ = 0;
   // Output.
   std::vector<float> logits_;  // [logits_all ? B : 1][vocab]
   std::vector<float> out_x_;   // normed rows fed to the output layer [B, dim]

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "engine/adapter.h"
 #include "engine/engine.h"
 #include "kernels/ref/fp16.h"
 #include "loader/finite.h"
@@ -54,6 +55,8 @@ struct Context::Linear {
   const Matrix* m;
   float* y;  // output [M][ldy]
   size_t ldy;
+  int layer = -1;   // block index; -1: the output layer (no adapters)
+  int linear = -1;  // format::kLinearNames index
 };
 
 void Context::QuantizeRows(const float* x, int M, int K) {
@@ -83,6 +86,21 @@ void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) 
     any_q |= lins[i].m->quantized();
     any_lora |= lins[i].m->lora_a != nullptr;
   }
+  // Attached adapters' matrices of these linears, [adapter][linear].
+  const int n_ad = static_cast<int>(adapters_.size());
+  const AdapterMatrix* am[kMaxAdapters][3] = {};
+  bool any_adapter = false;
+  for (int j = 0; j < n_ad; ++j)
+    for (int i = 0; i < n_lins; ++i)
+      if (lins[i].layer >= 0) {
+        const AdapterMatrix& mm = adapters_[j].adapter->matrix(lins[i].layer, lins[i].linear);
+        if (mm.a) {
+          am[j][i] = &mm;
+          any_adapter = true;
+        }
+      }
+  const int rmax = adapter_rmax_;
+  const size_t t_block = static_cast<size_t>(n_batch_) * (rmax > 0 ? rmax : 1);
   if (any_q) QuantizeRows(x, M, K);
   const kern::KernelSet& ks = *ks_;
   const int r = cfg_.lora_rank;
@@ -114,30 +132,50 @@ void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) 
           ks.matmul_float.run(x, static_cast<size_t>(K), M, w.lora_a, w.lora_a_type, r, K, n0, n1,
                               lora_t_.data() + static_cast<size_t>(i) * r, ldt);
       }
+      for (int j = 0; j < n_ad; ++j) {
+        if (!am[j][i]) continue;
+        const int rj = adapters_[j].adapter->rank();
+        SplitRange(rj, 4, tid, nt, &n0, &n1);
+        if (n0 < n1)
+          ks.matmul_float.run(x, static_cast<size_t>(K), M, am[j][i]->a, am[j][i]->a_type, rj, K,
+                              n0, n1,
+                              adapter_t_.data() + (static_cast<size_t>(j) * 3 + i) * t_block,
+                              static_cast<size_t>(rmax));
+      }
     }
   };
   pool_->RunF(main_job);
-  if (!any_lora) return;
-  // Pass 2: u_i = B_i t_i, then y_i += lora_scale * u_i (same rows per thread).
+  if (!any_lora && !any_adapter) return;
+  // Pass 2: u_i = B_i t_i, then y_i += lora_scale * u_i (same rows per thread);
+  // then the same for each attached adapter, in order.
   const size_t ldu = lora_u_.size() / static_cast<size_t>(n_batch_);
   const float scale = cfg_.lora_scale;
   auto lora_job = [&](int tid, int nt) {
     size_t off = 0;
     for (int i = 0; i < n_lins; ++i) {
       const Matrix& w = *lins[i].m;
-      if (w.lora_b) {
-        int n0, n1;
-        SplitRange(w.N, kRowAlign, tid, nt, &n0, &n1);
-        if (n0 < n1) {
-          float* u = lora_u_.data() + off;
-          ks.matmul_float.run(lora_t_.data() + static_cast<size_t>(i) * r, ldt, M, w.lora_b,
-                              w.lora_b_type, w.N, r, n0, n1, u, ldu);
-          for (int m = 0; m < M; ++m) {
-            float* y = lins[i].y + static_cast<size_t>(m) * lins[i].ldy;
-            const float* um = u + static_cast<size_t>(m) * ldu;
-            for (int n = n0; n < n1; ++n) y[n] = y[n] + scale * um[n];
-          }
+      int n0, n1;
+      SplitRange(w.N, kRowAlign, tid, nt, &n0, &n1);
+      float* u = lora_u_.data() + off;
+      // y += s * u over this thread's rows.
+      auto add = [&](float s) {
+        for (int m = 0; m < M; ++m) {
+          float* y = lins[i].y + static_cast<size_t>(m) * lins[i].ldy;
+          const float* um = u + static_cast<size_t>(m) * ldu;
+          for (int n = n0; n < n1; ++n) y[n] = y[n] + s * um[n];
         }
+      };
+      if (n0 < n1 && w.lora_b) {
+        ks.matmul_float.run(lora_t_.data() + static_cast<size_t>(i) * r, ldt, M, w.lora_b,
+                            w.lora_b_type, w.N, r, n0, n1, u, ldu);
+        add(scale);
+      }
+      for (int j = 0; j < n_ad && n0 < n1; ++j) {
+        if (!am[j][i]) continue;
+        ks.matmul_float.run(adapter_t_.data() + (static_cast<size_t>(j) * 3 + i) * t_block,
+                            static_cast<size_t>(rmax), M, am[j][i]->b, am[j][i]->b_type, w.N,
+                            adapters_[j].adapter->rank(), n0, n1, u, ldu);
+        add(adapters_[j].scale);
       }
       off += static_cast<size_t>(w.N);
     }
@@ -209,9 +247,9 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
                        L.attn_norm, dim, c.norm_eps);
     });
     // q = Wq xb [M, qd], k = Wk xb [M, kvd], v = Wv xb [M, kvd] (xb quantized once)
-    const Linear qkv[3] = {{&L.wq, q_.data(), static_cast<size_t>(qd)},
-                           {&L.wk, k_.data(), static_cast<size_t>(kvd)},
-                           {&L.wv, v_.data(), static_cast<size_t>(kvd)}};
+    const Linear qkv[3] = {{&L.wq, q_.data(), static_cast<size_t>(qd), l, 0},
+                           {&L.wk, k_.data(), static_cast<size_t>(kvd), l, 1},
+                           {&L.wv, v_.data(), static_cast<size_t>(kvd), l, 2}};
     RunLinears(xb, M, qkv, 3);
     // RoPE on q and k at positions p0 + m; k, v -> cache rows p0 + m.
     ForRows(*pool_, M, [&](int m0, int m1) {
@@ -263,7 +301,7 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
       pool_->RunF(att_job);
     }
     // proj = Wo att [M, dim]; x += proj
-    const Linear wo[1] = {{&L.wo, proj_.data(), static_cast<size_t>(dim)}};
+    const Linear wo[1] = {{&L.wo, proj_.data(), static_cast<size_t>(dim), l, 3}};
     RunLinears(att_.data(), M, wo, 1);
     ForRows(*pool_, M, [&](int m0, int m1) {
       for (size_t i = static_cast<size_t>(m0) * dim; i < static_cast<size_t>(m1) * dim; ++i)
@@ -278,8 +316,8 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
                        L.ffn_norm, dim, c.norm_eps);
     });
     // hb = W_gate xb, hb2 = W_up xb                                [M, ffn]
-    const Linear gu[2] = {{&L.w_gate, hb_.data(), static_cast<size_t>(ffn)},
-                          {&L.w_up, hb2_.data(), static_cast<size_t>(ffn)}};
+    const Linear gu[2] = {{&L.w_gate, hb_.data(), static_cast<size_t>(ffn), l, 4},
+                          {&L.w_up, hb2_.data(), static_cast<size_t>(ffn), l, 5}};
     RunLinears(xb, M, gu, 2);
     // hb = silu(hb) * hb2, then (SpinQuant R4) hb = H hb
     ForRows(*pool_, M, [&](int m0, int m1) {
@@ -290,7 +328,7 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
       }
     });
     // proj = W_down hb [M, dim]; x += proj
-    const Linear dn[1] = {{&L.w_down, proj_.data(), static_cast<size_t>(dim)}};
+    const Linear dn[1] = {{&L.w_down, proj_.data(), static_cast<size_t>(dim), l, 6}};
     RunLinears(hb_.data(), M, dn, 1);
     ForRows(*pool_, M, [&](int m0, int m1) {
       for (size_t i = static_cast<size_t>(m0) * dim; i < static_cast<size_t>(m1) * dim; ++i)

@@ -25,7 +25,7 @@ inline constexpr char kMagic[8] = {'L', 'A', 'M', 'I', 'N', 'A', '\x1a', '\x0a'}
 // Major: readers refuse any other major. Minor: additive changes only (new
 // enum values, use of reserved fields); readers accept any minor.
 inline constexpr uint16_t kVersionMajor = 1;
-inline constexpr uint16_t kVersionMinor = 1;  // 1: kQ4G_R4K8_F16S
+inline constexpr uint16_t kVersionMinor = 2;  // 1: kQ4G_R4K8_F16S; 2: LoRA adapter files
 
 // Why 256: one cache-line multiple on every Arm core (64 B) and a multiple of
 // every SIMD load width (up to 2048-bit SVE), so kernels may use aligned loads.
@@ -160,6 +160,12 @@ enum class RopeScaling : uint32_t { kNone = 0, kLlama3 = 1 };
 // Bits of FileHeader.flags.
 enum HeaderFlags : uint32_t {
   kFlagTiedEmbeddings = 1u << 0,  // output layer reuses tok_embd (no "output" tensor)
+  // A LoRA adapter, not a model (since 1.2): hparams are the base model's
+  // (lora_rank = the adapter's rank r, lora_scale = its alpha / r), the tensors
+  // are "blk.<i>.<linear>.lora_a" [r, in] / ".lora_b" [out, r] pairs in F32,
+  // F16 or BF16 (any subset of the linears), there is no tokenizer, and
+  // FileHeader.base_binding names the base (AdapterBinding below).
+  kFlagAdapter = 1u << 1,
 };
 
 // Bits of TensorEntry.flags.
@@ -213,11 +219,13 @@ struct FileHeader {
   uint64_t data_offset;  // multiple of kDataAlign
   uint64_t data_size;
   char weight_scheme[16];  // informational: "q4", "q8", "bf16", "f32", "meta-qat-lora", ...
-  uint8_t reserved0[160];
+  uint64_t base_binding;   // kFlagAdapter: the base model's binding hash; else 0
+  uint8_t reserved0[152];
   HParams hparams;
 };
 static_assert(sizeof(FileHeader) == 512, "FileHeader is 512 bytes on disk");
 static_assert(offsetof(FileHeader, hparams) == 256, "hparams at 256");
+static_assert(offsetof(FileHeader, base_binding) == 96, "base_binding at 96");
 
 struct TensorEntry {
   char name[96];        // NUL-terminated, NUL-padded

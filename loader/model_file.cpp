@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
@@ -71,7 +72,7 @@ class Validator {
     if (!CheckHeader()) return false;
     if (!CheckHParams()) return false;
     if (!CheckDirectory()) return false;
-    return CheckGraph();
+    return (h_.flags & format::kFlagAdapter) ? CheckAdapter() : CheckGraph();
   }
 
  private:
@@ -108,8 +109,10 @@ class Validator {
     if (h_.file_size % format::kFileAlign != 0)
       return Fail("file_size " + U(h_.file_size) + " is not a multiple of " +
                   U(format::kFileAlign));
-    if (h_.flags & ~static_cast<uint32_t>(format::kFlagTiedEmbeddings))
+    if (h_.flags & ~static_cast<uint32_t>(format::kFlagTiedEmbeddings | format::kFlagAdapter))
       return Fail("unknown header flags 0x" + Hex(h_.flags) + " (file needs a newer reader)");
+    if ((h_.flags & format::kFlagAdapter) && (h_.flags & format::kFlagTiedEmbeddings))
+      return Fail("header flags: an adapter file cannot have tied embeddings");
     if (std::memchr(h_.weight_scheme, 0, sizeof(h_.weight_scheme)) == nullptr)
       return Fail("weight_scheme is not NUL-terminated");
     // Regions: header, data, directory, tokenizer — in bounds, disjoint.
@@ -303,6 +306,67 @@ class Validator {
                                  [&](const schema::TensorRef& r) { return CheckTensor(r); });
   }
 
+  // A LoRA adapter file (kFlagAdapter): only "blk.<i>.<linear>.lora_a/.lora_b"
+  // pairs, float row-major, shaped by the (base model's) hparams and rank;
+  // every value finite (adapters are small: the scan costs little).
+  bool CheckAdapter() {
+    const HParams& p = h_.hparams;
+    if (p.lora_rank == 0)
+      return Fail("hparams.lora_rank = 0: an adapter file needs its rank (1.." + U(kMaxLoraRank) +
+                  ")");
+    if (h_.tokenizer_size != 0) return Fail("an adapter file embeds no tokenizer");
+    const uint64_t dim = p.dim, ffn = p.ffn_dim, r = p.lora_rank;
+    const uint64_t qd = static_cast<uint64_t>(p.n_heads) * p.head_dim;
+    const uint64_t kvd = static_cast<uint64_t>(p.n_kv_heads) * p.head_dim;
+    const uint64_t shapes[7][2] = {{qd, dim},  {kvd, dim}, {kvd, dim}, {dim, qd},
+                                   {ffn, dim}, {ffn, dim}, {dim, ffn}};
+    for (const TensorEntry& t : dir_) {
+      const std::string n = t.name;
+      // blk.<i>.<linear>.lora_a|b
+      unsigned layer = 0;
+      int consumed = 0;
+      if (std::sscanf(n.c_str(), "blk.%u.%n", &layer, &consumed) != 1 || consumed == 0 ||
+          n.compare(0, consumed, "blk." + U(layer) + ".") != 0)
+        return FailT(t, "not a LoRA tensor name (blk.<i>.<linear>.lora_a / .lora_b)");
+      if (layer >= p.n_layers)
+        return FailT(t, "layer " + U(layer) + " beyond hparams.n_layers " + U(p.n_layers));
+      const std::string rest = n.substr(consumed);
+      int lin = -1, ab = -1;
+      for (int i = 0; i < 7 && lin < 0; ++i)
+        for (int k = 0; k < 2; ++k)
+          if (rest == std::string(format::kLinearNames[i]) + (k ? ".lora_b" : ".lora_a")) {
+            lin = i;
+            ab = k;
+          }
+      if (lin < 0) return FailT(t, "not a LoRA tensor name (blk.<i>.<linear>.lora_a / .lora_b)");
+      const std::string base = "blk." + U(layer) + "." + format::kLinearNames[lin];
+      if (!Get(base + (ab ? ".lora_a" : ".lora_b")))
+        return FailT(
+            t, std::string("its pair ") + base + (ab ? ".lora_a" : ".lora_b") + " is missing");
+      const std::vector<uint64_t> want =
+          ab ? std::vector<uint64_t>{shapes[lin][0], r} : std::vector<uint64_t>{r, shapes[lin][1]};
+      if (!Need(n, want, false, false, true, false)) return false;
+      if (t.layout != static_cast<uint32_t>(Layout::kRowMajor))
+        return FailT(t, "LoRA tensors must be row-major");
+      const uint64_t count = t.shape[0] * t.shape[1];
+      const uint8_t* d = data_ + t.offset;
+      uint64_t bad = count;
+      if (t.dtype == static_cast<uint32_t>(DType::kF32)) {
+        bad = FirstNonFinite(reinterpret_cast<const float*>(d), count);
+      } else {
+        const uint16_t mask = t.dtype == static_cast<uint32_t>(DType::kF16) ? 0x7c00 : 0x7f80;
+        for (uint64_t i = 0; i < count && bad == count; ++i) {
+          uint16_t v;
+          std::memcpy(&v, d + 2 * i, 2);
+          if ((v & mask) == mask) bad = i;
+        }
+      }
+      if (bad != count)
+        return FailT(t, "element " + U(bad) + " is NaN or Inf (adapter weights must be finite)");
+    }
+    return true;
+  }
+
   const uint8_t* data_;
   size_t size_;
   const std::string& name_;
@@ -314,6 +378,25 @@ class Validator {
 };
 
 }  // namespace
+
+uint64_t ModelFile::AdapterBinding() const {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64
+  auto mix = [&h](const void* p, size_t n) {
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  };
+  mix(&hparams(), offsetof(HParams, lora_rank));
+  auto norm = [&](const std::string& n) {
+    const TensorEntry* t = Find(n);
+    if (t) mix(Data(*t), t->size);
+  };
+  for (uint32_t l = 0; l < hparams().n_layers; ++l) {
+    norm("blk." + U(l) + ".attn_norm");
+    norm("blk." + U(l) + ".ffn_norm");
+  }
+  norm("output_norm");
+  return h;
+}
 
 bool ValidateModelImage(const uint8_t* data, size_t size, const std::string& name,
                         std::string* err) {

@@ -36,6 +36,15 @@ class ModelFile {
   const format::FileHeader& header() const { return *header_; }
   const format::HParams& hparams() const { return header_->hparams; }
   bool tied_embeddings() const { return header_->flags & format::kFlagTiedEmbeddings; }
+  /// A LoRA adapter file (format::kFlagAdapter), not a model.
+  bool is_adapter() const { return header_->flags & format::kFlagAdapter; }
+  /// The hash a LoRA adapter file records of its base model (model files
+  /// only): FNV-1a 64 of the hparams before lora_rank (architecture,
+  /// vocabulary, RoPE, special ids) and of every norm vector (blk.<i>.attn_norm,
+  /// blk.<i>.ffn_norm, output_norm). Norms are f32 under every weight scheme, so
+  /// one checkpoint converted to q4, q8 or f32 binds alike; another fine-tune
+  /// (or another model of the same shape) does not.
+  uint64_t AdapterBinding() const;
 
   size_t n_tensors() const { return header_->n_tensors; }
   const format::TensorEntry& tensor(size_t i) const { return dir_[i]; }

@@ -194,6 +194,7 @@ bool ModelWriter::Finish(std::string* err) {
     return fail(path_ + ": weight scheme name too long: " + scheme_);
   std::memcpy(h.weight_scheme, scheme_.data(), scheme_.size());
   h.hparams = hparams_;
+  h.base_binding = base_binding_;
 
   if (!WriteZeros(f_, dir_off - pos_) ||
       (dir_bytes && std::fwrite(dir_.data(), 1, dir_bytes, f_) != dir_bytes) ||

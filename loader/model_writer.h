@@ -24,6 +24,8 @@ class ModelWriter {
   void SetHParams(const format::HParams& hp) { hparams_ = hp; }
   void SetFlags(uint32_t flags) { flags_ = flags; }
   void SetScheme(const std::string& scheme) { scheme_ = scheme; }
+  /// Adapter files (kFlagAdapter): the base model's binding hash.
+  void SetBaseBinding(uint64_t binding) { base_binding_ = binding; }
   void SetTokenizer(std::vector<uint8_t> blob) { tokenizer_ = std::move(blob); }
 
   /// Appends a tensor; `size` must equal the (dtype, layout, shape) byte size.
@@ -41,6 +43,7 @@ class ModelWriter {
   uint64_t pos_ = 0;
   format::HParams hparams_{};
   uint32_t flags_ = 0;
+  uint64_t base_binding_ = 0;
   std::string scheme_;
   std::vector<uint8_t> tokenizer_;
   std::vector<format::TensorEntry> dir_;

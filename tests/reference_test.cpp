@@ -36,14 +36,6 @@ constexpr double kQ4SimTight = 1e-5;
 constexpr double kQ4SimTightFraction = 0.75;
 constexpr double kQ4SimMax = 3e-2;
 
-std::vector<float> ReadF32(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::vector<char> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<float> v(b.size() / 4);
-  std::memcpy(v.data(), b.data(), v.size() * 4);
-  return v;
-}
-
 std::vector<float> LaminaLogits(const std::string& model, const std::vector<int32_t>& toks) {
   lamina_model* m = nullptr;
   EXPECT_EQ(lamina_model_load(model.c_str(), nullptr, &m), LAMINA_OK) << lamina_last_error();

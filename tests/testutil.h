@@ -3,9 +3,14 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <string>
 #include <sys/wait.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 namespace lamina::test {
 
@@ -61,6 +66,15 @@ inline std::string Tool(const std::string& name) {
   const char* emu = std::getenv("LAMINA_EMULATOR");
   const std::string bin = std::string(LAMINA_BINARY_DIR) + "/" + name;
   return (emu && *emu) ? std::string(emu) + " " + bin : bin;
+}
+
+/// A file of raw little-endian f32 values (empty if unreadable).
+inline std::vector<float> ReadF32(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<float> v(b.size() / 4);
+  std::memcpy(v.data(), b.data(), v.size() * 4);
+  return v;
 }
 
 /// Runs a command through /bin/sh; returns its exit status (0 = success).

@@ -8,6 +8,8 @@
 //                  [--no-act-order] [--calib-damp D]] [--rotate none|all|r1,r2,r4]
 //   lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] -o <out.lamina>
 //   lamina-convert --info <model.lamina>      (validate and describe a file)
+//   lamina-convert --lora-adapter PEFT_DIR -m <base.lamina> -o <adapter.lamina>
+//       a Hugging Face PEFT LoRA adapter -> a lamina adapter file for that base
 //   lamina-convert -hf ORG/REPO[:FILE] [-o <out.lamina>] [--weights ...]
 //       download from Hugging Face and convert into the cache (tools/hub);
 //       prints the cached path, and copies it to <out> when -o is given
@@ -65,6 +67,9 @@ int Info(const std::string& path) {
   std::printf("%s: lamina %u.%u, %.2f MiB, scheme '%s'%s\n", path.c_str(), h.version_major,
               h.version_minor, static_cast<double>(m->file_size()) / (1 << 20), h.weight_scheme,
               m->tied_embeddings() ? ", tied embeddings" : "");
+  if (m->is_adapter())
+    std::printf("LoRA adapter (rank %u, scale alpha/r %g) for base binding %016llx\n", p.lora_rank,
+                static_cast<double>(p.lora_scale), static_cast<unsigned long long>(h.base_binding));
   std::printf(
       "dim %u, layers %u, heads %u, kv heads %u, head_dim %u, ffn %u, vocab %u, "
       "max context %u\n",
@@ -178,12 +183,17 @@ void Usage(FILE* f) {
       "[--weights ...] -o <out.lamina>\n"
       "       lamina-convert --info <model.lamina>\n"
       "       lamina-convert -hf ORG/REPO[@REV][:FILE] [-o <out.lamina>] [--weights ...]\n"
+      "       lamina-convert --lora-adapter DIR -m <base.lamina> -o <out.lamina>\n"
       "\n"
       "<input>: Hugging Face directory (config.json + *.safetensors), Meta checkpoint\n"
       "directory (params.json + consolidated.00.pth), a .gguf file, or a llama2.c .bin.\n"
       "-hf: a Hugging Face repo (HF layout, Meta's original/, or FILE = one .gguf),\n"
       "downloaded and converted once into $LAMINA_CACHE or ~/.cache/lamina (HF_ENDPOINT,\n"
       "HF_TOKEN for gated repos); prints the cached .lamina path, copied to -o if given.\n"
+      "--lora-adapter: a Hugging Face PEFT LoRA adapter directory (adapter_config.json +\n"
+      "adapter_model.safetensors; q/k/v/o/gate/up/down_proj, f32/f16/bf16) -> a small\n"
+      "adapter file bound to the base model -m (any of its q4/q8/bf16/f32 conversions)\n"
+      "for llama-run --lora. Values are kept as stored (not quantized).\n"
       "--weights: q4 (default: q4g group 32 linears, q8c embedding/output), q8 (q8c\n"
       "everywhere), bf16 or f32 (unquantized). Pre-quantized inputs keep their values.\n"
       "--output, --embedding: the output layer's / token embedding's type (default: q8\n"
@@ -350,7 +360,7 @@ bool ConvertRotated(const ConvertFn& convert, const lamina::convert::ConvertOpti
 int Main(int argc, char** argv) {
   using namespace lamina::convert;
   ConvertOptions o;
-  std::string input, out, synthetic, hf, calib;
+  std::string input, out, synthetic, hf, calib, lora_dir, lora_base;
   CalibOptions copts;
   uint64_t seed = 1;
   Rotations rot;
@@ -422,6 +432,10 @@ int Main(int argc, char** argv) {
       o.quiet = true;
     } else if (a == "-hf" || a == "--hf-repo") {
       hf = value("-hf");
+    } else if (a == "--lora-adapter") {
+      lora_dir = value("--lora-adapter");
+    } else if (a == "-m") {
+      lora_base = value("-m");
     } else if (a == "--synthetic") {
       synthetic = value("--synthetic");
     } else if (a == "--seed") {
@@ -448,6 +462,21 @@ int Main(int argc, char** argv) {
                    a.c_str());
       return 2;
     }
+  }
+  if (!lora_dir.empty() || !lora_base.empty()) {
+    if (lora_dir.empty() || lora_base.empty() || out.empty() || !input.empty() ||
+        !synthetic.empty() || !hf.empty()) {
+      std::fprintf(stderr,
+                   "lamina-convert: --lora-adapter PEFT_DIR needs -m BASE.lamina and -o OUT, and "
+                   "no other input\n");
+      return 2;
+    }
+    std::string err;
+    if (!ConvertLoraAdapter(lora_dir, lora_base, out, o, &err)) {
+      std::fprintf(stderr, "lamina-convert: %s\n", err.c_str());
+      return 1;
+    }
+    return 0;
   }
   if (!hf.empty()) {
     if (!input.empty() || !synthetic.empty()) {

@@ -11,6 +11,8 @@
  *   lamina_sampler      sampling parameters + a seeded random generator; one
  *                       thread at a time.
  *   lamina_detokenizer  streaming token -> UTF-8 text; one thread at a time.
+ *   lamina_adapter      a LoRA adapter loaded for one model: read-only, shareable
+ *                       like the model; contexts attach it with a scale.
  *
  * Errors
  *   Functions that can fail return lamina_status. On failure, a message naming
@@ -64,9 +66,12 @@ typedef enum lamina_status {
   LAMINA_ERR_NO_CHAT_TEMPLATE = 11, /* the tokenizer has no chat template */
   LAMINA_ERR_NUMERIC = 12, /* NaN or Inf in the forward pass (corrupt weights); the message
                              names the layer; the context is as before the call */
-  LAMINA_ERR_SESSION = 13 /* session file unreadable, truncated, corrupt, or saved with another
+  LAMINA_ERR_SESSION = 13, /* session file unreadable, truncated, corrupt, or saved with another
                              model / KV type / a larger context (lamina_state_load), or not
                              writable (lamina_state_save) */
+  LAMINA_ERR_ADAPTER = 14 /* LoRA adapter file unreadable, corrupt, or made for another base
+                             model (shapes, layers or binding hash differ; the message names
+                             the tensor) */
 } lamina_status;
 
 /** Static name of a status ("LAMINA_OK", ...). Thread-safe. */
@@ -258,6 +263,46 @@ void lamina_kv_clear(lamina_context* ctx);
  *  logits stay available. LAMINA_ERR_INVALID_ARG unless n_keep >= 0,
  *  n_discard >= 1 and n_keep + n_discard <= n_past. */
 lamina_status lamina_kv_shift(lamina_context* ctx, int32_t n_keep, int32_t n_discard);
+
+/* ------------------------------------------------------------ LoRA adapters */
+
+/* A LoRA adapter (a fine-tune's low-rank deltas) applied at run time on top of
+ * the model, whatever its weight scheme (q4, q8, bf16, f32, Meta's QAT+LoRA
+ * whose own adaptors stay). Adapter files are made from a Hugging Face PEFT
+ * adapter directory by `lamina-convert --lora-adapter DIR -m BASE.lamina -o
+ * ADAPTER.lamina` (docs/FORMAT.md "Adapter files"). An attached adapter makes
+ * every linear it targets compute
+ *     y = W x + (scale * alpha / r) * B (A x)
+ * in float, on the linear's float input x (before the int8 quantization of a
+ * q4 / q8 linear): the adapter adds only its own float rounding. */
+typedef struct lamina_adapter lamina_adapter;
+
+/** Maximum adapters attached to one context at once. */
+#define LAMINA_MAX_ADAPTERS 16
+
+/** Maps and validates an adapter file for model: every tensor must name a
+ *  layer of the model and fit its linear's shape, and the file must have been
+ *  converted for this base model (its binding hash: the hyperparameters and
+ *  the norm weights, the same for the checkpoint's q4 / q8 / f32 conversions).
+ *  LAMINA_ERR_ADAPTER naming the file and tensor otherwise. The adapter is
+ *  read-only after loading: any number of contexts of model may use it
+ *  concurrently. It must outlive its attachments; model must outlive it. */
+lamina_status lamina_adapter_load(const lamina_model* model, const char* path,
+                                  lamina_adapter** out);
+/** Frees an adapter (NULL is a no-op). Detach it from every context first. */
+void lamina_adapter_free(lamina_adapter* adapter);
+
+/** Attaches adapters[0..n) to ctx with scales[i] (a multiplier of adapter i's
+ *  own alpha / r: 1 = as trained, 0 = off), replacing the set attached
+ *  before; n = 0 detaches all. Adapters apply in order, after the model's own
+ *  adaptors. Only tokens evaluated afterwards see the change: the KV cache
+ *  keeps what earlier tokens were computed with (lamina_kv_clear for a clean
+ *  switch; sessions do not record adapters). LAMINA_ERR_INVALID_ARG for
+ *  n > LAMINA_MAX_ADAPTERS, NULL entries, a non-finite scale or an adapter
+ *  loaded for another model; nothing changes then. */
+lamina_status lamina_context_set_adapters(lamina_context* ctx,
+                                          const lamina_adapter* const* adapters,
+                                          const float* scales, size_t n);
 
 /* ---------------------------------------------------------------- sampling */
 

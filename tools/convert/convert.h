@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "lamina/lamina.h"
 #include "loader/format.h"
 #include "loader/llama_schema.h"
 #include "loader/model_writer.h"
@@ -64,5 +65,37 @@ bool ConvertMeta(const std::string& dir, const std::string& out, const ConvertOp
                  std::string* err);
 bool ConvertGguf(const std::string& path, const std::string& out, const ConvertOptions& o,
                  std::string* err);
+
+/// A Hugging Face PEFT LoRA adapter directory (adapter_config.json +
+/// adapter_model.safetensors) -> a lamina adapter file `out` bound to the base
+/// model file `base` (tools/convert/lora_convert.cpp says what is accepted).
+bool ConvertLoraAdapter(const std::string& dir, const std::string& base, const std::string& out,
+                        const ConvertOptions& o, std::string* err);
+
+/// lamina_adapter_load of `path` for `model` (loaded from `model_path`); a PEFT
+/// directory is converted first (to a temporary file, removed once mapped).
+/// The status and *err (the message) on failure.
+lamina_status LoadLoraAdapter(const lamina_model* model, const std::string& model_path,
+                              const std::string& path, lamina_adapter** out, std::string* err);
+
+/// llama-run's --lora: adapters loaded for one model (LoadLoraAdapter) with
+/// their scales; freed together.
+struct LoraSet {
+  std::vector<lamina_adapter*> adapters;
+  std::vector<float> scales;
+  LoraSet() = default;
+  LoraSet(const LoraSet&) = delete;
+  LoraSet& operator=(const LoraSet&) = delete;
+  ~LoraSet();
+  /// Loads paths[i] (adapter file or PEFT directory) with scales[i]; logs one
+  /// line per adapter on stderr. False + *err naming the path.
+  bool Load(const lamina_model* model, const std::string& model_path,
+            const std::vector<std::string>& paths, const std::vector<float>& scales,
+            std::string* err);
+  /// lamina_context_set_adapters with all of them.
+  lamina_status Attach(lamina_context* ctx) const {
+    return lamina_context_set_adapters(ctx, adapters.data(), scales.data(), adapters.size());
+  }
+};
 
 }  // namespace lamina::convert

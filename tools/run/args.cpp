@@ -57,6 +57,9 @@ void Usage(FILE* f) {
       "                      (x86-64); also $LAMINA_KERNELS\n"
       "  --kv f16|f32|q8     KV cache type (default f16; q8: int8 + f16 scale per head)\n"
       "  --no-bos            do not prepend BOS to -p/-f prompts\n"
+      "  --lora PATH         apply a LoRA adapter (repeatable): a lamina-convert\n"
+      "                      --lora-adapter file, or a Hugging Face PEFT directory\n"
+      "  --lora-scale S      scale of the preceding --lora (default 1 = as trained)\n"
       "speculative decoding (greedy output identical to plain decoding; stats on stderr):\n"
       "  --lookup            draft by prompt lookup (continuation of the last n-gram's\n"
       "                      most recent earlier occurrence)\n"
@@ -194,6 +197,14 @@ int ParseArgs(int argc, char** argv, Args* a) {
       if (a->stop.size() >= LAMINA_MAX_STOP_STRINGS)
         return BadUsage("--stop: at most " + std::to_string(LAMINA_MAX_STOP_STRINGS) + " strings");
       a->stop.push_back(v);
+    } else if (f == "--lora") {
+      if (!*v) return BadUsage("--lora: expected an adapter file or PEFT directory");
+      a->lora.push_back(v);
+      a->lora_scale.push_back(1.f);
+    } else if (f == "--lora-scale") {
+      if (a->lora.empty()) return BadUsage("--lora-scale: give it after its --lora PATH");
+      if (!ParseFloat(v, &x)) return BadUsage("--lora-scale: expected a number");
+      a->lora_scale.back() = x;
     } else if (f == "--grammar") {
       a->grammar = v;
     } else if (f == "--json-schema") {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/convert/convert.h"
 #include "tools/run/run.h"
 #ifdef LAMINA_WITH_HUB
 #include "tools/hub/hf_hub.h"
@@ -122,6 +123,18 @@ int CreateContext(const Args& a, const lamina_model* model, const lamina_model_i
   const lamina_status st = lamina_context_create(model, &cp, &c);
   if (st != LAMINA_OK) return Fail("creating the context", st);
   ctx->reset(c);
+  if (!a.lora.empty()) {
+    static lamina::convert::LoraSet lora;  // outlives every context
+    std::string err;
+    const bool ok =
+        (!lora.adapters.empty() || lora.Load(model, a.model, a.lora, a.lora_scale, &err)) &&
+        lora.Attach(ctx->get()) == LAMINA_OK;
+    if (!ok) {
+      std::fprintf(stderr, "llama-run: %s\n", err.empty() ? lamina_last_error() : err.c_str());
+      ctx->reset();
+      return 1;
+    }
+  }
   return 0;
 }
 

@@ -60,6 +60,8 @@ struct Args {
   std::string sampling_flag;         // the last sampling option given (--bench is greedy)
   std::vector<std::string> stop;     // --stop (repeatable)
   std::string grammar, json_schema;  // --grammar FILE, --json-schema FILE
+  std::vector<std::string> lora;     // --lora (repeatable)
+  std::vector<float> lora_scale;     // --lora-scale of each --lora (default 1)
   lamina_kv_type kv = LAMINA_KV_F16;
   lamina_sampler_params sp = lamina_sampler_default_params();
 };
