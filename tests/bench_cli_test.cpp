@@ -125,7 +125,7 @@ TEST_F(BenchCli, BadFlagsAreUsageErrors) {
       {"--bench --chat", "--bench takes none of"},
       {"--bench --tokens 1,2", "--bench takes none of"},
       {"--bench --temp 0.5", "--bench decodes greedily"},
-      {"--json -p hi", "--json needs --bench"},
+      {"--json --grammar g.gbnf -p hi", "give at most one of --grammar, --json-schema, --json"},
       {"-r 2 -p hi", "-r/--reps needs --bench"},
       {"--bench -p 40 -n 40 -c 64", "do not fit the context"},
   };
