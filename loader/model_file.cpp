@@ -312,8 +312,8 @@ class Validator {
   bool CheckAdapter() {
     const HParams& p = h_.hparams;
     if (p.lora_rank == 0)
-      return Fail("hparams.lora_rank = 0: an adapter file needs its rank (1.." + U(kMaxLoraRank) +
-                  ")");
+      return Fail("hparams.lora_rank = 0: an adapter file needs its rank (1.." +
+                  U(schema::kMaxLoraRank) + ")");
     if (h_.tokenizer_size != 0) return Fail("an adapter file embeds no tokenizer");
     const uint64_t dim = p.dim, ffn = p.ffn_dim, r = p.lora_rank;
     const uint64_t qd = static_cast<uint64_t>(p.n_heads) * p.head_dim;
@@ -345,7 +345,11 @@ class Validator {
             t, std::string("its pair ") + base + (ab ? ".lora_a" : ".lora_b") + " is missing");
       const std::vector<uint64_t> want =
           ab ? std::vector<uint64_t>{shapes[lin][0], r} : std::vector<uint64_t>{r, shapes[lin][1]};
-      if (!Need(n, want, false, false, true, false)) return false;
+      if (t.n_dims != 2 || t.shape[0] != want[0] || t.shape[1] != want[1])
+        return FailT(
+            t, "shape " + ShapeStr(t) + ", expected [" + U(want[0]) + ", " + U(want[1]) + "]");
+      if (!schema::TypeAllowed(schema::kLoraTypes, t.dtype))
+        return FailT(t, std::string("dtype ") + DTypeName(t.dtype) + " not allowed here");
       if (t.layout != static_cast<uint32_t>(Layout::kRowMajor))
         return FailT(t, "LoRA tensors must be row-major");
       const uint64_t count = t.shape[0] * t.shape[1];
