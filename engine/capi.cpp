@@ -63,6 +63,22 @@ lamina_status ReadStops(const lamina_generate_params& p, const Context& c, const
   return LAMINA_OK;
 }
 
+// A generation's prompt: evaluated after a context shift makes room for it
+// (when the context-shift policy is on); then there must be logits to sample.
+lamina_status EvalPrompt(lamina_context* ctx, const int32_t* prompt, size_t n_prompt,
+                         const std::string& fn) {
+  Context& c = *ctx->c;
+  if (n_prompt > 0) {
+    if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
+        n_prompt <= static_cast<size_t>(c.n_ctx()))
+      ShiftForRoom(c, static_cast<int>(n_prompt));
+    const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
+    if (st != LAMINA_OK) return st;
+  }
+  if (!c.logits()) return Fail(LAMINA_ERR_NO_LOGITS, fn + ": empty prompt and no logits");
+  return LAMINA_OK;
+}
+
 // The text side of a generation (lamina_generate_ex and
 // lamina_generate_speculative): each token goes to the callback with its
 // text, detokenized and, with stop strings, held back while it may still be
@@ -622,15 +638,8 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
     const lamina_status sst = ReadStops(p, c, "lamina_generate_ex", &stop_strings);
     if (sst != LAMINA_OK) return sst;
     if (n_prompt > 0 && s->s->grammar()) s->s->grammar()->Reset();  // a new generation
-    if (n_prompt > 0) {
-      if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
-          n_prompt <= static_cast<size_t>(c.n_ctx()))
-        ShiftForRoom(c, static_cast<int>(n_prompt));
-      const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
-      if (st != LAMINA_OK) return st;
-    }
-    if (!c.logits())
-      return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate: empty prompt and no logits");
+    const lamina_status pst = EvalPrompt(ctx, prompt, n_prompt, "lamina_generate");
+    if (pst != LAMINA_OK) return pst;
     const std::vector<int32_t>& stops = c.model().config().stop_ids;
     TokenStream out(c, p.callback, p.user, std::move(stop_strings));
     while (r.n_generated < p.max_tokens) {
@@ -754,15 +763,8 @@ lamina_status lamina_generate_speculative_ex(lamina_context* ctx, lamina_sampler
     std::vector<std::string> stop_strings;
     const lamina_status sst = ReadStops(p, c, "lamina_generate_speculative", &stop_strings);
     if (sst != LAMINA_OK) return sst;
-    if (n_prompt > 0) {
-      if (static_cast<uint64_t>(c.n_past()) + n_prompt > static_cast<uint64_t>(c.n_ctx()) &&
-          n_prompt <= static_cast<size_t>(c.n_ctx()))
-        ShiftForRoom(c, static_cast<int>(n_prompt));
-      const lamina_status st = lamina_eval(ctx, prompt, n_prompt);
-      if (st != LAMINA_OK) return st;
-    }
-    if (!c.logits())
-      return Fail(LAMINA_ERR_NO_LOGITS, "lamina_generate_speculative: empty prompt and no logits");
+    const lamina_status pst = EvalPrompt(ctx, prompt, n_prompt, "lamina_generate_speculative");
+    if (pst != LAMINA_OK) return pst;
     TokenStream out(c, p.callback, p.user, std::move(stop_strings));
     bool matched = false;
     auto emit = [&](int32_t t) -> bool { return out.Push(t, &matched) || matched; };
