@@ -82,27 +82,52 @@ void Progress(bool quiet, int done, int total, double secs) {
 
 bool CalibrateGptq(const std::string& f32_model, const std::string& calib_path,
                    const CalibOptions& o, Q4Plan* plan, std::string* err) {
+  std::vector<int32_t> ids;
+  {
+    engine::ModelOptions mo;
+    std::unique_ptr<engine::Model> model = engine::Model::Load(f32_model, mo, err);
+    if (!model) return false;
+    const Tokenizer* tok = model->tokenizer();
+    if (!tok) {
+      *err = "--calib needs the model's tokenizer to tokenize " + calib_path +
+             ", and the model has " + "none (" + model->tokenizer_error() +
+             "; give one with --tokenizer)";
+      return false;
+    }
+    const int W = std::min(o.window, model->config().max_context);
+    if (!ReadTextTokens(*tok, calib_path, static_cast<size_t>(W), &ids, err)) return false;
+  }
+  return CalibrateGptqIds(f32_model, ids, calib_path, o, plan, err);
+}
+
+bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& ids,
+                      const std::string& source, const CalibOptions& o, Q4Plan* plan,
+                      std::string* err) {
   engine::ModelOptions mo;
   std::unique_ptr<engine::Model> model = engine::Model::Load(f32_model, mo, err);
   if (!model) return false;
-  const Tokenizer* tok = model->tokenizer();
-  if (!tok) {
-    *err = "--calib needs the model's tokenizer to tokenize " + calib_path +
-           ", and the model has " + "none (" + model->tokenizer_error() +
-           "; give one with --tokenizer)";
+  const int W = std::min(o.window, model->config().max_context);
+  if (ids.size() < static_cast<size_t>(W)) {
+    *err = source + ": " + std::to_string(ids.size()) + " tokens, shorter than one window of " +
+           std::to_string(W) + " tokens";
     return false;
   }
-  const int W = std::min(o.window, model->config().max_context);
-  std::vector<int32_t> ids;
-  if (!ReadTextTokens(*tok, calib_path, static_cast<size_t>(W), &ids, err)) return false;
+  const int32_t n_vocab = model->config().vocab;
+  for (const int32_t id : ids)
+    if (id < 0 || id >= n_vocab) {
+      *err = source + ": token id " + std::to_string(id) + " outside the vocabulary (" +
+             std::to_string(n_vocab) + ")";
+      return false;
+    }
   size_t n_windows = ids.size() / static_cast<size_t>(W);
   if (o.max_tokens > 0)
     n_windows = std::max<size_t>(1, std::min(n_windows, static_cast<size_t>(o.max_tokens) / W));
   const int n_layers = model->config().n_layers;
-  const int32_t bos = tok->bos_id();  // `tok` dies with the first model
+  const Tokenizer* tok = model->tokenizer();
+  const int32_t bos = tok ? tok->bos_id() : model->config().bos_id;  // `tok` dies with the model
   if (!o.quiet)
     std::fprintf(stderr, "[gptq] %s: %zu windows of %d tokens (%zu tokens), %d blocks\n",
-                 calib_path.c_str(), n_windows, W, n_windows * W, n_layers);
+                 source.c_str(), n_windows, W, n_windows * W, n_layers);
 
   const int fd = ::open(f32_model.c_str(), O_WRONLY);
   if (fd < 0) {

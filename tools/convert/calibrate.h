@@ -38,4 +38,13 @@ struct CalibOptions {
 bool CalibrateGptq(const std::string& f32_model, const std::string& calib_path,
                    const CalibOptions& o, Q4Plan* plan, std::string* err);
 
+/// The same GPTQ on calibration tokens given as ids (`source` names them in
+/// messages: a file, or the model's own samples). `ids` is cut into windows of
+/// o.window tokens (clamped to the model's context); the first token of every
+/// window is set to BOS when the model has one. False + *err when `ids` holds
+/// less than one window or an id is out of the vocabulary.
+bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& ids,
+                      const std::string& source, const CalibOptions& o, Q4Plan* plan,
+                      std::string* err);
+
 }  // namespace lamina::convert
