@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "loader/finite.h"
 #include "loader/format.h"
 
 namespace lamina::convert {
@@ -106,13 +107,14 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
   engine::ModelOptions mo;
   std::unique_ptr<engine::Model> model = engine::Model::Load(f32_model, mo, err);
   if (!model) return false;
-  const int W = std::min(o.window, model->config().max_context);
+  const engine::Config& cfg = model->config();
+  const int W = std::min(o.window, cfg.max_context);
   if (ids.size() < static_cast<size_t>(W)) {
     *err = source + ": " + std::to_string(ids.size()) + " tokens, shorter than one window of " +
            std::to_string(W) + " tokens";
     return false;
   }
-  const int32_t n_vocab = model->config().vocab;
+  const int32_t n_vocab = cfg.vocab;
   for (const int32_t id : ids)
     if (id < 0 || id >= n_vocab) {
       *err = source + ": token id " + std::to_string(id) + " outside the vocabulary (" +
@@ -122,9 +124,9 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
   size_t n_windows = ids.size() / static_cast<size_t>(W);
   if (o.max_tokens > 0)
     n_windows = std::max<size_t>(1, std::min(n_windows, static_cast<size_t>(o.max_tokens) / W));
-  const int n_layers = model->config().n_layers;
+  const int n_layers = cfg.n_layers, dim = cfg.dim;
   const Tokenizer* tok = model->tokenizer();
-  const int32_t bos = tok ? tok->bos_id() : model->config().bos_id;  // `tok` dies with the model
+  const int32_t bos = tok ? tok->bos_id() : cfg.bos_id;
   if (!o.quiet)
     std::fprintf(stderr, "[gptq] %s: %zu windows of %d tokens (%zu tokens), %d blocks\n",
                  source.c_str(), n_windows, W, n_windows * W, n_layers);
@@ -139,25 +141,71 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
     ~Closer() { ::close(fd); }
   } closer{fd};
 
+  engine::ContextOptions co;
+  co.n_ctx = W;
+  co.n_batch = std::min(W, 128);
+  co.n_threads = o.threads;
+  co.kv_type = kern::KvType::kF32;
+  std::unique_ptr<engine::Context> ctx = engine::Context::Create(*model, co, err);
+  if (!ctx) return false;
+  const int B = ctx->n_batch();
+
+  // The residual stream of every calibration token at the input of the
+  // current block [n_windows * W][dim]: the embedding rows first, then each
+  // block's output once its weights are quantized. Why cache it: the block's
+  // inputs then cost one block's forward pass, not the whole model's.
+  const size_t n_tok = n_windows * static_cast<size_t>(W);
+  std::vector<float> hs;
+  try {
+    hs.resize(n_tok * static_cast<size_t>(dim));
+  } catch (const std::exception&) {
+    *err = "out of memory for the hidden states of " + std::to_string(n_tok) +
+           " calibration tokens (" + std::to_string(n_tok * dim * sizeof(float) >> 20) +
+           " MiB): use fewer with --calib-tokens";
+    return false;
+  }
+  {
+    std::vector<int32_t> win(static_cast<size_t>(W));
+    for (size_t w = 0; w < n_windows; ++w) {
+      std::copy(ids.begin() + static_cast<ptrdiff_t>(w * W),
+                ids.begin() + static_cast<ptrdiff_t>((w + 1) * W), win.begin());
+      if (bos >= 0) win[0] = bos;
+      ctx->EmbedTokens(win.data(), W, hs.data() + w * W * dim);
+    }
+    const size_t bad = FirstNonFinite(hs.data(), hs.size());
+    if (bad != hs.size()) {
+      *err = f32_model + ": calibration forward pass failed: NaN or Inf in the token embedding "
+             "(tok_embd) of calibration token " + std::to_string(bad / dim);
+      return false;
+    }
+  }
+  // Runs block l over every window: on a copy of the hidden states (`in_place`
+  // false: only the observer's Hessians are wanted) or replacing them.
+  std::vector<float> tmp(static_cast<size_t>(B) * dim);
+  auto run_block = [&](int l, bool in_place) {
+    for (size_t w = 0; w < n_windows; ++w)
+      for (int p = 0; p < W; p += B) {
+        const int M = std::min(B, W - p);
+        float* x = hs.data() + (w * W + p) * dim;
+        if (!in_place) {
+          std::memcpy(tmp.data(), x, sizeof(float) * M * dim);
+          x = tmp.data();
+        }
+        if (ctx->EvalLayer(l, x, M, p, err) != engine::EvalStatus::kOk) {
+          *err = f32_model + ": calibration forward pass failed: " + *err;
+          return false;
+        }
+      }
+    return true;
+  };
+
   const auto t0 = std::chrono::steady_clock::now();
   auto secs = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   Progress(o.quiet, 0, n_layers, 0);
+  const ModelFile& mf = model->file();
   for (int l = 0; l < n_layers; ++l) {
-    // A fresh view of the file: earlier blocks now hold their quantized values.
-    if (l > 0) {
-      model.reset();
-      model = engine::Model::Load(f32_model, mo, err);
-      if (!model) return false;
-    }
-    engine::ContextOptions co;
-    co.n_ctx = W;
-    co.n_batch = std::min(W, 128);
-    co.n_threads = o.threads;
-    co.kv_type = kern::KvType::kF32;
-    std::unique_ptr<engine::Context> ctx = engine::Context::Create(*model, co, err);
-    if (!ctx) return false;
     MatD H[4];
     ctx->SetLinearInputObserver([&](int layer, int linear, const float* x, int M, int K) {
       if (layer != l) return;
@@ -172,19 +220,8 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
           H[s].selfadjointView<Eigen::Lower>().rankUpdate(X.transpose());
         }
     });
-    std::vector<int32_t> win(static_cast<size_t>(W));
-    for (size_t w = 0; w < n_windows; ++w) {
-      std::copy(ids.begin() + static_cast<ptrdiff_t>(w * W),
-                ids.begin() + static_cast<ptrdiff_t>((w + 1) * W), win.begin());
-      if (bos >= 0) win[0] = bos;
-      ctx->Clear();
-      if (ctx->Eval(win.data(), W, err) != engine::EvalStatus::kOk) {
-        *err = f32_model + ": calibration forward pass failed: " + *err;
-        return false;
-      }
-    }
-    ctx.reset();
-    const ModelFile& mf = model->file();
+    if (!run_block(l, false)) return false;
+    ctx->SetLinearInputObserver(nullptr);
     for (int s = 0; s < 4; ++s) {
       if (H[s].rows() == 0) continue;
       const MatD full = H[s].selfadjointView<Eigen::Lower>();
@@ -208,7 +245,9 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
           return false;
         }
         (*plan)[name] = std::move(q);
-        // The dequantized weights replace the float ones for later blocks.
+        // The dequantized weights replace the float ones: the mapping is
+        // shared, so the block's second run below (and the final writer)
+        // see them.
         const size_t bytes = Wt.size() * sizeof(float);
         if (::pwrite(fd, Wt.data(), bytes, static_cast<off_t>(t->offset)) !=
             static_cast<ssize_t>(bytes)) {
@@ -217,6 +256,8 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
         }
       }
     }
+    // The next block's inputs, from this block's quantized weights.
+    if (l + 1 < n_layers && !run_block(l, true)) return false;
     Progress(o.quiet, l + 1, n_layers, secs());
   }
   return true;
