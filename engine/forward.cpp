@@ -9,8 +9,8 @@
 #include "engine/adapter.h"
 #include "engine/engine.h"
 #include "kernels/ref/fp16.h"
-#include "loader/finite.h"
 #include "kernels/ref/kv_q8.h"
+#include "loader/finite.h"
 #include "loader/pack.h"
 
 namespace lamina::engine {

@@ -2,9 +2,9 @@
 #include "tools/convert/calibrate.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "loader/finite.h"
 #include "loader/format.h"
+#include "tools/convert/hessian.h"
 
 namespace lamina::convert {
 
@@ -52,7 +53,11 @@ bool ReadTextTokens(const Tokenizer& tok, const std::string& path, size_t min_to
 
 namespace {
 
-using MatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// Tokens per forward chunk, so also per Hessian update. Why 512 (one default
+// window): the f32 sums of a chunk are added into the double H once per chunk,
+// K^2 values (64 Mi for ffn_down on 1B), so longer chunks amortize that pass;
+// the activations of 512 tokens stay small (1B: ~40 MiB).
+constexpr int kChunk = 512;
 
 // Linear groups sharing an input: slot -> (first kLinearNames index, members).
 struct Group {
@@ -61,21 +66,40 @@ struct Group {
 };
 const Group kGroups[4] = {{0, {0, 1, 2}}, {3, {3}}, {4, {4, 5}}, {6, {6}}};
 
-void Progress(bool quiet, int done, int total, double secs) {
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Drops the mapped pages of [p, p + n) (read no more).
+void DropPages(const void* p, uint64_t n) {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p) / page * page;
+  (void)::madvise(reinterpret_cast<void*>(a), n + (reinterpret_cast<uintptr_t>(p) - a),
+                  MADV_DONTNEED);
+}
+
+// Blocks done of `total` after `secs` (of which fwd in the forward passes,
+// h accumulating the Hessians, solve in GPTQ); ETA = the mean block time x
+// the blocks left (every block has the same shape and token count).
+void Progress(bool quiet, int done, int total, double secs, double fwd, double h, double solve) {
   if (quiet) return;
-  const bool tty = ::isatty(2);
-  if (!tty && done > 0) {
-    std::fprintf(stderr, "[gptq] block %d/%d done, %.1f s, ETA %.1f s\n", done, total, secs,
-                 secs / done * (total - done));
+  const double eta = done ? secs / done * (total - done) : 0;
+  if (!::isatty(2)) {
+    if (done > 0)
+      std::fprintf(stderr,
+                   "[gptq] block %d/%d done, %.1f s (forward %.1f s, H %.1f s, solve %.1f s), "
+                   "ETA %.1f s\n",
+                   done, total, secs, fwd, h, solve, eta);
     return;
   }
-  if (!tty) return;
   constexpr int kWidth = 30;
   const int fill = total ? done * kWidth / total : kWidth;
-  const double eta = done ? secs / done * (total - done) : 0;
-  std::fprintf(stderr, "\r\033[K[gptq] [%.*s%.*s] %d/%d blocks, %.1f s, ETA %.1f s", fill,
-               "##############################", kWidth - fill, "..............................",
-               done, total, secs, eta);
+  std::fprintf(stderr,
+               "\r\033[K[gptq] [%.*s%.*s] %d/%d blocks, %.1f s (forward %.1f, H %.1f, solve "
+               "%.1f), ETA %.1f s",
+               fill, "##############################", kWidth - fill,
+               "..............................", done, total, secs, fwd, h, solve, eta);
   if (done == total) std::fputc('\n', stderr);
 }
 
@@ -143,7 +167,7 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
 
   engine::ContextOptions co;
   co.n_ctx = W;
-  co.n_batch = std::min(W, 128);
+  co.n_batch = std::min(W, kChunk);
   co.n_threads = o.threads;
   co.kv_type = kern::KvType::kF32;
   std::unique_ptr<engine::Context> ctx = engine::Context::Create(*model, co, err);
@@ -174,8 +198,10 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
     }
     const size_t bad = FirstNonFinite(hs.data(), hs.size());
     if (bad != hs.size()) {
-      *err = f32_model + ": calibration forward pass failed: NaN or Inf in the token embedding "
-             "(tok_embd) of calibration token " + std::to_string(bad / dim);
+      *err = f32_model +
+             ": calibration forward pass failed: NaN or Inf in the token embedding "
+             "(tok_embd) of calibration token " +
+             std::to_string(bad / dim);
       return false;
     }
   }
@@ -199,55 +225,68 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
     return true;
   };
 
-  const auto t0 = std::chrono::steady_clock::now();
-  auto secs = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  Progress(o.quiet, 0, n_layers, 0);
+  // Block l's four Hessians, accumulated from the observed linear inputs.
+  engine::ThreadPool pool(ctx->n_threads());
+  std::unique_ptr<HessianAccumulator> acc[4];
+  for (int s = 0; s < 4; ++s)
+    acc[s].reset(new HessianAccumulator(s == 3   ? cfg.ffn_dim
+                                        : s == 1 ? cfg.q_dim
+                                                 : dim,
+                                        model->kernels()));
+  double t_h = 0;  // seconds in the accumulation (inside the first run)
+  ctx->SetLinearInputObserver([&](int, int linear, const float* x, int M, int K) {
+    for (int s = 0; s < 4; ++s)
+      if (kGroups[s].first == linear && acc[s]->K() == K) {
+        const auto th = Clock::now();
+        acc[s]->Add(x, M, pool);
+        t_h += Since(th);
+      }
+  });
+
+  const auto t0 = Clock::now();
+  double t_fwd = 0, t_solve = 0;
+  Progress(o.quiet, 0, n_layers, 0, 0, 0, 0);
   const ModelFile& mf = model->file();
   for (int l = 0; l < n_layers; ++l) {
-    MatD H[4];
-    ctx->SetLinearInputObserver([&](int layer, int linear, const float* x, int M, int K) {
-      if (layer != l) return;
-      for (int s = 0; s < 4; ++s)
-        if (kGroups[s].first == linear) {
-          if (H[s].rows() == 0) H[s] = MatD::Zero(K, K);
-          const MatD X =
-              Eigen::Map<
-                  const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(x, M,
-                                                                                               K)
-                  .cast<double>();
-          H[s].selfadjointView<Eigen::Lower>().rankUpdate(X.transpose());
-        }
-    });
+    for (auto& a : acc) std::fill(a->H().begin(), a->H().end(), 0.0);
+    auto tl = Clock::now();
+    const double h0 = t_h;
     if (!run_block(l, false)) return false;
-    ctx->SetLinearInputObserver(nullptr);
+    t_fwd += Since(tl) - (t_h - h0);
+    tl = Clock::now();
     for (int s = 0; s < 4; ++s) {
-      if (H[s].rows() == 0) continue;
-      const MatD full = H[s].selfadjointView<Eigen::Lower>();
-      for (int li : kGroups[s].members) {
+      // The full symmetric H (GptqQuantize reads both triangles).
+      std::vector<double>& h = acc[s]->H();
+      const size_t K = static_cast<size_t>(acc[s]->K());
+      for (size_t i = 0; i < K; ++i)
+        for (size_t j = i + 1; j < K; ++j) h[i * K + j] = h[j * K + i];
+      const std::vector<int>& members = kGroups[s].members;
+      for (size_t mi = 0; mi < members.size(); ++mi) {
+        const int li = members[mi];
         const std::string name = "blk." + std::to_string(l) + "." + format::kLinearNames[li];
         const format::TensorEntry* t = mf.Find(name);
         if (!t || t->dtype != static_cast<uint32_t>(format::DType::kF32) || t->n_dims != 2)
           continue;  // pre-quantized (GGUF Q4_0, ...): kept as it is
-        const uint64_t N = t->shape[0], K = t->shape[1];
-        if (K != static_cast<uint64_t>(full.rows())) {
-          *err = name + ": input width " + std::to_string(K) + " != observed " +
-                 std::to_string(full.rows());
+        const uint64_t N = t->shape[0];
+        if (t->shape[1] != K) {
+          *err = name + ": input width " + std::to_string(t->shape[1]) + " != observed " +
+                 std::to_string(K);
           return false;
         }
         std::vector<float> Wt(N * K);
         std::memcpy(Wt.data(), mf.Data(*t), N * K * sizeof(float));
-        MatD Hc = full;
+        // GptqQuantize overwrites H: the group's last member takes it.
+        std::vector<double> hcopy;
+        if (mi + 1 < members.size()) hcopy = h;
         Q4Matrix q;
-        if (!GptqQuantize(Wt.data(), N, K, Hc.data(), o.damp, o.act_order, &q, err)) {
+        if (!GptqQuantize(Wt.data(), N, K, mi + 1 < members.size() ? hcopy.data() : h.data(),
+                          o.damp, o.act_order, &q, err)) {
           *err = name + ": " + *err;
           return false;
         }
         (*plan)[name] = std::move(q);
         // The dequantized weights replace the float ones: the mapping is
-        // shared, so the block's second run below (and the final writer)
-        // see them.
+        // shared, so the block's second run below sees them.
         const size_t bytes = Wt.size() * sizeof(float);
         if (::pwrite(fd, Wt.data(), bytes, static_cast<off_t>(t->offset)) !=
             static_cast<ssize_t>(bytes)) {
@@ -256,9 +295,18 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
         }
       }
     }
+    t_solve += Since(tl);
     // The next block's inputs, from this block's quantized weights.
+    tl = Clock::now();
     if (l + 1 < n_layers && !run_block(l, true)) return false;
-    Progress(o.quiet, l + 1, n_layers, secs());
+    t_fwd += Since(tl);
+    // This block's weights are read no more: drop their mapped pages so the
+    // resident set stays at about one block of the f32 model.
+    for (int li = 0; li < 7; ++li)
+      if (const format::TensorEntry* t =
+              mf.Find("blk." + std::to_string(l) + "." + format::kLinearNames[li]))
+        DropPages(mf.Data(*t), t->size);
+    Progress(o.quiet, l + 1, n_layers, Since(t0), t_fwd, t_h, t_solve);
   }
   return true;
 }
