@@ -196,7 +196,11 @@ class Context {
   /// block's linear inputs. n_past, the history and the logits are left alone.
   /// kInvalid: layer out of range, M not in [1, n_batch], or pos + M > n_ctx.
   /// kNumeric (+ *err): a NaN or Inf in the output (x is then overwritten).
-  EvalStatus EvalLayer(int layer, float* x, int M, int pos, std::string* err);
+  /// observe_only: stops once the observer has seen ffn_down's input (its
+  /// product, a quarter of the block, is skipped); x is then left midway
+  /// (after the attention residual) and not checked.
+  EvalStatus EvalLayer(int layer, float* x, int M, int pos, std::string* err,
+                       bool observe_only = false);
 
  private:
   explicit Context(const Model& m) : model_(m), cfg_(m.config()), w_(m.weights()) {}
@@ -206,8 +210,8 @@ class Context {
   // logits row (the pass stops there).
   bool Forward(const int32_t* tokens, int M, int logits_mode, std::string* err);
   // Block l of Forward over x [M][dim] in place, tokens at positions p0 + m
-  // (K/V rows of layer l written).
-  void ForwardLayer(int l, float* x, int M, int p0);
+  // (K/V rows of layer l written); observe_only: EvalLayer's.
+  void ForwardLayer(int l, float* x, int M, int p0, bool observe_only);
 
   // Helpers of Forward (engine/forward.cpp).
   struct Linear;

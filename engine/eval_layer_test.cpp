@@ -54,7 +54,8 @@ void CheckBlockwiseMatchesEval(const TestModelSpec& spec, const std::string& nam
   std::vector<int32_t> toks(n);
   for (int i = 0; i < n; ++i) toks[static_cast<size_t>(i)] = (i * 37 + 5) % m->config().vocab;
 
-  Observed want, got;
+  Observed want, got, got_only;
+  bool seen_only = false;
   std::unique_ptr<Context> a = NewCtx(*m, 32, &want);
   ASSERT_TRUE(a);
   ASSERT_EQ(a->Eval(toks.data(), n, &err), EvalStatus::kOk) << err;
@@ -62,23 +63,37 @@ void CheckBlockwiseMatchesEval(const TestModelSpec& spec, const std::string& nam
   // Block by block over all tokens, in chunks of 20 (not Eval's 32).
   std::unique_ptr<Context> b = NewCtx(*m, 20, &got);
   ASSERT_TRUE(b);
+  b->SetLinearInputObserver([&](int layer, int linear, const float* x, int M, int K) {
+    std::vector<float>& v = (seen_only ? got_only : got)[{layer, linear}];
+    v.insert(v.end(), x, x + static_cast<size_t>(M) * K);
+  });
   std::vector<float> hs(static_cast<size_t>(n) * dim);
   b->EmbedTokens(toks.data(), n, hs.data());
   for (int l = 0; l < m->config().n_layers; ++l)
     for (int p = 0; p < n; p += 20) {
       const int M = std::min(20, n - p);
+      // First observe_only on a copy (the calibration's first run): the
+      // same observed inputs, and the row itself stays the block's input.
+      std::vector<float> copy(hs.begin() + static_cast<ptrdiff_t>(p) * dim,
+                              hs.begin() + static_cast<ptrdiff_t>(p + M) * dim);
+      seen_only = true;
+      ASSERT_EQ(b->EvalLayer(l, copy.data(), M, p, &err, true), EvalStatus::kOk) << err;
+      seen_only = false;
       ASSERT_EQ(b->EvalLayer(l, hs.data() + static_cast<size_t>(p) * dim, M, p, &err),
                 EvalStatus::kOk)
           << err;
     }
   EXPECT_EQ(b->n_past(), 0);  // the token bookkeeping is Eval's alone
-  ASSERT_EQ(got.size(), want.size());
   ASSERT_EQ(want.size(), static_cast<size_t>(4 * m->config().n_layers));
-  for (const auto& kv : want) {
-    const std::vector<float>& g = got[kv.first];
-    ASSERT_EQ(g.size(), kv.second.size()) << kv.first.first << "/" << kv.first.second;
-    EXPECT_EQ(std::memcmp(g.data(), kv.second.data(), g.size() * sizeof(float)), 0)
-        << name << ": layer " << kv.first.first << ", linear " << kv.first.second;
+  for (const Observed* o : {&got, &got_only}) {
+    ASSERT_EQ(o->size(), want.size());
+    for (const auto& kv : want) {
+      const std::vector<float>& g = o->at(kv.first);
+      ASSERT_EQ(g.size(), kv.second.size()) << kv.first.first << "/" << kv.first.second;
+      EXPECT_EQ(std::memcmp(g.data(), kv.second.data(), g.size() * sizeof(float)), 0)
+          << name << (o == &got ? "" : " (observe_only)") << ": layer " << kv.first.first
+          << ", linear " << kv.first.second;
+    }
   }
 }
 

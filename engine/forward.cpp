@@ -218,7 +218,7 @@ void Context::EmbedTokens(const int32_t* tokens, int M, float* x) {
 }
 
 // Block l over x [M][dim] in place, tokens at positions p0 + m.
-void Context::ForwardLayer(int l, float* x, int M, int p0) {
+void Context::ForwardLayer(int l, float* x, int M, int p0, bool observe_only) {
   const Config& c = cfg_;
   const kern::KernelSet& ks = *ks_;
   const int dim = c.dim, qd = c.q_dim, kvd = c.kv_dim, ffn = c.ffn_dim, hd = c.head_dim;
@@ -317,6 +317,10 @@ void Context::ForwardLayer(int l, float* x, int M, int p0) {
     }
   });
   // proj = W_down hb [M, dim]; x += proj
+  if (observe_only) {
+    if (observer_) ObserveLinearInput(hb_.data(), M, &L.w_down);
+    return;
+  }
   const Linear dn[1] = {{&L.w_down, proj_.data(), static_cast<size_t>(dim), l, 6}};
   RunLinears(hb_.data(), M, dn, 1);
   ForRows(*pool_, M, [&](int m0, int m1) {
@@ -346,7 +350,7 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
   if (!finite(x, M, dim, 0, "the token embedding (tok_embd)")) return false;
 
   for (int l = 0; l < c.n_layers; ++l) {
-    ForwardLayer(l, x, M, p0);
+    ForwardLayer(l, x, M, p0, false);
     if (!finite(x, M, dim, 0,
                 "the output of layer " + std::to_string(l) + " (blk." + std::to_string(l) + ".*)"))
       return false;
@@ -373,7 +377,8 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
   return true;
 }
 
-EvalStatus Context::EvalLayer(int layer, float* x, int M, int pos, std::string* err) {
+EvalStatus Context::EvalLayer(int layer, float* x, int M, int pos, std::string* err,
+                              bool observe_only) {
   if (layer < 0 || layer >= cfg_.n_layers || M <= 0 || M > n_batch_ || pos < 0 ||
       pos > n_ctx_ - M) {
     *err = "eval layer: block " + std::to_string(layer) + ", " + std::to_string(M) +
@@ -382,7 +387,8 @@ EvalStatus Context::EvalLayer(int layer, float* x, int M, int pos, std::string* 
            ", n_ctx " + std::to_string(n_ctx_) + ")";
     return EvalStatus::kInvalid;
   }
-  ForwardLayer(layer, x, M, pos);
+  ForwardLayer(layer, x, M, pos, observe_only);
+  if (observe_only) return EvalStatus::kOk;
   const int m = FirstNonFiniteRow(x, M, static_cast<size_t>(cfg_.dim));
   if (m < 0) return EvalStatus::kOk;
   *err = "numeric error: NaN or Inf in the output of layer " + std::to_string(layer) + " (blk." +

@@ -205,8 +205,9 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
       return false;
     }
   }
-  // Runs block l over every window: on a copy of the hidden states (`in_place`
-  // false: only the observer's Hessians are wanted) or replacing them.
+  // Runs block l over every window: on a copy of the hidden states up to
+  // ffn_down's input (`in_place` false: only the observer's Hessians are
+  // wanted), or all of it, replacing them.
   std::vector<float> tmp(static_cast<size_t>(B) * dim);
   auto run_block = [&](int l, bool in_place) {
     for (size_t w = 0; w < n_windows; ++w)
@@ -217,7 +218,7 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
           std::memcpy(tmp.data(), x, sizeof(float) * M * dim);
           x = tmp.data();
         }
-        if (ctx->EvalLayer(l, x, M, p, err) != engine::EvalStatus::kOk) {
+        if (ctx->EvalLayer(l, x, M, p, err, !in_place) != engine::EvalStatus::kOk) {
           *err = f32_model + ": calibration forward pass failed: " + *err;
           return false;
         }
