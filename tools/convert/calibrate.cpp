@@ -3,9 +3,11 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "engine/engine.h"
@@ -66,9 +69,24 @@ struct Group {
 };
 const Group kGroups[4] = {{0, {0, 1, 2}}, {3, {3}}, {4, {4, 5}}, {6, {6}}};
 
-using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
+// Wall and process CPU seconds (all threads), per phase.
+struct Times {
+  double wall = 0, cpu = 0;
+};
+struct Stamp {
+  std::chrono::steady_clock::time_point wall;
+  double cpu;
+};
+double CpuNow() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+Stamp Now() { return {std::chrono::steady_clock::now(), CpuNow()}; }
+// *t += the time since s.
+void AddSince(const Stamp& s, Times* t) {
+  t->wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - s.wall).count();
+  t->cpu += CpuNow() - s.cpu;
 }
 
 // Drops the mapped pages of [p, p + n) (read no more).
@@ -101,6 +119,39 @@ void Progress(bool quiet, int done, int total, double secs, double fwd, double h
                fill, "##############################", kWidth - fill,
                "..............................", done, total, secs, fwd, h, solve, eta);
   if (done == total) std::fputc('\n', stderr);
+}
+
+// GPTQ of linear `name` of the f32 model (skipped when it is not f32: a
+// pre-quantized GGUF tensor is kept as it is) with its input's Hessian h
+// [K][K] (overwritten): its q4 values go into *plan (under *mu) and its
+// dequantized values replace the float ones in the file (fd), so the block's
+// second run, through the shared mapping, sees them.
+bool SolveLinear(const ModelFile& mf, const std::string& name, int K, double* h,
+                 const CalibOptions& o, int fd, const std::string& path, std::mutex* mu,
+                 Q4Plan* plan, std::string* err) {
+  const format::TensorEntry* t = mf.Find(name);
+  if (!t || t->dtype != static_cast<uint32_t>(format::DType::kF32) || t->n_dims != 2) return true;
+  const uint64_t N = t->shape[0];
+  if (t->shape[1] != static_cast<uint64_t>(K)) {
+    *err =
+        name + ": input width " + std::to_string(t->shape[1]) + " != observed " + std::to_string(K);
+    return false;
+  }
+  std::vector<float> w(N * K);
+  std::memcpy(w.data(), mf.Data(*t), w.size() * sizeof(float));
+  Q4Matrix q;
+  if (!GptqQuantize(w.data(), N, static_cast<uint64_t>(K), h, o.damp, o.act_order, &q, err)) {
+    *err = name + ": " + *err;
+    return false;
+  }
+  const size_t bytes = w.size() * sizeof(float);
+  if (::pwrite(fd, w.data(), bytes, static_cast<off_t>(t->offset)) != static_cast<ssize_t>(bytes)) {
+    *err = "cannot write " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(*mu);
+  (*plan)[name] = std::move(q);
+  return true;
 }
 
 }  // namespace
@@ -234,81 +285,90 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
                                         : s == 1 ? cfg.q_dim
                                                  : dim,
                                         model->kernels()));
-  double t_h = 0;  // seconds in the accumulation (inside the first run)
+  Times t_h, t_fwd, t_solve, t_all;  // t_h: inside the first run of each block
   ctx->SetLinearInputObserver([&](int, int linear, const float* x, int M, int K) {
     for (int s = 0; s < 4; ++s)
       if (kGroups[s].first == linear && acc[s]->K() == K) {
-        const auto th = Clock::now();
+        const Stamp th = Now();
         acc[s]->Add(x, M, pool);
-        t_h += Since(th);
+        AddSince(th, &t_h);
       }
   });
 
-  const auto t0 = Clock::now();
-  double t_fwd = 0, t_solve = 0;
+  const Stamp t0 = Now();
   Progress(o.quiet, 0, n_layers, 0, 0, 0, 0);
   const ModelFile& mf = model->file();
   for (int l = 0; l < n_layers; ++l) {
     for (auto& a : acc) std::fill(a->H().begin(), a->H().end(), 0.0);
-    auto tl = Clock::now();
-    const double h0 = t_h;
+    Stamp tl = Now();
+    const Times h0 = t_h;
     if (!run_block(l, false)) return false;
-    t_fwd += Since(tl) - (t_h - h0);
-    tl = Clock::now();
-    for (int s = 0; s < 4; ++s) {
+    AddSince(tl, &t_fwd);
+    t_fwd.wall -= t_h.wall - h0.wall;
+    t_fwd.cpu -= t_h.cpu - h0.cpu;
+    tl = Now();
+    for (auto& a : acc) {
       // The full symmetric H (GptqQuantize reads both triangles).
-      std::vector<double>& h = acc[s]->H();
-      const size_t K = static_cast<size_t>(acc[s]->K());
+      std::vector<double>& h = a->H();
+      const size_t K = static_cast<size_t>(a->K());
       for (size_t i = 0; i < K; ++i)
         for (size_t j = i + 1; j < K; ++j) h[i * K + j] = h[j * K + i];
-      const std::vector<int>& members = kGroups[s].members;
-      for (size_t mi = 0; mi < members.size(); ++mi) {
-        const int li = members[mi];
-        const std::string name = "blk." + std::to_string(l) + "." + format::kLinearNames[li];
-        const format::TensorEntry* t = mf.Find(name);
-        if (!t || t->dtype != static_cast<uint32_t>(format::DType::kF32) || t->n_dims != 2)
-          continue;  // pre-quantized (GGUF Q4_0, ...): kept as it is
-        const uint64_t N = t->shape[0];
-        if (t->shape[1] != K) {
-          *err = name + ": input width " + std::to_string(t->shape[1]) + " != observed " +
-                 std::to_string(K);
-          return false;
-        }
-        std::vector<float> Wt(N * K);
-        std::memcpy(Wt.data(), mf.Data(*t), N * K * sizeof(float));
-        // GptqQuantize overwrites H: the group's last member takes it.
-        std::vector<double> hcopy;
-        if (mi + 1 < members.size()) hcopy = h;
-        Q4Matrix q;
-        if (!GptqQuantize(Wt.data(), N, K, mi + 1 < members.size() ? hcopy.data() : h.data(),
-                          o.damp, o.act_order, &q, err)) {
-          *err = name + ": " + *err;
-          return false;
-        }
-        (*plan)[name] = std::move(q);
-        // The dequantized weights replace the float ones: the mapping is
-        // shared, so the block's second run below sees them.
-        const size_t bytes = Wt.size() * sizeof(float);
-        if (::pwrite(fd, Wt.data(), bytes, static_cast<off_t>(t->offset)) !=
-            static_cast<ssize_t>(bytes)) {
-          *err = "cannot write " + f32_model + ": " + std::strerror(errno);
-          return false;
-        }
-      }
     }
-    t_solve += Since(tl);
+    // The block's GPTQ solves are independent: they run side by side on the
+    // engine's thread count, largest first (ffn_down's is most of a block).
+    struct Task {
+      int slot, linear;
+      bool owns_h;  // the group's last member: GptqQuantize may overwrite H
+    };
+    std::vector<Task> tasks;
+    for (int s : {3, 2, 0, 1})
+      for (size_t mi = 0; mi < kGroups[s].members.size(); ++mi)
+        tasks.push_back({s, kGroups[s].members[mi], mi + 1 == kGroups[s].members.size()});
+    // Members sharing an H copy it before its owner may start.
+    std::atomic<int> next{0};
+    std::mutex mu;
+    std::string first_err;
+    std::vector<std::vector<double>> copies(tasks.size());
+    for (size_t i = 0; i < tasks.size(); ++i)
+      if (!tasks[i].owns_h) copies[i] = acc[tasks[i].slot]->H();
+    auto solve = [&](int, int) {
+      for (size_t i; (i = static_cast<size_t>(next.fetch_add(1))) < tasks.size();) {
+        const Task& tk = tasks[i];
+        const std::string name = "blk." + std::to_string(l) + "." + format::kLinearNames[tk.linear];
+        std::string e;
+        if (!SolveLinear(mf, name, acc[tk.slot]->K(),
+                         tk.owns_h ? acc[tk.slot]->H().data() : copies[i].data(), o, fd, f32_model,
+                         &mu, plan, &e)) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (first_err.empty()) first_err = e;
+        }
+        std::vector<double>().swap(copies[i]);
+      }
+    };
+    pool.RunF(solve);
+    if (!first_err.empty()) {
+      *err = first_err;
+      return false;
+    }
+    AddSince(tl, &t_solve);
     // The next block's inputs, from this block's quantized weights.
-    tl = Clock::now();
+    tl = Now();
     if (l + 1 < n_layers && !run_block(l, true)) return false;
-    t_fwd += Since(tl);
+    AddSince(tl, &t_fwd);
     // This block's weights are read no more: drop their mapped pages so the
     // resident set stays at about one block of the f32 model.
     for (int li = 0; li < 7; ++li)
       if (const format::TensorEntry* t =
               mf.Find("blk." + std::to_string(l) + "." + format::kLinearNames[li]))
         DropPages(mf.Data(*t), t->size);
-    Progress(o.quiet, l + 1, n_layers, Since(t0), t_fwd, t_h, t_solve);
+    t_all = Times();
+    AddSince(t0, &t_all);
+    Progress(o.quiet, l + 1, n_layers, t_all.wall, t_fwd.wall, t_h.wall, t_solve.wall);
   }
+  if (!o.quiet)
+    std::fprintf(stderr,
+                 "[gptq] CPU time %.1f s: forward %.1f s, H %.1f s, solve %.1f s (%zu tokens)\n",
+                 t_all.cpu, t_fwd.cpu, t_h.cpu, t_solve.cpu, n_tok);
   return true;
 }
 
