@@ -97,18 +97,21 @@ void DropPages(const void* p, uint64_t n) {
                   MADV_DONTNEED);
 }
 
-// Blocks done of `total` after `secs` (of which fwd in the forward passes,
-// h accumulating the Hessians, solve in GPTQ); ETA = the mean block time x
-// the blocks left (every block has the same shape and token count).
-void Progress(bool quiet, int done, int total, double secs, double fwd, double h, double solve) {
+// Blocks done of `total` after `all` (of which fwd in the forward passes, h
+// accumulating the Hessians, solve in GPTQ); ETA = the mean block time x the
+// blocks left (every block has the same shape and token count). Without a
+// terminal, one line per block, with the CPU times too.
+void Progress(bool quiet, int done, int total, const Times& all, const Times& fwd, const Times& h,
+              const Times& solve) {
   if (quiet) return;
-  const double eta = done ? secs / done * (total - done) : 0;
+  const double eta = done ? all.wall / done * (total - done) : 0;
   if (!::isatty(2)) {
     if (done > 0)
       std::fprintf(stderr,
                    "[gptq] block %d/%d done, %.1f s (forward %.1f s, H %.1f s, solve %.1f s), "
-                   "ETA %.1f s\n",
-                   done, total, secs, fwd, h, solve, eta);
+                   "ETA %.1f s; CPU %.1f s (forward %.1f s, H %.1f s, solve %.1f s)\n",
+                   done, total, all.wall, fwd.wall, h.wall, solve.wall, eta, all.cpu, fwd.cpu,
+                   h.cpu, solve.cpu);
     return;
   }
   constexpr int kWidth = 30;
@@ -117,7 +120,8 @@ void Progress(bool quiet, int done, int total, double secs, double fwd, double h
                "\r\033[K[gptq] [%.*s%.*s] %d/%d blocks, %.1f s (forward %.1f, H %.1f, solve "
                "%.1f), ETA %.1f s",
                fill, "##############################", kWidth - fill,
-               "..............................", done, total, secs, fwd, h, solve, eta);
+               "..............................", done, total, all.wall, fwd.wall, h.wall,
+               solve.wall, eta);
   if (done == total) std::fputc('\n', stderr);
 }
 
@@ -286,7 +290,9 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
                                                  : dim,
                                         model->kernels()));
   Times t_h, t_fwd, t_solve, t_all;  // t_h: inside the first run of each block
+  bool observing = false;            // the first run only
   ctx->SetLinearInputObserver([&](int, int linear, const float* x, int M, int K) {
+    if (!observing) return;
     for (int s = 0; s < 4; ++s)
       if (kGroups[s].first == linear && acc[s]->K() == K) {
         const Stamp th = Now();
@@ -296,13 +302,15 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
   });
 
   const Stamp t0 = Now();
-  Progress(o.quiet, 0, n_layers, 0, 0, 0, 0);
+  Progress(o.quiet, 0, n_layers, Times(), Times(), Times(), Times());
   const ModelFile& mf = model->file();
   for (int l = 0; l < n_layers; ++l) {
     for (auto& a : acc) std::fill(a->H().begin(), a->H().end(), 0.0);
     Stamp tl = Now();
     const Times h0 = t_h;
+    observing = true;
     if (!run_block(l, false)) return false;
+    observing = false;
     AddSince(tl, &t_fwd);
     t_fwd.wall -= t_h.wall - h0.wall;
     t_fwd.cpu -= t_h.cpu - h0.cpu;
@@ -363,7 +371,7 @@ bool CalibrateGptqIds(const std::string& f32_model, const std::vector<int32_t>& 
         DropPages(mf.Data(*t), t->size);
     t_all = Times();
     AddSince(t0, &t_all);
-    Progress(o.quiet, l + 1, n_layers, t_all.wall, t_fwd.wall, t_h.wall, t_solve.wall);
+    Progress(o.quiet, l + 1, n_layers, t_all, t_fwd, t_h, t_solve);
   }
   if (!o.quiet)
     std::fprintf(stderr,
