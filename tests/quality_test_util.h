@@ -29,13 +29,13 @@ inline double JsonNumber(const std::string& js, const std::string& key) {
   return std::strtod(js.c_str() + js.find(':', p) + 1, nullptr);
 }
 
-/// A small random llama2.c checkpoint (.bin, version 0): dim 64, ffn 160,
-/// 2 layers, 4 heads (2 kv), vocab 40, seq_len 128, untied classifier, no
-/// tokenizer beside it.
-inline bool WriteLlama2cCheckpoint(const std::string& path, uint64_t seed) {
+/// A small random llama2.c checkpoint (.bin, version 0): dim 64, ffn `ff`
+/// (default 160), 2 layers, 4 heads (2 kv), vocab 40, seq_len 128, untied
+/// classifier, no tokenizer beside it.
+inline bool WriteLlama2cCheckpoint(const std::string& path, uint64_t seed, int32_t ff = 160) {
   const size_t slash = path.rfind('/');
   if (slash != std::string::npos) std::system(("mkdir -p '" + path.substr(0, slash) + "'").c_str());
-  const int32_t d = 64, ff = 160, L = 2, H = 4, KV = 2, V = 40, S = 128;
+  const int32_t d = 64, L = 2, H = 4, KV = 2, V = 40, S = 128;
   const int32_t kvd = d / H * KV, hd = d / H;
   const int32_t hdr[7] = {d, ff, L, H, KV, -V, S};  // negative vocab: untied classifier
   std::vector<float> w;

@@ -41,9 +41,10 @@
 #include "tools/hub/hf_hub.h"
 #endif
 
-// The rotations lamina-convert applies when --rotate is not given (to float
-// inputs it quantizes itself): docs/QUALITY.md has the measurements.
-#define LAMINA_DEFAULT_ROTATE "none"
+// The rotations lamina-convert applies when --rotate is not given: to float
+// inputs it quantizes to q4 itself, and R4 only where ffn_dim is a power of
+// two (else silently none). docs/QUALITY.md has the measurements.
+#define LAMINA_DEFAULT_ROTATE "r4"
 
 namespace {
 
@@ -223,8 +224,9 @@ void Usage(FILE* f) {
       "stream (RMSNorm gains folded into the next linears; a tied model gets an untied\n"
       "output layer), r2 per head on v/o, r4 before ffn_down (the engine's online\n"
       "Hadamard; power-of-two ffn_dim). Default: " LAMINA_DEFAULT_ROTATE
-      " (none for Meta and\n"
-      "pre-quantized inputs and --synthetic). docs/QUALITY.md has what each is worth.\n");
+      " with --weights q4 where ffn_dim\n"
+      "is a power of two, else none (none for Meta and pre-quantized inputs and\n"
+      "--synthetic). docs/QUALITY.md has what each is worth.\n");
 }
 
 // Records the q4 method in the header's informational weight_scheme
@@ -525,14 +527,14 @@ int Main(int argc, char** argv) {
     return 2;
   }
   // Rotations need the float model: by default only for float inputs that
-  // lamina quantizes itself (not Meta's QAT checkpoints, not the random
+  // lamina quantizes to q4 itself (not Meta's QAT checkpoints, not the random
   // --synthetic models, whose large presets are generated packed).
   const bool meta_input =
       synthetic.empty() &&
       (IsDir(input) ? !IsFile(input + "/config.json") &&
                           (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth"))
                     : IsFile(input) && HasMagic(input, "PK\x03\x04", 4));
-  if (!rot_explicit && (meta_input || !synthetic.empty())) rot = Rotations{};
+  if (!rot_explicit && (meta_input || !synthetic.empty() || o.weights != "q4")) rot = Rotations{};
   if (rot.any()) {
     if (meta_input) {
       std::fprintf(stderr,
