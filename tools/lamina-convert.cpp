@@ -535,6 +535,7 @@ int Main(int argc, char** argv) {
                           (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth"))
                     : IsFile(input) && HasMagic(input, "PK\x03\x04", 4));
   if (!rot_explicit && (meta_input || !synthetic.empty() || o.weights != "q4")) rot = Rotations{};
+  if (!rot_explicit && rot.r4 && !InputMayTakeR4(input)) rot.r4 = false;  // no f32 pass for it
   if (rot.any()) {
     if (meta_input) {
       std::fprintf(stderr,

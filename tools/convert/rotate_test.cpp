@@ -238,6 +238,28 @@ TEST(RotateCli, SyntheticTinyRotatedAndInfo) {
   EXPECT_FALSE(test::FileExists(out + ".rot-f32.tmp"));
 }
 
+// The header probe that spares non-power-of-two inputs the f32 pass.
+TEST(Rotate, InputMayTakeR4ReadsTheDeclaredFfnDim) {
+  const std::string dir = test::TestDataDir("rotate_probe");
+  ASSERT_TRUE(test::WriteLlama2cCheckpoint(dir + "/a.bin", 1, 256));
+  ASSERT_TRUE(test::WriteLlama2cCheckpoint(dir + "/b.bin", 1, 160));
+  EXPECT_TRUE(InputMayTakeR4(dir + "/a.bin"));
+  EXPECT_FALSE(InputMayTakeR4(dir + "/b.bin"));
+  for (int ffn : {8192, 5632}) {
+    const std::string hf = dir + "/hf" + std::to_string(ffn);
+    ASSERT_EQ(test::Run("mkdir -p " + hf), 0);
+    test::WriteFile(hf + "/config.json",
+                    "{\"hidden_size\": 2048, \"intermediate_size\": " + std::to_string(ffn) + "}");
+    EXPECT_EQ(InputMayTakeR4(hf), ffn == 8192) << ffn;
+  }
+  // Unknown: the conversion finds out (and reports what is wrong).
+  EXPECT_TRUE(InputMayTakeR4(dir + "/missing"));
+  ASSERT_EQ(test::Run("mkdir -p " + dir + "/empty"), 0);
+  EXPECT_TRUE(InputMayTakeR4(dir + "/empty"));
+  test::WriteFile(dir + "/short.bin", "abc");
+  EXPECT_TRUE(InputMayTakeR4(dir + "/short.bin"));
+}
+
 // The default (no --rotate): R4 on a float input that lamina-convert
 // quantizes to q4 when ffn_dim is a power of two, and that model stays close
 // to the f32 one; with ffn_dim 160, or --weights q8, nothing is rotated (the
