@@ -12,7 +12,7 @@
 // h = 1, 2 are whole-register butterflies; a 4x4 transpose then restores
 // natural order for h = 4 .. 32), and the remaining stages go up to four at a
 // time (radix 16: the 16 vectors at j, j + h, ..., j + 15h), so 8192 takes 3
-// passes instead of 14.
+// passes instead of 13.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif
