@@ -252,6 +252,35 @@ TEST(Rotate, InputMayTakeR4ReadsTheDeclaredFfnDim) {
                     "{\"hidden_size\": 2048, \"intermediate_size\": " + std::to_string(ffn) + "}");
     EXPECT_EQ(InputMayTakeR4(hf), ffn == 8192) << ffn;
   }
+  // GGUF: llama.feed_forward_length, and no default R4 for quantized tensors.
+  auto gguf = [&](const std::string& name, uint32_t ffn, uint32_t type, size_t data_bytes) {
+    std::string b = "GGUF";
+    auto put = [&b](const void* p, size_t n) { b.append(static_cast<const char*>(p), n); };
+    auto u32 = [&](uint32_t v) { put(&v, 4); };
+    auto u64 = [&](uint64_t v) { put(&v, 8); };
+    auto str = [&](const std::string& v) {
+      u64(v.size());
+      b += v;
+    };
+    u32(3);  // version
+    u64(1);  // tensors
+    u64(1);  // key/values
+    str("llama.feed_forward_length");
+    u32(4);  // u32
+    u32(ffn);
+    str("output_norm.weight");
+    u32(1);   // dims
+    u64(32);  // 32 elements
+    u32(type);
+    u64(0);  // offset
+    b.resize((b.size() + 31) / 32 * 32, '\0');
+    b.append(data_bytes, '\0');
+    test::WriteFile(dir + "/" + name, b);
+    return dir + "/" + name;
+  };
+  EXPECT_TRUE(InputMayTakeR4(gguf("f32_8192.gguf", 8192, 0, 128)));  // F32
+  EXPECT_FALSE(InputMayTakeR4(gguf("f32_5632.gguf", 5632, 0, 128)));
+  EXPECT_FALSE(InputMayTakeR4(gguf("q4_0_8192.gguf", 8192, 2, 18)));  // Q4_0: one block
   // Unknown: the conversion finds out (and reports what is wrong).
   EXPECT_TRUE(InputMayTakeR4(dir + "/missing"));
   ASSERT_EQ(test::Run("mkdir -p " + dir + "/empty"), 0);
