@@ -4,7 +4,8 @@
 //   lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]
 //                  [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]
 //                  [--q4-scales f16|f32] [--group-size 32] [--tokenizer PATH|none] [--quiet]
-//                  [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]
+//                  [--quant auto|self|search|rtn] [--self-calib-tokens N]
+//                  [--calib TEXT.txt [--calib-tokens N]
 //                  [--no-act-order] [--calib-damp D]] [--rotate none|all|r1,r2,r4]
 //   lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] -o <out.lamina>
 //   lamina-convert --info <model.lamina>      (validate and describe a file)
@@ -17,6 +18,8 @@
 // <input> is detected: a directory with config.json (Hugging Face), a
 // directory with params.json or consolidated.00.pth (Meta), a GGUF file, or a
 // llama2.c .bin checkpoint.
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,6 +40,7 @@
 #include "tools/convert/convert_util.h"
 #include "tools/convert/quantize.h"
 #include "tools/convert/rotate.h"
+#include "tools/convert/self_calib.h"
 #ifdef LAMINA_WITH_HUB
 #include "tools/hub/hf_hub.h"
 #endif
@@ -177,7 +181,8 @@ void Usage(FILE* f) {
       "                      [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]\n"
       "                      [--q4-scales f16|f32] [--group-size 32]\n"
       "                      [--tokenizer PATH|none] [--quiet]\n"
-      "                      [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]\n"
+      "                      [--quant auto|self|search|rtn] [--self-calib-tokens N]\n"
+      "                      [--calib TEXT.txt [--calib-tokens N]\n"
       "                      [--no-act-order] [--calib-damp D]]\n"
       "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
       "[--weights ...] -o <out.lamina>\n"
@@ -209,9 +214,11 @@ void Usage(FILE* f) {
       "tokenizer.bin) instead of the one found beside the input; 'none' embeds no\n"
       "tokenizer (e.g. for an unsupported tokenizer.json): drive the model with\n"
       "llama-run --tokens.\n"
-      "--quant search|rtn: how q4 group scales are chosen without data: search\n"
-      "(default: the f16 scale of least squared error among candidates) or rtn\n"
-      "(round-to-nearest, scale amax/7.5).\n"
+      "--quant: how q4 values are chosen without user data. self: GPTQ calibrated on\n"
+      "tokens sampled from the float model itself (--self-calib-tokens N, default 2048;\n"
+      "--seed); search: the f16 scale of least squared error among candidates; rtn:\n"
+      "round-to-nearest (scale amax/7.5); auto (default): self for float inputs whose\n"
+      "estimated sampling + GPTQ time is at most 2 min, else search (with a note).\n"
       "--calib TEXT.txt: GPTQ, calibrated on TEXT (UTF-8, tokenized with the model's\n"
       "tokenizer, windows of 512 tokens) through lamina's own forward pass, block by\n"
       "block. --calib-tokens N: use at most N tokens of it (default all).\n"
@@ -252,6 +259,22 @@ bool StampScheme(const std::string& path, const std::string& method, std::string
     return false;
   }
   return true;
+}
+
+// Bytes of the input (a file, or the files of a directory): bounds its
+// number of float weights for --quant auto.
+uint64_t InputBytes(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  if (!S_ISDIR(st.st_mode)) return static_cast<uint64_t>(st.st_size);
+  uint64_t n = 0;
+  if (DIR* d = ::opendir(path.c_str())) {
+    while (const dirent* e = ::readdir(d))
+      if (::stat((path + "/" + e->d_name).c_str(), &st) == 0 && S_ISREG(st.st_mode))
+        n += static_cast<uint64_t>(st.st_size);
+    ::closedir(d);
+  }
+  return n;
 }
 
 bool HasMagic(const std::string& path, const char* magic, size_t n) {
@@ -311,8 +334,8 @@ using ConvertFn =
 // alone with a non-power-of-two ffn_dim; explicit --rotate then is an error.
 bool ConvertRotated(const ConvertFn& convert, const lamina::convert::ConvertOptions& o,
                     lamina::convert::Rotations rot, bool rot_explicit, uint64_t seed,
-                    const std::string& calib, const lamina::convert::CalibOptions& copts,
-                    const std::string& out, bool* done, std::string* err) {
+                    lamina::convert::GptqSource& gs, const std::string& out, bool* done,
+                    std::string* err) {
   using namespace lamina::convert;
   *done = false;
   const std::string tmp = out + ".rot-f32.tmp", tmp2 = out + ".rot-calib.tmp";
@@ -342,26 +365,30 @@ bool ConvertRotated(const ConvertFn& convert, const lamina::convert::ConvertOpti
     if (!rot_explicit && !SupportsR4(m->hparams().ffn_dim)) rot.r4 = false;
   }
   if (!rot.any()) return true;
+  if (!gs.Decide(tmp, err)) return false;
   const std::string scheme = o.weights + "+" + RotationsTag(rot);
   *done = true;
-  if (calib.empty())
+  if (!gs.wanted())
     return RewriteF32Model(tmp, out, o, rot, seed, scheme, err) &&
            StampScheme(out, Q4MethodName(o.q4_method), err);
   if (!RewriteF32Model(tmp, tmp2, fo, rot, seed, "f32+" + RotationsTag(rot), err)) return false;
   ::unlink(tmp.c_str());
   Q4Plan plan;
-  if (!CalibrateGptq(tmp2, calib, copts, &plan, err)) return false;
+  if (!gs.Run(tmp2, &plan, err)) return false;
   ConvertOptions qo = o;
   qo.q4_plan = &plan;
   return RewriteF32Model(tmp2, out, qo, Rotations{}, seed, scheme, err) &&
-         StampScheme(out, "gptq", err);
+         StampScheme(out, gs.method(), err);
 }
 
 int Main(int argc, char** argv) {
   using namespace lamina::convert;
   ConvertOptions o;
   std::string input, out, synthetic, hf, calib, lora_dir, lora_base;
-  CalibOptions copts;
+  GptqSource gs;
+  gs.mode = GptqSource::Mode::kAuto;
+  bool quant_self = false;
+  CalibOptions& copts = gs.copts;
   uint64_t seed = 1;
   Rotations rot;
   std::string rot_err;
@@ -396,11 +423,23 @@ int Main(int argc, char** argv) {
       }
     } else if (a == "--quant") {
       const std::string m = value("--quant");
-      if (!ParseQ4Method(m, &o.q4_method)) {
-        std::fprintf(stderr, "lamina-convert: --quant: expected search or rtn, got '%s'\n",
+      quant_self = m == "self";
+      gs.mode = m == "auto" ? GptqSource::Mode::kAuto : GptqSource::Mode::kNone;
+      if (m != "auto" && !quant_self && !ParseQ4Method(m, &o.q4_method)) {
+        std::fprintf(stderr,
+                     "lamina-convert: --quant: expected auto, self, search or rtn, got '%s'\n",
                      m.c_str());
         return 2;
       }
+    } else if (a == "--self-calib-tokens") {
+      char* end = nullptr;
+      const char* s = value("--self-calib-tokens");
+      const long v = std::strtol(s, &end, 10);
+      if (!end || *end || v <= 0 || v > (1L << 24)) {
+        std::fprintf(stderr, "lamina-convert: bad --self-calib-tokens '%s'\n", s);
+        return 2;
+      }
+      gs.self.n_tokens = static_cast<int>(v);
     } else if (a == "--calib") {
       calib = value("--calib");
     } else if (a == "--rotate") {
@@ -483,8 +522,10 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "lamina-convert: -hf takes no <input> or --synthetic\n");
       return 2;
     }
-    if (!calib.empty()) {
-      std::fprintf(stderr, "lamina-convert: -hf does not take --calib (convert the download)\n");
+    if (!calib.empty() || quant_self) {
+      std::fprintf(stderr,
+                   "lamina-convert: -hf does not take --calib or --quant self (convert the "
+                   "download)\n");
       return 2;
     }
     return FromHub(hf, o, out);
@@ -520,8 +561,13 @@ int Main(int argc, char** argv) {
     }
   }
   bool ok;
-  if (!calib.empty() && o.weights != "q4") {
-    std::fprintf(stderr, "lamina-convert: --calib needs --weights q4\n");
+  if ((!calib.empty() || quant_self) && o.weights != "q4") {
+    std::fprintf(stderr, "lamina-convert: %s needs --weights q4\n",
+                 calib.empty() ? "--quant self" : "--calib");
+    return 2;
+  }
+  if (!calib.empty() && quant_self) {
+    std::fprintf(stderr, "lamina-convert: --calib FILE and --quant self: give one\n");
     return 2;
   }
   // Rotations need the float model: by default only for float inputs that
@@ -533,6 +579,17 @@ int Main(int argc, char** argv) {
                           (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth"))
                     : IsFile(input) && HasMagic(input, "PK\x03\x04", 4));
   if (!rot_explicit && (meta_input || !synthetic.empty())) rot = Rotations{};
+  copts.quiet = o.quiet;
+  // GPTQ's calibration: --calib wins; --quant auto applies to float inputs
+  // lamina quantizes itself (decided on the float model, GptqSource::Decide).
+  gs.self.seed = seed;
+  gs.file = calib;
+  if (!calib.empty() || quant_self) {
+    gs.mode = calib.empty() ? GptqSource::Mode::kSelf : GptqSource::Mode::kFile;
+  } else if (gs.mode == GptqSource::Mode::kAuto) {
+    if (o.weights != "q4" || meta_input || !synthetic.empty()) gs.mode = GptqSource::Mode::kNone;
+    gs.DecideByInputSize(InputBytes(input));
+  }
   if (rot.any()) {
     if (meta_input) {
       std::fprintf(stderr,
@@ -541,31 +598,33 @@ int Main(int argc, char** argv) {
     }
   }
   bool done = false;
-  copts.quiet = o.quiet;
   if (rot.any()) {
-    ok = ConvertRotated(convert, o, rot, rot_explicit, seed, calib, copts, out, &done, &err);
+    ok = ConvertRotated(convert, o, rot, rot_explicit, seed, gs, out, &done, &err);
   } else {
     ok = true;
   }
   if (!ok || done) {
-  } else if (calib.empty()) {
+  } else if (!gs.wanted()) {
     ok = convert(o, out, &err) &&
          (!synthetic.empty() || StampScheme(out, Q4MethodName(o.q4_method), &err));
   } else {
     // GPTQ: the float model first (a temporary file beside the output), then
     // block by block through the engine, then the real conversion with the
-    // GPTQ values.
+    // GPTQ values (--quant auto may settle for the data-free search instead).
     const std::string tmp = out + ".calib-f32.tmp";
     ConvertOptions fo = o;
     fo.weights = "f32";
     fo.quiet = true;
     Q4Plan plan;
-    ok = convert(fo, tmp, &err) && CalibrateGptq(tmp, calib, copts, &plan, &err);
+    ok = convert(fo, tmp, &err) && gs.Decide(tmp, &err) &&
+         (!gs.wanted() || gs.Run(tmp, &plan, &err));
     ::unlink(tmp.c_str());
     if (ok) {
       ConvertOptions qo = o;
-      qo.q4_plan = &plan;
-      ok = convert(qo, out, &err) && (!synthetic.empty() || StampScheme(out, "gptq", &err));
+      if (gs.wanted()) qo.q4_plan = &plan;
+      ok = convert(qo, out, &err) &&
+           (!synthetic.empty() ||
+            StampScheme(out, gs.wanted() ? gs.method() : Q4MethodName(o.q4_method), &err));
     }
   }
   if (!ok) {
