@@ -218,7 +218,7 @@ void Usage(FILE* f) {
       "tokens sampled from the float model itself (--self-calib-tokens N, default 2048;\n"
       "--seed); search: the f16 scale of least squared error among candidates; rtn:\n"
       "round-to-nearest (scale amax/7.5); auto (default): self for float inputs whose\n"
-      "estimated sampling + GPTQ time is at most 2 min, else search (with a note).\n"
+      "estimated sampling + GPTQ time is at most 1 min, else search (with a note).\n"
       "--calib TEXT.txt: GPTQ, calibrated on TEXT (UTF-8, tokenized with the model's\n"
       "tokenizer, windows of 512 tokens) through lamina's own forward pass, block by\n"
       "block. --calib-tokens N: use at most N tokens of it (default all).\n"

@@ -20,12 +20,13 @@ namespace {
 
 // Cost constants of EstimateSelfCalibSeconds: wall seconds on the 2-core
 // x86-64 host shared by other jobs where they were fitted (docs/QUALITY.md,
-// "Self-calibration cost"): per weight read by one f32 decode step (sampling,
-// the sort of the vocabulary included), per weight and token of a prefill
-// pass, per double multiply-add of the Hessian updates and per flop of the
-// GPTQ solves (the last two are small for these shapes).
-constexpr double kGenSecPerWeight = 7.0e-10;
-constexpr double kFwdSecPerWeight = 6.5e-11;
+// "Self-calibration cost"): per weight read by one f32 decode step, per
+// vocabulary entry of one draw (the sampler sorts the vocabulary), per weight
+// and token of a prefill pass, per double multiply-add of the Hessian updates
+// and per flop of the GPTQ solves.
+constexpr double kGenSecPerWeight = 3.1e-10;
+constexpr double kGenSecPerVocab = 1.8e-7;
+constexpr double kFwdSecPerWeight = 8.0e-11;
 constexpr double kHessSecPerMac = 2.5e-10;
 constexpr double kSolveSecPerFlop = 2.5e-10;
 // calibrate.cpp runs one forward pass of the whole model per block.
@@ -149,7 +150,7 @@ double EstimateSelfCalibSeconds(const ModelShape& s, int n_tokens, int window) {
   const double p_block = d * (q + 2 * kv) + q * d + 3 * d * f;
   const double p_tok = L * p_block + static_cast<double>(s.vocab) * d;
   // Sampling: one f32 decode step per token (weights streamed from memory).
-  const double gen = kGenSecPerWeight * N * p_tok;
+  const double gen = N * (kGenSecPerWeight * p_tok + kGenSecPerVocab * s.vocab);
   // GPTQ (calibrate.cpp): forward passes over the tokens, H = X^T X of the
   // four inputs of each block, and the solves (~K^3 + N K^2 per linear).
   const double h = L * N * (2 * d * d + q * q + f * f);

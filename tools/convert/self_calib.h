@@ -48,7 +48,7 @@ bool ReadModelShape(const std::string& model, ModelShape* s, std::string* err);
 double EstimateSelfCalibSeconds(const ModelShape& s, int n_tokens, int window);
 
 /// --quant auto picks self-calibrated GPTQ when its estimate is at most this.
-inline constexpr double kAutoSelfMaxSeconds = 120.0;
+inline constexpr double kAutoSelfMaxSeconds = 60.0;
 
 /// Where a conversion's GPTQ calibration comes from: nothing, --calib FILE,
 /// --quant self, or --quant auto (self when the input turns out to be a
