@@ -432,14 +432,11 @@ int Main(int argc, char** argv) {
         return 2;
       }
     } else if (a == "--self-calib-tokens") {
-      char* end = nullptr;
       const char* s = value("--self-calib-tokens");
-      const long v = std::strtol(s, &end, 10);
-      if (!end || *end || v <= 0 || v > (1L << 24)) {
-        std::fprintf(stderr, "lamina-convert: bad --self-calib-tokens '%s'\n", s);
+      if (!lamina::tools::ParseInt(s, 1, 1 << 24, &gs.self.n_tokens)) {
+        std::fprintf(stderr, "lamina-convert: bad --self-calib-tokens '%s' (1..16777216)\n", s);
         return 2;
       }
-      gs.self.n_tokens = static_cast<int>(v);
     } else if (a == "--calib") {
       calib = value("--calib");
     } else if (a == "--rotate") {
