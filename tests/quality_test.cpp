@@ -34,7 +34,7 @@ TEST(Quality, Stories260KDefaultSearchAndGptqBeatRtn) {
                         {"rtn", "--quant rtn", "q4-rtn"},
                         {"search", "--quant search", "q4-search"},
                         {"gptq", "--calib " + calib + " --calib-tokens 1024", "q4-gptq"},
-                        {"default", "", "q4-gptq-self"}};
+                        {"default", "", "q4-self"}};
   double kl[5] = {};
   for (int i = 0; i < 5; ++i) {
     const std::string out = dir + "/" + vs[i].name + ".lamina";
@@ -85,10 +85,10 @@ TEST(Quality, SelfCalibDeterministicBySeed) {
   EXPECT_TRUE(a == b);
   EXPECT_FALSE(a == c);
   EXPECT_FALSE(a == s);
-  EXPECT_NE(a.find("q4-gptq-self"), std::string::npos);
+  EXPECT_NE(a.find("q4-self"), std::string::npos);
   EXPECT_NE(s.find("q4-search"), std::string::npos);
   // Through the rotation path: sampled from the rotated float model.
-  EXPECT_NE(convert("--rotate r2", dir + "/r.lamina").find("q4-gptq-self+r2"), std::string::npos);
+  EXPECT_NE(convert("--rotate r2", dir + "/r.lamina").find("q4-self+r2"), std::string::npos);
   // auto says what it did (one line on stderr).
   EXPECT_NE(Slurp(dir + "/a.lamina.err").find("sampled from the model itself"), std::string::npos)
       << Slurp(dir + "/a.lamina.err");

@@ -99,9 +99,10 @@ int Info(const std::string& path) {
   const size_t plus = full.find('+');
   const std::string scheme = full.substr(0, plus);
   const std::string rtag = plus == std::string::npos ? "" : full.substr(plus + 1);
-  const std::string method = scheme.rfind("q4-", 0) == 0 ? scheme.substr(3)
-                             : scheme == "q4"            ? "rtn (before method tags)"
-                                                         : "n/a (" + scheme + ")";
+  const std::string method = scheme == "q4-self" ? "self (GPTQ calibrated on the model's samples)"
+                             : scheme.rfind("q4-", 0) == 0 ? scheme.substr(3)
+                             : scheme == "q4"              ? "rtn (before method tags)"
+                                                           : "n/a (" + scheme + ")";
   int n_online = 0;
   for (size_t i = 0; i < m->n_tensors(); ++i)
     if (m->tensor(i).flags & lamina::format::kTensorHadamardInput) ++n_online;

@@ -62,8 +62,9 @@ struct GptqSource {
   CalibOptions copts;
 
   bool wanted() const { return mode != Mode::kNone; }
-  /// The weight_scheme method tag: "gptq" (file) or "gptq-self".
-  const char* method() const { return mode == Mode::kFile ? "gptq" : "gptq-self"; }
+  /// The weight_scheme method tag: "gptq" (file) or "self" (as --quant names
+  /// it; "q4-self+r124" fits the header's 16 bytes, "q4-gptq-self+r124" would not).
+  const char* method() const { return mode == Mode::kFile ? "gptq" : "self"; }
   /// kAuto, before any conversion: falls back to kNone (with a note on
   /// stderr unless quiet) when an input of `input_bytes` bytes is certainly
   /// too big (its float tensors hold at least input_bytes / 4 weights).

@@ -120,7 +120,7 @@ TEST(SelfCalib, AutoRuleByEstimatedCost) {
   std::string err;
   ASSERT_TRUE(g.Decide(F32Model("auto", 128), &err)) << err;
   EXPECT_EQ(g.mode, GptqSource::Mode::kSelf);
-  EXPECT_STREQ(g.method(), "gptq-self");
+  EXPECT_STREQ(g.method(), "self");
 }
 
 }  // namespace
