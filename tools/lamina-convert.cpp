@@ -18,8 +18,6 @@
 // <input> is detected: a directory with config.json (Hugging Face), a
 // directory with params.json or consolidated.00.pth (Meta), a GGUF file, or a
 // llama2.c .bin checkpoint.
-#include <dirent.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -260,22 +258,6 @@ bool StampScheme(const std::string& path, const std::string& method, std::string
     return false;
   }
   return true;
-}
-
-// Bytes of the input (a file, or the files of a directory): bounds its
-// number of float weights for --quant auto.
-uint64_t InputBytes(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return 0;
-  if (!S_ISDIR(st.st_mode)) return static_cast<uint64_t>(st.st_size);
-  uint64_t n = 0;
-  if (DIR* d = ::opendir(path.c_str())) {
-    while (const dirent* e = ::readdir(d))
-      if (::stat((path + "/" + e->d_name).c_str(), &st) == 0 && S_ISREG(st.st_mode))
-        n += static_cast<uint64_t>(st.st_size);
-    ::closedir(d);
-  }
-  return n;
 }
 
 bool HasMagic(const std::string& path, const char* magic, size_t n) {
@@ -586,7 +568,7 @@ int Main(int argc, char** argv) {
     gs.mode = calib.empty() ? GptqSource::Mode::kSelf : GptqSource::Mode::kFile;
   } else if (gs.mode == GptqSource::Mode::kAuto) {
     if (o.weights != "q4" || meta_input || !synthetic.empty()) gs.mode = GptqSource::Mode::kNone;
-    gs.DecideByInputSize(InputBytes(input));
+    gs.DecideByInput(input);
   }
   if (rot.any()) {
     if (meta_input) {

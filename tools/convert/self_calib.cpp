@@ -1,6 +1,8 @@
 // Self-calibration: calibration tokens sampled from the float model (self_calib.h).
 #include "tools/convert/self_calib.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 
 #include "engine/engine.h"
 #include "engine/sampler.h"
+#include "tools/convert/gguf_reader.h"
 #include "tools/convert/rotate.h"
 
 namespace lamina::convert {
@@ -162,13 +165,45 @@ double EstimateSelfCalibSeconds(const ModelShape& s, int n_tokens, int window) {
   return gen + gptq;
 }
 
-void GptqSource::DecideByInputSize(uint64_t input_bytes) {
+namespace {
+
+// Bytes of the input (a file, or the files of a directory).
+uint64_t InputBytes(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  if (!S_ISDIR(st.st_mode)) return static_cast<uint64_t>(st.st_size);
+  uint64_t n = 0;
+  if (DIR* d = ::opendir(path.c_str())) {
+    while (const dirent* e = ::readdir(d))
+      if (::stat((path + "/" + e->d_name).c_str(), &st) == 0 && S_ISREG(st.st_mode))
+        n += static_cast<uint64_t>(st.st_size);
+    ::closedir(d);
+  }
+  return n;
+}
+
+}  // namespace
+
+void GptqSource::DecideByInput(const std::string& input) {
   if (mode != Mode::kAuto) return;
-  // A float input stores each weight in at most 4 bytes; a lower bound of
-  // the estimate from a Llama shape of that many weights (dim 64 per layer of
-  // 12 dim^2 weights, the rest in the vocabulary) is not worth computing: a
-  // 2x margin on the weights alone decides only the clear cases.
-  const double weights = static_cast<double>(input_bytes) / 4;
+  // A GGUF file says its tensor types and sizes; any other float input stores
+  // each weight in at most 4 bytes.
+  double weights = 0;
+  gguf::File g;
+  std::string e;
+  if (g.Open(input, &e)) {
+    for (const gguf::TensorInfo& t : g.tensors()) {
+      if (t.type != gguf::kGgmlF32 && t.type != gguf::kGgmlF16 && t.type != gguf::kGgmlBF16) {
+        mode = Mode::kNone;  // pre-quantized: kept as it is, the rest searched
+        return;
+      }
+      weights += static_cast<double>(t.numel());
+    }
+  } else {
+    weights = static_cast<double>(InputBytes(input)) / 4;
+  }
+  // Sampling alone, for that many weights read per token: only the clear
+  // cases are decided here (2x margin), the rest on the float model (Decide).
   const double secs = kGenSecPerWeight * weights * self.n_tokens;
   if (secs > 2 * kAutoSelfMaxSeconds) {
     mode = Mode::kNone;

@@ -65,10 +65,12 @@ struct GptqSource {
   /// The weight_scheme method tag: "gptq" (file) or "self" (as --quant names
   /// it; "q4-self+r124" fits the header's 16 bytes, "q4-gptq-self+r124" would not).
   const char* method() const { return mode == Mode::kFile ? "gptq" : "self"; }
-  /// kAuto, before any conversion: falls back to kNone (with a note on
-  /// stderr unless quiet) when an input of `input_bytes` bytes is certainly
-  /// too big (its float tensors hold at least input_bytes / 4 weights).
-  void DecideByInputSize(uint64_t input_bytes);
+  /// kAuto, before any conversion: falls back to kNone for a GGUF input with
+  /// quantized tensors (silently: pre-quantized inputs keep their values) or
+  /// an input certainly too big (a note on stderr unless quiet): its float
+  /// weights (a GGUF's, or at least bytes / 4 of a file or directory) would
+  /// take over 2 x kAutoSelfMaxSeconds to sample from.
+  void DecideByInput(const std::string& input);
   /// kAuto, on the float conversion `f32_model`: becomes kSelf, or kNone
   /// when the model is not plain f32 (pre-quantized tensors) or the estimate
   /// is over kAutoSelfMaxSeconds (a one-line note on stderr unless quiet).

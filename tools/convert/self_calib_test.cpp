@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -40,6 +42,34 @@ void PatchHParam(const std::string& path, size_t offset_in_hparams, uint32_t v) 
       0);
   ASSERT_EQ(std::fwrite(&v, 4, 1, f), 1u);
   ASSERT_EQ(std::fclose(f), 0);
+}
+
+std::string WriteEmpty(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f) std::fclose(f);
+  return path;
+}
+
+// A GGUF v3 file holding one [1 x 32] tensor of ggml type `type` (0 F32,
+// 2 Q4_0) and no metadata.
+bool WriteOneTensorGguf(const std::string& path, uint32_t type) {
+  std::string b = "GGUF";
+  auto u32 = [&](uint32_t v) { b.append(reinterpret_cast<const char*>(&v), 4); };
+  auto u64 = [&](uint64_t v) { b.append(reinterpret_cast<const char*>(&v), 8); };
+  u32(3);
+  u64(1);  // tensors
+  u64(0);  // metadata
+  u64(1);
+  b += "w";
+  u32(2);  // dims: 32, 1
+  u64(32);
+  u64(1);
+  u32(type);
+  u64(0);                                     // offset
+  b.resize((b.size() + 31) / 32 * 32, '\0');  // alignment 32
+  b.append(type == 0 ? 32 * 4 : 18, '\0');    // F32 or one Q4_0 block
+  test::WriteFile(path, b);
+  return test::FileExists(path);
 }
 
 TEST(SelfCalib, WindowsStartWithBosAreFullAndDeterministic) {
@@ -108,19 +138,34 @@ TEST(SelfCalib, AutoRuleByEstimatedCost) {
   EXPECT_GT(EstimateSelfCalibSeconds(l1b, 2048, 512), 10 * kAutoSelfMaxSeconds);
   // More tokens cost more.
   EXPECT_LT(EstimateSelfCalibSeconds(s260k, 1024, 512), EstimateSelfCalibSeconds(s260k, 4096, 512));
+  const std::string dir = test::TestDataDir("self_calib_auto");
   GptqSource g;
   g.copts.quiet = true;
-  g.mode = GptqSource::Mode::kAuto;
-  g.DecideByInputSize(1 << 20);  // 1 MiB: decided later, on the float model
-  EXPECT_EQ(g.mode, GptqSource::Mode::kAuto);
-  g.DecideByInputSize(uint64_t{2500} << 20);  // a 1B bf16 checkpoint: no
-  EXPECT_EQ(g.mode, GptqSource::Mode::kNone);
+  auto decide = [&](const std::string& input) {
+    g.mode = GptqSource::Mode::kAuto;
+    g.DecideByInput(input);
+    return g.mode;
+  };
+  // 1 MiB of llama2.c: decided later, on the float model.
+  ASSERT_TRUE(test::WriteLlama2cCheckpoint(dir + "/small.bin", 1));
+  EXPECT_EQ(decide(dir + "/small.bin"), GptqSource::Mode::kAuto);
+  // 2.5 GB (a 1B bf16 checkpoint's size; sparse): certainly too big.
+  const std::string big = dir + "/big.bin";
+  ASSERT_EQ(::truncate(WriteEmpty(big).c_str(), int64_t{2500} << 20), 0);
+  EXPECT_EQ(decide(big), GptqSource::Mode::kNone);
+  // A GGUF with a Q4_0 tensor: pre-quantized, kept.
+  const std::string q4 = dir + "/q4_0.gguf";
+  ASSERT_TRUE(WriteOneTensorGguf(q4, 2));  // 2 = Q4_0
+  EXPECT_EQ(decide(q4), GptqSource::Mode::kNone);
+  ASSERT_TRUE(WriteOneTensorGguf(q4, 0));  // F32
+  EXPECT_EQ(decide(q4), GptqSource::Mode::kAuto);
   // On the float model: the small one is self-calibrated.
   g.mode = GptqSource::Mode::kAuto;
   std::string err;
   ASSERT_TRUE(g.Decide(F32Model("auto", 128), &err)) << err;
   EXPECT_EQ(g.mode, GptqSource::Mode::kSelf);
   EXPECT_STREQ(g.method(), "self");
+  ::unlink(big.c_str());
 }
 
 }  // namespace
