@@ -55,7 +55,8 @@ std::unique_ptr<Adapter> Adapter::Load(const Model& model, const std::string& pa
       }
       if (m.hadamard_input) {
         *err = path + ": tensor " + n + ".lora_a: the model's " + n +
-               " takes a Hadamard-rotated input (SpinQuant): adapters on it are not supported";
+               " takes a Hadamard-rotated input (SpinQuant, or lamina-convert's default R4): "
+               "adapters on it are not supported (convert the base model with --rotate none)";
         return nullptr;
       }
       AdapterMatrix& am = ad->m_[static_cast<size_t>(l) * 7 + i];

@@ -730,7 +730,9 @@ TEST_P(TierTest, ElementwiseOpsExact) {
   ks().softmax.run(a.data(), n);
   ref::Softmax(b.data(), n);
   EXPECT_TRUE(SameBits(a.data(), b.data(), n)) << "softmax";
-  for (int hn : {1, 2, 4, 8, 16, 64, 1024, 8192}) {  // 8192: Llama 3.2's ffn width
+  // Every power of two to 16384 (each pass structure of the SIMD versions);
+  // 8192: Llama 3.2's ffn width.
+  for (int hn = 1; hn <= 16384; hn *= 2) {
     a.resize(hn);
     for (int i = 0; i < hn; ++i)
       a[i] = x[i % x.size()] * (1.f + 0.001f * static_cast<float>(i % 97));
@@ -739,6 +741,14 @@ TEST_P(TierTest, ElementwiseOpsExact) {
     ref::Hadamard(b.data(), hn);
     EXPECT_TRUE(SameBits(a.data(), b.data(), hn)) << "hadamard n=" << hn;
   }
+  // ±inf inputs (inf - inf: NaN lanes appear mid-transform).
+  a[5] = std::numeric_limits<float>::infinity();
+  a[77] = -a[5];
+  a[4000] = a[5];
+  b = a;
+  ks().hadamard.run(a.data(), 16384);
+  ref::Hadamard(b.data(), 16384);
+  EXPECT_TRUE(SameBits(a.data(), b.data(), 16384)) << "hadamard with inf";
   a.assign(x.begin(), x.begin() + 256);
   b = a;
   ks().rope.run(a.data(), 4, 64, w.data(), w.data() + 100);

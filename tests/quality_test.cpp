@@ -1,7 +1,9 @@
 // lamina-convert's quantizers end to end: on stories260K (a real trained
-// model), the default scale search and --calib (GPTQ) move the model less far
+// model), the default (GPTQ calibrated on the model's own samples), the
+// data-free scale search and --calib (GPTQ on text) move the model less far
 // from f32 than RTN, as lamina-perplexity --kl-base measures on a text the
-// calibration did not see; and --calib's errors on bad input.
+// calibration did not see; self-calibration's determinism and limits; and
+// --calib's errors on bad input.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "tests/quality_test_util.h"
 #include "tests/testutil.h"
@@ -16,7 +19,7 @@
 namespace lamina::test {
 namespace {
 
-TEST(Quality, Stories260KSearchAndGptqBeatRtn) {
+TEST(Quality, Stories260KDefaultSearchAndGptqBeatRtn) {
   LAMINA_REQUIRE_SHARED("models/stories260K/stories260K.bin");
   const std::string bin = SharedDir() + "/models/stories260K/stories260K.bin";
   const std::string dir = TestDataDir("quality");
@@ -29,10 +32,11 @@ TEST(Quality, Stories260KSearchAndGptqBeatRtn) {
   };
   const Variant vs[] = {{"f32", "--weights f32", "f32"},
                         {"rtn", "--quant rtn", "q4-rtn"},
-                        {"search", "", "q4-search"},
-                        {"gptq", "--calib " + calib + " --calib-tokens 1024", "q4-gptq"}};
-  double kl[4] = {};
-  for (int i = 0; i < 4; ++i) {
+                        {"search", "--quant search", "q4-search"},
+                        {"gptq", "--calib " + calib + " --calib-tokens 1024", "q4-gptq"},
+                        {"default", "", "q4-self"}};
+  double kl[5] = {};
+  for (int i = 0; i < 5; ++i) {
     const std::string out = dir + "/" + vs[i].name + ".lamina";
     ASSERT_EQ(test::Run(Tool("lamina-convert") + " " + bin + " -q " + vs[i].args + " -o " + out), 0)
         << vs[i].name;
@@ -48,10 +52,66 @@ TEST(Quality, Stories260KSearchAndGptqBeatRtn) {
     kl[i] = JsonNumber(Slurp(js), "kl");
     std::printf("%-6s %s", vs[i].name, Slurp(js).c_str());
   }
-  // Measured (docs/QUALITY.md): rtn 0.113, search 0.078 (0.69x), gptq 0.049 (0.43x).
+  // Measured (docs/QUALITY.md): rtn 0.113, search 0.078 (0.69x), gptq 0.051
+  // (0.45x), default 0.052 (0.46x; seeds 1-5: 0.051-0.052). Issue 13's targets are relative to the
+  // RTN before f16 scales (KL 0.1085; --quant rtn rounds scales up: 0.1130), so "default <= 0.7x of
+  // it" is <= 0.7 x 0.1085 / 0.1130 = 0.672x of kl[1].
   EXPECT_GT(kl[1], 0.0);
   EXPECT_LT(kl[2], 0.8 * kl[1]);
   EXPECT_LT(kl[3], 0.55 * kl[1]);
+  EXPECT_LT(kl[4], 0.7 * 0.1085 / 0.1130 * kl[1]);
+}
+
+// The default conversion of a float input (--quant auto -> self-calibrated
+// GPTQ on a small model) is a function of the input and --seed: the same seed
+// gives the same file, another seed another file.
+TEST(Quality, SelfCalibDeterministicBySeed) {
+  const std::string dir = TestDataDir("quality_self");
+  const std::string bin = dir + "/m.bin";
+  ASSERT_TRUE(WriteLlama2cCheckpoint(bin, 4));
+  auto convert = [&](const std::string& args, const std::string& out) {
+    const std::string err = out + ".err";
+    EXPECT_EQ(test::Run(Tool("lamina-convert") + " " + bin + " " + args + " -o " + out +
+                        " > /dev/null 2> " + err),
+              0)
+        << Slurp(err);
+    return Slurp(out);
+  };
+  const std::string a = convert("--seed 3", dir + "/a.lamina");
+  const std::string b = convert("--seed 3 --quant self", dir + "/b.lamina");
+  const std::string c = convert("--seed 4", dir + "/c.lamina");
+  const std::string s = convert("--quant search", dir + "/s.lamina");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b);
+  EXPECT_FALSE(a == c);
+  EXPECT_FALSE(a == s);
+  EXPECT_NE(a.find("q4-self"), std::string::npos);
+  EXPECT_NE(s.find("q4-search"), std::string::npos);
+  // Through the rotation path: sampled from the rotated float model.
+  EXPECT_NE(convert("--rotate r2", dir + "/r.lamina").find("q4-self+r2"), std::string::npos);
+  // auto says what it did (one line on stderr).
+  EXPECT_NE(Slurp(dir + "/a.lamina.err").find("sampled from the model itself"), std::string::npos)
+      << Slurp(dir + "/a.lamina.err");
+  EXPECT_FALSE(FileExists(dir + "/a.lamina.calib-f32.tmp"));
+}
+
+// --quant self where there is nothing to sample: a clear error; --quant auto
+// then keeps the data-free search. Options that cannot go with it: exit 2.
+TEST(QualityMalformed, SelfCalibTinyContextAndBadOptions) {
+  const std::string dir = TestDataDir("quality_self_bad");
+  const std::string bin = dir + "/ctx1.bin", err = dir + "/err.txt";
+  ASSERT_TRUE(WriteLlama2cCheckpoint(bin, 5, 1));
+  const std::string cmd = Tool("lamina-convert") + " " + bin + " -o " + dir + "/o.lamina ";
+  EXPECT_EQ(test::Run(cmd + "--quant self > /dev/null 2> " + err), 1) << Slurp(err);
+  EXPECT_NE(Slurp(err).find("a context of 1 token(s) is too short"), std::string::npos)
+      << Slurp(err);
+  EXPECT_FALSE(FileExists(dir + "/o.lamina.calib-f32.tmp"));
+  EXPECT_EQ(test::Run(cmd + "-q > /dev/null 2> " + err), 0) << Slurp(err);
+  EXPECT_NE(Slurp(dir + "/o.lamina").find("q4-search"), std::string::npos);
+  for (const std::string& bad :
+       std::vector<std::string>{"--quant self --weights q8", "--quant self --calib " + err,
+                                "--quant bogus", "--self-calib-tokens 0"})
+    EXPECT_EQ(test::Run(cmd + bad + " > /dev/null 2>&1"), 2) << bad;
 }
 
 // --calib on bad input: a clear error naming the file, exit status 1.

@@ -29,13 +29,14 @@ inline double JsonNumber(const std::string& js, const std::string& key) {
   return std::strtod(js.c_str() + js.find(':', p) + 1, nullptr);
 }
 
-/// A small random llama2.c checkpoint (.bin, version 0): dim 64, ffn 160,
-/// 2 layers, 4 heads (2 kv), vocab 40, seq_len 128, untied classifier, no
-/// tokenizer beside it.
-inline bool WriteLlama2cCheckpoint(const std::string& path, uint64_t seed) {
+/// A small random llama2.c checkpoint (.bin, version 0): dim 64, ffn `ff`
+/// (default 160), 2 layers, 4 heads (2 kv), vocab 40, seq_len 128 (or
+/// `seq_len`), untied classifier, no tokenizer beside it.
+inline bool WriteLlama2cCheckpoint(const std::string& path, uint64_t seed, int32_t seq_len = 128,
+                                   int32_t ff = 160) {
   const size_t slash = path.rfind('/');
   if (slash != std::string::npos) std::system(("mkdir -p '" + path.substr(0, slash) + "'").c_str());
-  const int32_t d = 64, ff = 160, L = 2, H = 4, KV = 2, V = 40, S = 128;
+  const int32_t d = 64, L = 2, H = 4, KV = 2, V = 40, S = seq_len;
   const int32_t kvd = d / H * KV, hd = d / H;
   const int32_t hdr[7] = {d, ff, L, H, KV, -V, S};  // negative vocab: untied classifier
   std::vector<float> w;
@@ -49,19 +50,19 @@ inline bool WriteLlama2cCheckpoint(const std::string& path, uint64_t seed) {
   auto fill = [&](size_t n, float scale, float bias) {
     for (size_t i = 0; i < n; ++i) w.push_back(bias + rnd(scale));
   };
-  fill(size_t{V} * d, 0.5f, 0);        // token_embedding
-  fill(size_t{L} * d, 0.1f, 1);        // rms_att
-  fill(size_t{L} * d * d, 0.2f, 0);    // wq
-  fill(size_t{L} * kvd * d, 0.2f, 0);  // wk
-  fill(size_t{L} * kvd * d, 0.2f, 0);  // wv
-  fill(size_t{L} * d * d, 0.2f, 0);    // wo
-  fill(size_t{L} * d, 0.1f, 1);        // rms_ffn
-  fill(size_t{L} * ff * d, 0.2f, 0);   // w1
-  fill(size_t{L} * d * ff, 0.15f, 0);  // w2
-  fill(size_t{L} * ff * d, 0.2f, 0);   // w3
-  fill(d, 0.1f, 1);                    // rms_final
-  fill(size_t{S} * hd, 0, 0);          // freq_cis_real + imag (unused)
-  fill(size_t{V} * d, 0.5f, 0);        // wcls
+  fill(size_t{V} * d, 0.5f, 0);             // token_embedding
+  fill(size_t{L} * d, 0.1f, 1);             // rms_att
+  fill(size_t{L} * d * d, 0.2f, 0);         // wq
+  fill(size_t{L} * kvd * d, 0.2f, 0);       // wk
+  fill(size_t{L} * kvd * d, 0.2f, 0);       // wv
+  fill(size_t{L} * d * d, 0.2f, 0);         // wo
+  fill(size_t{L} * d, 0.1f, 1);             // rms_ffn
+  fill(size_t{L} * ff * d, 0.2f, 0);        // w1
+  fill(size_t{L} * d * ff, 0.15f, 0);       // w2
+  fill(size_t{L} * ff * d, 0.2f, 0);        // w3
+  fill(d, 0.1f, 1);                         // rms_final
+  fill(static_cast<size_t>(S) * hd, 0, 0);  // freq_cis_real + imag (unused)
+  fill(size_t{V} * d, 0.5f, 0);             // wcls
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return false;
   bool ok = std::fwrite(hdr, sizeof(hdr), 1, f) == 1 &&

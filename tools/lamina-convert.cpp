@@ -4,7 +4,8 @@
 //   lamina-convert <input> -o <out.lamina> [--weights q4|q8|bf16|f32]
 //                  [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]
 //                  [--q4-scales f16|f32] [--group-size 32] [--tokenizer PATH|none] [--quiet]
-//                  [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]
+//                  [--quant auto|self|search|rtn] [--self-calib-tokens N]
+//                  [--calib TEXT.txt [--calib-tokens N]
 //                  [--no-act-order] [--calib-damp D]] [--rotate none|all|r1,r2,r4]
 //   lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] -o <out.lamina>
 //   lamina-convert --info <model.lamina>      (validate and describe a file)
@@ -37,13 +38,15 @@
 #include "tools/convert/convert_util.h"
 #include "tools/convert/quantize.h"
 #include "tools/convert/rotate.h"
+#include "tools/convert/self_calib.h"
 #ifdef LAMINA_WITH_HUB
 #include "tools/hub/hf_hub.h"
 #endif
 
-// The rotations lamina-convert applies when --rotate is not given (to float
-// inputs it quantizes itself): docs/QUALITY.md has the measurements.
-#define LAMINA_DEFAULT_ROTATE "none"
+// The rotations lamina-convert applies when --rotate is not given: to float
+// inputs it quantizes to q4 itself, and R4 only where ffn_dim is a power of
+// two (else silently none). docs/QUALITY.md has the measurements.
+#define LAMINA_DEFAULT_ROTATE "r4"
 
 namespace {
 
@@ -95,9 +98,10 @@ int Info(const std::string& path) {
   const size_t plus = full.find('+');
   const std::string scheme = full.substr(0, plus);
   const std::string rtag = plus == std::string::npos ? "" : full.substr(plus + 1);
-  const std::string method = scheme.rfind("q4-", 0) == 0 ? scheme.substr(3)
-                             : scheme == "q4"            ? "rtn (before method tags)"
-                                                         : "n/a (" + scheme + ")";
+  const std::string method = scheme == "q4-self" ? "self (GPTQ calibrated on the model's samples)"
+                             : scheme.rfind("q4-", 0) == 0 ? scheme.substr(3)
+                             : scheme == "q4"              ? "rtn (before method tags)"
+                                                           : "n/a (" + scheme + ")";
   int n_online = 0;
   for (size_t i = 0; i < m->n_tensors(); ++i)
     if (m->tensor(i).flags & lamina::format::kTensorHadamardInput) ++n_online;
@@ -177,7 +181,8 @@ void Usage(FILE* f) {
       "                      [--output q8|q4|bf16|f32] [--embedding q8|q4|bf16|f32]\n"
       "                      [--q4-scales f16|f32] [--group-size 32]\n"
       "                      [--tokenizer PATH|none] [--quiet]\n"
-      "                      [--quant search|rtn] [--calib TEXT.txt [--calib-tokens N]\n"
+      "                      [--quant auto|self|search|rtn] [--self-calib-tokens N]\n"
+      "                      [--calib TEXT.txt [--calib-tokens N]\n"
       "                      [--no-act-order] [--calib-damp D]]\n"
       "       lamina-convert --synthetic tiny|tiny-tied|1b|3b [--seed N] "
       "[--weights ...] -o <out.lamina>\n"
@@ -209,9 +214,11 @@ void Usage(FILE* f) {
       "tokenizer.bin) instead of the one found beside the input; 'none' embeds no\n"
       "tokenizer (e.g. for an unsupported tokenizer.json): drive the model with\n"
       "llama-run --tokens.\n"
-      "--quant search|rtn: how q4 group scales are chosen without data: search\n"
-      "(default: the f16 scale of least squared error among candidates) or rtn\n"
-      "(round-to-nearest, scale amax/7.5).\n"
+      "--quant: how q4 values are chosen without user data. self: GPTQ calibrated on\n"
+      "tokens sampled from the float model itself (--self-calib-tokens N, default 2048;\n"
+      "--seed); search: the f16 scale of least squared error among candidates; rtn:\n"
+      "round-to-nearest (scale amax/7.5); auto (default): self for float inputs whose\n"
+      "estimated sampling + GPTQ time is at most 1 min, else search (with a note).\n"
       "--calib TEXT.txt: GPTQ, calibrated on TEXT (UTF-8, tokenized with the model's\n"
       "tokenizer, windows of 512 tokens) through lamina's own forward pass, block by\n"
       "block. --calib-tokens N: use at most N tokens of it (default all).\n"
@@ -223,8 +230,9 @@ void Usage(FILE* f) {
       "stream (RMSNorm gains folded into the next linears; a tied model gets an untied\n"
       "output layer), r2 per head on v/o, r4 before ffn_down (the engine's online\n"
       "Hadamard; power-of-two ffn_dim). Default: " LAMINA_DEFAULT_ROTATE
-      " (none for Meta and\n"
-      "pre-quantized inputs and --synthetic). docs/QUALITY.md has what each is worth.\n");
+      " with --weights q4 where ffn_dim\n"
+      "is a power of two, else none (none for Meta and pre-quantized inputs and\n"
+      "--synthetic). docs/QUALITY.md has what each is worth.\n");
 }
 
 // Records the q4 method in the header's informational weight_scheme
@@ -311,8 +319,8 @@ using ConvertFn =
 // alone with a non-power-of-two ffn_dim; explicit --rotate then is an error.
 bool ConvertRotated(const ConvertFn& convert, const lamina::convert::ConvertOptions& o,
                     lamina::convert::Rotations rot, bool rot_explicit, uint64_t seed,
-                    const std::string& calib, const lamina::convert::CalibOptions& copts,
-                    const std::string& out, bool* done, std::string* err) {
+                    lamina::convert::GptqSource& gs, const std::string& out, bool* done,
+                    std::string* err) {
   using namespace lamina::convert;
   *done = false;
   const std::string tmp = out + ".rot-f32.tmp", tmp2 = out + ".rot-calib.tmp";
@@ -342,26 +350,30 @@ bool ConvertRotated(const ConvertFn& convert, const lamina::convert::ConvertOpti
     if (!rot_explicit && !SupportsR4(m->hparams().ffn_dim)) rot.r4 = false;
   }
   if (!rot.any()) return true;
+  if (!gs.Decide(tmp, err)) return false;
   const std::string scheme = o.weights + "+" + RotationsTag(rot);
   *done = true;
-  if (calib.empty())
+  if (!gs.wanted())
     return RewriteF32Model(tmp, out, o, rot, seed, scheme, err) &&
            StampScheme(out, Q4MethodName(o.q4_method), err);
   if (!RewriteF32Model(tmp, tmp2, fo, rot, seed, "f32+" + RotationsTag(rot), err)) return false;
   ::unlink(tmp.c_str());
   Q4Plan plan;
-  if (!CalibrateGptq(tmp2, calib, copts, &plan, err)) return false;
+  if (!gs.Run(tmp2, &plan, err)) return false;
   ConvertOptions qo = o;
   qo.q4_plan = &plan;
   return RewriteF32Model(tmp2, out, qo, Rotations{}, seed, scheme, err) &&
-         StampScheme(out, "gptq", err);
+         StampScheme(out, gs.method(), err);
 }
 
 int Main(int argc, char** argv) {
   using namespace lamina::convert;
   ConvertOptions o;
   std::string input, out, synthetic, hf, calib, lora_dir, lora_base;
-  CalibOptions copts;
+  GptqSource gs;
+  gs.mode = GptqSource::Mode::kAuto;
+  bool quant_self = false;
+  CalibOptions& copts = gs.copts;
   uint64_t seed = 1;
   Rotations rot;
   std::string rot_err;
@@ -396,9 +408,18 @@ int Main(int argc, char** argv) {
       }
     } else if (a == "--quant") {
       const std::string m = value("--quant");
-      if (!ParseQ4Method(m, &o.q4_method)) {
-        std::fprintf(stderr, "lamina-convert: --quant: expected search or rtn, got '%s'\n",
+      quant_self = m == "self";
+      gs.mode = m == "auto" ? GptqSource::Mode::kAuto : GptqSource::Mode::kNone;
+      if (m != "auto" && !quant_self && !ParseQ4Method(m, &o.q4_method)) {
+        std::fprintf(stderr,
+                     "lamina-convert: --quant: expected auto, self, search or rtn, got '%s'\n",
                      m.c_str());
+        return 2;
+      }
+    } else if (a == "--self-calib-tokens") {
+      const char* s = value("--self-calib-tokens");
+      if (!lamina::tools::ParseInt(s, 1, 1 << 24, &gs.self.n_tokens)) {
+        std::fprintf(stderr, "lamina-convert: bad --self-calib-tokens '%s' (1..16777216)\n", s);
         return 2;
       }
     } else if (a == "--calib") {
@@ -483,8 +504,10 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "lamina-convert: -hf takes no <input> or --synthetic\n");
       return 2;
     }
-    if (!calib.empty()) {
-      std::fprintf(stderr, "lamina-convert: -hf does not take --calib (convert the download)\n");
+    if (!calib.empty() || quant_self) {
+      std::fprintf(stderr,
+                   "lamina-convert: -hf does not take --calib or --quant self (convert the "
+                   "download)\n");
       return 2;
     }
     return FromHub(hf, o, out);
@@ -520,19 +543,36 @@ int Main(int argc, char** argv) {
     }
   }
   bool ok;
-  if (!calib.empty() && o.weights != "q4") {
-    std::fprintf(stderr, "lamina-convert: --calib needs --weights q4\n");
+  if ((!calib.empty() || quant_self) && o.weights != "q4") {
+    std::fprintf(stderr, "lamina-convert: %s needs --weights q4\n",
+                 calib.empty() ? "--quant self" : "--calib");
+    return 2;
+  }
+  if (!calib.empty() && quant_self) {
+    std::fprintf(stderr, "lamina-convert: --calib FILE and --quant self: give one\n");
     return 2;
   }
   // Rotations need the float model: by default only for float inputs that
-  // lamina quantizes itself (not Meta's QAT checkpoints, not the random
+  // lamina quantizes to q4 itself (not Meta's QAT checkpoints, not the random
   // --synthetic models, whose large presets are generated packed).
   const bool meta_input =
       synthetic.empty() &&
       (IsDir(input) ? !IsFile(input + "/config.json") &&
                           (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth"))
                     : IsFile(input) && HasMagic(input, "PK\x03\x04", 4));
-  if (!rot_explicit && (meta_input || !synthetic.empty())) rot = Rotations{};
+  if (!rot_explicit && (meta_input || !synthetic.empty() || o.weights != "q4")) rot = Rotations{};
+  if (!rot_explicit && rot.r4 && !InputMayTakeR4(input)) rot.r4 = false;  // no f32 pass for it
+  copts.quiet = o.quiet;
+  // GPTQ's calibration: --calib wins; --quant auto applies to float inputs
+  // lamina quantizes itself (decided on the float model, GptqSource::Decide).
+  gs.self.seed = seed;
+  gs.file = calib;
+  if (!calib.empty() || quant_self) {
+    gs.mode = calib.empty() ? GptqSource::Mode::kSelf : GptqSource::Mode::kFile;
+  } else if (gs.mode == GptqSource::Mode::kAuto) {
+    if (o.weights != "q4" || meta_input || !synthetic.empty()) gs.mode = GptqSource::Mode::kNone;
+    gs.DecideByInput(input);
+  }
   if (rot.any()) {
     if (meta_input) {
       std::fprintf(stderr,
@@ -541,31 +581,33 @@ int Main(int argc, char** argv) {
     }
   }
   bool done = false;
-  copts.quiet = o.quiet;
   if (rot.any()) {
-    ok = ConvertRotated(convert, o, rot, rot_explicit, seed, calib, copts, out, &done, &err);
+    ok = ConvertRotated(convert, o, rot, rot_explicit, seed, gs, out, &done, &err);
   } else {
     ok = true;
   }
   if (!ok || done) {
-  } else if (calib.empty()) {
+  } else if (!gs.wanted()) {
     ok = convert(o, out, &err) &&
          (!synthetic.empty() || StampScheme(out, Q4MethodName(o.q4_method), &err));
   } else {
     // GPTQ: the float model first (a temporary file beside the output), then
     // block by block through the engine, then the real conversion with the
-    // GPTQ values.
+    // GPTQ values (--quant auto may settle for the data-free search instead).
     const std::string tmp = out + ".calib-f32.tmp";
     ConvertOptions fo = o;
     fo.weights = "f32";
     fo.quiet = true;
     Q4Plan plan;
-    ok = convert(fo, tmp, &err) && CalibrateGptq(tmp, calib, copts, &plan, &err);
+    ok = convert(fo, tmp, &err) && gs.Decide(tmp, &err) &&
+         (!gs.wanted() || gs.Run(tmp, &plan, &err));
     ::unlink(tmp.c_str());
     if (ok) {
       ConvertOptions qo = o;
-      qo.q4_plan = &plan;
-      ok = convert(qo, out, &err) && (!synthetic.empty() || StampScheme(out, "gptq", &err));
+      if (gs.wanted()) qo.q4_plan = &plan;
+      ok = convert(qo, out, &err) &&
+           (!synthetic.empty() ||
+            StampScheme(out, gs.wanted() ? gs.method() : Q4MethodName(o.q4_method), &err));
     }
   }
   if (!ok) {

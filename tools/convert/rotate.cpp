@@ -2,16 +2,21 @@
 #include "tools/convert/rotate.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <memory>
 
 #include "kernels/ref/ref.h"
 #include "loader/model_file.h"
 #include "tools/convert/convert_util.h"
+#include "tools/convert/gguf_reader.h"
+#include "tools/import/json.h"
 
 namespace lamina::convert {
 
@@ -120,6 +125,37 @@ bool Fail(std::string* err, const std::string& msg) {
 }
 
 }  // namespace
+
+bool InputMayTakeR4(const std::string& input) {
+  struct stat st;
+  if (::stat(input.c_str(), &st) != 0) return true;  // the converter says what is wrong
+  std::string err;
+  int64_t ffn = 0;
+  if (S_ISDIR(st.st_mode)) {  // Hugging Face
+    json::Value cfg;
+    const json::Value* v = nullptr;
+    if (!json::ParseFile(input + "/config.json", &cfg, &err) ||
+        !(v = cfg.Find("intermediate_size")) || !v->as_int64(&ffn))
+      return true;
+  } else {
+    std::ifstream f(input, std::ios::binary);
+    int32_t h[7] = {};
+    if (!f.read(reinterpret_cast<char*>(h), sizeof(h))) return true;
+    if (std::memcmp(h, "GGUF", 4) == 0) {
+      gguf::File g;
+      if (!g.Open(input, &err)) return true;
+      for (const gguf::TensorInfo& t : g.tensors())
+        if (t.type != gguf::kGgmlF32 && t.type != gguf::kGgmlF16 && t.type != gguf::kGgmlBF16)
+          return false;  // pre-quantized: kept as it is
+      const gguf::Value* v = g.Find("llama.feed_forward_length");
+      if (!v || !v->is_int()) return true;
+      ffn = v->i;
+    } else {
+      ffn = h[1];  // llama2.c: dim, hidden_dim, ...
+    }
+  }
+  return ffn <= 0 || ffn > UINT32_MAX || SupportsR4(static_cast<uint32_t>(ffn));
+}
 
 bool IsPlainF32Model(const std::string& src, std::string* why) {
   std::string err;

@@ -58,6 +58,13 @@ class BlockHadamard {
 /// engine's online Hadamard).
 bool SupportsR4(uint32_t ffn_dim);
 
+/// Whether lamina-convert's default R4 may apply to `input`, read from its
+/// header without converting it: false when it declares a non-power-of-two
+/// ffn_dim (llama2.c header, config.json intermediate_size, GGUF
+/// llama.feed_forward_length) or is a GGUF with quantized tensors; true when
+/// it may (or cannot be told here: the conversion then finds out).
+bool InputMayTakeR4(const std::string& input);
+
 /// Rewrites the f32 model `src` (a .lamina of F32 tensors, e.g. written with
 /// --weights f32) into `dst` under `o` (types, q4 method / plan), applying
 /// `rot` first. Header, hparams and tokenizer are copied; tensor flags are
