@@ -34,20 +34,6 @@
 namespace lamina::test {
 namespace {
 
-double MaxRel(const std::vector<float>& got, const std::vector<float>& want) {
-  double md = 0, mx = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    md = std::max(md, std::fabs(double(got[i]) - double(want[i])));
-    mx = std::max(mx, std::fabs(double(want[i])));
-  }
-  return md / mx;
-}
-
-std::vector<char> ReadBytes(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 // Copies `base` and adds the adapter's tensors as the model's own LoRA
 // adaptors (hparams.lora_rank / lora_scale): what Meta's QAT+LoRA
 // checkpoints look like. The adapter must cover every linear of every layer.
@@ -544,7 +530,7 @@ TEST_F(LoraR4, AdapterOnDownProjMatchesRotateNoneAndPyTorch) {
     std::string err;
     const std::string ad_r4 = dir_ + "/" + c.name + ".r4.lamina";
     ASSERT_TRUE(ConvertAdapter(dir_ + "/" + c.name, r4_path, ad_r4, &err)) << err;
-    EXPECT_EQ(ReadBytes(ad_r4), ReadBytes(ad));
+    EXPECT_EQ(ReadAll(ad_r4), ReadAll(ad));
     const std::string cmd = Python() + " '" + SourceDir() + "/tests/reference/llama_ref.py' " +
                             "--weights '" + ref + "' --tokens " + tok_arg + " --out-float '" + ref +
                             ".golden'";

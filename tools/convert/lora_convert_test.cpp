@@ -4,8 +4,6 @@
 // directory, --lora-scale).
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -29,11 +27,6 @@ class LoraConvert : public ::testing::Test {
   }
   std::string dir_, hf_, base_;
 };
-
-std::vector<char> ReadAll(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
 
 TEST_F(LoraConvert, MalformedPeftAdaptersAreRefused) {
   struct Case {
@@ -210,15 +203,7 @@ TEST(LoraConvertR4, CliDefaultR4BaseRunsDownProjAdapter) {
   ASSERT_EQ(got.size(), plain.size());
   ASSERT_EQ(want.size(), plain.size());
   EXPECT_EQ(ReadF32(dir + "/dir.f32"), got);
-  auto max_rel = [&](const std::vector<float>& a) {
-    double md = 0, mx = 0;
-    for (size_t i = 0; i < want.size(); ++i) {
-      md = std::max(md, std::fabs(double(a[i]) - double(want[i])));
-      mx = std::max(mx, std::fabs(double(want[i])));
-    }
-    return md / mx;
-  };
-  const double err = max_rel(got), effect = max_rel(plain);
+  const double err = MaxRel(got, want), effect = MaxRel(plain, want);
   std::printf(
       "[lora r4 cli] default q4+r4 base + adapter vs f32 none + adapter: %.3g (without "
       "the adapter: %.3g)\n",
