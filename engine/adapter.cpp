@@ -70,6 +70,19 @@ std::unique_ptr<Adapter> Adapter::Load(const Model& model, const std::string& pa
   ad->scale_ = hp.lora_scale;
   ad->m_.assign(static_cast<size_t>(c.n_layers) * 7, AdapterMatrix{});
   const uint64_t r = hp.lora_rank;
+  // lamina-convert --rotate r1 / r2 bases: R1 rotates the residual stream
+  // (every linear's input or output) and R2 the rows of attn_v / columns of
+  // attn_output, with seeded signs the file does not hold, so an adapter in the
+  // checkpoint's own space cannot be mapped onto them. The converter records
+  // the rotations in weight_scheme ("q4-self+r12"); R4 is handled above (A H).
+  std::string rot;
+  {
+    const char* ws = model.file().header().weight_scheme;
+    const std::string scheme(ws, strnlen(ws, sizeof(model.file().header().weight_scheme)));
+    const size_t p = scheme.rfind("+r");
+    if (p != std::string::npos) rot = scheme.substr(p + 2);
+  }
+  const bool r1 = rot.find('1') != std::string::npos, r2 = rot.find('2') != std::string::npos;
   // The loader checked that every tensor is a complete blk.<l>.<linear>
   // pair with l < the file's n_layers: walking those names sees them all.
   for (uint32_t l = 0; l < hp.n_layers; ++l) {
@@ -79,6 +92,13 @@ std::unique_ptr<Adapter> Adapter::Load(const Model& model, const std::string& pa
       const format::TensorEntry* a = f.Find(n + ".lora_a");
       const format::TensorEntry* b = f.Find(n + ".lora_b");
       if (!a) continue;
+      if (r1 || (r2 && (i == 2 || i == 3))) {
+        *err = path + ": tensor " + n + ".lora_a: the base model was converted with --rotate " +
+               (r1 ? "r1" : "r2") + " (weight_scheme \"" + model.file().header().weight_scheme +
+               "\"), whose rotation an adapter cannot follow; convert the base with --rotate "
+               "none or r4 (the default) to use LoRA adapters";
+        return nullptr;
+      }
       if (!L) {
         *err = path + ": tensor " + n + ".lora_a: layer " + std::to_string(l) +
                " does not exist (the model has " + std::to_string(c.n_layers) + " layers)";

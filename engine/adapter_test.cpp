@@ -595,5 +595,42 @@ TEST_F(LoraR4, Q4AdapterBitIdenticalToOwnLoraWithRotatedA) {
   EXPECT_GE(MaxRel(AdapterLogits(mraw, {}, {}, toks), want), 1e-3);
 }
 
+// --rotate r1 / r2 bases: the rotation (seeded signs, not in the file) moves
+// what an adapter's A / B multiply, so an adapter on an affected linear is
+// refused by name (R1: every linear; R2: attn_v and attn_output), while an
+// R2 base still takes adapters on the linears R2 leaves alone.
+TEST_F(LoraR4, MalformedAdapterOnR1OrR2BaseIsRefused) {
+  struct Base {
+    const char* tag;
+    bool r1, r2;
+  } bases[] = {{"r2", false, true}, {"r1", true, false}, {"r12", true, true}};
+  const std::string ad_v = Adapter("v_only", "--dtype f32 --r 2 --alpha 4 --targets v_proj", none_);
+  const std::string ad_qd =
+      Adapter("q_down", "--dtype f32 --r 2 --alpha 4 --targets q_proj,down_proj --seed 9", none_);
+  for (const Base& b : bases) {
+    SCOPED_TRACE(b.tag);
+    const std::string out = dir_ + "/base." + b.tag + ".f32.lamina";
+    convert::ConvertOptions o;
+    o.weights = "f32";
+    o.quiet = true;
+    convert::Rotations rot;
+    rot.r1 = b.r1;
+    rot.r2 = b.r2;
+    std::string err;
+    ASSERT_TRUE(convert::RewriteF32Model(none_, out, o, rot, 7, std::string("f32+") + b.tag, &err))
+        << err;
+    lamina_model* m = Load(out);
+    ASSERT_TRUE(m);
+    ExpectRefused(m, ad_v,
+                  std::string("attn_v.lora_a: the base model was converted with --rotate ") +
+                      (b.r1 ? "r1" : "r2"));
+    if (b.r1) {
+      ExpectRefused(m, ad_qd, "attn_q.lora_a: the base model was converted with --rotate r1");
+    } else {
+      EXPECT_TRUE(LoadAdapter(m, ad_qd));  // R2 leaves q and down alone
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lamina::test
