@@ -689,9 +689,9 @@ TEST_P(TierTest, MatmulFloatExact) {
   std::mt19937 rng(50);
   std::normal_distribution<float> nd(0.f, 1.f);
   for (int wtype : {0, 1, 2})
-    for (int K : {1, 7, 8, 9, 64, 173, 529})  // 529: two K chunks of 256 and a tail
-      for (int N : {1, 3, 5, 13, 37})           // row tiles of 16 / 8 / 6 / 4 / 1
-        for (int M = 1; M <= 13; ++M) {         // token tiles of 1..6 and their tails
+    for (int K : {1, 7, 8, 9, 64, 173, 529})   // 529: two K chunks of 256 and a tail
+      for (int N : {1, 3, 5, 13, 31, 37, 50})  // row tiles of 14 / 9 / 8 / 6 / 5 / 4 / 2 / 1
+        for (int M = 1; M <= 13; ++M) {        // token tiles of 1..6 and their tails
           if (K == 529 && M % 4 != 1 && M != 6) continue;  // keep the big-K cases few
           std::vector<float> x(M * K), wf(N * K);
           for (auto& v : x) v = nd(rng);

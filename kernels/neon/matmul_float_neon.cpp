@@ -7,15 +7,20 @@
 // Why the tiles: an R-row x T-token tile loads 4/T bytes of weights (shared
 // by T tokens) plus 4/R bytes of activations (shared by R rows) per f32
 // multiply-add, so a tile wants both large, but the 32 q registers must hold
-// its accumulators plus the operands. Decode (T = 1) takes 8 rows over the
-// whole of K (16 accumulators). With several tokens (speculative verification,
-// prefill) the 8 partial sums, which are independent chains, are computed as
-// lanes 0-3 then lanes 4-7 in two passes over a K chunk (the first half's sums
-// wait in memory): R*T accumulators per pass, so tiles of 8 x 2, 6 x 3, 4 x 4,
-// 3 x 5 and 3 x 6 fit (M = 4: 2 bytes per multiply-add against 3 for the
-// 2 x 4 tile of full-width sums). A K chunk of 256 values keeps the tile's
-// weights and activations in L1 between the two passes. Each (token, row)
-// keeps ref's order, so the result depends neither on M nor on the tile.
+// its accumulators plus the operands. A pass of M tokens in one token tile
+// loads the weights once and the activations N/R times: W * (1 + M/R) bytes
+// for W bytes of weights, so the activation term (paid per evaluated token of
+// a speculative verification pass) shrinks with R. Decode (T = 1) takes 14
+// rows over the whole of K (28 accumulators, x0 / x1, one streamed weight
+// vector). With several tokens (speculative verification, prefill) the 8
+// partial sums, which are independent chains, are computed as lanes 0-3 then
+// lanes 4-7 in two passes over a K chunk (the first half's sums wait in
+// memory): R*T accumulators per pass plus min(R, T) operands held and one
+// streamed, so tiles of 14 x 2, 9 x 3, 6 x 4, 5 x 5 and 4 x 6 fit (M = 5:
+// W * 2 per pass against W * 2.67 for 3 x 5). A K chunk of 256 values keeps
+// the tile's weights and activations in L1 between the two passes. Each
+// (token, row) keeps ref's order, so the result depends neither on M nor on
+// the tile.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif
@@ -33,21 +38,38 @@ namespace {
 // Values of K per chunk (a multiple of 8; 1 KiB of an f32 row).
 constexpr int kKChunk = 256;
 
+// Register pressure: GCC hoists every load of a tile step to the top of the
+// loop body, so a tile whose accumulators nearly fill the 32 registers spills
+// some of them (a load + store per step). So the streamed operand is loaded
+// by an asm volatile (LoadQ / LoadD: one LDR, the loaded memory an input) and
+// the accumulators a load feeds are pinned by an empty asm volatile (Fence)
+// after their multiply-adds: volatile asms keep their order, so the next
+// row's (or token's) load waits for the previous one's multiply-adds.
+inline float32x4_t LoadQ(const float* p) {
+  float32x4_t v;
+  asm volatile("ldr %q0, %1" : "=w"(v) : "m"(*reinterpret_cast<const float(*)[4]>(p)));
+  return v;
+}
+inline uint16x4_t LoadD(const uint16_t* p) {
+  uint16x4_t v;
+  asm volatile("ldr %d0, %1" : "=w"(v) : "m"(*reinterpret_cast<const uint16_t(*)[4]>(p)));
+  return v;
+}
+inline void Fence(float32x4_t& a) { (void)a; }
+
 struct F32W {
   const float* p;
-  float32x4_t Load(size_t i) const { return vld1q_f32(p + i); }
+  float32x4_t Load(size_t i) const { return LoadQ(p + i); }
   float Scalar(size_t i) const { return p[i]; }
 };
 struct F16W {
   const uint16_t* p;
-  float32x4_t Load(size_t i) const { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p + i))); }
+  float32x4_t Load(size_t i) const { return vcvt_f32_f16(vreinterpret_f16_u16(LoadD(p + i))); }
   float Scalar(size_t i) const { return F16ToF32(p[i]); }
 };
 struct BF16W {
   const uint16_t* p;
-  float32x4_t Load(size_t i) const {
-    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p + i), 16));
-  }
+  float32x4_t Load(size_t i) const { return vreinterpretq_f32_u32(vshll_n_u16(LoadD(p + i), 16)); }
   float Scalar(size_t i) const { return BF16ToF32(p[i]); }
 };
 
@@ -72,6 +94,10 @@ void GemvRows(const float* x, const W& w, int K, int n, float* y) {
       const size_t row = static_cast<size_t>(n + r) * K;
       a0[r] = vfmaq_f32(a0[r], w.Load(row + k), x0);
       a1[r] = vfmaq_f32(a1[r], w.Load(row + k + 4), x1);
+      if constexpr (R > 8) {
+        Fence(a0[r]);
+        Fence(a1[r]);
+      }
     }
   }
 #pragma GCC unroll 16  // (a loop indexing a0 / a1 would keep them in memory)
@@ -106,9 +132,11 @@ inline void HalfPass(const float* x, size_t ldx, const W& w, int K, int n, int k
       for (int r = 0; r < R; ++r) wv[r] = w.Load(static_cast<size_t>(n + r) * K + k);
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
-        const float32x4_t xv = vld1q_f32(x + t * ldx + k);
+        const float32x4_t xv = LoadQ(x + t * ldx + k);
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) acc[r][t] = vfmaq_f32(acc[r][t], wv[r], xv);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) Fence(acc[r][t]);
       }
     } else {
       float32x4_t xv[T];
@@ -119,6 +147,8 @@ inline void HalfPass(const float* x, size_t ldx, const W& w, int K, int n, int k
         const float32x4_t wv = w.Load(static_cast<size_t>(n + r) * K + k);
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) acc[r][t] = vfmaq_f32(acc[r][t], wv, xv[t]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) Fence(acc[r][t]);
       }
     }
   }
@@ -166,14 +196,16 @@ void Tile(const float* x, size_t ldx, const W& w, int K, int n, float* y, size_t
   }
 }
 
-// Tokens [0, T) over rows [n0, n1): R rows at a time, then 4 (or 2), then 1.
+// Tokens [0, T) over rows [n0, n1): R rows at a time, then 8, 4, 2 and 1.
 template <int R, int T, typename W>
 void Rows(const float* x, size_t ldx, const W& w, int K, int n0, int n1, float* y, size_t ldy) {
   int n = n0;
   for (; n + R <= n1; n += R) Tile<R, T>(x, ldx, w, K, n, y, ldy);
+  if constexpr (R > 8)
+    for (; n + 8 <= n1; n += 8) Tile<8, T>(x, ldx, w, K, n, y, ldy);
   if constexpr (R > 4)
     for (; n + 4 <= n1; n += 4) Tile<4, T>(x, ldx, w, K, n, y, ldy);
-  if constexpr (R == 3)
+  if constexpr (R > 2)
     for (; n + 2 <= n1; n += 2) Tile<2, T>(x, ldx, w, K, n, y, ldy);
   for (; n < n1; ++n) Tile<1, T>(x, ldx, w, K, n, y, ldy);
 }
@@ -182,25 +214,36 @@ struct Impl {
   template <typename W>
   void operator()(const W& w, const float* x, size_t ldx, int M, int K, int n0, int n1, float* y,
                   size_t ldy) const {
-    // Tokens in groups of 4 (4 x 4 tiles) while more than 6 are left, then one
-    // group of the rest (tile shapes chosen to fit the registers without spills).
+    // Tokens in groups of 5 (5 x 5 tiles; 4 then 3 for 7) while more than 6
+    // are left, then one group of the rest. Each shape is the R x T tile with
+    // the most rows whose R*T accumulators, T (or R) operands and one streamed
+    // operand fit the 32 registers (no spills).
     int m = 0;
-    for (; M - m > 6; m += 4) Rows<4, 4>(x + m * ldx, ldx, w, K, n0, n1, y + m * ldy, ldy);
+    while (M - m > 6) {
+      const int g = M - m == 7 ? 4 : 5;
+      if (g == 4) {
+        Rows<6, 4>(x + m * ldx, ldx, w, K, n0, n1, y + m * ldy, ldy);
+      } else {
+        Rows<5, 5>(x + m * ldx, ldx, w, K, n0, n1, y + m * ldy, ldy);
+      }
+      m += g;
+    }
     const float* xm = x + m * ldx;
     float* ym = y + m * ldy;
     switch (M - m) {
       case 6:
-        return Rows<3, 6>(xm, ldx, w, K, n0, n1, ym, ldy);
+        return Rows<4, 6>(xm, ldx, w, K, n0, n1, ym, ldy);
       case 5:
-        return Rows<3, 5>(xm, ldx, w, K, n0, n1, ym, ldy);
+        return Rows<5, 5>(xm, ldx, w, K, n0, n1, ym, ldy);
       case 4:
-        return Rows<4, 4>(xm, ldx, w, K, n0, n1, ym, ldy);
+        return Rows<6, 4>(xm, ldx, w, K, n0, n1, ym, ldy);
       case 3:
-        return Rows<6, 3>(xm, ldx, w, K, n0, n1, ym, ldy);
+        return Rows<9, 3>(xm, ldx, w, K, n0, n1, ym, ldy);
       case 2:
-        return Rows<8, 2>(xm, ldx, w, K, n0, n1, ym, ldy);
+        return Rows<14, 2>(xm, ldx, w, K, n0, n1, ym, ldy);
       case 1: {  // decode: a GEMV
         int n = n0;
+        for (; n + 14 <= n1; n += 14) GemvRows<14>(xm, w, K, n, ym);
         for (; n + 8 <= n1; n += 8) GemvRows<8>(xm, w, K, n, ym);
         for (; n + 4 <= n1; n += 4) GemvRows<4>(xm, w, K, n, ym);
         for (; n < n1; ++n) GemvRows<1>(xm, w, K, n, ym);
