@@ -41,10 +41,10 @@ constexpr int kKChunk = 256;
 // Register pressure: GCC hoists every load of a tile step to the top of the
 // loop body, so a tile whose accumulators nearly fill the 32 registers spills
 // some of them (a load + store per step). So the streamed operand is loaded
-// by an asm volatile (LoadQ / LoadD: one LDR, the loaded memory an input) and
-// the accumulators a load feeds are pinned by an empty asm volatile (Fence)
-// after their multiply-adds: volatile asms keep their order, so the next
-// row's (or token's) load waits for the previous one's multiply-adds.
+// by an asm volatile (LoadQ / LoadD: one LDR, the loaded memory an input):
+// volatile asms keep their order and are not hoisted together, so one
+// streamed vector is live at a time (checked in the disassembly: no stack
+// access in the tile loops).
 inline float32x4_t LoadQ(const float* p) {
   float32x4_t v;
   asm volatile("ldr %q0, %1" : "=w"(v) : "m"(*reinterpret_cast<const float(*)[4]>(p)));
@@ -55,7 +55,6 @@ inline uint16x4_t LoadD(const uint16_t* p) {
   asm volatile("ldr %d0, %1" : "=w"(v) : "m"(*reinterpret_cast<const uint16_t(*)[4]>(p)));
   return v;
 }
-inline void Fence(float32x4_t& a) { (void)a; }
 
 struct F32W {
   const float* p;
@@ -94,10 +93,6 @@ void GemvRows(const float* x, const W& w, int K, int n, float* y) {
       const size_t row = static_cast<size_t>(n + r) * K;
       a0[r] = vfmaq_f32(a0[r], w.Load(row + k), x0);
       a1[r] = vfmaq_f32(a1[r], w.Load(row + k + 4), x1);
-      if constexpr (R > 8) {
-        Fence(a0[r]);
-        Fence(a1[r]);
-      }
     }
   }
 #pragma GCC unroll 16  // (a loop indexing a0 / a1 would keep them in memory)
@@ -135,8 +130,6 @@ inline void HalfPass(const float* x, size_t ldx, const W& w, int K, int n, int k
         const float32x4_t xv = LoadQ(x + t * ldx + k);
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) acc[r][t] = vfmaq_f32(acc[r][t], wv[r], xv);
-#pragma GCC unroll 16
-        for (int r = 0; r < R; ++r) Fence(acc[r][t]);
       }
     } else {
       float32x4_t xv[T];
@@ -147,8 +140,6 @@ inline void HalfPass(const float* x, size_t ldx, const W& w, int K, int n, int k
         const float32x4_t wv = w.Load(static_cast<size_t>(n + r) * K + k);
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) acc[r][t] = vfmaq_f32(acc[r][t], wv, xv[t]);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) Fence(acc[r][t]);
       }
     }
   }
