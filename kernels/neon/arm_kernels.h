@@ -169,6 +169,9 @@ void SiluMulNeon(float* gate, const float* up, int n);
 /// ref's 8-partial-sum order. EXACT (bit-identical to ref::Softmax) for inputs
 /// without NaN; with NaN inputs both give all-NaN rows, payloads may differ.
 void SoftmaxNeon(float* x, int n);
+/// SoftmaxNeon without its last step: x[i] = exp(x[i] - max) (ref's values
+/// before the scaling); returns inv = 1 / sum, so x[i] * inv is ref's output.
+float SoftmaxExpNeon(float* x, int n);
 
 /// A tier's KernelSet from what differs between the Arm tiers (quantizer
 /// layout, integer matmuls, attention); the other ops are the same NEON

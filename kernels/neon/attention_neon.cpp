@@ -218,7 +218,8 @@ inline void ScoresHP(const float* qi, const float* q, const void* k, size_t off,
   // Opaque per call: stops GCC hoisting the kH * n / 4 q vectors out of the
   // position loop into (too few) registers and spilling them (an LDR from the
   // stack per use instead of one LDP per two vectors).
-  asm volatile("" : "+r"(qi));
+  // Small heads (kN * kH <= 32: at most 8 q vectors) keep q in registers.
+  if constexpr (kN == 0 || kN * kH > 32) asm volatile("" : "+r"(qi));
   float32x4_t a0[kH][kP], a1[kH][kP];
 #pragma GCC unroll 4
   for (int i = 0; i < kH; ++i)
@@ -270,11 +271,17 @@ inline void ScoresHP(const float* qi, const float* q, const void* k, size_t off,
 }
 
 /// o[i * o_stride + 4r] (r < kR, i < kH) = sum over p ascending of
-/// fma(s[i][p], v at off + p * stride + 4r); each V row loaded once for all kH
+/// fma(w_i[p], v at off + p * stride + 4r); each V row loaded once for all kH
 /// heads; 4 positions per weight load (one LDR q per head, FMLA by lane).
-template <int kKv, int kH, int kR>
-inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t stride, int n_pos,
-                          float* o, int o_stride) {
+/// w_i[p] = s[i][p], or (kScale) s[i][p] * inv[i]: softmax's last step (ref:
+/// x[p] *= inv) done on the fly, the same rounded product.
+template <int kKv, int kH, int kR, bool kScale>
+inline void WeightedSumHR(float* const* s, const float* inv, const void* v, size_t off,
+                          size_t stride, int n_pos, float* o, int o_stride) {
+  [[maybe_unused]] float32x4_t iv[kH];
+  if constexpr (kScale)
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) iv[i] = vdupq_n_f32(inv[i]);
   float32x4_t acc[kH][kR];
 #pragma GCC unroll 4
   for (int i = 0; i < kH; ++i)
@@ -284,7 +291,10 @@ inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t str
   for (; p + 4 <= n_pos; p += 4, off += 4 * stride) {
     float32x4_t w[kH];
 #pragma GCC unroll 4
-    for (int i = 0; i < kH; ++i) w[i] = vld1q_f32(s[i] + p);
+    for (int i = 0; i < kH; ++i) {
+      w[i] = vld1q_f32(s[i] + p);
+      if constexpr (kScale) w[i] = vmulq_f32(w[i], iv[i]);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       float32x4_t vv[kR];
@@ -300,7 +310,8 @@ inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t str
     LoadRow<kKv, kR>(v, off, vv);
 #pragma GCC unroll 4
     for (int i = 0; i < kH; ++i) {
-      const float32x4_t w = vld1q_dup_f32(s[i] + p);
+      float32x4_t w = vld1q_dup_f32(s[i] + p);
+      if constexpr (kScale) w = vmulq_f32(w, iv[i]);
 #pragma GCC unroll 4
       for (int r = 0; r < kR; ++r) acc[i][r] = vfmaq_f32(acc[i][r], w, vv[r]);
     }
@@ -329,21 +340,25 @@ void GroupScores(const float* q, const void* k_cache, size_t kv_stride, int n_po
     ScoresHP<kKv, kH, 1, kN>(qi, q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
 }
 
-/// o[i * head_dim + d] = sum over p ascending of fma(s[i][p], V row p value
-/// d): the ·V half of a pass, kH heads, V rows at base + p * kv_stride.
-template <int kKv, int kH>
-void WeightedSum(float* const* s, const void* v_cache, size_t kv_stride, int n_pos, int head_dim,
-                 size_t base, float* o) {
+/// o[i * head_dim + d] = sum over p ascending of fma(w_i[p], V row p value
+/// d): the ·V half of a pass, kH heads, V rows at base + p * kv_stride
+/// (w_i as in WeightedSumHR).
+template <int kKv, int kH, bool kScale>
+void WeightedSum(float* const* s, const float* inv, const void* v_cache, size_t kv_stride,
+                 int n_pos, int head_dim, size_t base, float* o) {
   int d = 0;
   for (; d + 16 <= head_dim; d += 16)
-    WeightedSumHR<kKv, kH, 4>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+    WeightedSumHR<kKv, kH, 4, kScale>(s, inv, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+  for (; d + 8 <= head_dim; d += 8)
+    WeightedSumHR<kKv, kH, 2, kScale>(s, inv, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
   for (; d + 4 <= head_dim; d += 4)
-    WeightedSumHR<kKv, kH, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+    WeightedSumHR<kKv, kH, 1, kScale>(s, inv, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
   for (; d < head_dim; ++d)
     for (int i = 0; i < kH; ++i) {
       float acc = 0.f;
       for (int pp = 0; pp < n_pos; ++pp)
-        acc = std::fma(s[i][pp], Load1<kKv>(v_cache, pp * kv_stride + base + d), acc);
+        acc = std::fma(kScale ? s[i][pp] * inv[i] : s[i][pp],
+                       Load1<kKv>(v_cache, pp * kv_stride + base + d), acc);
       o[static_cast<size_t>(i) * head_dim + d] = acc;
     }
 }
@@ -353,15 +368,23 @@ void WeightedSum(float* const* s, const void* v_cache, size_t kv_stride, int n_p
 template <int kKv, int kH>
 void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                int n_pos, int head_dim, size_t base, float scale, float* const* s, float* o) {
-  if (head_dim == 64) {
+  if (head_dim == 8) {
+    GroupScores<kKv, kH, 8>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+  } else if (head_dim == 64) {
     GroupScores<kKv, kH, 64>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
   } else if (head_dim == 128) {
     GroupScores<kKv, kH, 128>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
   } else {
     GroupScores<kKv, kH, 0>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
   }
-  for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
-  WeightedSum<kKv, kH>(s, v_cache, kv_stride, n_pos, head_dim, base, o);
+  if (head_dim <= 32) {  // at most two ·V sweeps: the softmax scaling goes into them
+    float inv[kH];
+    for (int i = 0; i < kH; ++i) inv[i] = SoftmaxExpNeon(s[i], n_pos);
+    WeightedSum<kKv, kH, true>(s, inv, v_cache, kv_stride, n_pos, head_dim, base, o);
+  } else {
+    for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
+    WeightedSum<kKv, kH, false>(s, nullptr, v_cache, kv_stride, n_pos, head_dim, base, o);
+  }
 }
 
 // ---- int8 cache (KvType::kQ8): integer QK --------------------------------
@@ -461,8 +484,8 @@ void Q8Pass(const float* q, const void* k_cache, const void* v_cache, size_t kv_
                 n_kv_heads, head_dim, kvh);
     for (int i = 0; i < kH; ++i) s[i][p] *= vd;
   }
-  WeightedSum<kKvQ8, kH>(s, v_cache, kv_stride, n_pos, head_dim,
-                         static_cast<size_t>(kvh) * head_dim, o);
+  WeightedSum<kKvQ8, kH, false>(s, nullptr, v_cache, kv_stride, n_pos, head_dim,
+                                static_cast<size_t>(kvh) * head_dim, o);
 }
 
 template <int kKv>

@@ -18,7 +18,7 @@
 
 namespace lamina::kern::arm {
 
-void SoftmaxNeon(float* x, int n) {
+float SoftmaxExpNeon(float* x, int n) {
   const int n8 = n / 8 * 8;
   // Max. NaN inputs make every output NaN in both (payload unspecified).
   float m = x[0];
@@ -50,7 +50,11 @@ void SoftmaxNeon(float* x, int n) {
     s[i - n8] += x[i];
   }
   const float sum = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-  const float32x4_t inv = vdupq_n_f32(1.f / sum);
+  return 1.f / sum;
+}
+
+void SoftmaxNeon(float* x, int n) {
+  const float32x4_t inv = vdupq_n_f32(SoftmaxExpNeon(x, n));
   int i = 0;
   for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_f32(vld1q_f32(x + i), inv));
   for (; i < n; ++i) x[i] *= vgetq_lane_f32(inv, 0);
