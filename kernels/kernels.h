@@ -124,6 +124,15 @@ struct AttentionKernel {
   void (*run)(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
               size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
               int h1, float* scratch, float* out);
+  /// The M consecutive query tokens of one pass (prefill, speculative
+  /// verification): token m (q + m * ldq, out + m * ldo) attends positions
+  /// [0, n_pos + m). Bit-identical to M calls of run (ref::AttentionBatch);
+  /// a tier may load each K / V row once for several tokens. scratch: >=
+  /// kAttentionScratchRows * (n_pos + M - 1) floats. nullptr: the caller
+  /// loops over run.
+  void (*run_batch)(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                    KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                    int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo);
 };
 
 /// Everything the engine calls, for one tier. Members a tier does not

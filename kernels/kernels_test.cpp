@@ -784,6 +784,64 @@ TEST_P(TierTest, AttentionExact) {
       }
 }
 
+// run_batch (several query tokens of one pass, causal) against M calls of
+// ref::Attention: M = 1..13 tokens, GQA groups of 1 / 2 / 3 / 4 heads, head
+// slices that start and end mid-group, first token at position 0 (n_pos 1)
+// and later, head_dim a multiple of 8 and not (8, 16, 64, 12, 36), every KV
+// type. A tier without run_batch is skipped (the engine loops over run).
+TEST_P(TierTest, AttentionBatchExact) {
+  if (!ks().attention.run_batch) GTEST_SKIP() << "tier has no batched attention";
+  std::mt19937 rng(71);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  struct Shape {
+    int n_heads, n_kv, head_dim;
+  };
+  for (KvType kt : {KvType::kF32, KvType::kF16, KvType::kQ8})
+    for (Shape sh :
+         {Shape{8, 4, 8}, Shape{4, 4, 16}, Shape{6, 2, 12}, Shape{8, 2, 64}, Shape{4, 2, 36}})
+      for (int n_pos : {1, 2, 9, 40})
+        for (int M = 1; M <= 13; ++M) {
+          if (sh.head_dim > 16 && M % 4 != 1 && M != 2) continue;  // keep the big heads few
+          const int n_heads = sh.n_heads, n_kv = sh.n_kv, hd = sh.head_dim;
+          const int rows = n_pos + M - 1, kv_stride = n_kv * hd + 3, qd = n_heads * hd;
+          const size_t ldq = qd + 5, ldo = qd + 2;
+          std::vector<float> q(M * ldq), kf(rows * kv_stride), vf(rows * kv_stride);
+          for (auto& v : q) v = nd(rng);
+          for (auto& v : kf) v = nd(rng);
+          for (auto& v : vf) v = nd(rng);
+          std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+          for (size_t i = 0; i < kf.size(); ++i) kh[i] = F32ToF16(kf[i]), vh[i] = F32ToF16(vf[i]);
+          const size_t q8_stride = ref::KvQ8RowBytes(n_kv, hd) + 1;
+          std::vector<uint8_t> k8(rows * q8_stride), v8(rows * q8_stride);
+          ref::StoreKvQ8Rows(kf.data(), kv_stride, rows, n_kv, hd, k8.data(), q8_stride);
+          ref::StoreKvQ8Rows(vf.data(), kv_stride, rows, n_kv, hd, v8.data(), q8_stride);
+          const bool q8 = kt == KvType::kQ8;
+          const size_t stride = q8 ? q8_stride : static_cast<size_t>(kv_stride);
+          const void* kc = kt == KvType::kF32 ? static_cast<const void*>(kf.data())
+                           : q8               ? static_cast<const void*>(k8.data())
+                                              : kh.data();
+          const void* vc = kt == KvType::kF32 ? static_cast<const void*>(vf.data())
+                           : q8               ? static_cast<const void*>(v8.data())
+                                              : vh.data();
+          std::vector<float> sr(rows * kAttentionScratchRows), outr(M * ldo, -7.f),
+              outt(M * ldo, -7.f);
+          for (int m = 0; m < M; ++m)
+            ref::Attention(q.data() + m * ldq, kc, vc, kt, stride, n_pos + m, n_heads, n_kv, hd, 0,
+                           n_heads, sr.data(), outr.data() + m * ldo);
+          // Exactly kAttentionScratchRows * (n_pos + M - 1) floats of
+          // scratch, heads split at an odd point (mid-group when group > 1).
+          const int cut = n_heads / 2 - 1 > 0 ? n_heads / 2 - 1 : 1;
+          std::vector<float> st(rows * kAttentionScratchRows);
+          ks().attention.run_batch(q.data(), ldq, M, kc, vc, kt, stride, n_pos, n_heads, n_kv, hd,
+                                   0, cut, st.data(), outt.data(), ldo);
+          ks().attention.run_batch(q.data(), ldq, M, kc, vc, kt, stride, n_pos, n_heads, n_kv, hd,
+                                   cut, n_heads, st.data(), outt.data(), ldo);
+          ASSERT_TRUE(SameBits(outt.data(), outr.data(), outt.size()))
+              << "kv=" << static_cast<int>(kt) << " heads=" << n_heads << "/" << n_kv
+              << " head_dim=" << hd << " n_pos=" << n_pos << " M=" << M;
+        }
+}
+
 // ---------------------------------------- non-finite activations (EXACT)
 
 // Rows of M x K activations where row m holds a non-finite value when

@@ -363,28 +363,46 @@ void WeightedSum(float* const* s, const float* inv, const void* v_cache, size_t 
     }
 }
 
-/// kH consecutive heads of one group: q [kH, head_dim], out [kH, head_dim],
-/// score rows s[0..kH) of n_pos floats each.
+/// kH query rows of one KV group (the heads of a pass; in a batch, (token,
+/// head) pairs): q [kH, head_dim], out [kH, head_dim], score rows s[0..kH).
+/// Row i attends positions [0, n[i]). The scores are computed over the
+/// longest range for every row (a K row is loaded once for the kH rows; a
+/// row never reads its scores past n[i]), softmax per row over its own range,
+/// ·V over the common prefix for all rows, then each row's remaining
+/// positions in order (fma(w, v, o), p ascending: ref's order).
 template <int kKv, int kH>
 void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
-               int n_pos, int head_dim, size_t base, float scale, float* const* s, float* o) {
+               const int* n, int head_dim, size_t base, float scale, float* const* s, float* o) {
+  int n_lo = n[0], n_hi = n[0];
+  for (int i = 1; i < kH; ++i) {
+    n_lo = std::min(n_lo, n[i]);
+    n_hi = std::max(n_hi, n[i]);
+  }
   if (head_dim == 8) {
-    GroupScores<kKv, kH, 8>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+    GroupScores<kKv, kH, 8>(q, k_cache, kv_stride, n_hi, head_dim, base, scale, s);
   } else if (head_dim == 64) {
-    GroupScores<kKv, kH, 64>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+    GroupScores<kKv, kH, 64>(q, k_cache, kv_stride, n_hi, head_dim, base, scale, s);
   } else if (head_dim == 128) {
-    GroupScores<kKv, kH, 128>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+    GroupScores<kKv, kH, 128>(q, k_cache, kv_stride, n_hi, head_dim, base, scale, s);
   } else {
-    GroupScores<kKv, kH, 0>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+    GroupScores<kKv, kH, 0>(q, k_cache, kv_stride, n_hi, head_dim, base, scale, s);
   }
-  if (head_dim <= 32) {  // at most two ·V sweeps: the softmax scaling goes into them
-    float inv[kH];
-    for (int i = 0; i < kH; ++i) inv[i] = SoftmaxExpNeon(s[i], n_pos);
-    WeightedSum<kKv, kH, true>(s, inv, v_cache, kv_stride, n_pos, head_dim, base, o);
+  float inv[kH];
+  const bool fuse = head_dim <= 32;  // at most two ·V sweeps: softmax's scaling goes into them
+  if (fuse) {
+    for (int i = 0; i < kH; ++i) inv[i] = SoftmaxExpNeon(s[i], n[i]);
+    WeightedSum<kKv, kH, true>(s, inv, v_cache, kv_stride, n_lo, head_dim, base, o);
   } else {
-    for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
-    WeightedSum<kKv, kH, false>(s, nullptr, v_cache, kv_stride, n_pos, head_dim, base, o);
+    for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n[i]);
+    WeightedSum<kKv, kH, false>(s, nullptr, v_cache, kv_stride, n_lo, head_dim, base, o);
   }
+  for (int i = 0; i < kH; ++i)
+    for (int p = n_lo; p < n[i]; ++p) {
+      const float w = fuse ? s[i][p] * inv[i] : s[i][p];
+      float* oi = o + static_cast<size_t>(i) * head_dim;
+      for (int d = 0; d < head_dim; ++d)
+        oi[d] = std::fma(w, Load1<kKv>(v_cache, p * kv_stride + base + d), oi[d]);
+    }
 }
 
 // ---- int8 cache (KvType::kQ8): integer QK --------------------------------
@@ -506,12 +524,87 @@ void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t
     } else if constexpr (kH == 1) {
       OneHead<kKv>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, scratch, o);
     } else {
-      GroupPass<kKv, kH>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
+      int nn[kH];
+      for (int i = 0; i < kH; ++i) nn[i] = n_pos;
+      GroupPass<kKv, kH>(qh, k_cache, v_cache, kv_stride, nn, head_dim, base, scale, s, o);
     }
   });
 }
 
+/// Rows (token m, head h) of a batch, for the heads of KV group kvh in
+/// [h0, h1), token-major, in blocks of up to kMaxPassHeads rows: each block
+/// is one GroupPass (its K and V rows loaded once for the block).
+template <int kKv>
+void BatchT(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+            size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
+            float* scratch, float* out, size_t ldo) {
+  const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+  const int group = n_heads / n_kv_heads;
+  const int n_max = n_pos + M - 1;
+  float* s[kMaxPassHeads];
+  for (int i = 0; i < kMaxPassHeads; ++i) s[i] = scratch + static_cast<size_t>(i) * n_max;
+  float qb[kMaxPassHeads * 1024], ob[kMaxPassHeads * 1024];  // head_dim <= 1024
+  for (int kvh = h0 / group; kvh * group < h1; ++kvh) {
+    const int ha = std::max(h0, kvh * group), nh = std::min(h1, (kvh + 1) * group) - ha;
+    const size_t base = static_cast<size_t>(kvh) * head_dim;
+    const int rows = M * nh;
+    for (int r0 = 0; r0 < rows; r0 += kMaxPassHeads) {
+      const int nb = std::min(kMaxPassHeads, rows - r0);
+      int n[kMaxPassHeads];
+      for (int i = 0; i < nb; ++i) {
+        const int m = (r0 + i) / nh, h = ha + (r0 + i) % nh;
+        n[i] = n_pos + m;
+        std::memcpy(qb + static_cast<size_t>(i) * head_dim,
+                    q + m * ldq + static_cast<size_t>(h) * head_dim, sizeof(float) * head_dim);
+      }
+      switch (nb) {
+        case 4:
+          GroupPass<kKv, 4>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+          break;
+        case 3:
+          GroupPass<kKv, 3>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+          break;
+        case 2:
+          GroupPass<kKv, 2>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+          break;
+        default:
+          GroupPass<kKv, 1>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+          break;
+      }
+      for (int i = 0; i < nb; ++i) {
+        const int m = (r0 + i) / nh, h = ha + (r0 + i) % nh;
+        std::memcpy(out + m * ldo + static_cast<size_t>(h) * head_dim,
+                    ob + static_cast<size_t>(i) * head_dim, sizeof(float) * head_dim);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void AttentionBatchWith(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                        KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                        int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo,
+                        decltype(AttentionKernel::run) one) {
+  if (kv_type == KvType::kF16) {
+    BatchT<kKvF16>(q, ldq, M, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0,
+                   h1, scratch, out, ldo);
+  } else if (kv_type == KvType::kF32) {
+    BatchT<kKvF32>(q, ldq, M, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0,
+                   h1, scratch, out, ldo);
+  } else {
+    for (int m = 0; m < M; ++m)
+      one(q + m * ldq, k_cache, v_cache, kv_type, kv_stride, n_pos + m, n_heads, n_kv_heads,
+          head_dim, h0, h1, scratch, out + m * ldo);
+  }
+}
+
+void AttentionBatchNeon(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                        KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                        int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo) {
+  AttentionBatchWith(q, ldq, M, k_cache, v_cache, kv_type, kv_stride, n_pos, n_heads, n_kv_heads,
+                     head_dim, h0, h1, scratch, out, ldo, AttentionNeon);
+}
 
 void AttentionQ8Neon(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                      int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
