@@ -531,6 +531,122 @@ void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t
   });
 }
 
+// ---- head_dim 8: up to 8 rows per pass (batches) ---------------------------
+//
+// Why: with 8-wide heads a row's q is two vectors, so 8 rows' q stay in
+// registers and each K / V row (16 bytes of f16) is loaded once for 8 rows
+// (4 tokens of a 2-head group) instead of 4. A score is reduced as soon as
+// it is computed (the 4 rows' ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)) by FADD +
+// two FADDP, as the 4-head pass), so no accumulators stay live.
+constexpr int kSmallRows = 8;
+static_assert(kSmallRows <= kAttentionScratchRows, "one scratch row per row of a pass");
+
+/// s[i][p] = Dot(q_i, K row p) * scale for rows i < kH (q [kH, 8]) and
+/// positions p < n.
+template <int kKv, int kH>
+void Scores8(const float* q, const void* k, size_t stride, int n, size_t base, float scale,
+             float* const* s) {
+  constexpr int kG = (kH + 3) / 4;
+  const float32x4_t z = vdupq_n_f32(0.f), sc = vdupq_n_f32(scale);
+  float32x4_t q0[4 * kG], q1[4 * kG];
+#pragma GCC unroll 8
+  for (int i = 0; i < 4 * kG; ++i) {
+    q0[i] = i < kH ? vld1q_f32(q + 8 * i) : z;
+    q1[i] = i < kH ? vld1q_f32(q + 8 * i + 4) : z;
+  }
+  size_t off = base;
+  for (int p = 0; p < n; ++p, off += stride) {
+    float32x4_t k0, k1;
+    Load8<kKv>(k, off, &k0, &k1);
+#pragma GCC unroll 2
+    for (int g = 0; g < kG; ++g) {
+      float32x4_t t[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)  // fma(q, k, +0): ref's first partial sums
+        t[j] = vaddq_f32(vfmaq_f32(z, q0[4 * g + j], k0), vfmaq_f32(z, q1[4 * g + j], k1));
+      const float32x4_t r =
+          vmulq_f32(vpaddq_f32(vpaddq_f32(t[0], t[1]), vpaddq_f32(t[2], t[3])), sc);
+      if (4 * g + 0 < kH) vst1q_lane_f32(s[4 * g + 0] + p, r, 0);
+      if (4 * g + 1 < kH) vst1q_lane_f32(s[4 * g + 1] + p, r, 1);
+      if (4 * g + 2 < kH) vst1q_lane_f32(s[4 * g + 2] + p, r, 2);
+      if (4 * g + 3 < kH) vst1q_lane_f32(s[4 * g + 3] + p, r, 3);
+    }
+  }
+}
+
+/// o[i * 8 + d] = sum over p < n ascending of fma(s[i][p] * inv[i], V row p
+/// value d), rows i < kH; each V row loaded once for the kH rows.
+template <int kKv, int kH>
+void WeightedSum8(float* const* s, const float* inv, const void* v, size_t stride, int n,
+                  size_t base, float* o) {
+  float32x4_t acc[kH][2];
+#pragma GCC unroll 8
+  for (int i = 0; i < kH; ++i) acc[i][0] = acc[i][1] = vdupq_n_f32(0.f);
+  size_t off = base;
+  int p = 0;
+  for (; p + 4 <= n; p += 4) {
+    float32x4_t w[kH];
+#pragma GCC unroll 8
+    for (int i = 0; i < kH; ++i) w[i] = vmulq_f32(vld1q_f32(s[i] + p), vld1q_dup_f32(inv + i));
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j, off += stride) {
+      float32x4_t v0, v1;
+      Load8<kKv>(v, off, &v0, &v1);
+#pragma GCC unroll 8
+      for (int i = 0; i < kH; ++i) {
+        acc[i][0] = FmaLane(acc[i][0], v0, w[i], j);
+        acc[i][1] = FmaLane(acc[i][1], v1, w[i], j);
+      }
+    }
+  }
+  for (; p < n; ++p, off += stride) {
+    float32x4_t v0, v1;
+    Load8<kKv>(v, off, &v0, &v1);
+#pragma GCC unroll 8
+    for (int i = 0; i < kH; ++i) {
+      const float32x4_t w = vdupq_n_f32(s[i][p] * inv[i]);
+      acc[i][0] = vfmaq_f32(acc[i][0], w, v0);
+      acc[i][1] = vfmaq_f32(acc[i][1], w, v1);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < kH; ++i) {
+    vst1q_f32(o + 8 * i, acc[i][0]);
+    vst1q_f32(o + 8 * i + 4, acc[i][1]);
+  }
+}
+
+/// GroupPass for head_dim 8 and up to kSmallRows rows.
+template <int kKv, int kH>
+void SmallPass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+               const int* n, size_t base, float scale, float* const* s, float* o) {
+  int n_lo = n[0], n_hi = n[0];
+  for (int i = 1; i < kH; ++i) {
+    n_lo = std::min(n_lo, n[i]);
+    n_hi = std::max(n_hi, n[i]);
+  }
+  Scores8<kKv, kH>(q, k_cache, kv_stride, n_hi, base, scale, s);
+  float inv[kH];
+  for (int i = 0; i < kH; ++i) inv[i] = SoftmaxExpNeon(s[i], n[i]);
+  WeightedSum8<kKv, kH>(s, inv, v_cache, kv_stride, n_lo, base, o);
+  for (int i = 0; i < kH; ++i)
+    for (int p = n_lo; p < n[i]; ++p) {
+      const float w = s[i][p] * inv[i];
+      for (int d = 0; d < 8; ++d)
+        o[8 * i + d] = std::fma(w, Load1<kKv>(v_cache, p * kv_stride + base + d), o[8 * i + d]);
+    }
+}
+
+template <int kKv, int kH = kSmallRows>
+void SmallPassN(int nb, const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+                const int* n, size_t base, float scale, float* const* s, float* o) {
+  if constexpr (kH > 1) {
+    if (nb < kH)
+      return SmallPassN<kKv, kH - 1>(nb, q, k_cache, v_cache, kv_stride, n, base, scale, s, o);
+  }
+  SmallPass<kKv, kH>(q, k_cache, v_cache, kv_stride, n, base, scale, s, o);
+}
+
 /// Rows (token m, head h) of a batch, for the heads of KV group kvh in
 /// [h0, h1), token-major, in blocks of up to kMaxPassHeads rows: each block
 /// is one GroupPass (its K and V rows loaded once for the block).
@@ -541,35 +657,40 @@ void BatchT(const float* q, size_t ldq, int M, const void* k_cache, const void* 
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   const int group = n_heads / n_kv_heads;
   const int n_max = n_pos + M - 1;
-  float* s[kMaxPassHeads];
-  for (int i = 0; i < kMaxPassHeads; ++i) s[i] = scratch + static_cast<size_t>(i) * n_max;
-  float qb[kMaxPassHeads * 1024], ob[kMaxPassHeads * 1024];  // head_dim <= 1024
+  float* s[kSmallRows];
+  for (int i = 0; i < kSmallRows; ++i) s[i] = scratch + static_cast<size_t>(i) * n_max;
+  float qb[kMaxPassHeads * 1024], ob[kMaxPassHeads * 1024];      // head_dim <= 1024
+  const int block = head_dim == 8 ? kSmallRows : kMaxPassHeads;  // rows per pass
   for (int kvh = h0 / group; kvh * group < h1; ++kvh) {
     const int ha = std::max(h0, kvh * group), nh = std::min(h1, (kvh + 1) * group) - ha;
     const size_t base = static_cast<size_t>(kvh) * head_dim;
     const int rows = M * nh;
-    for (int r0 = 0; r0 < rows; r0 += kMaxPassHeads) {
-      const int nb = std::min(kMaxPassHeads, rows - r0);
-      int n[kMaxPassHeads];
+    for (int r0 = 0; r0 < rows; r0 += block) {
+      const int nb = std::min(block, rows - r0);
+      int n[kSmallRows];
       for (int i = 0; i < nb; ++i) {
         const int m = (r0 + i) / nh, h = ha + (r0 + i) % nh;
         n[i] = n_pos + m;
         std::memcpy(qb + static_cast<size_t>(i) * head_dim,
                     q + m * ldq + static_cast<size_t>(h) * head_dim, sizeof(float) * head_dim);
       }
-      switch (nb) {
-        case 4:
-          GroupPass<kKv, 4>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
-          break;
-        case 3:
-          GroupPass<kKv, 3>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
-          break;
-        case 2:
-          GroupPass<kKv, 2>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
-          break;
-        default:
-          GroupPass<kKv, 1>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
-          break;
+      if (head_dim == 8) {
+        SmallPassN<kKv>(nb, qb, k_cache, v_cache, kv_stride, n, base, scale, s, ob);
+      } else {
+        switch (nb) {
+          case 4:
+            GroupPass<kKv, 4>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+            break;
+          case 3:
+            GroupPass<kKv, 3>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+            break;
+          case 2:
+            GroupPass<kKv, 2>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+            break;
+          default:
+            GroupPass<kKv, 1>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+            break;
+        }
       }
       for (int i = 0; i < nb; ++i) {
         const int m = (r0 + i) / nh, h = ha + (r0 + i) % nh;
