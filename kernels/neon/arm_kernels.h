@@ -188,6 +188,9 @@ void SoftmaxNeon(float* x, int n);
 /// SoftmaxNeon without its last step: x[i] = exp(x[i] - max) (ref's values
 /// before the scaling); returns inv = 1 / sum, so x[i] * inv is ref's output.
 float SoftmaxExpNeon(float* x, int n);
+/// SoftmaxExpNeon with the maximum m of x[0, n) given (computed elsewhere:
+/// any correct maximum gives the same outputs, ±0 included).
+float SoftmaxExpMaxNeon(float* x, int n, float m);
 
 /// A tier's KernelSet from what differs between the Arm tiers (quantizer
 /// layout, integer matmuls, attention); the other ops are the same NEON

@@ -542,10 +542,11 @@ constexpr int kSmallRows = 8;
 static_assert(kSmallRows <= kAttentionScratchRows, "one scratch row per row of a pass");
 
 /// s[i][p] = Dot(q_i, K row p) * scale for rows i < kH (q [kH, 8]) and
-/// positions p < n.
+/// positions p < n; mx[i] = the maximum of s[i][0, n_lo) (softmax's first
+/// pass, kept in registers on the way).
 template <int kKv, int kH>
-void Scores8(const float* q, const void* k, size_t stride, int n, size_t base, float scale,
-             float* const* s) {
+void Scores8(const float* q, const void* k, size_t stride, int n, int n_lo, size_t base,
+             float scale, float* const* s, float* mx) {
   constexpr int kG = (kH + 3) / 4;
   const float32x4_t z = vdupq_n_f32(0.f), sc = vdupq_n_f32(scale);
   float32x4_t q0[4 * kG], q1[4 * kG];
@@ -554,10 +555,14 @@ void Scores8(const float* q, const void* k, size_t stride, int n, size_t base, f
     q0[i] = i < kH ? vld1q_f32(q + 8 * i) : z;
     q1[i] = i < kH ? vld1q_f32(q + 8 * i + 4) : z;
   }
+  float32x4_t mv[kG];
+#pragma GCC unroll 2
+  for (int g = 0; g < kG; ++g) mv[g] = vdupq_n_f32(-INFINITY);
   size_t off = base;
   for (int p = 0; p < n; ++p, off += stride) {
     float32x4_t k0, k1;
     Load8<kKv>(k, off, &k0, &k1);
+    const bool in = p < n_lo;
 #pragma GCC unroll 2
     for (int g = 0; g < kG; ++g) {
       float32x4_t t[4];
@@ -566,12 +571,17 @@ void Scores8(const float* q, const void* k, size_t stride, int n, size_t base, f
         t[j] = vaddq_f32(vfmaq_f32(z, q0[4 * g + j], k0), vfmaq_f32(z, q1[4 * g + j], k1));
       const float32x4_t r =
           vmulq_f32(vpaddq_f32(vpaddq_f32(t[0], t[1]), vpaddq_f32(t[2], t[3])), sc);
+      if (in) mv[g] = vmaxq_f32(mv[g], r);
       if (4 * g + 0 < kH) vst1q_lane_f32(s[4 * g + 0] + p, r, 0);
       if (4 * g + 1 < kH) vst1q_lane_f32(s[4 * g + 1] + p, r, 1);
       if (4 * g + 2 < kH) vst1q_lane_f32(s[4 * g + 2] + p, r, 2);
       if (4 * g + 3 < kH) vst1q_lane_f32(s[4 * g + 3] + p, r, 3);
     }
   }
+  float m[4 * kG];
+#pragma GCC unroll 2
+  for (int g = 0; g < kG; ++g) vst1q_f32(m + 4 * g, mv[g]);
+  for (int i = 0; i < kH; ++i) mx[i] = m[i];
 }
 
 /// o[i * 8 + d] = sum over p < n ascending of fma(s[i][p] * inv[i], V row p
@@ -625,9 +635,13 @@ void SmallPass(const float* q, const void* k_cache, const void* v_cache, size_t 
     n_lo = std::min(n_lo, n[i]);
     n_hi = std::max(n_hi, n[i]);
   }
-  Scores8<kKv, kH>(q, k_cache, kv_stride, n_hi, base, scale, s);
-  float inv[kH];
-  for (int i = 0; i < kH; ++i) inv[i] = SoftmaxExpNeon(s[i], n[i]);
+  float inv[kH], mx[kH];
+  Scores8<kKv, kH>(q, k_cache, kv_stride, n_hi, n_lo, base, scale, s, mx);
+  for (int i = 0; i < kH; ++i) {
+    float m = mx[i];  // the rest of row i's range, in order (as SoftmaxNeon's tail)
+    for (int p = n_lo; p < n[i]; ++p) m = s[i][p] > m ? s[i][p] : m;
+    inv[i] = SoftmaxExpMaxNeon(s[i], n[i], m);
+  }
   WeightedSum8<kKv, kH>(s, inv, v_cache, kv_stride, n_lo, base, o);
   for (int i = 0; i < kH; ++i)
     for (int p = n_lo; p < n[i]; ++p) {

@@ -31,6 +31,11 @@ float SoftmaxExpNeon(float* x, int n) {
     m = vmaxvq_f32(vmaxq_f32(m0, m1));
   }
   for (int i = n8; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return SoftmaxExpMaxNeon(x, n, m);
+}
+
+float SoftmaxExpMaxNeon(float* x, int n, float m) {
+  const int n8 = n / 8 * 8;
   // exp and the 8 partial sums.
   const float32x4_t mv = vdupq_n_f32(m);
   float32x4_t a0 = vdupq_n_f32(0.f), a1 = vdupq_n_f32(0.f);
