@@ -746,31 +746,55 @@ TEST_P(TierTest, ElementwiseOpsExact) {
   EXPECT_TRUE(SameBits(a.data(), b.data(), 256)) << "rope";
 }
 
+// Random K / V caches of `rows` positions in every KV type (f32 / f16 rows
+// of n_kv * head_dim + 3 floats, Q8 rows one byte longer than packed).
+struct TestKv {
+  int kv_stride;
+  size_t q8_stride;
+  std::vector<float> kf, vf;
+  std::vector<uint16_t> kh, vh;
+  std::vector<uint8_t> k8, v8;
+  TestKv(int rows, int n_kv, int head_dim, std::mt19937* rng)
+      : kv_stride(n_kv * head_dim + 3), q8_stride(ref::KvQ8RowBytes(n_kv, head_dim) + 1) {
+    std::normal_distribution<float> nd(0.f, 1.f);
+    kf.resize(static_cast<size_t>(rows) * kv_stride);
+    vf.resize(kf.size());
+    for (auto& v : kf) v = nd(*rng);
+    for (auto& v : vf) v = nd(*rng);
+    for (size_t i = 0; i < kf.size(); ++i)
+      kh.push_back(F32ToF16(kf[i])), vh.push_back(F32ToF16(vf[i]));
+    k8.resize(rows * q8_stride);
+    v8.resize(rows * q8_stride);
+    ref::StoreKvQ8Rows(kf.data(), kv_stride, rows, n_kv, head_dim, k8.data(), q8_stride);
+    ref::StoreKvQ8Rows(vf.data(), kv_stride, rows, n_kv, head_dim, v8.data(), q8_stride);
+  }
+  size_t Stride(KvType t) const {
+    return t == KvType::kQ8 ? q8_stride : static_cast<size_t>(kv_stride);
+  }
+  const void* K(KvType t) const {
+    return t == KvType::kF32  ? static_cast<const void*>(kf.data())
+           : t == KvType::kQ8 ? static_cast<const void*>(k8.data())
+                              : kh.data();
+  }
+  const void* V(KvType t) const {
+    return t == KvType::kF32  ? static_cast<const void*>(vf.data())
+           : t == KvType::kQ8 ? static_cast<const void*>(v8.data())
+                              : vh.data();
+  }
+};
+
 TEST_P(TierTest, AttentionExact) {
   std::mt19937 rng(70);
   std::normal_distribution<float> nd(0.f, 1.f);
   for (KvType kt : {KvType::kF32, KvType::kF16, KvType::kQ8})
     for (int head_dim : {64, 36, 13})
       for (int n_pos : {1, 5, 33}) {
-        const int n_heads = 4, n_kv = 2, kv_stride = n_kv * head_dim + 3;
-        std::vector<float> q(n_heads * head_dim), kf(n_pos * kv_stride), vf(n_pos * kv_stride);
+        const int n_heads = 4, n_kv = 2;
+        std::vector<float> q(n_heads * head_dim);
         for (auto& v : q) v = nd(rng);
-        for (auto& v : kf) v = nd(rng);
-        for (auto& v : vf) v = nd(rng);
-        std::vector<uint16_t> kh(kf.size()), vh(vf.size());
-        for (size_t i = 0; i < kf.size(); ++i) kh[i] = F32ToF16(kf[i]), vh[i] = F32ToF16(vf[i]);
-        const size_t q8_stride = ref::KvQ8RowBytes(n_kv, head_dim) + 1;
-        std::vector<uint8_t> k8(n_pos * q8_stride), v8(n_pos * q8_stride);
-        ref::StoreKvQ8Rows(kf.data(), kv_stride, n_pos, n_kv, head_dim, k8.data(), q8_stride);
-        ref::StoreKvQ8Rows(vf.data(), kv_stride, n_pos, n_kv, head_dim, v8.data(), q8_stride);
-        const bool q8 = kt == KvType::kQ8;
-        const size_t stride = q8 ? q8_stride : static_cast<size_t>(kv_stride);
-        const void* kc = kt == KvType::kF32 ? static_cast<const void*>(kf.data())
-                         : q8               ? static_cast<const void*>(k8.data())
-                                            : kh.data();
-        const void* vc = kt == KvType::kF32 ? static_cast<const void*>(vf.data())
-                         : q8               ? static_cast<const void*>(v8.data())
-                                            : vh.data();
+        const TestKv kv(n_pos, n_kv, head_dim, &rng);
+        const size_t stride = kv.Stride(kt);
+        const void *kc = kv.K(kt), *vc = kv.V(kt);
         std::vector<float> sr(n_pos * kAttentionScratchRows), st(n_pos * kAttentionScratchRows),
             outr(n_heads * head_dim), outt(n_heads * head_dim, -7.f);
         ref::Attention(q.data(), kc, vc, kt, stride, n_pos, n_heads, n_kv, head_dim, 0, n_heads,
@@ -803,26 +827,13 @@ TEST_P(TierTest, AttentionBatchExact) {
         for (int M = 1; M <= 13; ++M) {
           if (sh.head_dim > 16 && M % 4 != 1 && M != 2) continue;  // keep the big heads few
           const int n_heads = sh.n_heads, n_kv = sh.n_kv, hd = sh.head_dim;
-          const int rows = n_pos + M - 1, kv_stride = n_kv * hd + 3, qd = n_heads * hd;
+          const int rows = n_pos + M - 1, qd = n_heads * hd;
           const size_t ldq = qd + 5, ldo = qd + 2;
-          std::vector<float> q(M * ldq), kf(rows * kv_stride), vf(rows * kv_stride);
+          std::vector<float> q(M * ldq);
           for (auto& v : q) v = nd(rng);
-          for (auto& v : kf) v = nd(rng);
-          for (auto& v : vf) v = nd(rng);
-          std::vector<uint16_t> kh(kf.size()), vh(vf.size());
-          for (size_t i = 0; i < kf.size(); ++i) kh[i] = F32ToF16(kf[i]), vh[i] = F32ToF16(vf[i]);
-          const size_t q8_stride = ref::KvQ8RowBytes(n_kv, hd) + 1;
-          std::vector<uint8_t> k8(rows * q8_stride), v8(rows * q8_stride);
-          ref::StoreKvQ8Rows(kf.data(), kv_stride, rows, n_kv, hd, k8.data(), q8_stride);
-          ref::StoreKvQ8Rows(vf.data(), kv_stride, rows, n_kv, hd, v8.data(), q8_stride);
-          const bool q8 = kt == KvType::kQ8;
-          const size_t stride = q8 ? q8_stride : static_cast<size_t>(kv_stride);
-          const void* kc = kt == KvType::kF32 ? static_cast<const void*>(kf.data())
-                           : q8               ? static_cast<const void*>(k8.data())
-                                              : kh.data();
-          const void* vc = kt == KvType::kF32 ? static_cast<const void*>(vf.data())
-                           : q8               ? static_cast<const void*>(v8.data())
-                                              : vh.data();
+          const TestKv kv(rows, n_kv, hd, &rng);
+          const size_t stride = kv.Stride(kt);
+          const void *kc = kv.K(kt), *vc = kv.V(kt);
           std::vector<float> sr(rows * kAttentionScratchRows), outr(M * ldo, -7.f),
               outt(M * ldo, -7.f);
           for (int m = 0; m < M; ++m)
