@@ -27,9 +27,14 @@
 // Measured (tools/insn-report.sh 1B i8mm, decode ctx 4096 minus ctx 128, per
 // head, layer and position): ~67 instructions vs ~99 with one head per pass.
 // Head i of a pass keeps its scores in scratch row i (the AttentionKernel
-// contract gives kAttentionScratchRows = 4 rows of n_pos floats). The 1-head
-// code: 4 positions per q load, 32 outputs held in registers. The empty asm in ScoresHP stops GCC
-// hoisting q into registers across positions and spilling it. head_dim <= 1024.
+// contract gives kAttentionScratchRows = 8 rows of n_pos floats). The 1-head
+// code: 4 positions per q load, 32 outputs held in registers.
+// Batches (AttentionBatchNeon, the M tokens of a prefill / verification
+// pass): the (token, head) rows of a KV group go through the same group code
+// in blocks of 4 (8 for 8-wide heads, SmallPass) with a causal length per
+// row, so each K / V row is loaded once per block instead of once per token.
+// The empty asm in ScoresHP stops GCC hoisting q into registers across
+// positions and spilling it (heads wider than 8). head_dim <= 1024.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif

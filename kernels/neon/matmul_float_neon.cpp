@@ -17,8 +17,11 @@
 // lanes 4-7 in two passes over a K chunk (the first half's sums wait in
 // memory): R*T accumulators per pass plus min(R, T) operands held and one
 // streamed, so tiles of 14 x 2, 9 x 3, 6 x 4, 5 x 5 and 4 x 6 fit (M = 5:
-// W * 2 per pass against W * 2.67 for 3 x 5). A K chunk of 256 values keeps
-// the tile's weights and activations in L1 between the two passes. Each
+// W * 2 per pass against W * 2.67 for 3 x 5). Passes of 4..12 tokens with
+// K <= 1024 take the chain-major tiles below instead (one of the 8 partial
+// sums per vector, for 4 tokens: the weights once per 12 tokens). A K chunk
+// of 256 values keeps the tile's weights and activations in L1 between the
+// two passes. Each
 // (token, row) keeps ref's order, so the result depends neither on M nor on
 // the tile.
 #if !defined(__ARM_NEON)
