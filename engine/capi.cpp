@@ -702,7 +702,7 @@ lamina_speculative_params lamina_speculative_default_params(void) {
   lamina_speculative_params p;
   p.lookup = 0;
   p.lookup_ngram = 3;
-  p.draft_max = 8;
+  p.draft_max = 11;  // engine::SpecParams says why
   p.draft = nullptr;
   return p;
 }

@@ -270,7 +270,22 @@ void Context::ForwardLayer(int l, float* x, int M, int p0, bool observe_only) {
     }
   });
   // att[m] = causal GQA attention of q[m] over cache rows [0, p0 + m]   [M, qd]
-  {
+  const size_t kv_stride = kv_type_ == kern::KvType::kQ8 ? kv_row_bytes_ : static_cast<size_t>(kvd);
+  if (M > 1 && ks.attention.run_batch) {
+    // Several tokens: the threads split the heads, each runs the batch
+    // kernel (which shares K / V loads across the tokens) over its heads.
+    auto att_job = [&](int tid, int nt) {
+      int h0, h1;
+      SplitRange(c.n_heads, 1, tid, nt, &h0, &h1);
+      if (h0 >= h1) return;
+      float* scratch =
+          att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_ * kern::kAttentionScratchRows;
+      ks.attention.run_batch(q_.data(), static_cast<size_t>(qd), M, kc, vc, kv_type_, kv_stride,
+                             p0 + 1, c.n_heads, c.n_kv_heads, hd, h0, h1, scratch, att_.data(),
+                             static_cast<size_t>(qd));
+    };
+    pool_->RunF(att_job);
+  } else {
     const int items = M * c.n_heads;
     auto att_job = [&](int tid, int nt) {
       int i0, i1;
@@ -280,8 +295,7 @@ void Context::ForwardLayer(int l, float* x, int M, int p0, bool observe_only) {
       while (i0 < i1) {
         const int m = i0 / c.n_heads, h0 = i0 % c.n_heads;
         const int h1 = (i1 - m * c.n_heads) < c.n_heads ? i1 - m * c.n_heads : c.n_heads;
-        ks.attention.run(q_.data() + static_cast<size_t>(m) * qd, kc, vc, kv_type_,
-                         kv_type_ == kern::KvType::kQ8 ? kv_row_bytes_ : static_cast<size_t>(kvd),
+        ks.attention.run(q_.data() + static_cast<size_t>(m) * qd, kc, vc, kv_type_, kv_stride,
                          p0 + m + 1, c.n_heads, c.n_kv_heads, hd, h0, h1, scratch,
                          att_.data() + static_cast<size_t>(m) * qd);
         i0 = m * c.n_heads + h1;

@@ -31,7 +31,12 @@ struct SpecParams {
   bool lookup = false;  // prompt-lookup drafting
   int ngram_max = 3;    // longest n-gram matched (then shorter, down to ngram_min)
   int ngram_min = 1;
-  int draft_max = 8;         // most tokens drafted per target pass (<= n_batch - 1)
+  // Most tokens drafted per target pass (<= n_batch - 1). Why 11: a pass of
+  // t + 11 drafts is 12 tokens, one token tile of the NEON float matmul's
+  // chain-major kernel; on text that repeats, drafts of 9-11 tokens are
+  // accepted whole (docs/PERFORMANCE.md section 6), and the length adapts
+  // (DraftLength) when they are not.
+  int draft_max = 11;
   Context* draft = nullptr;  // draft-model context, or nullptr
 };
 

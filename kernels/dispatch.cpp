@@ -58,7 +58,7 @@ const KernelSet& RefKernels() {
       {ref::MatmulQ8C}, {ref::MatmulFloat},
       {ref::RmsNorm},   {ref::Rope},
       {ref::SiluMul},   {ref::Softmax},
-      {ref::Hadamard},  {ref::Attention},
+      {ref::Hadamard},  {ref::Attention, ref::AttentionBatch},
   };
   return k;
 }

@@ -110,10 +110,10 @@ struct HadamardKernel {
 enum class KvType : int { kF32 = 0, kF16 = 1, kQ8 = 2 };
 
 /// Score rows an attention kernel may keep at once (AttentionKernel scratch is
-/// this many rows of n_pos floats). Why 4: the NEON kernel shares each K / V
+/// this many rows of n_pos floats). Why 8: the NEON kernel shares each K / V
 /// row across up to 4 query heads of a GQA group (Llama 3.2 1B: 4 per kv head,
-/// 3B: 3).
-inline constexpr int kAttentionScratchRows = 4;
+/// 3B: 3), and in a batch across up to 8 (token, head) rows of 8-wide heads.
+inline constexpr int kAttentionScratchRows = 8;
 
 /// Causal GQA attention of one query token over cached positions [0, n_pos).
 /// q: [n_heads, head_dim] (RoPE applied). k_cache / v_cache: position p, kv head
@@ -124,6 +124,15 @@ struct AttentionKernel {
   void (*run)(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
               size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
               int h1, float* scratch, float* out);
+  /// The M consecutive query tokens of one pass (prefill, speculative
+  /// verification): token m (q + m * ldq, out + m * ldo) attends positions
+  /// [0, n_pos + m). Bit-identical to M calls of run (ref::AttentionBatch);
+  /// a tier may load each K / V row once for several tokens. scratch: >=
+  /// kAttentionScratchRows * (n_pos + M - 1) floats. nullptr: the caller
+  /// loops over run.
+  void (*run_batch)(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                    KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                    int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo);
 };
 
 /// Everything the engine calls, for one tier. Members a tier does not

@@ -689,9 +689,9 @@ TEST_P(TierTest, MatmulFloatExact) {
   std::mt19937 rng(50);
   std::normal_distribution<float> nd(0.f, 1.f);
   for (int wtype : {0, 1, 2})
-    for (int K : {1, 7, 8, 9, 64, 173, 529})  // 529: two K chunks of 256 and a tail
-      for (int N : {1, 3, 5, 13, 37})           // row tiles of 16 / 8 / 6 / 4 / 1
-        for (int M = 1; M <= 13; ++M) {         // token tiles of 1..6 and their tails
+    for (int K : {1, 7, 8, 9, 64, 173, 529})   // 529: two K chunks of 256 and a tail
+      for (int N : {1, 3, 5, 13, 31, 37, 50})  // row tiles of 14 / 9 / 8 / 6 / 5 / 4 / 2 / 1
+        for (int M = 1; M <= 13; ++M) {        // token tiles of 1..6 and their tails
           if (K == 529 && M % 4 != 1 && M != 6) continue;  // keep the big-K cases few
           std::vector<float> x(M * K), wf(N * K);
           for (auto& v : x) v = nd(rng);
@@ -756,31 +756,55 @@ TEST_P(TierTest, ElementwiseOpsExact) {
   EXPECT_TRUE(SameBits(a.data(), b.data(), 256)) << "rope";
 }
 
+// Random K / V caches of `rows` positions in every KV type (f32 / f16 rows
+// of n_kv * head_dim + 3 floats, Q8 rows one byte longer than packed).
+struct TestKv {
+  int kv_stride;
+  size_t q8_stride;
+  std::vector<float> kf, vf;
+  std::vector<uint16_t> kh, vh;
+  std::vector<uint8_t> k8, v8;
+  TestKv(int rows, int n_kv, int head_dim, std::mt19937* rng)
+      : kv_stride(n_kv * head_dim + 3), q8_stride(ref::KvQ8RowBytes(n_kv, head_dim) + 1) {
+    std::normal_distribution<float> nd(0.f, 1.f);
+    kf.resize(static_cast<size_t>(rows) * kv_stride);
+    vf.resize(kf.size());
+    for (auto& v : kf) v = nd(*rng);
+    for (auto& v : vf) v = nd(*rng);
+    for (size_t i = 0; i < kf.size(); ++i)
+      kh.push_back(F32ToF16(kf[i])), vh.push_back(F32ToF16(vf[i]));
+    k8.resize(rows * q8_stride);
+    v8.resize(rows * q8_stride);
+    ref::StoreKvQ8Rows(kf.data(), kv_stride, rows, n_kv, head_dim, k8.data(), q8_stride);
+    ref::StoreKvQ8Rows(vf.data(), kv_stride, rows, n_kv, head_dim, v8.data(), q8_stride);
+  }
+  size_t Stride(KvType t) const {
+    return t == KvType::kQ8 ? q8_stride : static_cast<size_t>(kv_stride);
+  }
+  const void* K(KvType t) const {
+    return t == KvType::kF32  ? static_cast<const void*>(kf.data())
+           : t == KvType::kQ8 ? static_cast<const void*>(k8.data())
+                              : kh.data();
+  }
+  const void* V(KvType t) const {
+    return t == KvType::kF32  ? static_cast<const void*>(vf.data())
+           : t == KvType::kQ8 ? static_cast<const void*>(v8.data())
+                              : vh.data();
+  }
+};
+
 TEST_P(TierTest, AttentionExact) {
   std::mt19937 rng(70);
   std::normal_distribution<float> nd(0.f, 1.f);
   for (KvType kt : {KvType::kF32, KvType::kF16, KvType::kQ8})
     for (int head_dim : {64, 36, 13})
       for (int n_pos : {1, 5, 33}) {
-        const int n_heads = 4, n_kv = 2, kv_stride = n_kv * head_dim + 3;
-        std::vector<float> q(n_heads * head_dim), kf(n_pos * kv_stride), vf(n_pos * kv_stride);
+        const int n_heads = 4, n_kv = 2;
+        std::vector<float> q(n_heads * head_dim);
         for (auto& v : q) v = nd(rng);
-        for (auto& v : kf) v = nd(rng);
-        for (auto& v : vf) v = nd(rng);
-        std::vector<uint16_t> kh(kf.size()), vh(vf.size());
-        for (size_t i = 0; i < kf.size(); ++i) kh[i] = F32ToF16(kf[i]), vh[i] = F32ToF16(vf[i]);
-        const size_t q8_stride = ref::KvQ8RowBytes(n_kv, head_dim) + 1;
-        std::vector<uint8_t> k8(n_pos * q8_stride), v8(n_pos * q8_stride);
-        ref::StoreKvQ8Rows(kf.data(), kv_stride, n_pos, n_kv, head_dim, k8.data(), q8_stride);
-        ref::StoreKvQ8Rows(vf.data(), kv_stride, n_pos, n_kv, head_dim, v8.data(), q8_stride);
-        const bool q8 = kt == KvType::kQ8;
-        const size_t stride = q8 ? q8_stride : static_cast<size_t>(kv_stride);
-        const void* kc = kt == KvType::kF32 ? static_cast<const void*>(kf.data())
-                         : q8               ? static_cast<const void*>(k8.data())
-                                            : kh.data();
-        const void* vc = kt == KvType::kF32 ? static_cast<const void*>(vf.data())
-                         : q8               ? static_cast<const void*>(v8.data())
-                                            : vh.data();
+        const TestKv kv(n_pos, n_kv, head_dim, &rng);
+        const size_t stride = kv.Stride(kt);
+        const void *kc = kv.K(kt), *vc = kv.V(kt);
         std::vector<float> sr(n_pos * kAttentionScratchRows), st(n_pos * kAttentionScratchRows),
             outr(n_heads * head_dim), outt(n_heads * head_dim, -7.f);
         ref::Attention(q.data(), kc, vc, kt, stride, n_pos, n_heads, n_kv, head_dim, 0, n_heads,
@@ -792,6 +816,51 @@ TEST_P(TierTest, AttentionExact) {
         ASSERT_TRUE(SameBits(outt.data(), outr.data(), outt.size()))
             << "kv=" << static_cast<int>(kt) << " head_dim=" << head_dim << " n_pos=" << n_pos;
       }
+}
+
+// run_batch (several query tokens of one pass, causal) against M calls of
+// ref::Attention: M = 1..13 tokens, GQA groups of 1 / 2 / 3 / 4 heads, head
+// slices that start and end mid-group, first token at position 0 (n_pos 1)
+// and later, head_dim a multiple of 8 and not (8, 16, 64, 12, 36), every KV
+// type. A tier without run_batch is skipped (the engine loops over run).
+TEST_P(TierTest, AttentionBatchExact) {
+  if (!ks().attention.run_batch) GTEST_SKIP() << "tier has no batched attention";
+  std::mt19937 rng(71);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  struct Shape {
+    int n_heads, n_kv, head_dim;
+  };
+  for (KvType kt : {KvType::kF32, KvType::kF16, KvType::kQ8})
+    for (Shape sh :
+         {Shape{8, 4, 8}, Shape{4, 4, 16}, Shape{6, 2, 12}, Shape{8, 2, 64}, Shape{4, 2, 36}})
+      for (int n_pos : {1, 2, 9, 40})
+        for (int M = 1; M <= 13; ++M) {
+          if (sh.head_dim > 16 && M % 4 != 1 && M != 2) continue;  // keep the big heads few
+          const int n_heads = sh.n_heads, n_kv = sh.n_kv, hd = sh.head_dim;
+          const int rows = n_pos + M - 1, qd = n_heads * hd;
+          const size_t ldq = qd + 5, ldo = qd + 2;
+          std::vector<float> q(M * ldq);
+          for (auto& v : q) v = nd(rng);
+          const TestKv kv(rows, n_kv, hd, &rng);
+          const size_t stride = kv.Stride(kt);
+          const void *kc = kv.K(kt), *vc = kv.V(kt);
+          std::vector<float> sr(rows * kAttentionScratchRows), outr(M * ldo, -7.f),
+              outt(M * ldo, -7.f);
+          for (int m = 0; m < M; ++m)
+            ref::Attention(q.data() + m * ldq, kc, vc, kt, stride, n_pos + m, n_heads, n_kv, hd, 0,
+                           n_heads, sr.data(), outr.data() + m * ldo);
+          // Exactly kAttentionScratchRows * (n_pos + M - 1) floats of
+          // scratch, heads split at an odd point (mid-group when group > 1).
+          const int cut = n_heads / 2 - 1 > 0 ? n_heads / 2 - 1 : 1;
+          std::vector<float> st(rows * kAttentionScratchRows);
+          ks().attention.run_batch(q.data(), ldq, M, kc, vc, kt, stride, n_pos, n_heads, n_kv, hd,
+                                   0, cut, st.data(), outt.data(), ldo);
+          ks().attention.run_batch(q.data(), ldq, M, kc, vc, kt, stride, n_pos, n_heads, n_kv, hd,
+                                   cut, n_heads, st.data(), outt.data(), ldo);
+          ASSERT_TRUE(SameBits(outt.data(), outr.data(), outt.size()))
+              << "kv=" << static_cast<int>(kt) << " heads=" << n_heads << "/" << n_kv
+              << " head_dim=" << hd << " n_pos=" << n_pos << " M=" << M;
+        }
 }
 
 // ---------------------------------------- non-finite activations (EXACT)

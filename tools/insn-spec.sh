@@ -6,23 +6,27 @@
 # one thread, for each mode: plain, --lookup, --draft q8, --lookup --draft q8.
 #
 # usage: tools/insn-spec.sh ARM_BUILD_DIR [--host-build DIR] [--kernels TIER]
-#                           [--prompt TEXT] [-n N]
+#                           [--prompt TEXT] [-n N] [--modes "plain lookup ..."]
 #   --kernels  tier passed to llama-run (default i8mm: the plugin does not count
 #              SVE loads, so the bytes figure needs a NEON tier)
 #   -n N       generated tokens (default 200)
+#   --modes    modes to run, of: plain lookup draft lookup+draft (default all;
+#              plain always runs first: it is the reference text and bytes)
+#   extra llama-run options for every mode: LAMINA_SPEC_ARGS (e.g. "--draft-max 16")
 # Method: per generated token = (run(-n N) - run(-n 1)) / (N - 1), so start-up,
 # loading and the prompt cancel. The text of every mode is compared with the
 # plain run's (it must be identical).
 set -euo pipefail
 arm=${1:?usage: tools/insn-spec.sh ARM_BUILD_DIR [options]}
 shift
-host=build/host kernels=i8mm prompt="Once upon a time" n=200
+host=build/host kernels=i8mm prompt="Once upon a time" n=200 modes="plain lookup draft lookup+draft"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --host-build) host=$2; shift 2 ;;
     --kernels) kernels=$2; shift 2 ;;
     --prompt) prompt=$2; shift 2 ;;
     -n) n=$2; shift 2 ;;
+    --modes) modes="plain ${2//plain/}"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -46,7 +50,7 @@ run() {
   local nn=$1; shift
   local log
   log=$("$insncount" --mem -- "$arm/llama-run" -m "$target" -p "$prompt" -n "$nn" --temp 0 \
-        -t 1 --kernels "$kernels" "$@" 2>&1 >"$tmp/spec-out-$nn.txt")
+        -t 1 --kernels "$kernels" "$@" ${LAMINA_SPEC_ARGS:-} 2>&1 >"$tmp/spec-out-$nn.txt")
   echo "$(sed -n 's/.*insns \([0-9]*\).*/\1/p' <<<"$log" | tail -1)" \
        "$(sed -n 's/.*mem_load_bytes \([0-9]*\).*/\1/p' <<<"$log" | tail -1)" \
        "$(grep -o 'target passes [0-9]*' <<<"$log" | grep -o '[0-9]*' || echo "$nn")"
@@ -54,7 +58,7 @@ run() {
 
 printf '%-22s %14s %14s %10s %8s\n' mode "insns/token" "bytes/token" passes text
 base_bytes=""
-for mode in plain lookup draft lookup+draft; do
+for mode in $modes; do
   case $mode in
     plain) args=() ;;
     lookup) args=(--lookup) ;;

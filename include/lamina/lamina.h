@@ -478,7 +478,7 @@ lamina_status lamina_generate_ex(lamina_context* ctx, lamina_sampler* s, const i
 typedef struct lamina_speculative_params {
   int32_t lookup;        /* nonzero: prompt-lookup drafting */
   int32_t lookup_ngram;  /* longest n-gram matched, then shorter down to 1 (default 3) */
-  int32_t draft_max;     /* most tokens drafted per target pass, 1..64 (default 8; also
+  int32_t draft_max;     /* most tokens drafted per target pass, 1..64 (default 11; also
                             at most the target's n_batch - 1) */
   lamina_context* draft; /* draft-model context, or NULL; not ctx itself. Used from the
                             calling thread; its cache is synced to ctx's tokens */

@@ -161,6 +161,22 @@ void AttentionDotprod(const float* q, const void* k_cache, const void* v_cache, 
 void AttentionNeon(const float* q, const void* k_cache, const void* v_cache, KvType kv_type,
                    size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
                    int h1, float* scratch, float* out);
+/// AttentionKernel::run_batch, NEON. EXACT. f16 / f32 caches: the (token,
+/// head) rows of a KV group in blocks of up to 4, each block one pass of
+/// AttentionNeon's group code (K / V rows loaded once per block). Q8 caches:
+/// M calls of `one` (the tier's run).
+void AttentionBatchWith(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                        KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                        int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo,
+                        decltype(AttentionKernel::run) one);
+/// AttentionBatchWith with AttentionNeon / AttentionDotprod.
+void AttentionBatchNeon(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                        KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                        int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo);
+void AttentionBatchDotprod(const float* q, size_t ldq, int M, const void* k_cache,
+                           const void* v_cache, KvType kv_type, size_t kv_stride, int n_pos,
+                           int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
+                           float* scratch, float* out, size_t ldo);
 
 /// SiLU·mul (SiluMulKernel::run), n >= 0, NEON with lamina's expf. EXACT
 /// (bit-identical to ref::SiluMul, including NaN/±inf/subnormal lanes).
@@ -169,6 +185,12 @@ void SiluMulNeon(float* gate, const float* up, int n);
 /// ref's 8-partial-sum order. EXACT (bit-identical to ref::Softmax) for inputs
 /// without NaN; with NaN inputs both give all-NaN rows, payloads may differ.
 void SoftmaxNeon(float* x, int n);
+/// SoftmaxNeon without its last step: x[i] = exp(x[i] - max) (ref's values
+/// before the scaling); returns inv = 1 / sum, so x[i] * inv is ref's output.
+float SoftmaxExpNeon(float* x, int n);
+/// SoftmaxExpNeon with the maximum m of x[0, n) given (computed elsewhere:
+/// any correct maximum gives the same outputs, ±0 included).
+float SoftmaxExpMaxNeon(float* x, int n, float m);
 
 /// A tier's KernelSet from what differs between the Arm tiers (quantizer
 /// layout, integer matmuls, attention); the other ops are the same NEON

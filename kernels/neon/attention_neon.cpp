@@ -27,9 +27,14 @@
 // Measured (tools/insn-report.sh 1B i8mm, decode ctx 4096 minus ctx 128, per
 // head, layer and position): ~67 instructions vs ~99 with one head per pass.
 // Head i of a pass keeps its scores in scratch row i (the AttentionKernel
-// contract gives kAttentionScratchRows = 4 rows of n_pos floats). The 1-head
-// code: 4 positions per q load, 32 outputs held in registers. The empty asm in ScoresHP stops GCC
-// hoisting q into registers across positions and spilling it. head_dim <= 1024.
+// contract gives kAttentionScratchRows = 8 rows of n_pos floats). The 1-head
+// code: 4 positions per q load, 32 outputs held in registers.
+// Batches (AttentionBatchNeon, the M tokens of a prefill / verification
+// pass): the (token, head) rows of a KV group go through the same group code
+// in blocks of 4 (8 for 8-wide heads, SmallPass) with a causal length per
+// row, so each K / V row is loaded once per block instead of once per token.
+// The empty asm in ScoresHP stops GCC hoisting q into registers across
+// positions and spilling it (heads wider than 8). head_dim <= 1024.
 #if !defined(__ARM_NEON)
 #error "NEON required"
 #endif
@@ -218,7 +223,8 @@ inline void ScoresHP(const float* qi, const float* q, const void* k, size_t off,
   // Opaque per call: stops GCC hoisting the kH * n / 4 q vectors out of the
   // position loop into (too few) registers and spilling them (an LDR from the
   // stack per use instead of one LDP per two vectors).
-  asm volatile("" : "+r"(qi));
+  // Small heads (kN * kH <= 32: at most 8 q vectors) keep q in registers.
+  if constexpr (kN == 0 || kN * kH > 32) asm volatile("" : "+r"(qi));
   float32x4_t a0[kH][kP], a1[kH][kP];
 #pragma GCC unroll 4
   for (int i = 0; i < kH; ++i)
@@ -270,11 +276,17 @@ inline void ScoresHP(const float* qi, const float* q, const void* k, size_t off,
 }
 
 /// o[i * o_stride + 4r] (r < kR, i < kH) = sum over p ascending of
-/// fma(s[i][p], v at off + p * stride + 4r); each V row loaded once for all kH
+/// fma(w_i[p], v at off + p * stride + 4r); each V row loaded once for all kH
 /// heads; 4 positions per weight load (one LDR q per head, FMLA by lane).
-template <int kKv, int kH, int kR>
-inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t stride, int n_pos,
-                          float* o, int o_stride) {
+/// w_i[p] = s[i][p], or (kScale) s[i][p] * inv[i]: softmax's last step (ref:
+/// x[p] *= inv) done on the fly, the same rounded product.
+template <int kKv, int kH, int kR, bool kScale>
+inline void WeightedSumHR(float* const* s, const float* inv, const void* v, size_t off,
+                          size_t stride, int n_pos, float* o, int o_stride) {
+  [[maybe_unused]] float32x4_t iv[kH];
+  if constexpr (kScale)
+#pragma GCC unroll 4
+    for (int i = 0; i < kH; ++i) iv[i] = vdupq_n_f32(inv[i]);
   float32x4_t acc[kH][kR];
 #pragma GCC unroll 4
   for (int i = 0; i < kH; ++i)
@@ -284,7 +296,10 @@ inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t str
   for (; p + 4 <= n_pos; p += 4, off += 4 * stride) {
     float32x4_t w[kH];
 #pragma GCC unroll 4
-    for (int i = 0; i < kH; ++i) w[i] = vld1q_f32(s[i] + p);
+    for (int i = 0; i < kH; ++i) {
+      w[i] = vld1q_f32(s[i] + p);
+      if constexpr (kScale) w[i] = vmulq_f32(w[i], iv[i]);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       float32x4_t vv[kR];
@@ -300,7 +315,8 @@ inline void WeightedSumHR(float* const* s, const void* v, size_t off, size_t str
     LoadRow<kKv, kR>(v, off, vv);
 #pragma GCC unroll 4
     for (int i = 0; i < kH; ++i) {
-      const float32x4_t w = vld1q_dup_f32(s[i] + p);
+      float32x4_t w = vld1q_dup_f32(s[i] + p);
+      if constexpr (kScale) w = vmulq_f32(w, iv[i]);
 #pragma GCC unroll 4
       for (int r = 0; r < kR; ++r) acc[i][r] = vfmaq_f32(acc[i][r], w, vv[r]);
     }
@@ -329,39 +345,69 @@ void GroupScores(const float* q, const void* k_cache, size_t kv_stride, int n_po
     ScoresHP<kKv, kH, 1, kN>(qi, q, k_cache, p * kv_stride + base, kv_stride, n, scale, s, p);
 }
 
-/// o[i * head_dim + d] = sum over p ascending of fma(s[i][p], V row p value
-/// d): the ·V half of a pass, kH heads, V rows at base + p * kv_stride.
-template <int kKv, int kH>
-void WeightedSum(float* const* s, const void* v_cache, size_t kv_stride, int n_pos, int head_dim,
-                 size_t base, float* o) {
+/// o[i * head_dim + d] = sum over p ascending of fma(w_i[p], V row p value
+/// d): the ·V half of a pass, kH heads, V rows at base + p * kv_stride
+/// (w_i as in WeightedSumHR).
+template <int kKv, int kH, bool kScale>
+void WeightedSum(float* const* s, const float* inv, const void* v_cache, size_t kv_stride,
+                 int n_pos, int head_dim, size_t base, float* o) {
   int d = 0;
   for (; d + 16 <= head_dim; d += 16)
-    WeightedSumHR<kKv, kH, 4>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+    WeightedSumHR<kKv, kH, 4, kScale>(s, inv, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+  for (; d + 8 <= head_dim; d += 8)
+    WeightedSumHR<kKv, kH, 2, kScale>(s, inv, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
   for (; d + 4 <= head_dim; d += 4)
-    WeightedSumHR<kKv, kH, 1>(s, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
+    WeightedSumHR<kKv, kH, 1, kScale>(s, inv, v_cache, base + d, kv_stride, n_pos, o + d, head_dim);
   for (; d < head_dim; ++d)
     for (int i = 0; i < kH; ++i) {
       float acc = 0.f;
       for (int pp = 0; pp < n_pos; ++pp)
-        acc = std::fma(s[i][pp], Load1<kKv>(v_cache, pp * kv_stride + base + d), acc);
+        acc = std::fma(kScale ? s[i][pp] * inv[i] : s[i][pp],
+                       Load1<kKv>(v_cache, pp * kv_stride + base + d), acc);
       o[static_cast<size_t>(i) * head_dim + d] = acc;
     }
 }
 
-/// kH consecutive heads of one group: q [kH, head_dim], out [kH, head_dim],
-/// score rows s[0..kH) of n_pos floats each.
+/// kH query rows of one KV group (the heads of a pass; in a batch, (token,
+/// head) pairs): q [kH, head_dim], out [kH, head_dim], score rows s[0..kH).
+/// Row i attends positions [0, n[i]). The scores are computed over the
+/// longest range for every row (a K row is loaded once for the kH rows; a
+/// row never reads its scores past n[i]), softmax per row over its own range,
+/// ·V over the common prefix for all rows, then each row's remaining
+/// positions in order (fma(w, v, o), p ascending: ref's order).
 template <int kKv, int kH>
 void GroupPass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
-               int n_pos, int head_dim, size_t base, float scale, float* const* s, float* o) {
-  if (head_dim == 64) {
-    GroupScores<kKv, kH, 64>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
-  } else if (head_dim == 128) {
-    GroupScores<kKv, kH, 128>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
-  } else {
-    GroupScores<kKv, kH, 0>(q, k_cache, kv_stride, n_pos, head_dim, base, scale, s);
+               const int* n, int head_dim, size_t base, float scale, float* const* s, float* o) {
+  int n_lo = n[0], n_hi = n[0];
+  for (int i = 1; i < kH; ++i) {
+    n_lo = std::min(n_lo, n[i]);
+    n_hi = std::max(n_hi, n[i]);
   }
-  for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n_pos);
-  WeightedSum<kKv, kH>(s, v_cache, kv_stride, n_pos, head_dim, base, o);
+  if (head_dim == 8) {
+    GroupScores<kKv, kH, 8>(q, k_cache, kv_stride, n_hi, head_dim, base, scale, s);
+  } else if (head_dim == 64) {
+    GroupScores<kKv, kH, 64>(q, k_cache, kv_stride, n_hi, head_dim, base, scale, s);
+  } else if (head_dim == 128) {
+    GroupScores<kKv, kH, 128>(q, k_cache, kv_stride, n_hi, head_dim, base, scale, s);
+  } else {
+    GroupScores<kKv, kH, 0>(q, k_cache, kv_stride, n_hi, head_dim, base, scale, s);
+  }
+  float inv[kH];
+  const bool fuse = head_dim <= 32;  // at most two ·V sweeps: softmax's scaling goes into them
+  if (fuse) {
+    for (int i = 0; i < kH; ++i) inv[i] = SoftmaxExpNeon(s[i], n[i]);
+    WeightedSum<kKv, kH, true>(s, inv, v_cache, kv_stride, n_lo, head_dim, base, o);
+  } else {
+    for (int i = 0; i < kH; ++i) SoftmaxNeon(s[i], n[i]);
+    WeightedSum<kKv, kH, false>(s, nullptr, v_cache, kv_stride, n_lo, head_dim, base, o);
+  }
+  for (int i = 0; i < kH; ++i)
+    for (int p = n_lo; p < n[i]; ++p) {
+      const float w = fuse ? s[i][p] * inv[i] : s[i][p];
+      float* oi = o + static_cast<size_t>(i) * head_dim;
+      for (int d = 0; d < head_dim; ++d)
+        oi[d] = std::fma(w, Load1<kKv>(v_cache, p * kv_stride + base + d), oi[d]);
+    }
 }
 
 // ---- int8 cache (KvType::kQ8): integer QK --------------------------------
@@ -461,8 +507,8 @@ void Q8Pass(const float* q, const void* k_cache, const void* v_cache, size_t kv_
                 n_kv_heads, head_dim, kvh);
     for (int i = 0; i < kH; ++i) s[i][p] *= vd;
   }
-  WeightedSum<kKvQ8, kH>(s, v_cache, kv_stride, n_pos, head_dim,
-                         static_cast<size_t>(kvh) * head_dim, o);
+  WeightedSum<kKvQ8, kH, false>(s, nullptr, v_cache, kv_stride, n_pos, head_dim,
+                                static_cast<size_t>(kvh) * head_dim, o);
 }
 
 template <int kKv>
@@ -483,12 +529,222 @@ void AttentionT(const float* q, const void* k_cache, const void* v_cache, size_t
     } else if constexpr (kH == 1) {
       OneHead<kKv>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, scratch, o);
     } else {
-      GroupPass<kKv, kH>(qh, k_cache, v_cache, kv_stride, n_pos, head_dim, base, scale, s, o);
+      int nn[kH];
+      for (int i = 0; i < kH; ++i) nn[i] = n_pos;
+      GroupPass<kKv, kH>(qh, k_cache, v_cache, kv_stride, nn, head_dim, base, scale, s, o);
     }
   });
 }
 
+// ---- head_dim 8: up to 8 rows per pass (batches) ---------------------------
+//
+// Why: with 8-wide heads a row's q is two vectors, so 8 rows' q stay in
+// registers and each K / V row (16 bytes of f16) is loaded once for 8 rows
+// (4 tokens of a 2-head group) instead of 4. A score is reduced as soon as
+// it is computed (the 4 rows' ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)) by FADD +
+// two FADDP, as the 4-head pass), so no accumulators stay live.
+constexpr int kSmallRows = 8;
+static_assert(kSmallRows <= kAttentionScratchRows, "one scratch row per row of a pass");
+
+/// s[i][p] = Dot(q_i, K row p) * scale for rows i < kH (q [kH, 8]) and
+/// positions p < n; mx[i] = the maximum of s[i][0, n_lo) (softmax's first
+/// pass, kept in registers on the way).
+template <int kKv, int kH>
+void Scores8(const float* q, const void* k, size_t stride, int n, int n_lo, size_t base,
+             float scale, float* const* s, float* mx) {
+  constexpr int kG = (kH + 3) / 4;
+  const float32x4_t z = vdupq_n_f32(0.f), sc = vdupq_n_f32(scale);
+  float32x4_t q0[4 * kG], q1[4 * kG];
+#pragma GCC unroll 8
+  for (int i = 0; i < 4 * kG; ++i) {
+    q0[i] = i < kH ? vld1q_f32(q + 8 * i) : z;
+    q1[i] = i < kH ? vld1q_f32(q + 8 * i + 4) : z;
+  }
+  float32x4_t mv[kG];
+#pragma GCC unroll 2
+  for (int g = 0; g < kG; ++g) mv[g] = vdupq_n_f32(-INFINITY);
+  size_t off = base;
+  for (int p = 0; p < n; ++p, off += stride) {
+    float32x4_t k0, k1;
+    Load8<kKv>(k, off, &k0, &k1);
+    const bool in = p < n_lo;
+#pragma GCC unroll 2
+    for (int g = 0; g < kG; ++g) {
+      float32x4_t t[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)  // fma(q, k, +0): ref's first partial sums
+        t[j] = vaddq_f32(vfmaq_f32(z, q0[4 * g + j], k0), vfmaq_f32(z, q1[4 * g + j], k1));
+      const float32x4_t r =
+          vmulq_f32(vpaddq_f32(vpaddq_f32(t[0], t[1]), vpaddq_f32(t[2], t[3])), sc);
+      if (in) mv[g] = vmaxq_f32(mv[g], r);
+      if (4 * g + 0 < kH) vst1q_lane_f32(s[4 * g + 0] + p, r, 0);
+      if (4 * g + 1 < kH) vst1q_lane_f32(s[4 * g + 1] + p, r, 1);
+      if (4 * g + 2 < kH) vst1q_lane_f32(s[4 * g + 2] + p, r, 2);
+      if (4 * g + 3 < kH) vst1q_lane_f32(s[4 * g + 3] + p, r, 3);
+    }
+  }
+  float m[4 * kG];
+#pragma GCC unroll 2
+  for (int g = 0; g < kG; ++g) vst1q_f32(m + 4 * g, mv[g]);
+  for (int i = 0; i < kH; ++i) mx[i] = m[i];
+}
+
+/// o[i * 8 + d] = sum over p < n ascending of fma(s[i][p] * inv[i], V row p
+/// value d), rows i < kH; each V row loaded once for the kH rows.
+template <int kKv, int kH>
+void WeightedSum8(float* const* s, const float* inv, const void* v, size_t stride, int n,
+                  size_t base, float* o) {
+  float32x4_t acc[kH][2];
+#pragma GCC unroll 8
+  for (int i = 0; i < kH; ++i) acc[i][0] = acc[i][1] = vdupq_n_f32(0.f);
+  size_t off = base;
+  int p = 0;
+  for (; p + 4 <= n; p += 4) {
+    float32x4_t w[kH];
+#pragma GCC unroll 8
+    for (int i = 0; i < kH; ++i) w[i] = vmulq_f32(vld1q_f32(s[i] + p), vld1q_dup_f32(inv + i));
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j, off += stride) {
+      float32x4_t v0, v1;
+      Load8<kKv>(v, off, &v0, &v1);
+#pragma GCC unroll 8
+      for (int i = 0; i < kH; ++i) {
+        acc[i][0] = FmaLane(acc[i][0], v0, w[i], j);
+        acc[i][1] = FmaLane(acc[i][1], v1, w[i], j);
+      }
+    }
+  }
+  for (; p < n; ++p, off += stride) {
+    float32x4_t v0, v1;
+    Load8<kKv>(v, off, &v0, &v1);
+#pragma GCC unroll 8
+    for (int i = 0; i < kH; ++i) {
+      const float32x4_t w = vdupq_n_f32(s[i][p] * inv[i]);
+      acc[i][0] = vfmaq_f32(acc[i][0], w, v0);
+      acc[i][1] = vfmaq_f32(acc[i][1], w, v1);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < kH; ++i) {
+    vst1q_f32(o + 8 * i, acc[i][0]);
+    vst1q_f32(o + 8 * i + 4, acc[i][1]);
+  }
+}
+
+/// GroupPass for head_dim 8 and up to kSmallRows rows.
+template <int kKv, int kH>
+void SmallPass(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+               const int* n, size_t base, float scale, float* const* s, float* o) {
+  int n_lo = n[0], n_hi = n[0];
+  for (int i = 1; i < kH; ++i) {
+    n_lo = std::min(n_lo, n[i]);
+    n_hi = std::max(n_hi, n[i]);
+  }
+  float inv[kH], mx[kH];
+  Scores8<kKv, kH>(q, k_cache, kv_stride, n_hi, n_lo, base, scale, s, mx);
+  for (int i = 0; i < kH; ++i) {
+    float m = mx[i];  // the rest of row i's range, in order (as SoftmaxNeon's tail)
+    for (int p = n_lo; p < n[i]; ++p) m = s[i][p] > m ? s[i][p] : m;
+    inv[i] = SoftmaxExpMaxNeon(s[i], n[i], m);
+  }
+  WeightedSum8<kKv, kH>(s, inv, v_cache, kv_stride, n_lo, base, o);
+  for (int i = 0; i < kH; ++i)
+    for (int p = n_lo; p < n[i]; ++p) {
+      const float w = s[i][p] * inv[i];
+      for (int d = 0; d < 8; ++d)
+        o[8 * i + d] = std::fma(w, Load1<kKv>(v_cache, p * kv_stride + base + d), o[8 * i + d]);
+    }
+}
+
+template <int kKv, int kH = kSmallRows>
+void SmallPassN(int nb, const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
+                const int* n, size_t base, float scale, float* const* s, float* o) {
+  if constexpr (kH > 1) {
+    if (nb < kH)
+      return SmallPassN<kKv, kH - 1>(nb, q, k_cache, v_cache, kv_stride, n, base, scale, s, o);
+  }
+  SmallPass<kKv, kH>(q, k_cache, v_cache, kv_stride, n, base, scale, s, o);
+}
+
+/// Rows (token m, head h) of a batch, for the heads of KV group kvh in
+/// [h0, h1), token-major, in blocks of up to kMaxPassHeads rows: each block
+/// is one GroupPass (its K and V rows loaded once for the block).
+template <int kKv>
+void BatchT(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+            size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
+            float* scratch, float* out, size_t ldo) {
+  const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+  const int group = n_heads / n_kv_heads;
+  const int n_max = n_pos + M - 1;
+  float* s[kSmallRows];
+  for (int i = 0; i < kSmallRows; ++i) s[i] = scratch + static_cast<size_t>(i) * n_max;
+  float qb[kMaxPassHeads * 1024], ob[kMaxPassHeads * 1024];      // head_dim <= 1024
+  const int block = head_dim == 8 ? kSmallRows : kMaxPassHeads;  // rows per pass
+  for (int kvh = h0 / group; kvh * group < h1; ++kvh) {
+    const int ha = std::max(h0, kvh * group), nh = std::min(h1, (kvh + 1) * group) - ha;
+    const size_t base = static_cast<size_t>(kvh) * head_dim;
+    const int rows = M * nh;
+    for (int r0 = 0; r0 < rows; r0 += block) {
+      const int nb = std::min(block, rows - r0);
+      int n[kSmallRows];
+      for (int i = 0; i < nb; ++i) {
+        const int m = (r0 + i) / nh, h = ha + (r0 + i) % nh;
+        n[i] = n_pos + m;
+        std::memcpy(qb + static_cast<size_t>(i) * head_dim,
+                    q + m * ldq + static_cast<size_t>(h) * head_dim, sizeof(float) * head_dim);
+      }
+      if (head_dim == 8) {
+        SmallPassN<kKv>(nb, qb, k_cache, v_cache, kv_stride, n, base, scale, s, ob);
+      } else {
+        switch (nb) {
+          case 4:
+            GroupPass<kKv, 4>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+            break;
+          case 3:
+            GroupPass<kKv, 3>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+            break;
+          case 2:
+            GroupPass<kKv, 2>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+            break;
+          default:
+            GroupPass<kKv, 1>(qb, k_cache, v_cache, kv_stride, n, head_dim, base, scale, s, ob);
+            break;
+        }
+      }
+      for (int i = 0; i < nb; ++i) {
+        const int m = (r0 + i) / nh, h = ha + (r0 + i) % nh;
+        std::memcpy(out + m * ldo + static_cast<size_t>(h) * head_dim,
+                    ob + static_cast<size_t>(i) * head_dim, sizeof(float) * head_dim);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void AttentionBatchWith(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                        KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                        int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo,
+                        decltype(AttentionKernel::run) one) {
+  if (kv_type == KvType::kF16) {
+    BatchT<kKvF16>(q, ldq, M, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0,
+                   h1, scratch, out, ldo);
+  } else if (kv_type == KvType::kF32) {
+    BatchT<kKvF32>(q, ldq, M, k_cache, v_cache, kv_stride, n_pos, n_heads, n_kv_heads, head_dim, h0,
+                   h1, scratch, out, ldo);
+  } else {
+    for (int m = 0; m < M; ++m)
+      one(q + m * ldq, k_cache, v_cache, kv_type, kv_stride, n_pos + m, n_heads, n_kv_heads,
+          head_dim, h0, h1, scratch, out + m * ldo);
+  }
+}
+
+void AttentionBatchNeon(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                        KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                        int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo) {
+  AttentionBatchWith(q, ldq, M, k_cache, v_cache, kv_type, kv_stride, n_pos, n_heads, n_kv_heads,
+                     head_dim, h0, h1, scratch, out, ldo, AttentionNeon);
+}
 
 void AttentionQ8Neon(const float* q, const void* k_cache, const void* v_cache, size_t kv_stride,
                      int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0, int h1,

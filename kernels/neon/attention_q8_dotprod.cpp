@@ -77,4 +77,12 @@ void AttentionDotprod(const float* q, const void* k_cache, const void* v_cache, 
   }
 }
 
+void AttentionBatchDotprod(const float* q, size_t ldq, int M, const void* k_cache,
+                           const void* v_cache, KvType kv_type, size_t kv_stride, int n_pos,
+                           int n_heads, int n_kv_heads, int head_dim, int h0, int h1,
+                           float* scratch, float* out, size_t ldo) {
+  AttentionBatchWith(q, ldq, M, k_cache, v_cache, kv_type, kv_stride, n_pos, n_heads, n_kv_heads,
+                     head_dim, h0, h1, scratch, out, ldo, AttentionDotprod);
+}
+
 }  // namespace lamina::kern::arm

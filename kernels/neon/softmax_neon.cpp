@@ -18,7 +18,7 @@
 
 namespace lamina::kern::arm {
 
-void SoftmaxNeon(float* x, int n) {
+float SoftmaxExpNeon(float* x, int n) {
   const int n8 = n / 8 * 8;
   // Max. NaN inputs make every output NaN in both (payload unspecified).
   float m = x[0];
@@ -31,6 +31,11 @@ void SoftmaxNeon(float* x, int n) {
     m = vmaxvq_f32(vmaxq_f32(m0, m1));
   }
   for (int i = n8; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return SoftmaxExpMaxNeon(x, n, m);
+}
+
+float SoftmaxExpMaxNeon(float* x, int n, float m) {
+  const int n8 = n / 8 * 8;
   // exp and the 8 partial sums.
   const float32x4_t mv = vdupq_n_f32(m);
   float32x4_t a0 = vdupq_n_f32(0.f), a1 = vdupq_n_f32(0.f);
@@ -50,7 +55,11 @@ void SoftmaxNeon(float* x, int n) {
     s[i - n8] += x[i];
   }
   const float sum = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-  const float32x4_t inv = vdupq_n_f32(1.f / sum);
+  return 1.f / sum;
+}
+
+void SoftmaxNeon(float* x, int n) {
+  const float32x4_t inv = vdupq_n_f32(SoftmaxExpNeon(x, n));
   int i = 0;
   for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_f32(vld1q_f32(x + i), inv));
   for (; i < n; ++i) x[i] *= vgetq_lane_f32(inv, 0);

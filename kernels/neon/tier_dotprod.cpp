@@ -60,7 +60,7 @@ const KernelSet& DotprodKernels() {
                    {MatmulQ4G<Q4GGemv1x8Dotprod, Q4GGemm4x4Dotprod>},           // matmul_q4g
                    {MatmulQ4G<Q4GF16SGemv1x8Dotprod, Q4GF16SGemm4x4Dotprod>},   // matmul_q4g_f16s
                    {MatmulQ8C},                                                 // matmul_q8c
-                   {AttentionDotprod});                                         // attention
+                   {AttentionDotprod, AttentionBatchDotprod});                  // attention
   return k;
 }
 

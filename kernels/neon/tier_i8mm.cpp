@@ -78,7 +78,7 @@ const KernelSet& I8mmKernels() {
                    {MatmulQ4GI8mm},                                          // matmul_q4g
                    {MatmulQ4GF16SI8mm},                                      // matmul_q4g_f16s
                    {MatmulQ8CI8mm},                                          // matmul_q8c
-                   {AttentionDotprod});                                      // attention
+                   {AttentionDotprod, AttentionBatchDotprod});               // attention
   return k;
 }
 

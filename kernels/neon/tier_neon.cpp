@@ -30,7 +30,7 @@ const KernelSet& NeonKernels() {
                    {EachToken<Q4GGemv1x8Neon>},                              // matmul_q4g
                    {EachToken<Q4GF16SGemv1x8Neon>},                          // matmul_q4g_f16s
                    {EachToken<Q8CGemv1x4Neon>},                              // matmul_q8c
-                   {AttentionNeon});                                         // attention
+                   {AttentionNeon, AttentionBatchNeon});                     // attention
   return k;
 }
 

@@ -143,4 +143,12 @@ void Attention(const float* q, const void* k_cache, const void* v_cache, kern::K
   }
 }
 
+void AttentionBatch(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                    kern::KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                    int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo) {
+  for (int m = 0; m < M; ++m)
+    Attention(q + m * ldq, k_cache, v_cache, kv_type, kv_stride, n_pos + m, n_heads, n_kv_heads,
+              head_dim, h0, h1, scratch, out + m * ldo);
+}
+
 }  // namespace lamina::ref

@@ -109,5 +109,10 @@ void Hadamard(float* x, int n);
 void Attention(const float* q, const void* k_cache, const void* v_cache, kern::KvType kv_type,
                size_t kv_stride, int n_pos, int n_heads, int n_kv_heads, int head_dim, int h0,
                int h1, float* scratch, float* out);
+/// AttentionKernel::run_batch: for m in [0, M), Attention of token m
+/// (q + m * ldq) over positions [0, n_pos + m) into out + m * ldo.
+void AttentionBatch(const float* q, size_t ldq, int M, const void* k_cache, const void* v_cache,
+                    kern::KvType kv_type, size_t kv_stride, int n_pos, int n_heads, int n_kv_heads,
+                    int head_dim, int h0, int h1, float* scratch, float* out, size_t ldo);
 
 }  // namespace lamina::ref

@@ -86,7 +86,7 @@ const KernelSet& SveKernels() {
                    {MatmulQ4GSve},                                          // matmul_q4g
                    {MatmulQ4GF16SSve},                                      // matmul_q4g_f16s
                    {MatmulQ8CSve},                                          // matmul_q8c
-                   {AttentionDotprod});                                     // attention
+                   {AttentionDotprod, AttentionBatchDotprod});              // attention
   return k;
 }
 

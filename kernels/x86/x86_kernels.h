@@ -99,7 +99,7 @@ constexpr KernelSet X86KernelSet(Tier tier, MatmulQ4GKernel matmul_q4g,
           {lamina::x86::SiluMulAvx2},
           {lamina::x86::SoftmaxAvx2},
           {lamina::x86::HadamardAvx2},
-          {lamina::x86::AttentionAvx2}};
+          {lamina::x86::AttentionAvx2, nullptr}};
 }
 
 }  // namespace lamina::kern::x86

@@ -65,7 +65,7 @@ void Usage(FILE* f) {
       "                      most recent earlier occurrence)\n"
       "  --lookup-ngram N    longest n-gram matched (default 3)\n"
       "  --draft FILE        draft model (.lamina, same vocabulary; lookup first if both)\n"
-      "  --draft-max N       most tokens drafted per target pass (default 8, 1..64)\n"
+      "  --draft-max N       most tokens drafted per target pass (default 11, 1..64)\n"
       "benchmark mode:\n"
       "  --bench             load, then per repetition: clear the KV cache, prefill N_PROMPT\n"
       "                      synthetic ids ((i*7919) %% vocab), decode N_GEN tokens greedily;\n"

@@ -50,7 +50,7 @@ struct Args {
   // speculative decoding
   bool lookup = false;
   std::string draft;
-  long lookup_ngram = 3, draft_max = 8;
+  long lookup_ngram = 3, draft_max = 11;
   bool have_prompt = false, chat = false, no_bos = false, have_seed = false;
   bool have_n = false;
   long n_predict = 128, n_ctx = 0, n_threads = 0, n_batch = 0;
