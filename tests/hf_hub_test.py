@@ -446,8 +446,8 @@ def case_disk_full(c):
 def case_pipeline(c):
     """A download is converted by lamina-convert's pipeline: the same file as
     lamina-convert on the files, defaults included (float model, ffn_dim 128:
-    R4 and --quant auto's self-calibrated GPTQ); other options are another
-    cache entry."""
+    R4 and --quant auto's self-calibrated GPTQ), and with --quant, --rotate,
+    --seed, --calib; other options are another cache entry."""
     local_dir = os.path.join(c.root, "test", "pow2")
 
     def same(hub_args, local_args, scheme):
@@ -473,6 +473,10 @@ def case_pipeline(c):
     same(["--quant", "search", "--rotate", "none"], ["--quant", "search", "--rotate", "none"],
          "q4-search")
     same(["--quant", "self", "--seed", "3"], ["--quant", "self", "--seed", "3"], "q4-self+r4")
+    text = os.path.join(c.work, "calib.txt")
+    with open(text, "w") as f:
+        f.write("The quick brown fox jumps over the lazy dog, again and again. " * 40)
+    same(["--calib", text], ["--calib", text], "q4-gptq+r4")
     # An option that changes nothing converts nothing: the default is cached.
     p = c.run("lamina-convert", ["-hf", "test/pow2"])
     check("cached" in p.stderr and "converting" not in p.stderr, "default not cached")

@@ -19,7 +19,8 @@
 #                            tests/gen_meta_checkpoint.py; skipped without python3-torch)
 #   hub.pipeline             -hf converts as lamina-convert DIR does (same bytes): the defaults (R4
 #                            on a power-of-two ffn, --quant auto's self-calibrated GPTQ) and other
-#                            options (each its own cache entry); llama-run -hf reuses the default
+#                            options (--quant, --rotate, --seed, --calib: each its own cache
+#                            entry); llama-run -hf reuses the default
 #   hub.disk_full            a download larger than the free space is refused before any
 #                            transfer, with a clear message
 # Host builds only: the hub is not built on cross builds (LAMINA_WITH_HUB, CMakeLists.txt).
