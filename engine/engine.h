@@ -184,6 +184,24 @@ class Context {
       std::function<void(int layer, int linear, const float* x, int M, int K)>;
   void SetLinearInputObserver(LinearInputObserver f) { observer_ = std::move(f); }
 
+  /// Internal (lamina-convert --calib runs the model one block at a time over
+  /// cached hidden states): x [M][dim] = the embedding rows of tokens[0..M)
+  /// (ids in range, checked by the caller), as Eval's first step.
+  void EmbedTokens(const int32_t* tokens, int M, float* x);
+  /// Internal, the same: transformer block `layer` alone, Eval's code for it,
+  /// on x [M][dim] = the residual stream at the block's input of the tokens at
+  /// positions [pos, pos + M), replaced by the block's output. Writes their
+  /// K/V rows of this layer and attends over its rows [0, pos + m], which
+  /// earlier calls (positions < pos) must have written. The observer sees the
+  /// block's linear inputs. n_past, the history and the logits are left alone.
+  /// kInvalid: layer out of range, M not in [1, n_batch], or pos + M > n_ctx.
+  /// kNumeric (+ *err): a NaN or Inf in the output (x is then overwritten).
+  /// observe_only: stops once the observer has seen ffn_down's input (its
+  /// product, a quarter of the block, is skipped); x is then left midway
+  /// (after the attention residual) and not checked.
+  EvalStatus EvalLayer(int layer, float* x, int M, int pos, std::string* err,
+                       bool observe_only = false);
+
  private:
   explicit Context(const Model& m) : model_(m), cfg_(m.config()), w_(m.weights()) {}
   // One forward pass over M <= n_batch tokens at positions n_past_.. .
@@ -191,6 +209,9 @@ class Context {
   // at the first non-finite embedding row, residual row after a layer, or
   // logits row (the pass stops there).
   bool Forward(const int32_t* tokens, int M, int logits_mode, std::string* err);
+  // Block l of Forward over x [M][dim] in place, tokens at positions p0 + m
+  // (K/V rows of layer l written); observe_only: EvalLayer's.
+  void ForwardLayer(int l, float* x, int M, int p0, bool observe_only);
 
   // Helpers of Forward (engine/forward.cpp).
   struct Linear;

@@ -9,8 +9,8 @@
 #include "engine/adapter.h"
 #include "engine/engine.h"
 #include "kernels/ref/fp16.h"
-#include "loader/finite.h"
 #include "kernels/ref/kv_q8.h"
+#include "loader/finite.h"
 #include "loader/pack.h"
 
 namespace lamina::engine {
@@ -183,26 +183,9 @@ void Context::RunLinears(const float* x, int M, const Linear* lins, int n_lins) 
   pool_->RunF(lora_job);
 }
 
-bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string* err) {
-  const Config& c = cfg_;
-  const kern::KernelSet& ks = *ks_;
-  const int dim = c.dim, qd = c.q_dim, kvd = c.kv_dim, ffn = c.ffn_dim, hd = c.head_dim;
-  const int half = hd / 2;
-  const int p0 = n_past_;  // position of token 0 of this batch
-  float* x = x_.data();    // [M, dim]
-  float* xb = xb_.data();  // [M, dim]
-  // Stops the pass at the first non-finite row of `v` [rows][width] (rows
-  // starting at token `first`): names the stage, position and token id.
-  auto finite = [&](const float* v, int rows, int width, int first, const std::string& where) {
-    const int m = FirstNonFiniteRow(v, rows, static_cast<size_t>(width));
-    if (m < 0) return true;
-    *err = "numeric error: NaN or Inf in " + where + " at position " +
-           std::to_string(p0 + first + m) + " (token id " + std::to_string(tokens[first + m]) +
-           "): the model's weights are corrupt or overflow float";
-    return false;
-  };
-
-  // Embedding: x[m] = tok_embd[tokens[m]] (dequantized for Q8C / Q4G).
+// x[m] = tok_embd[tokens[m]] (dequantized for Q8C / Q4G), m in [0, M).
+void Context::EmbedTokens(const int32_t* tokens, int M, float* x) {
+  const int dim = cfg_.dim;
   ForRows(*pool_, M, [&](int m0, int m1) {
     const Matrix& e = w_.tok_embd;
     for (int m = m0; m < m1; ++m) {
@@ -232,108 +215,142 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
       }
     }
   });
+}
+
+// Block l over x [M][dim] in place, tokens at positions p0 + m.
+void Context::ForwardLayer(int l, float* x, int M, int p0, bool observe_only) {
+  const Config& c = cfg_;
+  const kern::KernelSet& ks = *ks_;
+  const int dim = c.dim, qd = c.q_dim, kvd = c.kv_dim, ffn = c.ffn_dim, hd = c.head_dim;
+  const int half = hd / 2;
+  float* xb = xb_.data();  // [M, dim]
+  const LayerWeights& L = w_.layers[l];
+  uint8_t* kc = kv_.get() + static_cast<size_t>(2 * l) * kv_layer_bytes_;  // [n_ctx, kvd]
+  uint8_t* vc = kc + kv_layer_bytes_;                                      // [n_ctx, kvd]
+
+  // ---- attention block ------------------------------------------------
+  // xb = rmsnorm(x) * attn_norm                                  [M, dim]
+  ForRows(*pool_, M, [&](int m0, int m1) {
+    for (int m = m0; m < m1; ++m)
+      ks.rmsnorm.run(xb + static_cast<size_t>(m) * dim, x + static_cast<size_t>(m) * dim,
+                     L.attn_norm, dim, c.norm_eps);
+  });
+  // q = Wq xb [M, qd], k = Wk xb [M, kvd], v = Wv xb [M, kvd] (xb quantized once)
+  const Linear qkv[3] = {{&L.wq, q_.data(), static_cast<size_t>(qd), l, 0},
+                         {&L.wk, k_.data(), static_cast<size_t>(kvd), l, 1},
+                         {&L.wv, v_.data(), static_cast<size_t>(kvd), l, 2}};
+  RunLinears(xb, M, qkv, 3);
+  // RoPE on q and k at positions p0 + m; k, v -> cache rows p0 + m.
+  ForRows(*pool_, M, [&](int m0, int m1) {
+    for (int m = m0; m < m1; ++m) {
+      const int pos = p0 + m;
+      const float* cs = rope_cos_.data() + static_cast<size_t>(pos) * half;
+      const float* sn = rope_sin_.data() + static_cast<size_t>(pos) * half;
+      float* qm = q_.data() + static_cast<size_t>(m) * qd;
+      float* km = k_.data() + static_cast<size_t>(m) * kvd;
+      const float* vm = v_.data() + static_cast<size_t>(m) * kvd;
+      ks.rope.run(qm, c.n_heads, hd, cs, sn);
+      ks.rope.run(km, c.n_kv_heads, hd, cs, sn);
+      const size_t off = static_cast<size_t>(pos) * kvd;
+      if (kv_type_ == kern::KvType::kQ8) {
+        const size_t row = static_cast<size_t>(pos) * kv_row_bytes_;
+        ref::StoreKvQ8Row(km, c.n_kv_heads, hd, kc + row);
+        ref::StoreKvQ8Row(vm, c.n_kv_heads, hd, vc + row);
+      } else if (kv_type_ == kern::KvType::kF32) {
+        std::memcpy(reinterpret_cast<float*>(kc) + off, km, sizeof(float) * kvd);
+        std::memcpy(reinterpret_cast<float*>(vc) + off, vm, sizeof(float) * kvd);
+      } else {
+        uint16_t* kd = reinterpret_cast<uint16_t*>(kc) + off;
+        uint16_t* vd = reinterpret_cast<uint16_t*>(vc) + off;
+        for (int i = 0; i < kvd; ++i) {
+          kd[i] = F32ToF16(km[i]);
+          vd[i] = F32ToF16(vm[i]);
+        }
+      }
+    }
+  });
+  // att[m] = causal GQA attention of q[m] over cache rows [0, p0 + m]   [M, qd]
+  {
+    const int items = M * c.n_heads;
+    auto att_job = [&](int tid, int nt) {
+      int i0, i1;
+      SplitRange(items, 1, tid, nt, &i0, &i1);
+      float* scratch =
+          att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_ * kern::kAttentionScratchRows;
+      while (i0 < i1) {
+        const int m = i0 / c.n_heads, h0 = i0 % c.n_heads;
+        const int h1 = (i1 - m * c.n_heads) < c.n_heads ? i1 - m * c.n_heads : c.n_heads;
+        ks.attention.run(q_.data() + static_cast<size_t>(m) * qd, kc, vc, kv_type_,
+                         kv_type_ == kern::KvType::kQ8 ? kv_row_bytes_ : static_cast<size_t>(kvd),
+                         p0 + m + 1, c.n_heads, c.n_kv_heads, hd, h0, h1, scratch,
+                         att_.data() + static_cast<size_t>(m) * qd);
+        i0 = m * c.n_heads + h1;
+      }
+    };
+    pool_->RunF(att_job);
+  }
+  // proj = Wo att [M, dim]; x += proj
+  const Linear wo[1] = {{&L.wo, proj_.data(), static_cast<size_t>(dim), l, 3}};
+  RunLinears(att_.data(), M, wo, 1);
+  ForRows(*pool_, M, [&](int m0, int m1) {
+    for (size_t i = static_cast<size_t>(m0) * dim; i < static_cast<size_t>(m1) * dim; ++i)
+      x[i] = x[i] + proj_[i];
+  });
+
+  // ---- feed-forward block ---------------------------------------------
+  // xb = rmsnorm(x) * ffn_norm                                   [M, dim]
+  ForRows(*pool_, M, [&](int m0, int m1) {
+    for (int m = m0; m < m1; ++m)
+      ks.rmsnorm.run(xb + static_cast<size_t>(m) * dim, x + static_cast<size_t>(m) * dim,
+                     L.ffn_norm, dim, c.norm_eps);
+  });
+  // hb = W_gate xb, hb2 = W_up xb                                [M, ffn]
+  const Linear gu[2] = {{&L.w_gate, hb_.data(), static_cast<size_t>(ffn), l, 4},
+                        {&L.w_up, hb2_.data(), static_cast<size_t>(ffn), l, 5}};
+  RunLinears(xb, M, gu, 2);
+  // hb = silu(hb) * hb2, then (SpinQuant R4) hb = H hb
+  ForRows(*pool_, M, [&](int m0, int m1) {
+    for (int m = m0; m < m1; ++m) {
+      float* h = hb_.data() + static_cast<size_t>(m) * ffn;
+      ks.silu_mul.run(h, hb2_.data() + static_cast<size_t>(m) * ffn, ffn);
+      if (L.w_down.hadamard_input) ks.hadamard.run(h, ffn);
+    }
+  });
+  // proj = W_down hb [M, dim]; x += proj
+  if (observe_only) {
+    if (observer_) ObserveLinearInput(hb_.data(), M, &L.w_down);
+    return;
+  }
+  const Linear dn[1] = {{&L.w_down, proj_.data(), static_cast<size_t>(dim), l, 6}};
+  RunLinears(hb_.data(), M, dn, 1);
+  ForRows(*pool_, M, [&](int m0, int m1) {
+    for (size_t i = static_cast<size_t>(m0) * dim; i < static_cast<size_t>(m1) * dim; ++i)
+      x[i] = x[i] + proj_[i];
+  });
+}
+
+bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string* err) {
+  const Config& c = cfg_;
+  const kern::KernelSet& ks = *ks_;
+  const int dim = c.dim;
+  const int p0 = n_past_;  // position of token 0 of this batch
+  float* x = x_.data();    // [M, dim]
+  // Stops the pass at the first non-finite row of `v` [rows][width] (rows
+  // starting at token `first`): names the stage, position and token id.
+  auto finite = [&](const float* v, int rows, int width, int first, const std::string& where) {
+    const int m = FirstNonFiniteRow(v, rows, static_cast<size_t>(width));
+    if (m < 0) return true;
+    *err = "numeric error: NaN or Inf in " + where + " at position " +
+           std::to_string(p0 + first + m) + " (token id " + std::to_string(tokens[first + m]) +
+           "): the model's weights are corrupt or overflow float";
+    return false;
+  };
+
+  EmbedTokens(tokens, M, x);
   if (!finite(x, M, dim, 0, "the token embedding (tok_embd)")) return false;
 
   for (int l = 0; l < c.n_layers; ++l) {
-    const LayerWeights& L = w_.layers[l];
-    uint8_t* kc = kv_.get() + static_cast<size_t>(2 * l) * kv_layer_bytes_;  // [n_ctx, kvd]
-    uint8_t* vc = kc + kv_layer_bytes_;                                      // [n_ctx, kvd]
-
-    // ---- attention block ------------------------------------------------
-    // xb = rmsnorm(x) * attn_norm                                  [M, dim]
-    ForRows(*pool_, M, [&](int m0, int m1) {
-      for (int m = m0; m < m1; ++m)
-        ks.rmsnorm.run(xb + static_cast<size_t>(m) * dim, x + static_cast<size_t>(m) * dim,
-                       L.attn_norm, dim, c.norm_eps);
-    });
-    // q = Wq xb [M, qd], k = Wk xb [M, kvd], v = Wv xb [M, kvd] (xb quantized once)
-    const Linear qkv[3] = {{&L.wq, q_.data(), static_cast<size_t>(qd), l, 0},
-                           {&L.wk, k_.data(), static_cast<size_t>(kvd), l, 1},
-                           {&L.wv, v_.data(), static_cast<size_t>(kvd), l, 2}};
-    RunLinears(xb, M, qkv, 3);
-    // RoPE on q and k at positions p0 + m; k, v -> cache rows p0 + m.
-    ForRows(*pool_, M, [&](int m0, int m1) {
-      for (int m = m0; m < m1; ++m) {
-        const int pos = p0 + m;
-        const float* cs = rope_cos_.data() + static_cast<size_t>(pos) * half;
-        const float* sn = rope_sin_.data() + static_cast<size_t>(pos) * half;
-        float* qm = q_.data() + static_cast<size_t>(m) * qd;
-        float* km = k_.data() + static_cast<size_t>(m) * kvd;
-        const float* vm = v_.data() + static_cast<size_t>(m) * kvd;
-        ks.rope.run(qm, c.n_heads, hd, cs, sn);
-        ks.rope.run(km, c.n_kv_heads, hd, cs, sn);
-        const size_t off = static_cast<size_t>(pos) * kvd;
-        if (kv_type_ == kern::KvType::kQ8) {
-          const size_t row = static_cast<size_t>(pos) * kv_row_bytes_;
-          ref::StoreKvQ8Row(km, c.n_kv_heads, hd, kc + row);
-          ref::StoreKvQ8Row(vm, c.n_kv_heads, hd, vc + row);
-        } else if (kv_type_ == kern::KvType::kF32) {
-          std::memcpy(reinterpret_cast<float*>(kc) + off, km, sizeof(float) * kvd);
-          std::memcpy(reinterpret_cast<float*>(vc) + off, vm, sizeof(float) * kvd);
-        } else {
-          uint16_t* kd = reinterpret_cast<uint16_t*>(kc) + off;
-          uint16_t* vd = reinterpret_cast<uint16_t*>(vc) + off;
-          for (int i = 0; i < kvd; ++i) {
-            kd[i] = F32ToF16(km[i]);
-            vd[i] = F32ToF16(vm[i]);
-          }
-        }
-      }
-    });
-    // att[m] = causal GQA attention of q[m] over cache rows [0, p0 + m]   [M, qd]
-    {
-      const int items = M * c.n_heads;
-      auto att_job = [&](int tid, int nt) {
-        int i0, i1;
-        SplitRange(items, 1, tid, nt, &i0, &i1);
-        float* scratch =
-            att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_ * kern::kAttentionScratchRows;
-        while (i0 < i1) {
-          const int m = i0 / c.n_heads, h0 = i0 % c.n_heads;
-          const int h1 = (i1 - m * c.n_heads) < c.n_heads ? i1 - m * c.n_heads : c.n_heads;
-          ks.attention.run(q_.data() + static_cast<size_t>(m) * qd, kc, vc, kv_type_,
-                           kv_type_ == kern::KvType::kQ8 ? kv_row_bytes_ : static_cast<size_t>(kvd),
-                           p0 + m + 1, c.n_heads, c.n_kv_heads, hd, h0, h1, scratch,
-                           att_.data() + static_cast<size_t>(m) * qd);
-          i0 = m * c.n_heads + h1;
-        }
-      };
-      pool_->RunF(att_job);
-    }
-    // proj = Wo att [M, dim]; x += proj
-    const Linear wo[1] = {{&L.wo, proj_.data(), static_cast<size_t>(dim), l, 3}};
-    RunLinears(att_.data(), M, wo, 1);
-    ForRows(*pool_, M, [&](int m0, int m1) {
-      for (size_t i = static_cast<size_t>(m0) * dim; i < static_cast<size_t>(m1) * dim; ++i)
-        x[i] = x[i] + proj_[i];
-    });
-
-    // ---- feed-forward block ---------------------------------------------
-    // xb = rmsnorm(x) * ffn_norm                                   [M, dim]
-    ForRows(*pool_, M, [&](int m0, int m1) {
-      for (int m = m0; m < m1; ++m)
-        ks.rmsnorm.run(xb + static_cast<size_t>(m) * dim, x + static_cast<size_t>(m) * dim,
-                       L.ffn_norm, dim, c.norm_eps);
-    });
-    // hb = W_gate xb, hb2 = W_up xb                                [M, ffn]
-    const Linear gu[2] = {{&L.w_gate, hb_.data(), static_cast<size_t>(ffn), l, 4},
-                          {&L.w_up, hb2_.data(), static_cast<size_t>(ffn), l, 5}};
-    RunLinears(xb, M, gu, 2);
-    // hb = silu(hb) * hb2, then (SpinQuant R4) hb = H hb
-    ForRows(*pool_, M, [&](int m0, int m1) {
-      for (int m = m0; m < m1; ++m) {
-        float* h = hb_.data() + static_cast<size_t>(m) * ffn;
-        ks.silu_mul.run(h, hb2_.data() + static_cast<size_t>(m) * ffn, ffn);
-        if (L.w_down.hadamard_input) ks.hadamard.run(h, ffn);
-      }
-    });
-    // proj = W_down hb [M, dim]; x += proj
-    const Linear dn[1] = {{&L.w_down, proj_.data(), static_cast<size_t>(dim), l, 6}};
-    RunLinears(hb_.data(), M, dn, 1);
-    ForRows(*pool_, M, [&](int m0, int m1) {
-      for (size_t i = static_cast<size_t>(m0) * dim; i < static_cast<size_t>(m1) * dim; ++i)
-        x[i] = x[i] + proj_[i];
-    });
+    ForwardLayer(l, x, M, p0, false);
     if (!finite(x, M, dim, 0,
                 "the output of layer " + std::to_string(l) + " (blk." + std::to_string(l) + ".*)"))
       return false;
@@ -358,6 +375,25 @@ bool Context::Forward(const int32_t* tokens, int M, int logits_mode, std::string
     return false;
   n_logits_ = n_out;
   return true;
+}
+
+EvalStatus Context::EvalLayer(int layer, float* x, int M, int pos, std::string* err,
+                              bool observe_only) {
+  if (layer < 0 || layer >= cfg_.n_layers || M <= 0 || M > n_batch_ || pos < 0 ||
+      pos > n_ctx_ - M) {
+    *err = "eval layer: block " + std::to_string(layer) + ", " + std::to_string(M) +
+           " rows at position " + std::to_string(pos) + " outside the context (" +
+           std::to_string(cfg_.n_layers) + " blocks, n_batch " + std::to_string(n_batch_) +
+           ", n_ctx " + std::to_string(n_ctx_) + ")";
+    return EvalStatus::kInvalid;
+  }
+  ForwardLayer(layer, x, M, pos, observe_only);
+  if (observe_only) return EvalStatus::kOk;
+  const int m = FirstNonFiniteRow(x, M, static_cast<size_t>(cfg_.dim));
+  if (m < 0) return EvalStatus::kOk;
+  *err = "numeric error: NaN or Inf in the output of layer " + std::to_string(layer) + " (blk." +
+         std::to_string(layer) + ".*) at position " + std::to_string(pos + m);
+  return EvalStatus::kNumeric;
 }
 
 }  // namespace lamina::engine

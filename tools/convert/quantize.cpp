@@ -144,6 +144,32 @@ void QuantizeRowsQ4(Q4Method method, const Q4Plan* plan, const std::string& name
     }
 }
 
+namespace {
+
+using MatDR = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// L <- L^-1 for L lower triangular with a zero strict upper triangle, by
+// halves: inv([A 0; B C]) = [A^-1 0; -C^-1 B A^-1  C^-1] (~n^3/3 flops, in
+// matrix products; a triangular solve against the identity takes n^3).
+void InvertLowerInPlace(Eigen::Ref<MatDR, 0, Eigen::OuterStride<>> L) {
+  const Eigen::Index n = L.rows();
+  if (n <= 64) {
+    MatDR I = MatDR::Identity(n, n);
+    L.triangularView<Eigen::Lower>().solveInPlace(I);
+    L = I;
+    return;
+  }
+  const Eigen::Index h = n / 2;
+  InvertLowerInPlace(L.topLeftCorner(h, h));
+  InvertLowerInPlace(L.bottomRightCorner(n - h, n - h));
+  const MatDR Y =
+      L.bottomLeftCorner(n - h, h) * L.topLeftCorner(h, h).triangularView<Eigen::Lower>();
+  L.bottomLeftCorner(n - h, h).noalias() =
+      -(L.bottomRightCorner(n - h, n - h).triangularView<Eigen::Lower>() * Y);
+}
+
+}  // namespace
+
 bool GptqQuantize(float* W, uint64_t N, uint64_t K, double* Hp, double damp, bool act_order,
                   Q4Matrix* out, std::string* err) {
   using MatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -201,20 +227,20 @@ bool GptqQuantize(float* W, uint64_t N, uint64_t K, double* Hp, double damp, boo
     for (Eigen::Index j = 0; j < k; ++j) Wp.col(j) = Wc.col(perm[j]);
     Wc = Wp;
   }
-  // U: upper Cholesky factor of H^-1 (H^-1 = U^T U), GPTQ's Hinv.
-  Eigen::LLT<MatD> llt(H);
+  // U: upper Cholesky factor of H^-1 (H^-1 = U^T U), GPTQ's Hinv. With J the
+  // reversal permutation and J H J = L L^T: H^-1 = J L^-T L^-1 J = U^T U for
+  // U = J L^-1 J (upper, positive diagonal: the factor). One Cholesky and one
+  // triangular inverse, in place in H: ~2/3 k^3 flops, where inverting H and
+  // factoring the inverse took ~8/3 k^3 (2.5 min of a 1B ffn_down's solve).
+  H.reverseInPlace();
+  Eigen::LLT<Eigen::Ref<MatD>> llt(H);
   if (llt.info() != Eigen::Success) {
     *err = "GPTQ: the Hessian is not positive definite (Cholesky failed)";
     return false;
   }
-  MatD Hinv = llt.solve(MatD::Identity(k, k));
-  Eigen::LLT<MatD> llt2(Hinv);
-  if (llt2.info() != Eigen::Success) {
-    *err = "GPTQ: the inverse Hessian is not positive definite (Cholesky failed)";
-    return false;
-  }
-  const MatF U = MatD(llt2.matrixU()).cast<float>();
-  Hinv.resize(0, 0);
+  H.triangularView<Eigen::StrictlyUpper>().setZero();
+  InvertLowerInPlace(H);
+  const MatF U = H.reverse().cast<float>();
 
   constexpr Eigen::Index kBlock = 128;  // a multiple of the group size
   for (Eigen::Index i1 = 0; i1 < k; i1 += kBlock) {
