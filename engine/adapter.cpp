@@ -1,5 +1,10 @@
 #include "engine/adapter.h"
 
+#include <cstring>
+#include <new>
+
+#include "kernels/ref/fp16.h"
+
 namespace lamina::engine {
 
 namespace {
@@ -7,6 +12,43 @@ std::string ShapeStr(uint64_t a, uint64_t b) {
   return "[" + std::to_string(a) + ", " + std::to_string(b) + "]";
 }
 }  // namespace
+
+// The linear sees x' = H x (H the engine's orthonormal, symmetric Walsh-
+// Hadamard: H H = I), so B(A x) = B((A H) x'): each row a of A becomes a H
+// (= H a, H symmetric), computed by the model's own Hadamard kernel on the
+// row widened to f32.
+bool Adapter::RotateA(AdapterMatrix* am, uint64_t r, uint64_t K, std::string* err) {
+  const size_t n = static_cast<size_t>(r) * static_cast<size_t>(K);
+  try {
+    std::vector<float> rot(n);
+    switch (static_cast<format::DType>(am->a_type)) {
+      case format::DType::kF32:
+        std::memcpy(rot.data(), am->a, n * sizeof(float));
+        break;
+      case format::DType::kF16: {
+        const uint16_t* s = static_cast<const uint16_t*>(am->a);
+        for (size_t i = 0; i < n; ++i) rot[i] = F16ToF32(s[i]);
+        break;
+      }
+      default: {  // kBF16 (the loader admits no other adapter type)
+        const uint16_t* s = static_cast<const uint16_t*>(am->a);
+        for (size_t i = 0; i < n; ++i) rot[i] = BF16ToF32(s[i]);
+        break;
+      }
+    }
+    const kern::HadamardKernel& h = model_->kernels().hadamard;
+    for (uint64_t i = 0; i < r; ++i) h.run(rot.data() + i * K, static_cast<int>(K));
+    rotated_a_.push_back(std::move(rot));
+  } catch (const std::bad_alloc&) {
+    *err = "out of memory rotating it for the model's Hadamard-input linear (" +
+           std::to_string(n * sizeof(float)) + " bytes)";
+    return false;
+  }
+  // A moved std::vector keeps its buffer: earlier pointers stay valid.
+  am->a = rotated_a_.back().data();
+  am->a_type = static_cast<int>(format::DType::kF32);
+  return true;
+}
 
 std::unique_ptr<Adapter> Adapter::Load(const Model& model, const std::string& path,
                                        std::string* err) {
@@ -53,17 +95,15 @@ std::unique_ptr<Adapter> Adapter::Load(const Model& model, const std::string& pa
                (bad_a ? ShapeStr(r, K) : ShapeStr(N, r)) + ")";
         return nullptr;
       }
-      if (m.hadamard_input) {
-        *err = path + ": tensor " + n + ".lora_a: the model's " + n +
-               " takes a Hadamard-rotated input (SpinQuant, or lamina-convert's default R4): "
-               "adapters on it are not supported (convert the base model with --rotate none)";
-        return nullptr;
-      }
       AdapterMatrix& am = ad->m_[static_cast<size_t>(l) * 7 + i];
       am.a = f.Data(*a);
       am.a_type = static_cast<int>(a->dtype);
       am.b = f.Data(*b);
       am.b_type = static_cast<int>(b->dtype);
+      if (m.hadamard_input && !ad->RotateA(&am, a->shape[0], K, err)) {
+        *err = path + ": tensor " + n + ".lora_a: " + *err;
+        return nullptr;
+      }
       ++ad->n_matrices_;
     }
   }

@@ -19,7 +19,10 @@ inline constexpr int kMaxAdapters = 16;
 
 /// One adapted linear: A [r, K], B [N, r], float row-major (format::DType
 /// F32 / F16 / BF16, widened by the float matmul kernel). a == nullptr: the
-/// adapter leaves this linear alone.
+/// adapter leaves this linear alone. On a linear whose input the engine
+/// rotates (Matrix::hadamard_input: SpinQuant, lamina-convert's R4) a is
+/// the adapter's own A times that Hadamard, f32, owned by the Adapter: the
+/// file stays in the unrotated space and binds to any base.
 struct AdapterMatrix {
   const void* a = nullptr;
   int a_type = 0;
@@ -33,6 +36,8 @@ class Adapter {
   /// tensor's layer exists in the model and its shape fits the model's linear
   /// ([r, K] / [N, r]), and the file's base binding is the model's
   /// (ModelFile::AdapterBinding). nullptr + *err naming the tensor otherwise.
+  /// A on a Hadamard-input linear is rotated here (AdapterMatrix): r x K
+  /// floats per such linear (rank 16 on the 1B's ffn_down: 8 MiB in all).
   static std::unique_ptr<Adapter> Load(const Model& model, const std::string& path,
                                        std::string* err);
 
@@ -50,12 +55,16 @@ class Adapter {
 
  private:
   Adapter() = default;
+  // am->a <- A H in rotated_a_ (A: r rows of K, am's type). False + *err when
+  // out of memory.
+  bool RotateA(AdapterMatrix* am, uint64_t r, uint64_t K, std::string* err);
   std::unique_ptr<ModelFile> file_;
   const Model* model_ = nullptr;
   int rank_ = 0;
   float scale_ = 0.f;
   int n_matrices_ = 0;
-  std::vector<AdapterMatrix> m_;  // [model n_layers][7]
+  std::vector<AdapterMatrix> m_;               // [model n_layers][7]
+  std::vector<std::vector<float>> rotated_a_;  // A H of Hadamard-input linears
 };
 
 }  // namespace lamina::engine

@@ -9,7 +9,12 @@
 //   - batched = token by token, 1 thread = 2 threads, bit for bit; scale 0 and
 //     detaching give the base's logits exactly; user adapters stack on a
 //     model's own adaptors; two contexts with different adapters at once;
-//   - bad adapter files are refused, naming the tensor.
+//   - bad adapter files are refused, naming the tensor;
+//   - on a base whose ffn_down takes the engine's online Hadamard (R4, the
+//     default conversion; SpinQuant) an adapter on down_proj runs as A H on
+//     the rotated input: f32 logits equal the --rotate none base's with the
+//     same adapter file and PyTorch's merged float64; on q4 bit for bit the
+//     model's own LoRA path given A H.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,27 +24,25 @@
 #include <iterator>
 #include <thread>
 
+#include "kernels/ref/fp16.h"
+#include "kernels/ref/ref.h"
 #include "loader/model_file.h"
 #include "loader/model_writer.h"
 #include "tests/lora_test_util.h"
+#include "tools/convert/rotate.h"
 
 namespace lamina::test {
 namespace {
 
-double MaxRel(const std::vector<float>& got, const std::vector<float>& want) {
-  double md = 0, mx = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    md = std::max(md, std::fabs(double(got[i]) - double(want[i])));
-    mx = std::max(mx, std::fabs(double(want[i])));
-  }
-  return md / mx;
-}
-
 // Copies `base` and adds the adapter's tensors as the model's own LoRA
 // adaptors (hparams.lora_rank / lora_scale): what Meta's QAT+LoRA
 // checkpoints look like. The adapter must cover every linear of every layer.
+// rotate_down: every ffn_down lora_a is stored as A H in f32 (H the engine's
+// Hadamard, ref::Hadamard on each row): what a model's own adaptor on a
+// Hadamard-input ffn_down multiplies (the rotated input, as in Meta's
+// SpinQuant graph).
 bool WriteWithOwnLora(const std::string& base, const std::string& adapter, const std::string& out,
-                      std::string* err) {
+                      std::string* err, bool rotate_down = false) {
   auto b = ModelFile::Open(base, LoadOptions{}, err);
   auto a = b ? ModelFile::Open(adapter, LoadOptions{}, err) : nullptr;
   if (!a) return false;
@@ -55,6 +58,23 @@ bool WriteWithOwnLora(const std::string& base, const std::string& adapter, const
     for (size_t i = 0; i < f->n_tensors(); ++i) {
       const format::TensorEntry& t = f->tensor(i);
       std::vector<uint64_t> shape(t.shape, t.shape + t.n_dims);
+      const std::string name = t.name;
+      if (rotate_down && name.size() > 15 &&
+          name.compare(name.size() - 15, 15, "ffn_down.lora_a") == 0) {
+        const size_t n = t.shape[0] * t.shape[1], K = t.shape[1];
+        std::vector<float> ah(n);
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(f->Data(t));
+        for (size_t i = 0; i < n; ++i)
+          ah[i] = t.dtype == static_cast<uint32_t>(format::DType::kF32)
+                      ? reinterpret_cast<const float*>(f->Data(t))[i]
+                  : t.dtype == static_cast<uint32_t>(format::DType::kF16) ? F16ToF32(h[i])
+                                                                          : BF16ToF32(h[i]);
+        for (size_t i = 0; i < n; i += K) ref::Hadamard(ah.data() + i, static_cast<int>(K));
+        if (!w.AddTensor(t.name, format::DType::kF32, format::Layout::kRowMajor, shape, 0, 0,
+                         ah.data(), n * 4, err))
+          return false;
+        continue;
+      }
       if (!w.AddTensor(t.name, static_cast<format::DType>(t.dtype),
                        static_cast<format::Layout>(t.layout), shape, t.group_size, t.flags,
                        f->Data(t), t.size, err))
@@ -425,6 +445,154 @@ TEST_F(Lora, MalformedAdapterOfAnotherBaseModel) {
   lamina_model* mq = Base("q4");
   ASSERT_TRUE(mq);
   EXPECT_TRUE(LoadAdapter(mq, ad));
+}
+
+// ---- adapters on a Hadamard-input ffn_down (R4 / SpinQuant bases) ----------
+
+// gen_hf_model.py's untied_f16 (ffn_dim 128, a power of two) converted with
+// --rotate none (f32) and rewritten with R4 (tools/convert/rotate.h, as
+// lamina-convert's default does): ffn_down <- W H, kTensorHadamardInput.
+class LoraR4 : public Lora {
+ protected:
+  void SetUp() override {
+    LAMINA_REQUIRE_TORCH();
+    dir_ = TestDataDir("lora_r4");
+    hf_ = dir_ + "/untied_f16";
+    ASSERT_TRUE(GenHfModel(dir_, "untied_f16"));
+    std::string err;
+    none_ = dir_ + "/base.none.f32.lamina";
+    ASSERT_TRUE(ConvertBase(hf_, none_, "f32", &err)) << err;
+  }
+  // none_ rewritten under `weights` with R4 only; checks the flag is set.
+  std::string R4Base(const std::string& weights) {
+    const std::string out = dir_ + "/base.r4." + weights + ".lamina";
+    convert::ConvertOptions o;
+    o.weights = weights;
+    o.quiet = true;
+    o.q4_method = convert::Q4Method::kRtn;
+    convert::Rotations r4;
+    r4.r4 = true;
+    std::string err;
+    EXPECT_TRUE(convert::RewriteF32Model(none_, out, o, r4, 0, weights + "+r4", &err)) << err;
+    auto f = ModelFile::Open(out, LoadOptions{}, &err);
+    EXPECT_TRUE(f) << err;
+    if (f) {
+      EXPECT_TRUE(f->Find("blk.0.ffn_down")->flags & format::kTensorHadamardInput)
+          << "R4 did not flag ffn_down: the test would prove nothing";
+    }
+    return out;
+  }
+  // The tokens evaluated (vocab 256).
+  static std::vector<int32_t> Tokens() {
+    std::vector<int32_t> t = {1};
+    TestRng r(12);
+    for (int i = 0; i < 19; ++i) t.push_back(static_cast<int32_t>(r.Next() % 256));
+    return t;
+  }
+  std::string none_;
+};
+
+// The same adapter file on the R4 base and on the --rotate none base, f32
+// weights: logits agree to f32 rounding (max relative error <= 1e-5 of the
+// largest logit; the two bases alone differ by their W H vs W rounding), and
+// both match PyTorch's float64 merged model (1e-4, the f32 graph tolerance).
+// Three adapters: down_proj only (bf16), every linear (f16, rsLoRA), f32 on
+// down_proj + up_proj.
+TEST_F(LoraR4, AdapterOnDownProjMatchesRotateNoneAndPyTorch) {
+  lamina_model* mn = Load(none_);
+  const std::string r4_path = R4Base("f32");
+  lamina_model* mr = Load(r4_path);
+  ASSERT_TRUE(mn && mr);
+  const std::vector<int32_t> toks = Tokens();
+  std::string tok_arg;
+  for (int32_t t : toks) tok_arg += (tok_arg.empty() ? "" : ",") + std::to_string(t);
+  const std::vector<float> plain_n = AdapterLogits(mn, {}, {}, toks);
+  const std::vector<float> plain_r = AdapterLogits(mr, {}, {}, toks);
+  ASSERT_EQ(plain_n.size(), toks.size() * 256);
+  ASSERT_EQ(plain_r.size(), plain_n.size());
+  const double base_diff = MaxRel(plain_r, plain_n);
+  std::printf("[lora r4] bases alone: r4 vs none max rel diff %.3g\n", base_diff);
+  EXPECT_LE(base_diff, 1e-5);
+  struct Case {
+    const char* name;
+    const char* args;
+  } cases[] = {
+      {"down_bf16", "--dtype bf16 --r 4 --alpha 8 --targets down_proj --seed 5"},
+      {"all_f16_rslora", "--dtype f16 --r 8 --alpha 16 --rslora --seed 6"},
+      {"down_up_f32", "--dtype f32 --r 2 --alpha 3 --targets down_proj,up_proj --seed 7"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string ref = dir_ + "/" + c.name + ".ref";
+    const std::string ad = Adapter(c.name, std::string(c.args) + " --ref '" + ref + "'", none_);
+    // The adapter file does not depend on the base's rotation: converted
+    // against the R4 base it is the same bytes.
+    std::string err;
+    const std::string ad_r4 = dir_ + "/" + c.name + ".r4.lamina";
+    ASSERT_TRUE(ConvertAdapter(dir_ + "/" + c.name, r4_path, ad_r4, &err)) << err;
+    EXPECT_EQ(ReadAll(ad_r4), ReadAll(ad));
+    const std::string cmd = Python() + " '" + SourceDir() + "/tests/reference/llama_ref.py' " +
+                            "--weights '" + ref + "' --tokens " + tok_arg + " --out-float '" + ref +
+                            ".golden'";
+    ASSERT_EQ(test::Run(cmd), 0) << cmd;
+    const std::vector<float> golden = ReadF32(ref + ".golden");
+    ASSERT_EQ(golden.size(), plain_n.size());
+    lamina_adapter* an = LoadAdapter(mn, ad);
+    lamina_adapter* ar = LoadAdapter(mr, ad);
+    ASSERT_TRUE(an && ar);
+    const std::vector<float> got_n = AdapterLogits(mn, {an}, {1.f}, toks);
+    const std::vector<float> got_r = AdapterLogits(mr, {ar}, {1.f}, toks);
+    ASSERT_EQ(got_n.size(), golden.size());
+    ASSERT_EQ(got_r.size(), golden.size());
+    const double r_vs_n = MaxRel(got_r, got_n), r_vs_t = MaxRel(got_r, golden),
+                 n_vs_t = MaxRel(got_n, golden), effect = MaxRel(plain_r, golden);
+    std::printf(
+        "[lora r4 %s] r4 vs none %.3g, r4 vs torch float64 %.3g, none vs torch %.3g (the "
+        "adapter moves the logits by %.3g)\n",
+        c.name, r_vs_n, r_vs_t, n_vs_t, effect);
+    EXPECT_LE(r_vs_n, 1e-5);
+    EXPECT_LE(r_vs_t, 1e-4);
+    EXPECT_LE(n_vs_t, 1e-4);
+    EXPECT_GE(effect, 1e-2);  // the adapter matters: a test that can fail
+  }
+}
+
+// q4 R4 base (what lamina-convert writes by default, here with RTN scales):
+// an adapter on every linear == the same matrices as the model's own LoRA
+// adaptors with ffn_down's A stored as A H, bit for bit, batched and token
+// by token, 1 and 2 threads. The model's own adaptor multiplies the rotated
+// input unchanged (Meta's graph); the adapter's A is rotated once at load.
+TEST_F(LoraR4, Q4AdapterBitIdenticalToOwnLoraWithRotatedA) {
+  const std::string q4 = R4Base("q4");
+  lamina_model* m = Load(q4);
+  ASSERT_TRUE(m);
+  const std::string ad = Adapter("all_bf16", "--dtype bf16 --r 4 --alpha 8 --seed 3", none_);
+  const std::string own = dir_ + "/own_lora.r4.q4.lamina";
+  std::string err;
+  ASSERT_TRUE(WriteWithOwnLora(q4, ad, own, &err, /*rotate_down=*/true)) << err;
+  lamina_model* mo = Load(own);
+  ASSERT_TRUE(mo);
+  lamina_adapter* a = LoadAdapter(m, ad);
+  ASSERT_TRUE(a);
+  const std::vector<int32_t> toks = Tokens();
+  const std::vector<float> want = AdapterLogits(mo, {}, {}, toks);
+  const std::vector<float> plain = AdapterLogits(m, {}, {}, toks);
+  ASSERT_EQ(want.size(), toks.size() * 256);
+  for (int threads : {1, 2})
+    for (int n_batch : {1, 64}) {
+      const std::vector<float> got = AdapterLogits(m, {a}, {1.f}, toks, threads, n_batch);
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * 4), 0)
+          << threads << " threads, n_batch " << n_batch;
+    }
+  EXPECT_GE(MaxRel(plain, want), 1e-2);
+  // Unrotated A on the model's own path (what the engine did before A H) is
+  // a different model: the comparison above can fail.
+  const std::string own_raw = dir_ + "/own_lora_raw.r4.q4.lamina";
+  ASSERT_TRUE(WriteWithOwnLora(q4, ad, own_raw, &err)) << err;
+  lamina_model* mraw = Load(own_raw);
+  ASSERT_TRUE(mraw);
+  EXPECT_GE(MaxRel(AdapterLogits(mraw, {}, {}, toks), want), 1e-3);
 }
 
 }  // namespace

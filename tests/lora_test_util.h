@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -44,6 +47,22 @@ inline bool ConvertAdapter(const std::string& peft, const std::string& base, con
   convert::ConvertOptions o;
   o.quiet = true;
   return convert::ConvertLoraAdapter(peft, base, out, o, err);
+}
+
+/// A whole file's bytes (empty if unreadable).
+inline std::vector<char> ReadAll(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+/// max |got - want| / max |want|: the logits tolerance of the LoRA tests.
+inline double MaxRel(const std::vector<float>& got, const std::vector<float>& want) {
+  double md = 0, mx = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    md = std::max(md, std::fabs(double(got[i]) - double(want[i])));
+    mx = std::max(mx, std::fabs(double(want[i])));
+  }
+  return md / mx;
 }
 
 /// The tokens the LoRA tests evaluate (vocab 300 models).

@@ -286,7 +286,11 @@ typedef struct lamina_adapter lamina_adapter;
  *  the norm weights, the same for the checkpoint's q4 / q8 / f32 conversions).
  *  LAMINA_ERR_ADAPTER naming the file and tensor otherwise. The adapter is
  *  read-only after loading: any number of contexts of model may use it
- *  concurrently. It must outlive its attachments; model must outlive it. */
+ *  concurrently. It must outlive its attachments; model must outlive it.
+ *  On a base whose ffn_down takes the online Hadamard H (lamina-convert's
+ *  default R4, SpinQuant) the adapter's A for it is stored as A H at load
+ *  (f32, r x ffn_dim floats per layer), so the same file serves the
+ *  --rotate none and the rotated conversions of a checkpoint. */
 lamina_status lamina_adapter_load(const lamina_model* model, const char* path,
                                   lamina_adapter** out);
 /** Frees an adapter (NULL is a no-op). Detach it from every context first. */

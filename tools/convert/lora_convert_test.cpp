@@ -28,11 +28,6 @@ class LoraConvert : public ::testing::Test {
   std::string dir_, hf_, base_;
 };
 
-std::vector<char> ReadAll(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 TEST_F(LoraConvert, MalformedPeftAdaptersAreRefused) {
   struct Case {
     const char* defect;
@@ -165,6 +160,55 @@ TEST_F(LoraConvert, CliLoraFlags) {
   // Errors: --lora-scale first, a missing adapter, an adapter of another shape.
   EXPECT_EQ(run("--lora-scale 2", "x.f32"), 2);
   EXPECT_EQ(run("--lora '" + dir_ + "/missing.lamina'", "x.f32"), 1);
+}
+
+// The user's path on a default conversion: lamina-convert with no options
+// fuses R4 (ffn_down takes the online Hadamard) into a power-of-two-ffn float
+// model; a PEFT adapter on down_proj (and the others) then converts and runs
+// with llama-run --lora. Its logits are those of the f32 --rotate none base
+// with the same adapter up to q4 error, far below what the adapter moves.
+TEST(LoraConvertR4, CliDefaultR4BaseRunsDownProjAdapter) {
+  LAMINA_REQUIRE_TORCH();
+  const std::string dir = TestDataDir("lora_convert_r4");
+  ASSERT_TRUE(GenHfModel(dir, "untied_f16"));
+  const std::string hf = dir + "/untied_f16", def = dir + "/default.lamina",
+                    f32 = dir + "/none.f32.lamina", peft = dir + "/peft_down";
+  const std::string cvt = Tool("lamina-convert") + " '" + hf + "' --tokenizer none ";
+  ASSERT_EQ(test::Run(cvt + "-o '" + def + "' >/dev/null 2>&1"), 0);
+  ASSERT_EQ(test::Run(cvt + "--weights f32 --rotate none -o '" + f32 + "' >/dev/null 2>&1"), 0);
+  {
+    std::string err;
+    auto f = ModelFile::Open(def, LoadOptions{}, &err);
+    ASSERT_TRUE(f) << err;
+    ASSERT_TRUE(f->Find("blk.0.ffn_down")->flags & format::kTensorHadamardInput)
+        << "the default conversion no longer fuses R4: this test proves nothing";
+  }
+  ASSERT_TRUE(GenPeft(hf, peft, "--dtype bf16 --r 4 --alpha 8 --targets down_proj,v_proj"));
+  const std::string ad = dir + "/down.lamina";
+  ASSERT_EQ(test::Run(Tool("lamina-convert") + " --lora-adapter '" + peft + "' -m '" + def +
+                      "' -o '" + ad + "' 2>/dev/null"),
+            0);
+  auto run = [&](const std::string& m, const std::string& extra, const std::string& out) {
+    return test::Run(Tool("llama-run") + " -m '" + m + "' " + extra +
+                     " --tokens 1,5,17,99,3 --kv f32 --dump-logits '" + dir + "/" + out +
+                     "' 2>/dev/null");
+  };
+  ASSERT_EQ(run(def, "", "plain.f32"), 0);
+  ASSERT_EQ(run(def, "--lora '" + ad + "'", "file.f32"), 0);
+  ASSERT_EQ(run(def, "--lora '" + peft + "'", "dir.f32"), 0);
+  ASSERT_EQ(run(f32, "--lora '" + ad + "'", "ref.f32"), 0);
+  const std::vector<float> plain = ReadF32(dir + "/plain.f32"), got = ReadF32(dir + "/file.f32"),
+                           want = ReadF32(dir + "/ref.f32");
+  ASSERT_EQ(plain.size(), 5u * 256);
+  ASSERT_EQ(got.size(), plain.size());
+  ASSERT_EQ(want.size(), plain.size());
+  EXPECT_EQ(ReadF32(dir + "/dir.f32"), got);
+  const double err = MaxRel(got, want), effect = MaxRel(plain, want);
+  std::printf(
+      "[lora r4 cli] default q4+r4 base + adapter vs f32 none + adapter: %.3g (without "
+      "the adapter: %.3g)\n",
+      err, effect);
+  EXPECT_LE(err, effect / 4);
 }
 
 }  // namespace
