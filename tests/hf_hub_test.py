@@ -69,7 +69,7 @@ def tokenizer_json():
     }
 
 
-def tensors(seed):
+def tensors(seed, ffn=FFN):
     rng = random.Random(seed)
 
     def mat(rows, cols, scale=0.08):
@@ -88,9 +88,9 @@ def tensors(seed):
               (p + "self_attn.v_proj.weight", mat(KV_HEADS * hd, DIM)),
               (p + "self_attn.o_proj.weight", mat(DIM, HEADS * hd)),
               (p + "post_attention_layernorm.weight", ones(DIM)),
-              (p + "mlp.gate_proj.weight", mat(FFN, DIM)),
-              (p + "mlp.up_proj.weight", mat(FFN, DIM)),
-              (p + "mlp.down_proj.weight", mat(DIM, FFN))]
+              (p + "mlp.gate_proj.weight", mat(ffn, DIM)),
+              (p + "mlp.up_proj.weight", mat(ffn, DIM)),
+              (p + "mlp.down_proj.weight", mat(DIM, ffn))]
     t += [("model.norm.weight", ones(DIM)), ("lm_head.weight", mat(VOCAB, DIM, 0.5))]
     return t
 
@@ -108,11 +108,11 @@ def write_safetensors(path, named):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def write_repo(d, shards):
+def write_repo(d, shards, ffn=FFN):
     os.makedirs(d, exist_ok=True)
     cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": DIM,
            "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
-           "num_key_value_heads": KV_HEADS, "intermediate_size": FFN, "vocab_size": VOCAB,
+           "num_key_value_heads": KV_HEADS, "intermediate_size": ffn, "vocab_size": VOCAB,
            "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
            "tie_word_embeddings": False, "bos_token_id": 256, "eos_token_id": [257, 260]}
     files = {"config.json": cfg,
@@ -125,7 +125,7 @@ def write_repo(d, shards):
             json.dump(obj, f)
     with open(os.path.join(d, "README.md"), "w") as f:
         f.write("a test repo; not downloaded by lamina\n")
-    t = tensors(seed=7)
+    t = tensors(seed=7, ffn=ffn)
     if shards == 1:
         write_safetensors(os.path.join(d, "model.safetensors"), t)
         return
@@ -210,6 +210,7 @@ class Case:
         write_repo(os.path.join(self.root, "test", "tiny"), shards=1)
         write_repo(os.path.join(self.root, "test", "sharded"), shards=2)
         write_repo(os.path.join(self.root, "test", "gated"), shards=1)
+        write_repo(os.path.join(self.root, "test", "pow2"), shards=1, ffn=128)
         gguf = os.path.join(self.root, "test", "gguf")
         os.makedirs(gguf)
         write_gguf(os.path.join(gguf, "tiny-F32.gguf"), seed=7)
@@ -440,6 +441,45 @@ def case_disk_full(c):
           "no disk-space error")
     check(not c.gets("/model.safetensors") and not c.gets("/config.json"),
           "files were downloaded before the space check")
+
+
+def case_pipeline(c):
+    """A download is converted by lamina-convert's pipeline: the same file as
+    lamina-convert on the files, defaults included (float model, ffn_dim 128:
+    R4 and --quant auto's self-calibrated GPTQ), and with --quant, --rotate,
+    --seed, --calib; other options are another cache entry."""
+    local_dir = os.path.join(c.root, "test", "pow2")
+
+    def same(hub_args, local_args, scheme):
+        hub_out = os.path.join(c.work, "hub.lamina")
+        local = os.path.join(c.work, "local.lamina")
+        p = c.run("lamina-convert", ["-hf", "test/pow2", "-o", hub_out] + hub_args)
+        check("converting" in p.stderr, "-hf %s reused another conversion" % hub_args)
+        c.run("lamina-convert", [local_dir, "-o", local] + local_args)
+        with open(hub_out, "rb") as a, open(local, "rb") as b:
+            check(a.read() == b.read(), "-hf test/pow2 %s differs from lamina-convert DIR %s" %
+                  (hub_args, local_args))
+        info = c.run("lamina-convert", ["--info", hub_out]).stdout
+        check("scheme '%s'" % scheme in info, "expected scheme %s:\n%s" % (scheme, info))
+        return info
+
+    info = same([], [], "q4-self+r4")
+    check("R4 (online Hadamard before ffn_down); online Hadamard on %d ffn_down" % LAYERS in info,
+          "the default conversion of a power-of-two ffn has no R4")
+    # llama-run -hf: the same defaults, so the cached conversion.
+    p = c.gen("test/pow2")
+    check("cached" in p.stderr and "converting" not in p.stderr,
+          "llama-run -hf did not reuse lamina-convert -hf's default conversion")
+    same(["--quant", "search", "--rotate", "none"], ["--quant", "search", "--rotate", "none"],
+         "q4-search")
+    same(["--quant", "self", "--seed", "3"], ["--quant", "self", "--seed", "3"], "q4-self+r4")
+    text = os.path.join(c.work, "calib.txt")
+    with open(text, "w") as f:
+        f.write("The quick brown fox jumps over the lazy dog, again and again. " * 40)
+    same(["--calib", text], ["--calib", text], "q4-gptq+r4")
+    # An option that changes nothing converts nothing: the default is cached.
+    p = c.run("lamina-convert", ["-hf", "test/pow2"])
+    check("cached" in p.stderr and "converting" not in p.stderr, "default not cached")
 
 
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}

@@ -12,41 +12,29 @@
 //   lamina-convert --lora-adapter PEFT_DIR -m <base.lamina> -o <adapter.lamina>
 //       a Hugging Face PEFT LoRA adapter -> a lamina adapter file for that base
 //   lamina-convert -hf ORG/REPO[:FILE] [-o <out.lamina>] [--weights ...]
-//       download from Hugging Face and convert into the cache (tools/hub);
-//       prints the cached path, and copies it to <out> when -o is given
+//       download from Hugging Face and convert into the cache (tools/hub) as
+//       lamina-convert <download> would (tools/convert/pipeline.h); prints
+//       the cached path, and copies it to <out> when -o is given
 //
 // <input> is detected: a directory with config.json (Hugging Face), a
 // directory with params.json or consolidated.00.pth (Meta), a GGUF file, or a
 // llama2.c .bin checkpoint.
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <fstream>
-#include <functional>
 #include <string>
 
 #include "loader/llama_schema.h"
 #include "loader/model_file.h"
 #include "tools/common/cli.h"
-#include "tools/convert/calibrate.h"
 #include "tools/convert/convert.h"
-#include "tools/convert/convert_util.h"
-#include "tools/convert/quantize.h"
-#include "tools/convert/rotate.h"
-#include "tools/convert/self_calib.h"
+#include "tools/convert/pipeline.h"
 #ifdef LAMINA_WITH_HUB
 #include "tools/hub/hf_hub.h"
 #endif
-
-// The rotations lamina-convert applies when --rotate is not given: to float
-// inputs it quantizes to q4 itself, and R4 only where ffn_dim is a power of
-// two (else silently none). docs/QUALITY.md has the measurements.
-#define LAMINA_DEFAULT_ROTATE "r4"
 
 namespace {
 
@@ -195,6 +183,7 @@ void Usage(FILE* f) {
       "-hf: a Hugging Face repo (HF layout, Meta's original/, or FILE = one .gguf),\n"
       "downloaded and converted once into $LAMINA_CACHE or ~/.cache/lamina (HF_ENDPOINT,\n"
       "HF_TOKEN for gated repos); prints the cached .lamina path, copied to -o if given.\n"
+      "The conversion takes the options and defaults of <input> (the same file).\n"
       "--lora-adapter: a Hugging Face PEFT LoRA adapter directory (adapter_config.json +\n"
       "adapter_model.safetensors; q/k/v/o/gate/up/down_proj, f32/f16/bf16) -> a small\n"
       "adapter file bound to the base model -m (any of its q4/q8/bf16/f32 conversions)\n"
@@ -235,47 +224,13 @@ void Usage(FILE* f) {
       "--synthetic). docs/QUALITY.md has what each is worth.\n");
 }
 
-// Records the q4 method in the header's informational weight_scheme
-// ("q4" -> "q4-search" / "q4-rtn" / "q4-gptq") of a file lamina-convert
-// quantized itself (other schemes: pre-quantized inputs, left alone).
-bool StampScheme(const std::string& path, const std::string& method, std::string* err) {
-  // "q4" or "q4+<rotations>" -> "q4-<method>[+<rotations>]".
-  lamina::format::FileHeader h;
-  FILE* f = std::fopen(path.c_str(), "r+b");
-  if (!f || std::fread(&h, sizeof(h), 1, f) != 1) {
-    if (f) std::fclose(f);
-    *err = "cannot reopen " + path;
-    return false;
-  }
-  bool ok = true;
-  const std::string cur(h.weight_scheme, strnlen(h.weight_scheme, sizeof(h.weight_scheme)));
-  if (cur == "q4" || cur.rfind("q4+", 0) == 0) {
-    char s[sizeof(h.weight_scheme)] = {};
-    std::snprintf(s, sizeof(s), "q4-%s%s", method.c_str(), cur.c_str() + 2);
-    ok = std::fseek(f, offsetof(lamina::format::FileHeader, weight_scheme), SEEK_SET) == 0 &&
-         std::fwrite(s, sizeof(s), 1, f) == 1;
-  }
-  if (std::fclose(f) != 0 || !ok) {
-    *err = "cannot write " + path;
-    return false;
-  }
-  return true;
-}
-
-bool HasMagic(const std::string& path, const char* magic, size_t n) {
-  std::ifstream f(path, std::ios::binary);
-  char buf[8] = {};
-  f.read(buf, static_cast<std::streamsize>(n));
-  return f.gcount() == static_cast<std::streamsize>(n) && std::memcmp(buf, magic, n) == 0;
-}
-
 // -hf: resolve into the cache (tools/hub), print the path, copy it to `out`.
-int FromHub(const std::string& spec, const lamina::convert::ConvertOptions& o,
+int FromHub(const std::string& spec, const lamina::convert::PipelineOptions& o,
             const std::string& out) {
 #ifdef LAMINA_WITH_HUB
   lamina::hub::HubOptions ho;
   ho.convert = o;
-  ho.quiet = o.quiet;
+  ho.quiet = o.convert.quiet;
   std::string path, err;
   if (!lamina::hub::ResolveHfModel(spec, ho, &path, &err)) {
     std::fprintf(stderr, "lamina-convert: -hf %s: %s\n", spec.c_str(), err.c_str());
@@ -308,77 +263,16 @@ int FromHub(const std::string& spec, const lamina::convert::ConvertOptions& o,
 #endif
 }
 
-using ConvertFn =
-    std::function<bool(const lamina::convert::ConvertOptions&, const std::string&, std::string*)>;
-
-// --rotate: the input is converted to a temporary f32 .lamina beside the
-// output, rotated into a second one (tools/convert/rotate.h) and that is
-// quantized under `o`; with --calib, GPTQ runs on the rotated float model
-// (its activations are the rotated ones). *done = false (nothing written)
-// when the default rotations do not apply: pre-quantized tensors, or R4
-// alone with a non-power-of-two ffn_dim; explicit --rotate then is an error.
-bool ConvertRotated(const ConvertFn& convert, const lamina::convert::ConvertOptions& o,
-                    lamina::convert::Rotations rot, bool rot_explicit, uint64_t seed,
-                    lamina::convert::GptqSource& gs, const std::string& out, bool* done,
-                    std::string* err) {
-  using namespace lamina::convert;
-  *done = false;
-  const std::string tmp = out + ".rot-f32.tmp", tmp2 = out + ".rot-calib.tmp";
-  struct Cleanup {
-    const std::string &a, &b;
-    ~Cleanup() {
-      ::unlink(a.c_str());
-      ::unlink(b.c_str());
-    }
-  } cleanup{tmp, tmp2};
-  ConvertOptions fo = o;
-  fo.weights = "f32";
-  fo.output.clear();
-  fo.embedding.clear();
-  fo.quiet = true;
-  fo.q4_plan = nullptr;
-  if (!convert(fo, tmp, err)) return false;
-  std::string why;
-  if (!IsPlainF32Model(tmp, &why)) {
-    if (!rot_explicit) return true;
-    *err = "--rotate needs a float model: " + why;
-    return false;
-  }
-  {
-    auto m = lamina::ModelFile::Open(tmp, lamina::LoadOptions{}, err);
-    if (!m) return false;
-    if (!rot_explicit && !SupportsR4(m->hparams().ffn_dim)) rot.r4 = false;
-  }
-  if (!rot.any()) return true;
-  if (!gs.Decide(tmp, err)) return false;
-  const std::string scheme = o.weights + "+" + RotationsTag(rot);
-  *done = true;
-  if (!gs.wanted())
-    return RewriteF32Model(tmp, out, o, rot, seed, scheme, err) &&
-           StampScheme(out, Q4MethodName(o.q4_method), err);
-  if (!RewriteF32Model(tmp, tmp2, fo, rot, seed, "f32+" + RotationsTag(rot), err)) return false;
-  ::unlink(tmp.c_str());
-  Q4Plan plan;
-  if (!gs.Run(tmp2, &plan, err)) return false;
-  ConvertOptions qo = o;
-  qo.q4_plan = &plan;
-  return RewriteF32Model(tmp2, out, qo, Rotations{}, seed, scheme, err) &&
-         StampScheme(out, gs.method(), err);
-}
-
 int Main(int argc, char** argv) {
   using namespace lamina::convert;
-  ConvertOptions o;
-  std::string input, out, synthetic, hf, calib, lora_dir, lora_base;
-  GptqSource gs;
-  gs.mode = GptqSource::Mode::kAuto;
+  PipelineOptions po;
+  ConvertOptions& o = po.convert;
+  std::string &input = po.input, &synthetic = po.synthetic;
+  std::string out, hf, calib, lora_dir, lora_base;
+  GptqSource& gs = po.gptq;
   bool quant_self = false;
   CalibOptions& copts = gs.copts;
-  uint64_t seed = 1;
-  Rotations rot;
-  std::string rot_err;
-  ParseRotations(LAMINA_DEFAULT_ROTATE, &rot, &rot_err);
-  bool rot_explicit = false;
+  uint64_t& seed = po.seed;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -425,11 +319,13 @@ int Main(int argc, char** argv) {
     } else if (a == "--calib") {
       calib = value("--calib");
     } else if (a == "--rotate") {
+      Rotations rot;
+      std::string rot_err;
       if (!ParseRotations(value("--rotate"), &rot, &rot_err)) {
         std::fprintf(stderr, "lamina-convert: %s\n", rot_err.c_str());
         return 2;
       }
-      rot_explicit = true;
+      po.rotate = rot;
     } else if (a == "--no-act-order") {
       copts.act_order = false;
     } else if (a == "--calib-damp") {
@@ -504,113 +400,25 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "lamina-convert: -hf takes no <input> or --synthetic\n");
       return 2;
     }
-    if (!calib.empty() || quant_self) {
-      std::fprintf(stderr,
-                   "lamina-convert: -hf does not take --calib or --quant self (convert the "
-                   "download)\n");
-      return 2;
-    }
-    return FromHub(hf, o, out);
-  }
-  if (out.empty() || (input.empty() == synthetic.empty())) {
+  } else if (out.empty() || (input.empty() == synthetic.empty())) {
     Usage(stderr);
     return 2;
   }
-  // One conversion of the input under `co` to `dst`.
-  auto convert = [&](const ConvertOptions& co, const std::string& dst, std::string* e) -> bool {
-    if (!synthetic.empty()) return ConvertSynthetic(synthetic, seed, dst, co, e);
-    if (IsDir(input)) {
-      if (IsFile(input + "/config.json")) return ConvertHf(input, dst, co, e);
-      if (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth"))
-        return ConvertMeta(input, dst, co, e);
-      *e = input + ": not a Hugging Face (config.json) or Meta (params.json) checkpoint directory";
-      return false;
-    }
-    if (IsFile(input)) {
-      if (HasMagic(input, "GGUF", 4)) return ConvertGguf(input, dst, co, e);
-      if (HasMagic(input, "PK\x03\x04", 4)) return ConvertMeta(DirName(input), dst, co, e);
-      return ConvertLlama2c(input, dst, co, e);
-    }
-    *e = input + ": no such file or directory";
-    return false;
-  };
-  std::string err;
-  for (Role r : {Role::kLinear, Role::kOutput, Role::kEmbedding}) {
-    lamina::format::DType dt;
-    if (!TypeFor(r, o, &dt, &err)) {  // bad option values: before any file is touched
-      std::fprintf(stderr, "lamina-convert: %s\n", err.c_str());
-      return 2;
-    }
+  if (!calib.empty() || quant_self) {  // --calib wins (then "give one")
+    gs.mode = calib.empty() ? GptqSource::Mode::kSelf : GptqSource::Mode::kFile;
+    gs.file = calib;
   }
-  bool ok;
-  if ((!calib.empty() || quant_self) && o.weights != "q4") {
-    std::fprintf(stderr, "lamina-convert: %s needs --weights q4\n",
-                 calib.empty() ? "--quant self" : "--calib");
+  std::string err;
+  if (!ValidatePipeline(po, &err)) {  // bad option values: before any file is touched
+    std::fprintf(stderr, "lamina-convert: %s\n", err.c_str());
     return 2;
   }
   if (!calib.empty() && quant_self) {
     std::fprintf(stderr, "lamina-convert: --calib FILE and --quant self: give one\n");
     return 2;
   }
-  // Rotations need the float model: by default only for float inputs that
-  // lamina quantizes to q4 itself (not Meta's QAT checkpoints, not the random
-  // --synthetic models, whose large presets are generated packed).
-  const bool meta_input =
-      synthetic.empty() &&
-      (IsDir(input) ? !IsFile(input + "/config.json") &&
-                          (IsFile(input + "/params.json") || IsFile(input + "/consolidated.00.pth"))
-                    : IsFile(input) && HasMagic(input, "PK\x03\x04", 4));
-  if (!rot_explicit && (meta_input || !synthetic.empty() || o.weights != "q4")) rot = Rotations{};
-  if (!rot_explicit && rot.r4 && !InputMayTakeR4(input)) rot.r4 = false;  // no f32 pass for it
-  copts.quiet = o.quiet;
-  // GPTQ's calibration: --calib wins; --quant auto applies to float inputs
-  // lamina quantizes itself (decided on the float model, GptqSource::Decide).
-  gs.self.seed = seed;
-  gs.file = calib;
-  if (!calib.empty() || quant_self) {
-    gs.mode = calib.empty() ? GptqSource::Mode::kSelf : GptqSource::Mode::kFile;
-  } else if (gs.mode == GptqSource::Mode::kAuto) {
-    if (o.weights != "q4" || meta_input || !synthetic.empty()) gs.mode = GptqSource::Mode::kNone;
-    gs.DecideByInput(input);
-  }
-  if (rot.any()) {
-    if (meta_input) {
-      std::fprintf(stderr,
-                   "lamina-convert: --rotate: Meta checkpoints are kept exact (not rotated)\n");
-      return 2;
-    }
-  }
-  bool done = false;
-  if (rot.any()) {
-    ok = ConvertRotated(convert, o, rot, rot_explicit, seed, gs, out, &done, &err);
-  } else {
-    ok = true;
-  }
-  if (!ok || done) {
-  } else if (!gs.wanted()) {
-    ok = convert(o, out, &err) &&
-         (!synthetic.empty() || StampScheme(out, Q4MethodName(o.q4_method), &err));
-  } else {
-    // GPTQ: the float model first (a temporary file beside the output), then
-    // block by block through the engine, then the real conversion with the
-    // GPTQ values (--quant auto may settle for the data-free search instead).
-    const std::string tmp = out + ".calib-f32.tmp";
-    ConvertOptions fo = o;
-    fo.weights = "f32";
-    fo.quiet = true;
-    Q4Plan plan;
-    ok = convert(fo, tmp, &err) && gs.Decide(tmp, &err) &&
-         (!gs.wanted() || gs.Run(tmp, &plan, &err));
-    ::unlink(tmp.c_str());
-    if (ok) {
-      ConvertOptions qo = o;
-      if (gs.wanted()) qo.q4_plan = &plan;
-      ok = convert(qo, out, &err) &&
-           (!synthetic.empty() ||
-            StampScheme(out, gs.wanted() ? gs.method() : Q4MethodName(o.q4_method), &err));
-    }
-  }
-  if (!ok) {
+  if (!hf.empty()) return FromHub(hf, po, out);
+  if (!ConvertPipeline(po, out, &err)) {
     std::fprintf(stderr, "lamina-convert: %s\n", err.c_str());
     return 1;
   }

@@ -17,6 +17,10 @@
 #                            a repo with several .gguf files and no FILE lists them
 #   hub.meta                 Meta's original/ (consolidated.00.pth from
 #                            tests/gen_meta_checkpoint.py; skipped without python3-torch)
+#   hub.pipeline             -hf converts as lamina-convert DIR does (same bytes): the defaults (R4
+#                            on a power-of-two ffn, --quant auto's self-calibrated GPTQ) and other
+#                            options (--quant, --rotate, --seed, --calib: each its own cache
+#                            entry); llama-run -hf reuses the default
 #   hub.disk_full            a download larger than the free space is refused before any
 #                            transfer, with a clear message
 # Host builds only: the hub is not built on cross builds (LAMINA_WITH_HUB, CMakeLists.txt).
@@ -28,7 +32,7 @@ if(TARGET lamina_hub)
   find_program(LAMINA_PYTHON3 python3 REQUIRED)
   if(TARGET llama-run AND TARGET lamina-convert)
     foreach(case download_run_cached sharded resume corrupt gated missing server_down gguf meta
-                 disk_full)
+                 disk_full pipeline)
       set(_hub_t ${LAMINA_TEST_PREFIX}hub.${case})
       add_test(NAME ${_hub_t}
                COMMAND ${LAMINA_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/hf_hub_test.py

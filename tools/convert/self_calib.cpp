@@ -25,15 +25,14 @@ namespace {
 // x86-64 host shared by other jobs where they were fitted (docs/QUALITY.md,
 // "Self-calibration cost"): per weight read by one f32 decode step, per
 // vocabulary entry of one draw (the sampler sorts the vocabulary), per weight
-// and token of a prefill pass, per double multiply-add of the Hessian updates
-// and per flop of the GPTQ solves.
+// and token of a block's forward pass, per multiply-add of the Hessian
+// updates and per flop of the GPTQ solves (calibrate.cpp's blockwise
+// pipeline: each block runs over the tokens on its own, not the whole model).
 constexpr double kGenSecPerWeight = 3.1e-10;
 constexpr double kGenSecPerVocab = 1.8e-7;
-constexpr double kFwdSecPerWeight = 8.0e-11;
-constexpr double kHessSecPerMac = 2.5e-10;
+constexpr double kFwdSecPerWeight = 1.45e-10;
+constexpr double kHessSecPerMac = 5.0e-11;
 constexpr double kSolveSecPerFlop = 2.5e-10;
-// calibrate.cpp runs one forward pass of the whole model per block.
-double kGptqPasses(double n_layers) { return n_layers; }
 
 }  // namespace
 
@@ -154,14 +153,14 @@ double EstimateSelfCalibSeconds(const ModelShape& s, int n_tokens, int window) {
   const double p_tok = L * p_block + static_cast<double>(s.vocab) * d;
   // Sampling: one f32 decode step per token (weights streamed from memory).
   const double gen = N * (kGenSecPerWeight * p_tok + kGenSecPerVocab * s.vocab);
-  // GPTQ (calibrate.cpp): forward passes over the tokens, H = X^T X of the
-  // four inputs of each block, and the solves (~K^3 + N K^2 per linear).
+  // GPTQ (calibrate.cpp): each block's forward runs over the tokens, H = X^T X
+  // of the four inputs of each block, and the solves (~K^3 + N K^2 per linear).
   const double h = L * N * (2 * d * d + q * q + f * f);
   double solve = 0;
   const double K[4] = {d, q, d, f}, Nout[4] = {q + 2 * kv, d, 2 * f, d};
   for (int i = 0; i < 4; ++i) solve += L * (K[i] * K[i] * K[i] + Nout[i] * K[i] * K[i]);
   const double gptq =
-      kFwdSecPerWeight * kGptqPasses(L) * N * p_tok + kHessSecPerMac * h + kSolveSecPerFlop * solve;
+      kFwdSecPerWeight * N * L * p_block + kHessSecPerMac * h + kSolveSecPerFlop * solve;
   return gen + gptq;
 }
 

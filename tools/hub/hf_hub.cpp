@@ -923,35 +923,22 @@ bool ReadManifest(const std::string& path, const std::string& snap, std::string*
 bool Convert(const Ctx& c, const HubOptions& o, const std::string& kind, const std::string& input,
              const std::string& out, std::string* err) {
   if (!MakeDirs(convert::DirName(out), err)) return false;
-  convert::ConvertOptions co = o.convert;
-  co.quiet = co.quiet || o.quiet;
-  Say(c, "converting " + input + " (" + kind + ", weights " + co.weights + ") -> " + out);
+  // lamina-convert's pipeline: the same file as `lamina-convert <input>` with
+  // the same options (default rotations, --quant auto, ...).
+  convert::PipelineOptions p = o.convert;
+  p.input = input;
+  p.synthetic.clear();
+  p.convert.quiet = p.convert.quiet || o.quiet;
+  Say(c, "converting " + input + " (" + kind + ", weights " + p.convert.weights + ") -> " + out);
   bool ok;
-  if (kind == "hf") {
-    ok = convert::ConvertHf(input, out, co, err);
-  } else if (kind == "meta") {
-    ok = convert::ConvertMeta(input, out, co, err);
-  } else if (kind == "gguf") {
-    ok = convert::ConvertGguf(input, out, co, err);
+  if (kind == "hf" || kind == "meta" || kind == "gguf") {
+    ok = convert::ConvertPipeline(p, out, err);
   } else {
     *err = "unknown layout '" + kind + "' in the cache manifest";
     ok = false;
   }
   if (!ok) *err = "converting " + c.spec.repo + ": " + *err;
   return ok;
-}
-
-// The conversion options that change the .lamina, as a file name part.
-std::string ConvertKey(const convert::ConvertOptions& co) {
-  std::string k = FlatName(co.weights) + "-g" + std::to_string(co.group_size) + "-f" +
-                  std::to_string(format::kVersionMajor) + "." +
-                  std::to_string(format::kVersionMinor);
-  if (!co.tokenizer_path.empty()) {
-    Sha256 h;
-    h.Update(co.tokenizer_path.data(), co.tokenizer_path.size());
-    k += "-tok" + h.HexDigest().substr(0, 12);
-  }
-  return k;
 }
 
 class RepoLock {
@@ -984,6 +971,33 @@ int EnvInt(const char* name, int fallback) {
 }
 
 }  // namespace
+
+bool ConvertKey(const convert::PipelineOptions& p, std::string* key, std::string* err) {
+  using Mode = convert::GptqSource::Mode;
+  const convert::ConvertOptions& co = p.convert;
+  std::string calib_sha;
+  if (p.gptq.mode == Mode::kFile && !HashFile(p.gptq.file, &calib_sha, nullptr, err)) return false;
+  const convert::CalibOptions& cal = p.gptq.copts;
+  std::ostringstream all;
+  all << "output=" << co.output << "\nembedding=" << co.embedding << "\nq4_scales=" << co.q4_scales
+      << "\ntokenizer=" << (co.no_tokenizer ? "none" : co.tokenizer_path)
+      << "\nq4=" << convert::Q4MethodName(co.q4_method) << "\nseed=" << p.seed
+      << "\nrotate=" << (p.rotate ? "r" + convert::RotationsTag(*p.rotate) : "default")
+      << "\ngptq=" << static_cast<int>(p.gptq.mode);
+  if (p.gptq.mode == Mode::kAuto || p.gptq.mode == Mode::kSelf)
+    all << "\nself=" << p.gptq.self.n_tokens << "," << p.gptq.self.temperature << ","
+        << p.gptq.self.top_p << "," << p.gptq.self.min_p;
+  if (p.gptq.mode != Mode::kNone)
+    all << "\ncalib=" << calib_sha << "," << cal.window << "," << cal.max_tokens << "," << cal.damp
+        << "," << cal.act_order;
+  Sha256 h;
+  const std::string text = all.str();
+  h.Update(text.data(), text.size());
+  *key = FlatName(co.weights) + "-g" + std::to_string(co.group_size) + "-f" +
+         std::to_string(format::kVersionMajor) + "." + std::to_string(format::kVersionMinor) + "-" +
+         h.HexDigest().substr(0, 12);
+  return true;
+}
 
 bool ParseHfSpec(const std::string& spec, HfSpec* out, std::string* err) {
   *out = HfSpec();
@@ -1045,9 +1059,10 @@ bool ResolveHfModel(const std::string& spec, const HubOptions& o, std::string* l
 
   const std::string sel = c.spec.file.empty() ? "model" : FlatName(c.spec.file);
   const std::string ref_path = repo_dir + "/refs/" + FlatName(c.revision);
+  std::string key;
+  if (!ConvertKey(o.convert, &key, err)) return false;
   auto model_path = [&](const std::string& sha) {
-    return c.cache + "/models/" + flat + "/" + sha + "/" + sel + "-" + ConvertKey(o.convert) +
-           ".lamina";
+    return c.cache + "/models/" + flat + "/" + sha + "/" + sel + "-" + key + ".lamina";
   };
 
   // Cached: no request at all.

@@ -1,12 +1,13 @@
 // Hugging Face Hub client for the tools (llama-run -hf, lamina-convert -hf,
 // lamina-server -hf): downloads a model repository over HTTPS (libcurl),
-// converts it once with lamina's converters and caches both. Linked into the
+// converts it once with lamina-convert's pipeline (tools/convert/pipeline.h:
+// the same file as lamina-convert on the download) and caches both. Linked into the
 // tools and tests only; liblamina.a never depends on libcurl.
 #pragma once
 
 #include <string>
 
-#include "tools/convert/convert.h"
+#include "tools/convert/pipeline.h"
 
 namespace lamina::hub {
 
@@ -22,8 +23,10 @@ struct HubOptions {
   std::string cache_dir;
   /// Branch, tag or commit; used when the spec has no "@REV". Empty: "main".
   std::string revision;
-  /// Conversion of the download (part of the cache key of the .lamina).
-  convert::ConvertOptions convert;
+  /// Conversion of the download, by lamina-convert's pipeline with its
+  /// defaults (input and synthetic are ignored); every option that changes
+  /// the file is part of the cache key of the .lamina.
+  convert::PipelineOptions convert;
   /// No status lines or progress bar on stderr (errors still go to *err).
   bool quiet = false;
   /// Cache only: no network request; a model not in the cache is an error.
@@ -63,7 +66,8 @@ struct HubOptions {
 ///   hf/ORG--REPO/snapshots/SHA/FILE         verified downloads
 ///   hf/ORG--REPO/snapshots/SHA/.lamina-SEL.manifest   the complete file set
 ///   models/ORG--REPO/SHA/SEL-KEY.lamina     the conversion (KEY: weights,
-///                                           group size, tokenizer, format)
+///                                           group size, format, a hash of
+///                                           the other options)
 /// When refs/REV and the .lamina exist, the call makes no network request and
 /// does not convert (works offline). To pick up a newer commit of a branch,
 /// delete hf/ORG--REPO/refs/REV. Thread-safe; concurrent callers on one repo
@@ -85,5 +89,13 @@ struct HfSpec {
   std::string file;      // empty when not given
 };
 bool ParseHfSpec(const std::string& spec, HfSpec* out, std::string* err);
+
+/// The part of the cached .lamina's name that stands for the conversion
+/// options: "<weights>-g<group>-f<format>-<12 hex digits>", the digits a
+/// sha256 of every other option that changes the file (the --calib text by
+/// its content), so a conversion under other options, or one cached before an
+/// option existed, is never reused. False + *err when the --calib file
+/// cannot be read.
+bool ConvertKey(const convert::PipelineOptions& p, std::string* key, std::string* err);
 
 }  // namespace lamina::hub

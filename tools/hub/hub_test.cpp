@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/testutil.h"
 #include "tools/hub/hf_hub.h"
@@ -130,6 +132,88 @@ TEST(HubSpecMalformed, Rejected) {
     EXPECT_FALSE(ParseHfSpec(bad, &s, &err)) << bad;
     EXPECT_FALSE(err.empty()) << bad;
   }
+}
+
+// The cache key of a conversion: equal for equal options, different for each
+// option that changes the file (so an old or other conversion is not reused).
+TEST(HubConvertKey, DiffersByEveryOptionThatChangesTheFile) {
+  using convert::GptqSource;
+  using convert::PipelineOptions;
+  const std::string dir = test::TestDataDir("hub");
+  const std::string calib_a = dir + "/calib_a.txt", calib_b = dir + "/calib_b.txt";
+  for (const auto& [path, text] : {std::pair<std::string, const char*>{calib_a, "one text"},
+                                   std::pair<std::string, const char*>{calib_b, "another"}}) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text, f);
+    std::fclose(f);
+  }
+  auto key = [](const PipelineOptions& p) {
+    std::string k, err;
+    EXPECT_TRUE(ConvertKey(p, &k, &err)) << err;
+    return k;
+  };
+  const PipelineOptions base;
+  const std::string k0 = key(base);
+  EXPECT_EQ(k0.rfind("q4-g32-f", 0), 0u) << k0;
+  PipelineOptions same;
+  same.input = "/elsewhere";  // not an option: the hub sets it
+  EXPECT_EQ(key(same), k0);
+  std::vector<std::pair<const char*, PipelineOptions>> variants;
+  auto add = [&](const char* what, auto change) {
+    PipelineOptions p;
+    change(p);
+    variants.emplace_back(what, p);
+  };
+  add("weights", [](PipelineOptions& p) { p.convert.weights = "q8"; });
+  add("output", [](PipelineOptions& p) { p.convert.output = "q4"; });
+  add("embedding", [](PipelineOptions& p) { p.convert.embedding = "bf16"; });
+  add("q4 scales", [](PipelineOptions& p) { p.convert.q4_scales = "f32"; });
+  add("no tokenizer", [](PipelineOptions& p) { p.convert.no_tokenizer = true; });
+  add("tokenizer", [](PipelineOptions& p) { p.convert.tokenizer_path = "/t/tokenizer.json"; });
+  add("seed", [](PipelineOptions& p) { p.seed = 2; });
+  add("rotate none", [](PipelineOptions& p) { p.rotate = convert::Rotations{}; });
+  add("rotate r4", [](PipelineOptions& p) { p.rotate = convert::Rotations{false, false, true}; });
+  add("rotate r1", [](PipelineOptions& p) { p.rotate = convert::Rotations{true, false, false}; });
+  add("quant self", [](PipelineOptions& p) { p.gptq.mode = GptqSource::Mode::kSelf; });
+  add("quant search", [](PipelineOptions& p) { p.gptq.mode = GptqSource::Mode::kNone; });
+  add("quant rtn", [](PipelineOptions& p) {
+    p.gptq.mode = GptqSource::Mode::kNone;
+    p.convert.q4_method = convert::Q4Method::kRtn;
+  });
+  add("self tokens", [](PipelineOptions& p) { p.gptq.self.n_tokens = 4096; });
+  add("calib a", [&](PipelineOptions& p) {
+    p.gptq.mode = GptqSource::Mode::kFile;
+    p.gptq.file = calib_a;
+  });
+  add("calib b", [&](PipelineOptions& p) {
+    p.gptq.mode = GptqSource::Mode::kFile;
+    p.gptq.file = calib_b;
+  });
+  add("calib damp", [](PipelineOptions& p) { p.gptq.copts.damp = 0.1; });
+  add("act order", [](PipelineOptions& p) { p.gptq.copts.act_order = false; });
+  add("calib tokens", [](PipelineOptions& p) { p.gptq.copts.max_tokens = 1000; });
+  std::vector<std::string> keys = {k0};
+  for (const auto& [what, p] : variants) {
+    const std::string k = key(p);
+    EXPECT_EQ(std::count(keys.begin(), keys.end(), k), 0) << what << ": " << k;
+    keys.push_back(k);
+  }
+  // The calibration text by content, not by name.
+  PipelineOptions a;
+  a.gptq.mode = GptqSource::Mode::kFile;
+  a.gptq.file = calib_a;
+  const std::string ka = key(a);
+  FILE* f = std::fopen(calib_a.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  std::fputs("edited", f);
+  std::fclose(f);
+  EXPECT_NE(key(a), ka);
+  // An unreadable calibration file: an error naming it.
+  a.gptq.file = dir + "/no-such-calib.txt";
+  std::string k, err;
+  EXPECT_FALSE(ConvertKey(a, &k, &err));
+  EXPECT_NE(err.find("no-such-calib.txt"), std::string::npos) << err;
 }
 
 }  // namespace
