@@ -181,6 +181,14 @@ uint64_t InputBytes(const std::string& path) {
   return n;
 }
 
+// The one line --quant auto prints when it keeps the data-free search.
+void SearchNote(int n_tokens, const char* approx, double secs) {
+  std::fprintf(stderr,
+               "lamina-convert: data-free scale search (--quant self, GPTQ calibrated on %d "
+               "tokens sampled from the model, would take %s%.0f min here)\n",
+               n_tokens, approx, secs / 60);
+}
+
 }  // namespace
 
 void GptqSource::DecideByInput(const std::string& input) {
@@ -206,11 +214,7 @@ void GptqSource::DecideByInput(const std::string& input) {
   const double secs = kGenSecPerWeight * weights * self.n_tokens;
   if (secs > 2 * kAutoSelfMaxSeconds) {
     mode = Mode::kNone;
-    if (!copts.quiet)
-      std::fprintf(stderr,
-                   "lamina-convert: data-free scale search (--quant self, GPTQ calibrated on %d "
-                   "tokens sampled from the model, would take > %.0f min here)\n",
-                   self.n_tokens, secs / 60);
+    if (!copts.quiet) SearchNote(self.n_tokens, "> ", secs);
   }
 }
 
@@ -236,10 +240,7 @@ bool GptqSource::Decide(const std::string& f32_model, std::string* err) {
                  "(--quant self, est. %.0f s; --quant search: data-free scale search only)\n",
                  self.n_tokens, secs);
   else
-    std::fprintf(stderr,
-                 "lamina-convert: data-free scale search (--quant self, GPTQ calibrated on %d "
-                 "tokens sampled from the model, would take ~%.0f min here)\n",
-                 self.n_tokens, secs / 60);
+    SearchNote(self.n_tokens, "~", secs);
   return true;
 }
 
